@@ -1,0 +1,28 @@
+"""Write results.csv (tidy, one row per fit) and the R-shaped CSVs
+(frac,exp_name,acc,auc; the cross product: frac_damage,frac_sample,exp_name,acc,auc) of a
+results folder, so they compare 1:1 with the R tables.
+
+example:
+  datavsmath export --out results/quick --to /tmp/tables
+"""
+
+from .run import add_experiment_arguments
+
+
+def add_arguments(p):
+    add_experiment_arguments(p)
+    p.add_argument("--to", help="where to write (default: the results folder itself)")
+
+
+def run(args) -> int:
+    from ..errors import UserError
+    from ..store import ResultStore
+    from .run import resolve
+
+    _, out, _ = resolve(args)
+    store = ResultStore(out)
+    if not store.records():
+        raise UserError(f"{out} holds no results; run `datavsmath run --out {out}` first")
+    for path in store.export(args.to):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,115 @@
+"""Run experiments into a results folder; resumable, one stored file per finished fit.
+
+Interrupt at any time (Ctrl-C, a kill, a lost machine) and rerun the same command: finished
+fits are kept and skipped, the fit in flight is redone. At the end the tidy results.csv and
+the R-shaped CSVs are (re)written.
+
+profiles:
+  full   the R testbench's grids (504 fits; a GPU job: about 50 CPU-hours on 2 cores)
+  quick  a documented preview of all four experiments and models (about 35 min on 2 cores)
+  smoke  tiny, for tests
+
+examples:
+  datavsmath run --profile quick
+  datavsmath run size random_damage --profile full --models rf,xgb
+  datavsmath run --profile full --replicates 3 --out results/full-3rep
+"""
+
+import argparse
+
+from .data import add_data_arguments
+
+
+def add_experiment_arguments(p, default_profile="quick"):
+    """Options naming experiments, profile and results folder (shared with status/export)."""
+    p.add_argument("experiments", nargs="*", default=["all"], metavar="EXPERIMENT",
+                   help="size, random_damage, constant_damage, size_x_damage, or all (default)")
+    p.add_argument("--profile", default=None, choices=["full", "quick", "smoke"],
+                   help=f"grid profile (default: the folder's, else {default_profile})")
+    p.add_argument("--out", default=None, help="results folder (default: results/<profile>)")
+
+
+def _csv_list(text):
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give at least one name, e.g. rf,cnn")
+    return items
+
+
+def add_arguments(p):
+    add_experiment_arguments(p)
+    p.add_argument("--models", type=_csv_list, help="comma-separated subset of the models, e.g. rf,cnn")
+    p.add_argument("--replicates", type=int, help="independent seeds per cell (default 1)")
+    add_data_arguments(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+
+
+def resolve(args):
+    """(profile, results folder, experiments) from the shared options; validates everything
+    before any work starts."""
+    from pathlib import Path
+
+    from ..errors import UserError
+    from ..experiments import PROJECT_ROOT, experiment_names, load_experiment
+    from ..provenance import read_provenance
+
+    profile = args.profile
+    if profile is None and args.out:
+        profile = read_provenance(args.out).get("profile")
+    profile = profile or "quick"
+    out = Path(args.out) if args.out else PROJECT_ROOT / "results" / profile
+    known = experiment_names()
+    names = known if args.experiments in (["all"], []) else args.experiments
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise UserError(f"unknown experiment {', '.join(bad)}; choose from {', '.join(known)} or all")
+    exps = [load_experiment(n, profile) for n in names]
+    return profile, out, exps
+
+
+def run(args) -> int:
+    import time
+    from datetime import datetime, timezone
+
+    from ..data import load_dataset
+    from ..errors import UserError
+    from ..provenance import record_session
+    from ..runner import library_versions, run_experiment
+    from ..store import ResultStore
+
+    profile, out, exps = resolve(args)
+    models = args.models
+    if models:
+        every = {m for e in exps for m in e.models}
+        unknown = [m for m in models if m not in every]
+        if unknown:
+            raise UserError(f"no selected experiment runs {', '.join(unknown)}; models here: {', '.join(sorted(every))}")
+    exps = [e.with_options(models=[m for m in models if m in e.models] if models else None,
+                           replicates=args.replicates, dataset=args.dataset) for e in exps]
+    exps = [e for e in exps if e.models]
+    store = ResultStore(out)
+    datasets = {}
+    for e in exps:  # load (and verify) data before the first fit, not after an hour
+        if e.dataset not in datasets:
+            datasets[e.dataset] = load_dataset(e.dataset, args.data_dir, download=args.download)
+    print(f"results folder: {out}")
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0, done, status = time.perf_counter(), 0, "interrupted"
+    try:
+        for e in exps:
+            summary = run_experiment(e, store, datasets[e.dataset], progress=not args.no_progress)
+            done += summary.fitted
+            print(summary)
+        status = "finished"
+    finally:
+        planned = {e.name: {"n_fits": e.n_fits, "stored": len(store.records(e.name)),
+                            "models": list(e.models), "replicates": e.replicates, "note": e.note}
+                   for e in exps}
+        record_session(out, profile=profile, experiments=planned, started_at=started,
+                       wall_seconds=time.perf_counter() - t0, fits_done=done, status=status,
+                       versions=library_versions(),
+                       complete=all(v["stored"] >= v["n_fits"] for v in planned.values()))
+        if store.records():
+            for path in store.export():
+                print(f"wrote {path}")
+    return 0

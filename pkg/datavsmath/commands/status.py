@@ -1,0 +1,38 @@
+"""Show what a results folder holds: fits stored and left per experiment, with the
+expected CPU time of the rest, and the sessions that produced it.
+
+example:
+  datavsmath status --out results/quick
+"""
+
+from .run import add_experiment_arguments
+
+
+def add_arguments(p):
+    add_experiment_arguments(p)
+
+
+def run(args) -> int:
+    from ..provenance import read_provenance
+    from ..runner import fit_weight, pending_fits
+    from ..store import ResultStore
+    from .run import resolve
+
+    profile, out, exps = resolve(args)
+    store = ResultStore(out)
+    prov = read_provenance(out)
+    print(f"{out} (profile {profile})")
+    left_total = 0.0
+    for e in exps:
+        stored = prov.get("experiments", {}).get(e.name, {})
+        e = e.with_options(replicates=stored.get("replicates"))
+        todo = pending_fits(e, store)
+        n_left = sum(len(m) for _, m in todo)
+        cpu = sum(fit_weight(m, c.n_train) for c, ms in todo for m in ms)
+        left_total += cpu
+        print(f"  {e.name:<16} {e.n_fits - n_left:>4}/{e.n_fits} fits stored"
+              + (f", {n_left} left (~{cpu / 3600:.1f} CPU-hours on 2 cores)" if n_left else ", complete"))
+    for s in prov.get("sessions", []):
+        print(f"  session {s['started_at']}: {s['fits_done']} fits in {s['wall_seconds']:.0f} s, {s['status']}"
+              f" ({s.get('gpu') or s.get('cpu')})")
+    return 0 if left_total == 0 else 1

@@ -1,0 +1,267 @@
+"""The four models ("the math"), with the R testbench's exact settings.
+
+Every model is a small scikit-learn-style estimator: ``fit(x, y)`` on uint8 images of shape
+(n, 28, 28) with integer labels, then ``predict_proba(x)`` -> float array (n, n_classes).
+Each does its own preprocessing (pixels / 255; flat 784 features, or 28x28x1 for the CNN).
+
+``MODELS`` is the registry: a fifth model is one ``register(ModelSpec(...))`` call.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+# keep TensorFlow's C++ start-up chatter out of logs and progress bars
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__all__ = [
+    "MODELS", "ModelSpec", "register", "make_model", "VoteFractionForest", "XGBSoftprob",
+    "KerasNet", "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "gpu_name", "device_label",
+]
+
+
+# --- preprocessing -------------------------------------------------------------------------
+
+def flat_features(x: np.ndarray) -> np.ndarray:
+    """(n, 28, 28) uint8 -> (n, 784) float32 in [0, 1]."""
+    return (np.asarray(x, dtype=np.float32) / 255.0).reshape(len(x), -1)
+
+
+def image_features(x: np.ndarray) -> np.ndarray:
+    """(n, 28, 28) uint8 -> (n, 28, 28, 1) float32 in [0, 1]."""
+    x = np.asarray(x, dtype=np.float32) / 255.0
+    return x.reshape(*x.shape[:3], 1)
+
+
+# --- devices -------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def gpu_name() -> str | None:
+    """Name of the first GPU TensorFlow sees, or None on a CPU-only machine."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return details.get("device_name", gpus[0].name)
+
+
+def device_label() -> str:
+    """"gpu:<name>" when a GPU is used, else "cpu" (recorded with every result)."""
+    name = gpu_name()
+    return f"gpu:{name}" if name else "cpu"
+
+
+# --- random forest -------------------------------------------------------------------------
+
+class VoteFractionForest:
+    """R randomForest: 25 trees, mtry 28, bootstrap, grown to purity.
+
+    ``predict_proba`` returns the fraction of trees voting for each class, as
+    ``predict(type="prob")`` does in R; scikit-learn's own ``predict_proba`` averages leaf
+    class frequencies instead, which differs wherever a leaf is impure (duplicate images with
+    damaged labels make that common).
+    """
+
+    def __init__(self, n_estimators: int = 25, max_features: int = 28, n_classes: int = 10,
+                 seed: int = 0, n_jobs: int = -1):
+        self.n_estimators, self.max_features, self.n_classes = n_estimators, max_features, n_classes
+        self.seed, self.n_jobs = seed, n_jobs
+
+    def fit(self, x, y):
+        from sklearn.ensemble import RandomForestClassifier
+
+        self.forest_ = RandomForestClassifier(
+            n_estimators=self.n_estimators, max_features=self.max_features, bootstrap=True,
+            min_samples_leaf=1, criterion="gini", n_jobs=self.n_jobs, random_state=self.seed,
+        ).fit(flat_features(x), y)
+        return self
+
+    def predict_proba(self, x) -> np.ndarray:
+        xf = flat_features(x)
+        votes = np.zeros((len(xf), self.n_classes))
+        rows = np.arange(len(xf))
+        classes = self.forest_.classes_.astype(int)
+        for tree in self.forest_.estimators_:
+            # a fitted sub-tree predicts indices into the forest's classes_
+            votes[rows, classes[tree.predict(xf).astype(int)]] += 1.0
+        return votes / len(self.forest_.estimators_)
+
+
+# --- gradient boosting ---------------------------------------------------------------------
+
+class XGBSoftprob:
+    """R xgboost 0.82 settings: multi:softprob, eta 0.2, max_depth 5, subsample 1,
+    colsample_bytree 0.5, 150 rounds.
+
+    Histogram trees with 256 bins find the same candidate splits as 0.82's exact greedy
+    method, because scaled pixels take at most 256 distinct values. ``base_score`` is pinned
+    to 0.82's 0.5 (newer versions estimate it). Runs on CUDA when a GPU is present.
+    """
+
+    def __init__(self, n_classes: int = 10, seed: int = 0, rounds: int = 150, device: str | None = None):
+        self.n_classes, self.seed, self.rounds = n_classes, seed, rounds
+        self.device = device
+
+    def params(self) -> dict:
+        return {
+            "objective": "multi:softprob", "num_class": self.n_classes, "eta": 0.2, "max_depth": 5,
+            "subsample": 1.0, "colsample_bytree": 0.5, "eval_metric": "mlogloss",
+            "tree_method": "hist", "max_bin": 256, "base_score": 0.5, "seed": self.seed,
+            "device": self.device or ("cuda" if gpu_name() else "cpu"),
+        }
+
+    def fit(self, x, y):
+        import xgboost as xgb
+
+        # the low-level API accepts labels with absent classes; XGBClassifier does not
+        dtrain = xgb.QuantileDMatrix(flat_features(x), label=np.asarray(y), max_bin=256)
+        self.booster_ = xgb.train(self.params(), dtrain, num_boost_round=self.rounds)
+        return self
+
+    def predict_proba(self, x) -> np.ndarray:
+        import xgboost as xgb
+
+        return self.booster_.predict(xgb.DMatrix(flat_features(x))).reshape(len(x), self.n_classes)
+
+
+# --- keras networks ------------------------------------------------------------------------
+
+def build_dnn(n_classes: int = 10):
+    """Dense 256 relu -> Dropout 0.4 -> Dense 128 relu -> Dropout 0.3 -> Dense softmax."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input(shape=(784,)),
+        layers.Dense(256, activation="relu"),
+        layers.Dropout(0.4),
+        layers.Dense(128, activation="relu"),
+        layers.Dropout(0.3),
+        layers.Dense(n_classes, activation="softmax"),
+    ], name="dnn")
+
+
+def build_cnn(n_classes: int = 10):
+    """Conv 32 -> Conv 64 -> MaxPool -> Dropout 0.25 -> Dense 128 -> Dropout 0.5 -> softmax."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(128, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(n_classes, activation="softmax"),
+    ], name="cnn")
+
+
+def dnn_optimizer():
+    """RMSprop with keras' defaults: learning rate 0.001, rho 0.9."""
+    import keras
+
+    return keras.optimizers.RMSprop(learning_rate=0.001, rho=0.9)
+
+
+def cnn_optimizer():
+    """Adadelta with keras 2.2's defaults: learning rate 1.0, rho 0.95.
+
+    Today's keras default (0.001) is a different experiment that barely trains in 12 epochs.
+    """
+    import keras
+
+    return keras.optimizers.Adadelta(learning_rate=1.0, rho=0.95)
+
+
+def validation_cut(n_rows: int, validation_split: float = 0.2) -> int:
+    """Rows keras trains on under ``validation_split``: the first floor(n * (1 - split))."""
+    return int(math.floor(n_rows * (1.0 - validation_split)))
+
+
+class KerasNet:
+    """A keras network trained as R's ``fit(..., validation_split = 0.2)`` did.
+
+    Keras holds out the *last* 20% of the rows it is given and never trains on them; we
+    train on exactly the first ``floor(0.8 n)`` rows and skip scoring the held-out part each
+    epoch, which R only displayed and which does not change the weights.
+    """
+
+    def __init__(self, build: Callable, optimizer: Callable, features: Callable, epochs: int,
+                 batch_size: int = 128, validation_split: float = 0.2, n_classes: int = 10,
+                 seed: int = 0, verbose: int = 0):
+        self.build, self.optimizer, self.features = build, optimizer, features
+        self.epochs, self.batch_size, self.validation_split = epochs, batch_size, validation_split
+        self.n_classes, self.seed, self.verbose = n_classes, seed, verbose
+
+    def fit(self, x, y):
+        import keras
+
+        keras.backend.clear_session()  # one graph per fit; memory does not grow over a grid
+        keras.utils.set_random_seed(self.seed)
+        self.model_ = self.build(self.n_classes)
+        self.model_.compile(optimizer=self.optimizer(), loss="categorical_crossentropy")
+        cut = validation_cut(len(x), self.validation_split)
+        if cut < 1:
+            raise ValueError(f"{len(x)} rows leave nothing to train on after validation_split={self.validation_split}")
+        targets = keras.utils.to_categorical(np.asarray(y)[:cut], self.n_classes)
+        self.model_.fit(self.features(x[:cut]), targets, epochs=self.epochs,
+                        batch_size=self.batch_size, shuffle=True, verbose=self.verbose)
+        return self
+
+    def predict_proba(self, x) -> np.ndarray:
+        return self.model_.predict(self.features(x), batch_size=1024, verbose=0)
+
+
+# --- registry ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model.
+
+    make : (seed, n_classes) -> an unfitted estimator with fit / predict_proba
+    cpu_seconds_full : measured seconds of one fit on all 60,000 rows on a 2-core CPU; the
+        runner uses it only to weight its progress bar and ETA.
+    """
+
+    name: str
+    make: Callable[[int, int], object]
+    cpu_seconds_full: float
+    description: str
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    MODELS[spec.name] = spec
+    return spec
+
+
+def make_model(name: str, seed: int, n_classes: int = 10):
+    """An unfitted estimator of the registered model ``name``."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
+    return MODELS[name].make(seed, n_classes)
+
+
+register(ModelSpec("rf", lambda seed, k: VoteFractionForest(n_classes=k, seed=seed), 11,
+                   "random forest, 25 trees, mtry 28, vote-fraction probabilities"))
+register(ModelSpec("xgb", lambda seed, k: XGBSoftprob(n_classes=k, seed=seed), 320,
+                   "xgboost softprob, eta 0.2, depth 5, colsample 0.5, 150 rounds"))
+register(ModelSpec("dnn", lambda seed, k: KerasNet(build_dnn, dnn_optimizer, flat_features, epochs=30,
+                                                   n_classes=k, seed=seed), 57,
+                   "dense 256-128 with dropout, RMSprop, 30 epochs"))
+register(ModelSpec("cnn", lambda seed, k: KerasNet(build_cnn, cnn_optimizer, image_features, epochs=12,
+                                                   n_classes=k, seed=seed), 1000,
+                   "conv 32-64, max-pool, dense 128, Adadelta lr 1.0, 12 epochs"))
