@@ -1,0 +1,85 @@
+"""The runner end to end through the CLI: results, resumption after SIGKILL, clear errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from datavsmath.experiments import load_experiment
+from datavsmath.runner import training_data
+
+pytestmark = pytest.mark.slow
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "datavsmath.cli", *args], capture_output=True, text=True, **kw)
+
+
+def test_training_data_follows_the_spec(fashion):
+    exp = load_experiment("constant_damage", "quick")
+    c0, c5 = exp.cells()[0], exp.cells()[3]  # d = 0 and d = 0.5, same draw
+    x0, y0 = training_data(exp, c0, fashion)
+    x5, y5 = training_data(exp, c5, fashion)
+    assert len(y0) == 3000
+    np.testing.assert_array_equal(x0, x5)
+    changed = y5 != y0
+    assert changed.sum() == sum(int(np.rint(0.5 * (y0 == c).sum())) for c in range(10))
+    np.testing.assert_array_equal(y5[changed], (y0[changed] + 1) % 10)
+    full = load_experiment("random_damage", "full")
+    xf, yf = training_data(full, full.cells()[0], fashion)
+    np.testing.assert_array_equal(yf, fashion.y_train)  # d = 0, all rows in file order
+
+
+def test_smoke_run_kill_and_resume_ends_with_every_fit_once(tmp_path):
+    out = tmp_path / "res"
+    args = ["run", "size", "--profile", "smoke", "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen([sys.executable, "-m", "datavsmath.cli", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cells = out / "cells" / "size"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (cells.is_dir() and any(cells.glob("*.json"))):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stored = len(list(cells.glob("*.json")))
+    assert 1 <= stored < 4, "the kill should land mid-grid"
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    files = sorted(p.name for p in cells.glob("*.json"))
+    assert len(files) == 4 and len(set(files)) == 4
+    df = pd.read_csv(out / "results.csv")
+    assert len(df) == 4 and not df.duplicated(["model", "frac_sample", "replicate"]).any()
+    assert df["acc"].between(0.3, 1).all() and (df["n_train"] == (df["frac_sample"] * 60000).round()).all()
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["complete"] is True and prov["sessions"][-1]["status"] == "finished"
+    r = pd.read_csv(out / "r-shaped" / "fashion-data-size-results.csv")
+    assert list(r.columns) == ["frac", "exp_name", "acc", "auc"]
+    again = cli(*args)
+    assert "already stored" in again.stdout + again.stderr
+    status = cli("status", "size", "--out", str(out))
+    assert status.returncode == 0 and "4/4 fits stored" in status.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "sizes", "--profile", "smoke"], "unknown experiment sizes"),
+    (["run", "size", "--profile", "smoke", "--models", "svm"], "no selected experiment runs svm"),
+    (["run", "size", "--profile", "smoke", "--replicates", "0"], "at least 1"),
+    (["export", "--out", "/nonexistent/folder"], "holds no results"),
+])
+def test_cli_errors_are_one_clear_line(args, message):
+    res = cli(*args)
+    assert res.returncode == 2
+    assert message in res.stderr and "Traceback" not in res.stderr
+
+
+def test_cli_missing_data_says_how_to_fix(tmp_path):
+    res = cli("run", "size", "--profile", "smoke", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "apt-get install -y dataset-fashion-mnist" in res.stderr
+    assert not (tmp_path / "o" / "cells").exists()  # nothing started before the data checked out
