@@ -1,0 +1,493 @@
+"""Maximum-likelihood fit of one nonlinear curve with statsmodels, and its inference.
+
+Model: ``y_i = mean(theta, x_i) + eps_i`` with ``eps_i ~ N(0, sigma^2 / w_i)``, independent;
+``w_i`` are known relative weights (1 for single runs; replicate counts over per-cell variances
+when there are replicates). ``sigma`` is concentrated out of the likelihood (its MLE is the
+weighted residual mean square), which leaves a well-conditioned problem in ``theta`` only;
+statsmodels' :class:`~statsmodels.base.model.GenericLikelihoodModel` maximises it (BFGS with the
+analytic score, then a Newton polish with the Hessian of the analytic score).
+
+Inference follows nonlinear least squares (as R's ``nls``): the covariance is the inverse
+observed information rescaled from the ML variance RSS/m to the unbiased RSS/(m - k), and
+intervals use Student-t quantiles with m - k degrees of freedom. Intervals of positive natural
+parameters (amplitudes, e50, Hill slope) are computed on the log scale; everything derived
+(natural parameters, data needed) goes through the delta method, or a parametric bootstrap
+(simulate from the fitted curve with the fitted noise, refit) on request.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.base.model import GenericLikelihoodModel
+from statsmodels.tools.numdiff import approx_fprime
+
+from .scaling_forms import Form, get_form
+
+__all__ = ["CurveModel", "CurveFit", "ScalingWarning", "Summary", "fit_curve"]
+
+
+class ScalingWarning(UserWarning):
+    """A fit or a derived quantity is degenerate or untrustworthy; the message says why."""
+
+
+def _fmt_cell(v, digits: int = 4) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return str(v)
+    if isinstance(v, (float, np.floating)):
+        return "nan" if not np.isfinite(v) and np.isnan(v) else f"{float(v):.{digits}g}"
+    return "" if v is None else str(v)
+
+
+class Summary:
+    """A printable report in the manner of statsmodels' ``summary()``: a title, tables and
+    notes. ``str()``/``as_text()`` for the console, ``as_html()`` for notebooks."""
+
+    def __init__(self, title: str):
+        self.title = title
+        self.parts: list = []
+
+    def add_df(self, df: pd.DataFrame, index: bool = True, digits: int = 4):
+        """Add a table; floats shown to ``digits`` significant digits, bools as yes/no."""
+        self.parts.append(("df", df.apply(lambda col: col.map(lambda v: _fmt_cell(v, digits))),
+                           index))
+
+    def add_text(self, text: str):
+        self.parts.append(("text", text, None))
+
+    def extend(self, other: "Summary"):
+        """Append another summary's parts under its title."""
+        self.parts.append(("title", other.title, None))
+        self.parts.extend(other.parts)
+
+    def as_text(self) -> str:
+        import textwrap
+
+        blocks = [p[1].to_string(index=p[2]) for p in self.parts if p[0] == "df"]
+        width = max([78] + [len(line) for b in blocks for line in b.splitlines()])
+        out = [self.title.center(width).rstrip(), "=" * width]
+        for kind, obj, index in self.parts:
+            if kind == "df":
+                out += [obj.to_string(index=index), "-" * width]
+            elif kind == "title":
+                out += ["", obj.center(width).rstrip(), "=" * width]
+            else:
+                out += textwrap.wrap(obj, width) or [""]
+        return "\n".join(out)
+
+    def as_html(self) -> str:
+        import html
+
+        out = [f"<h4>{html.escape(self.title)}</h4>"]
+        for kind, obj, index in self.parts:
+            if kind == "df":
+                out.append(obj.to_html(index=index))
+            else:
+                tag = "h4" if kind == "title" else "p"
+                out.append(f"<{tag}>{html.escape(obj)}</{tag}>")
+        return "\n".join(out)
+
+    _repr_html_ = as_html
+    __str__ = as_text
+
+    def __repr__(self):
+        return self.as_text()
+
+
+class CurveModel(GenericLikelihoodModel):
+    """Gaussian nonlinear regression ``y = form.mean(theta, x) + N(0, sigma^2 / w)`` with
+    ``sigma`` profiled out, so ``params`` are the form's internal parameters only.
+
+    Parameters
+    ----------
+    y : (m,) array, response (e.g. error = 1 - accuracy)
+    x : (m,) array, predictor already on the form's scale (n / n_ref for learning curves)
+    form : Form
+    weights : (m,) array of positive relative weights, default all 1
+    """
+
+    def __init__(self, y, x, form: Form, weights=None):
+        y = np.asarray(y, dtype=float)
+        super().__init__(y, None, extra_params_names=list(form.internal))
+        self.x = np.asarray(x, dtype=float)
+        self.form = form
+        self.w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
+        self.nobs_used = y.size
+        self._const = 0.5 * np.sum(np.log(self.w))
+
+    def _rss(self, params):
+        with np.errstate(all="ignore"):
+            r = self.endog - self.form.mean(params, self.x)
+            return np.sum(self.w * r * r), r
+
+    def loglike(self, params):
+        """Profile log-likelihood: -m/2 (log(2 pi RSS_w / m) + 1) + 1/2 sum log w."""
+        rss, _ = self._rss(params)
+        m = self.nobs_used
+        if not np.isfinite(rss):
+            return -np.inf
+        rss = max(rss, 1e-300)  # an exact fit: keep the log finite
+        return -0.5 * m * (np.log(2 * np.pi * rss / m) + 1.0) + self._const
+
+    def score(self, params):
+        """Analytic gradient m J'Wr / RSS of the profile log-likelihood."""
+        rss, r = self._rss(params)
+        rss = max(rss, 1e-300)
+        with np.errstate(all="ignore"):
+            g = self.nobs_used * (self.form.jac(params, self.x).T @ (self.w * r)) / rss
+        return np.where(np.isfinite(g), g, 0.0) if np.isfinite(rss) else np.zeros_like(params)
+
+    def hessian(self, params):
+        """Central differences of the analytic score, symmetrised."""
+        h = approx_fprime(np.asarray(params, float), self.score, centered=True)
+        return 0.5 * (h + h.T)
+
+
+class CurveFit:
+    """One fitted curve: natural-scale estimates, standard errors, intervals and criteria.
+
+    Build it with :func:`fit_curve`. ``x`` given to methods is in natural units (training rows
+    for learning curves). Degenerate fits have ``converged = False``, NaN estimates and the
+    reason in ``notes``.
+
+    Attributes
+    ----------
+    form : Form
+    nobs : int, points fitted (cells, when replicates were averaged)
+    x_ref : float, scale of x (x / x_ref was fitted)
+    theta, cov_theta : internal estimates (k,) and covariance (k, k), RSS/(m-k) based
+    df_resid : int, m - k
+    llf : float, maximised log-likelihood (sigma profiled out)
+    sigma : float, residual standard deviation at weight 1, sqrt(RSS_w / (m - k))
+    converged : bool, optimiser converged and the information matrix is positive definite
+    notes : list of str, warnings raised while fitting
+    sm_results : the statsmodels results object of the final optimisation (internal scale)
+    """
+
+    alpha = 0.05
+
+    def __init__(self, form, x, y, weights, x_ref, theta, cov_theta, llf, converged,
+                 notes, sm_results=None):
+        self.form = form
+        self.x = np.asarray(x, float)
+        self.y = np.asarray(y, float)
+        self.weights = np.asarray(weights, float)
+        self.x_ref = float(x_ref)
+        self.nobs = int(self.y.size)
+        self.theta = np.asarray(theta, float)
+        self.cov_theta = np.asarray(cov_theta, float)
+        self.llf = float(llf)
+        self.converged = bool(converged)
+        self.notes = list(notes)
+        self.sm_results = sm_results
+        self.df_resid = self.nobs - form.k
+        self._boot = None
+
+    # ---- criteria ---------------------------------------------------------------------------
+    @property
+    def n_params(self) -> int:
+        """Parameters counted by the information criteria: the form's k plus sigma."""
+        return self.form.k + 1
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.llf + 2 * self.n_params
+
+    @property
+    def aicc(self) -> float:
+        """AIC with the small-sample correction 2K(K+1)/(m-K-1); NaN when m <= K + 1."""
+        K, m = self.n_params, self.nobs
+        return self.aic + 2 * K * (K + 1) / (m - K - 1) if m - K - 1 > 0 else np.nan
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.llf + np.log(self.nobs) * self.n_params
+
+    @property
+    def sigma(self) -> float:
+        if not self.converged or self.df_resid < 1:
+            return np.nan
+        r = self.y - self.form.mean(self.theta, self.x / self.x_ref)
+        return float(np.sqrt(np.sum(self.weights * r * r) / self.df_resid))
+
+    def _q(self, alpha=None) -> float:
+        alpha = self.alpha if alpha is None else alpha
+        return float(stats.t.ppf(1 - alpha / 2, self.df_resid)) if self.df_resid >= 1 else np.nan
+
+    # ---- natural parameters -----------------------------------------------------------------
+    @property
+    def params(self) -> pd.Series:
+        """Natural-scale estimates (e.g. a, b, c of e = c + a n^-b)."""
+        vals = self.form.to_natural(self.theta, self.x_ref) if self.converged else np.full(
+            len(self.form.natural), np.nan)
+        return pd.Series(vals, index=list(self.form.natural), name="estimate")
+
+    def _nat_cov(self) -> np.ndarray:
+        p = len(self.form.natural)
+        if not self.converged:
+            return np.full((p, p), np.nan)
+        G = approx_fprime(self.theta, lambda t: self.form.to_natural(t, self.x_ref), centered=True)
+        return G.reshape(p, -1) @ self.cov_theta @ G.reshape(p, -1).T
+
+    @property
+    def bse(self) -> pd.Series:
+        """Delta-method standard errors of the natural parameters."""
+        return pd.Series(np.sqrt(np.diag(self._nat_cov())), index=list(self.form.natural),
+                         name="std_err")
+
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
+        """(1 - alpha) Wald intervals (t quantiles); log scale for the parameters in
+        ``form.log_ci``, so those stay positive. Columns ci_low, ci_high."""
+        est, se, q = self.params.to_numpy(), self.bse.to_numpy(), self._q(alpha)
+        lo, hi = est - q * se, est + q * se
+        for i, name in enumerate(self.form.natural):
+            if name in self.form.log_ci and est[i] > 0:
+                f = np.exp(q * se[i] / est[i])
+                lo[i], hi[i] = est[i] / f, est[i] * f
+        return pd.DataFrame({"ci_low": lo, "ci_high": hi}, index=list(self.form.natural))
+
+    def param_table(self, alpha: float | None = None) -> pd.DataFrame:
+        """estimate, std_err, ci_low, ci_high per natural parameter."""
+        return pd.concat([self.params, self.bse, self.conf_int(alpha)], axis=1)
+
+    def predict(self, x) -> np.ndarray:
+        """Fitted curve at natural ``x`` (e.g. training rows)."""
+        return self.form.mean(self.theta, np.asarray(x, float) / self.x_ref)
+
+    @property
+    def floor(self) -> float:
+        return float(self.form.floor(self.theta)) if self.converged else np.nan
+
+    # ---- inverse: x at which the curve reaches y -------------------------------------------
+    def solve(self, y_target: float, method: str = "delta", alpha: float | None = None,
+              n_boot: int = 200, seed: int = 0) -> dict:
+        """``x`` (natural units) where the fitted curve reaches ``y_target``, with an interval.
+
+        ``method="delta"``: Wald interval for log x* (t quantile) from the delta method, mapped
+        back; when the target lies within the floor's interval the upper limit is infinite
+        (the data cannot rule out that the target is never reached). ``method="bootstrap"``:
+        parametric bootstrap, percentile interval; draws that never reach the target count
+        as infinite.
+
+        Returns a dict: x, ci_low, ci_high, se_log (delta-method standard error of log x*,
+        whatever the method), reachable (bool), status, method.
+        """
+        if self.form.inverse is None:
+            raise ValueError(f"form {self.form.name} cannot be inverted")
+        if method not in ("delta", "bootstrap"):
+            raise ValueError(f"method must be 'delta' or 'bootstrap', not {method!r}")
+        out = {"x": np.nan, "ci_low": np.nan, "ci_high": np.nan, "se_log": np.nan, "reachable": False,
+               "status": "not fitted", "method": method}
+        if not self.converged:
+            return out
+        xs, status = self.form.inverse(self.theta, y_target)
+        out.update(status=status, reachable=status in ("ok", "before_data"),
+                   x=xs * self.x_ref if status != "not_decreasing" else np.nan)
+        if status != "ok":
+            return out
+        lo, hi, out["se_log"] = self._solve_delta(y_target, alpha)
+        if method == "bootstrap":
+            lo, hi = self._solve_boot(y_target, alpha, n_boot, seed)
+        out.update(ci_low=lo, ci_high=hi)
+        return out
+
+    def _log_inverse(self, theta, y_target):
+        xs, status = self.form.inverse(theta, y_target)
+        return np.log(xs * self.x_ref) if status == "ok" else np.nan
+
+    def _solve_delta(self, y_target, alpha):
+        lx = self._log_inverse(self.theta, y_target)
+        g = approx_fprime(self.theta, lambda t: self._log_inverse(t, y_target), centered=True)
+        se = float(np.sqrt(g.ravel() @ self.cov_theta @ g.ravel()))
+        q = self._q(alpha)
+        lo, hi = np.exp(lx - q * se), np.exp(lx + q * se)
+        if "c" in self.form.natural:  # the floor's own interval reaching the target: unbounded
+            c_hi = self.conf_int(alpha).loc["c", "ci_high"]
+            if c_hi >= y_target:
+                hi = np.inf
+        return (lo, hi, se) if np.isfinite(se) else (np.nan, np.nan, np.nan)
+
+    def bootstrap(self, n_boot: int = 200, seed: int = 0) -> np.ndarray:
+        """Parametric bootstrap: (n_boot, k) internal estimates refitted to the fitted curve
+        plus N(0, sigma^2 / w) noise; rows of NaN where a refit failed. Cached per (n_boot, seed)."""
+        if self._boot is not None and self._boot[0] == (n_boot, seed):
+            return self._boot[1]
+        rng = np.random.default_rng(seed)
+        mu = self.form.mean(self.theta, self.x / self.x_ref)
+        draws = np.full((n_boot, self.form.k), np.nan)
+        for i in range(n_boot):
+            yb = mu + self.sigma * rng.standard_normal(self.nobs) / np.sqrt(self.weights)
+            fit = fit_curve(self.x, yb, self.form, self.weights, x_ref=self.x_ref,
+                            starts=[self.theta], quiet=True)
+            if fit.converged:
+                draws[i] = fit.theta
+        self._boot = ((n_boot, seed), draws)
+        return draws
+
+    def _solve_boot(self, y_target, alpha, n_boot, seed):
+        alpha = self.alpha if alpha is None else alpha
+        draws = self.bootstrap(n_boot, seed)
+        ok = np.all(np.isfinite(draws), axis=1)
+        vals = []
+        for t in draws[ok]:
+            xs, status = self.form.inverse(t, y_target)
+            vals.append(np.inf if status in ("floor", "not_decreasing") else xs * self.x_ref)
+        if len(vals) < 0.8 * n_boot:
+            self.notes.append(f"bootstrap: only {len(vals)} of {n_boot} refits converged")
+            if len(vals) < 20:
+                return np.nan, np.nan
+        lo, hi = np.quantile(np.asarray(vals), [alpha / 2, 1 - alpha / 2], method="inverted_cdf")
+        return float(lo), float(hi)
+
+    # ---- display ----------------------------------------------------------------------------
+    def criteria(self) -> dict:
+        return {"llf": self.llf, "aic": self.aic, "aicc": self.aicc, "bic": self.bic,
+                "n_points": self.nobs, "sigma": self.sigma, "converged": self.converged}
+
+    def summary(self, title: str | None = None) -> Summary:
+        """Parameter table, criteria and notes."""
+        s = Summary(title or f"Curve fit: {self.form.formula}")
+        s.add_df(pd.DataFrame([{"form": self.form.name, "points": self.nobs,
+                                "df_resid": self.df_resid, "converged": self.converged,
+                                "log-lik": self.llf, "AIC": self.aic, "AICc": self.aicc,
+                                "BIC": self.bic, "sigma": self.sigma}]), index=False, digits=5)
+        s.add_df(self.param_table())
+        s.add_text("Intervals: 95%, t with df_resid degrees of freedom; log scale for "
+                   + (", ".join(sorted(self.form.log_ci)) or "none") + ".")
+        for note in self.notes:
+            s.add_text(f"Note: {note}")
+        return s
+
+    def __repr__(self):
+        return f"<CurveFit {self.form.name} m={self.nobs} converged={self.converged}>"
+
+
+def _nan_fit(form, x, y, w, x_ref, notes) -> CurveFit:
+    k = form.k
+    return CurveFit(form, x, y, w, x_ref, np.full(k, np.nan), np.full((k, k), np.nan), np.nan,
+                    False, notes)
+
+
+def _warn(notes, msg, quiet):
+    notes.append(msg)
+    if not quiet:
+        warnings.warn(msg, ScalingWarning, stacklevel=3)
+
+
+def _optimise(model: CurveModel, start):
+    """BFGS from ``start`` then a Newton polish; returns the statsmodels results or None."""
+    try:
+        res = model.fit(start_params=np.asarray(start, float), method="bfgs", maxiter=400,
+                        disp=0, gtol=1e-9, skip_hessian=True)
+        theta = res.params
+        if np.all(np.isfinite(theta)):
+            polished = model.fit(start_params=theta, method="newton", maxiter=30, disp=0,
+                                 tol=1e-12, skip_hessian=True)
+            if np.isfinite(polished.llf) and polished.llf >= res.llf - 1e-9:
+                res = polished
+        return res if np.all(np.isfinite(res.params)) and np.isfinite(res.llf) else None
+    except (np.linalg.LinAlgError, ValueError, OverflowError, FloatingPointError):
+        return None
+
+
+def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = None,
+              starts=None, label: str = "", quiet: bool = False) -> CurveFit:
+    """Fit ``y = form(x)`` by Gaussian maximum likelihood with statsmodels.
+
+    Parameters
+    ----------
+    x : (m,) array, predictor in natural units (training rows, or damage fraction)
+    y : (m,) array, response (error = 1 - metric for learning curves; the metric for damage)
+    form : form name (see :mod:`datavsmath.scaling_forms`) or a :class:`Form`
+    weights : (m,) positive relative weights (inverse variances up to a common factor)
+    x_ref : scale for x; default max(x) for learning curves, 1 otherwise
+    starts : starting values (internal scale); default the form's own
+    label : prefix for the messages (e.g. "cnn acc")
+    quiet : collect messages in ``notes`` without raising :class:`ScalingWarning`
+
+    Returns
+    -------
+    CurveFit; degenerate input (too few points, flat curve, no convergence, parameters not
+    identified) gives ``converged = False``, NaN estimates and a note, never an exception.
+    """
+    form = get_form(form)
+    x = np.asarray(x, float).ravel()
+    y = np.asarray(y, float).ravel()
+    w = np.ones_like(y) if weights is None else np.asarray(weights, float).ravel()
+    if not (x.size == y.size == w.size):
+        raise ValueError(f"x, y and weights must have the same length ({x.size}, {y.size}, {w.size})")
+    notes: list[str] = []
+    prefix = f"{label}, {form.name}: " if label else f"{form.name}: "
+    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(w) & (w > 0)
+    if form.scaled:
+        keep &= x > 0
+    if not keep.all():
+        _warn(notes, prefix + f"dropped {int((~keep).sum())} point(s) with missing or invalid values",
+              quiet)
+        x, y, w = x[keep], y[keep], w[keep]
+    if x_ref is None:
+        x_ref = float(np.max(x)) if (form.scaled and x.size) else 1.0
+    if y.size < form.k + 1:
+        _warn(notes, prefix + f"{y.size} point(s) for {form.k} parameters plus the noise variance; "
+              "need at least " + str(form.k + 1) + "; estimates are NaN", quiet)
+        return _nan_fit(form, x, y, w, x_ref, notes)
+    if np.ptp(y) == 0:
+        _warn(notes, prefix + f"the curve is flat (every value is {y[0]:.4g}): nothing to fit; "
+              "estimates are NaN", quiet)
+        return _nan_fit(form, x, y, w, x_ref, notes)
+    w = w / np.mean(w)  # relative weights: keep them O(1)
+    xs = x / x_ref
+    model = CurveModel(y, xs, form, w)
+    best = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for start in (starts if starts is not None else form.starts(xs, y, w)):
+            res = _optimise(model, start)
+            if res is not None and (best is None or res.llf > best.llf):
+                best = res
+    if best is None:
+        _warn(notes, prefix + "the optimiser failed from every starting value; estimates are NaN",
+              quiet)
+        return _nan_fit(form, x, y, w, x_ref, notes)
+    theta = np.asarray(best.params, float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        info = -model.hessian(theta)
+        eig = np.linalg.eigvalsh(info) if np.all(np.isfinite(info)) else np.array([np.nan])
+    if not np.all(np.isfinite(eig)) or eig.min() <= 1e-10 * max(eig.max(), 1e-300):
+        _warn(notes, prefix + "the parameters are not identified by these data (singular "
+              "information matrix: the curve's shape does not pin down every parameter of this "
+              "form, e.g. a floor without curvature); estimates are NaN",
+              quiet)
+        return _nan_fit(form, x, y, w, x_ref, notes)
+    m = y.size
+    cov = np.linalg.inv(info) * m / (m - form.k) if m > form.k else np.full_like(info, np.nan)
+    grad = model.score(theta)
+    step = np.abs(grad) * np.sqrt(np.abs(np.diag(np.linalg.inv(info))))
+    converged = bool(best.mle_retvals.get("converged", True)) or bool(np.all(step < 1e-3))
+    if not converged:
+        _warn(notes, prefix + "the optimiser did not converge (the likelihood may keep rising toward "
+              "an edge of this form, e.g. b -> 0 with c -> -inf: the form does not describe these "
+              "data); estimates are NaN", quiet)
+        return _nan_fit(form, x, y, w, x_ref, notes)
+    fit = CurveFit(form, x, y, w, x_ref, theta, cov, best.llf, True, notes, best)
+    if m == form.k + 1:
+        _warn(fit.notes, prefix + "as many points as parameters plus one: intervals are very wide",
+              quiet)
+    if form.rate is not None:
+        est = fit.params[form.rate]
+        if est <= 0:
+            _warn(fit.notes, prefix + f"{form.rate} = {est:.3g} <= 0: the error does not fall "
+                  "with more data under this form", quiet)
+        elif fit.conf_int().loc[form.rate, "ci_low"] <= 0:
+            _warn(fit.notes, prefix + f"no evidence that the error falls with more data "
+                  f"(the 95% interval of {form.rate} includes 0)", quiet)
+    if "c" in form.natural and fit.params["c"] < 0:
+        _warn(fit.notes, prefix + f"negative floor c = {fit.params['c']:.3g}: the data do not "
+              "support a floor; prefer the form without one", quiet)
+    return fit

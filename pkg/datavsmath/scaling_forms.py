@@ -1,0 +1,293 @@
+"""Curve forms for the scaling statistics: the four learning curves and a dose-response curve.
+
+A :class:`Form` is the deterministic part of a nonlinear regression ``y = mean(theta, x) + noise``.
+It knows its mean and Jacobian, how to map its *internal* parameters ``theta`` (the ones the
+optimiser sees) to the *natural* parameters that are reported, starting values, and how to
+invert the curve (which ``x`` gives a target ``y``).
+
+Learning curves are fitted on a scaled size ``x = n / n_ref`` (``n_ref`` = the largest training
+size) so that all internal parameters are of order one; the natural parameters refer to ``n`` in
+training rows. Positive amplitudes are fitted on the log scale (``log_amp``); exponents, rates
+and floors are left unconstrained so that a non-decreasing curve or a negative floor shows up
+as an estimate (and a warning) rather than being hidden by a constraint.
+
+================  =========================  ===============================  ===============
+form              error e(n)                 internal theta                   natural params
+================  =========================  ===============================  ===============
+``power``         a n^-b                     log A, b  (A = e at n_ref)       a, b
+``power_floor``   c + a n^-b                 log A, b, c                      a, b, c
+``exp``           a exp(-k n)                log a, k n_ref                   a, k
+``exp_floor``     c + a exp(-k n)            log a, k n_ref, c                a, k, c
+``loglogistic``   L + (U-L)/(1+(d/e50)^h)    U, L, log e50, log h             U, L, e50, h
+================  =========================  ===============================  ===============
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Form", "FORMS", "LEARNING_FORMS", "LOGLOGISTIC", "get_form"]
+
+
+@dataclass(frozen=True)
+class Form:
+    """A parametric curve ``y = mean(theta, x)``; see the module docstring for the forms.
+
+    Attributes
+    ----------
+    name, formula : str
+        Short key and a human-readable equation in natural units.
+    internal, natural : tuple of str
+        Names of the internal (optimised) and the natural (reported) parameters.
+    log_ci : frozenset of str
+        Natural parameters that are positive by construction; their confidence intervals are
+        computed on the log scale and mapped back (so they stay positive).
+    mean : callable (theta (k,), x (m,)) -> (m,)
+    jac : callable (theta (k,), x (m,)) -> (m, k)
+        Derivative of ``mean`` with respect to ``theta``.
+    to_natural : callable (theta (k,), x_ref float) -> (p,)
+    starts : callable (x (m,), y (m,), w (m,)) -> list of theta
+        Candidate starting values, most promising first.
+    inverse : callable (theta, y_target) -> (x, status) or None
+        ``x`` (scaled units) at which the curve reaches ``y_target``; status is ``"ok"``,
+        ``"floor"`` (target at or below the asymptote: never reached), ``"not_decreasing"`` or
+        ``"before_data"`` (reached already as x -> 0). ``None`` for forms that are not inverted.
+    floor : callable theta -> float
+        The asymptote as x -> infinity (0 for forms without a floor).
+    rate : str
+        Natural parameter that must be positive for the curve to fall with x.
+    scaled : bool
+        Whether ``x`` is divided by its maximum before fitting (learning curves) or used as is.
+    """
+
+    name: str
+    formula: str
+    internal: tuple
+    natural: tuple
+    mean: Callable
+    jac: Callable
+    to_natural: Callable
+    starts: Callable
+    inverse: Callable | None = None
+    floor: Callable = field(default=lambda theta: 0.0)
+    rate: str | None = None
+    log_ci: frozenset = frozenset()
+    scaled: bool = True
+
+    @property
+    def k(self) -> int:
+        """Number of mean parameters (the noise variance is not counted here)."""
+        return len(self.internal)
+
+
+# --------------------------------------------------------------------------------------------
+# starting values: linearise and solve by (weighted) least squares
+def _lstsq(design: np.ndarray, z: np.ndarray, w: np.ndarray) -> np.ndarray:
+    sw = np.sqrt(w)
+    coef, *_ = np.linalg.lstsq(design * sw[:, None], z * sw, rcond=None)
+    return coef
+
+
+def _loglin_start(x, y, w, c, log_x: bool):
+    """(log amp, slope) from OLS of log(y - c) on log x (power) or x (exp); None if too few."""
+    ok = (y - c) > 0
+    if ok.sum() < 2:
+        return None
+    u = np.log(x[ok]) if log_x else x[ok]
+    coef = _lstsq(np.column_stack([np.ones(ok.sum()), u]), np.log(y[ok] - c), w[ok])
+    return coef[0], -coef[1]
+
+
+def _floor_grid(x, y, w, form_mean, log_x: bool, n_keep: int = 2):
+    """Starting values for the floor forms: profile the floor over a grid below min(y)."""
+    ymin = np.min(y)
+    cands = []
+    for share in (0.0, 0.5, 0.8, 0.9, 0.95, 0.99):
+        c = share * ymin if ymin > 0 else 0.0
+        start = _loglin_start(x, y, w, c, log_x)
+        if start is None:
+            continue
+        theta = np.array([start[0], start[1], c])
+        with np.errstate(all="ignore"):
+            rss = np.sum(w * (y - form_mean(theta, x)) ** 2)
+        if np.isfinite(rss):
+            cands.append((rss, theta))
+    cands.sort(key=lambda t: t[0])
+    return [t for _, t in cands[:n_keep]] or [np.array([np.log(max(np.mean(y), 1e-6)), 0.3, 0.0])]
+
+
+def _simple_start(x, y, w, log_x: bool):
+    start = _loglin_start(x, y, w, 0.0, log_x)
+    if start is None:
+        return [np.array([np.log(max(np.mean(np.abs(y)), 1e-6)), 0.3])]
+    return [np.array(start)]
+
+
+# --------------------------------------------------------------------------------------------
+# the four learning curves (x = n / n_ref, y = error)
+def _power_mean(t, x):
+    return np.exp(t[0]) * x ** (-t[1])
+
+
+def _power_jac(t, x):
+    m = _power_mean(t, x)
+    return np.column_stack([m, -m * np.log(x)])
+
+
+def _powerf_mean(t, x):
+    return t[2] + np.exp(t[0]) * x ** (-t[1])
+
+
+def _powerf_jac(t, x):
+    m = np.exp(t[0]) * x ** (-t[1])
+    return np.column_stack([m, -m * np.log(x), np.ones_like(x)])
+
+
+def _exp_mean(t, x):
+    return np.exp(t[0] - t[1] * x)
+
+
+def _exp_jac(t, x):
+    m = _exp_mean(t, x)
+    return np.column_stack([m, -x * m])
+
+
+def _expf_mean(t, x):
+    return t[2] + np.exp(t[0] - t[1] * x)
+
+
+def _expf_jac(t, x):
+    m = np.exp(t[0] - t[1] * x)
+    return np.column_stack([m, -x * m, np.ones_like(x)])
+
+
+def _inverse(log_x_of, floor_of, rate_of):
+    """Build an inverse from log x*(theta, y - floor); handles floor and direction."""
+
+    def inverse(theta, y):
+        if not np.all(np.isfinite(theta)):
+            return np.nan, "undefined"
+        if rate_of(theta) <= 0:
+            return np.nan, "not_decreasing"
+        gap = y - floor_of(theta)
+        if gap <= 0:
+            return np.inf, "floor"
+        lx = log_x_of(theta, gap)
+        if lx is None:
+            return 0.0, "before_data"
+        return float(np.exp(lx)), "ok"
+
+    return inverse
+
+
+def _exp_log_x(theta, gap):
+    x = (theta[0] - np.log(gap)) / theta[1]
+    return None if x <= 0 else np.log(x)
+
+
+def _power_log_x(theta, gap):
+    return (theta[0] - np.log(gap)) / theta[1]
+
+
+POWER = Form(
+    name="power", formula="e = a n^(-b)", internal=("log_A", "b"), natural=("a", "b"),
+    mean=_power_mean, jac=_power_jac,
+    to_natural=lambda t, xr: np.array([np.exp(t[0] + t[1] * np.log(xr)), t[1]]),
+    starts=lambda x, y, w: _simple_start(x, y, w, log_x=True),
+    inverse=_inverse(_power_log_x, lambda t: 0.0, lambda t: t[1]),
+    rate="b", log_ci=frozenset({"a"}),
+)
+POWER_FLOOR = Form(
+    name="power_floor", formula="e = c + a n^(-b)", internal=("log_A", "b", "c"),
+    natural=("a", "b", "c"), mean=_powerf_mean, jac=_powerf_jac,
+    to_natural=lambda t, xr: np.array([np.exp(t[0] + t[1] * np.log(xr)), t[1], t[2]]),
+    starts=lambda x, y, w: _floor_grid(x, y, w, _powerf_mean, log_x=True),
+    inverse=_inverse(_power_log_x, lambda t: t[2], lambda t: t[1]),
+    floor=lambda t: t[2], rate="b", log_ci=frozenset({"a"}),
+)
+EXP = Form(
+    name="exp", formula="e = a exp(-k n)", internal=("log_a", "k_nref"), natural=("a", "k"),
+    mean=_exp_mean, jac=_exp_jac,
+    to_natural=lambda t, xr: np.array([np.exp(t[0]), t[1] / xr]),
+    starts=lambda x, y, w: _simple_start(x, y, w, log_x=False),
+    inverse=_inverse(_exp_log_x, lambda t: 0.0, lambda t: t[1]),
+    rate="k", log_ci=frozenset({"a"}),
+)
+EXP_FLOOR = Form(
+    name="exp_floor", formula="e = c + a exp(-k n)", internal=("log_a", "k_nref", "c"),
+    natural=("a", "k", "c"), mean=_expf_mean, jac=_expf_jac,
+    to_natural=lambda t, xr: np.array([np.exp(t[0]), t[1] / xr, t[2]]),
+    starts=lambda x, y, w: _floor_grid(x, y, w, _expf_mean, log_x=False),
+    inverse=_inverse(_exp_log_x, lambda t: t[2], lambda t: t[1]),
+    floor=lambda t: t[2], rate="k", log_ci=frozenset({"a"}),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# four-parameter log-logistic dose-response curve (drc's LL.4), for metric vs damage
+def _ll_parts(t, x):
+    with np.errstate(divide="ignore"):
+        lr = np.log(x) - t[2]                       # log(x / e50); -inf at x = 0
+    z = np.exp(np.clip(np.exp(t[3]) * lr, -700, 700))  # (x / e50)^h, 0 at x = 0
+    return z, lr, 1.0 / (1.0 + z)
+
+
+def _ll_mean(t, x):
+    _, _, g = _ll_parts(t, x)
+    return t[1] + (t[0] - t[1]) * g
+
+
+def _ll_jac(t, x):
+    z, lr, g = _ll_parts(t, x)
+    h, span = np.exp(t[3]), t[0] - t[1]
+    zlr = np.where(z > 0, z * np.where(np.isfinite(lr), lr, 0.0), 0.0)
+    return np.column_stack([g, 1.0 - g, span * g * g * h * z, -span * g * g * h * zlr])
+
+
+def _ll_starts(x, y, w):
+    order = np.argsort(x)
+    xs, ys = x[order], y[order]
+    upper = float(np.median(ys[:3]))
+    lower = float(np.min(ys))
+    mid = 0.5 * (upper + lower)
+    below = np.nonzero(ys <= mid)[0]
+    if below.size and below[0] > 0:
+        i = below[0]  # interpolate the first crossing of the mid level
+        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+        e50 = x0 + (x1 - x0) * (y0 - mid) / (y0 - y1) if y0 != y1 else x1
+    else:
+        e50 = float(np.median(xs[xs > 0])) if np.any(xs > 0) else 0.5
+    e50 = max(e50, 1e-3)
+    cands = []
+    for h in (2.0, 6.0, 20.0):
+        theta = np.array([upper, lower, np.log(e50), np.log(h)])
+        rss = np.sum(w * (y - _ll_mean(theta, x)) ** 2)
+        cands.append((rss, theta))
+    cands.sort(key=lambda t: t[0])
+    return [t for _, t in cands[:2]]
+
+
+LOGLOGISTIC = Form(
+    name="loglogistic", formula="y = L + (U - L) / (1 + (d / e50)^h)",
+    internal=("U", "L", "log_e50", "log_h"), natural=("U", "L", "e50", "h"),
+    mean=_ll_mean, jac=_ll_jac,
+    to_natural=lambda t, xr: np.array([t[0], t[1], np.exp(t[2]), np.exp(t[3])]),
+    starts=_ll_starts, log_ci=frozenset({"e50", "h"}), scaled=False,
+)
+
+#: the learning-curve forms by name, in the order they are reported
+LEARNING_FORMS = {f.name: f for f in (POWER, POWER_FLOOR, EXP, EXP_FLOOR)}
+FORMS = {**LEARNING_FORMS, LOGLOGISTIC.name: LOGLOGISTIC}
+
+
+def get_form(form: "str | Form") -> Form:
+    """The :class:`Form` named ``form`` (or ``form`` itself); ValueError for unknown names."""
+    if isinstance(form, Form):
+        return form
+    try:
+        return FORMS[form]
+    except KeyError:
+        raise ValueError(f"unknown curve form {form!r}; choose from {sorted(FORMS)}") from None

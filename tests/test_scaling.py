@@ -1,0 +1,398 @@
+"""The scaling statistics: R table method, likelihood, degenerate input, the R reference
+tables, tables on disk and the ``datavsmath fit`` command. Simulation-based recovery and
+coverage checks are in test_scaling_coverage.py."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from datavsmath import scaling
+from datavsmath.cli import main
+from datavsmath.scaling_curve import ScalingWarning, fit_curve
+from datavsmath.store import read_results
+
+R_DIR = Path(__file__).resolve().parents[1] / "data" / "r-results"
+FRACS = np.r_[np.arange(1, 10) / 100, np.arange(1, 10) / 10, np.arange(91, 101) / 100]
+N_ROWS = 60000 * FRACS
+
+
+def size_frame(err, model="m", fracs=FRACS, **extra):
+    return pd.DataFrame({"experiment": "size", "dataset": "fashion", "model": model,
+                         "frac_sample": fracs, "frac_damage": 0.0, "replicate": 0,
+                         "acc": 1 - np.asarray(err), "auc": 1 - np.asarray(err) / 5, **extra})
+
+
+def power_err(seed=0, a=1.2, b=0.25, c=0.0, sd=0.003):
+    rng = np.random.default_rng(seed)
+    return c + a * N_ROWS ** (-b) + sd * rng.standard_normal(N_ROWS.size)
+
+
+# --------------------------------------------------------------------------------------------
+# the R table method on a hand-made grid
+def hand_grid():
+    """4 qualities x 4 sample fractions; built so that the R rule's details matter: the lowest
+    accuracy above 0.90 is not the smallest sample (q 0.7), a cell exactly at 0.90 does not
+    count (strictly above), and no cell passes at q 0.8 (R then has no row)."""
+    acc = {1.0: [0.88, 0.91, 0.93, 0.95],
+           0.9: [0.86, 0.90, 0.9012, 0.94],
+           0.8: [0.80, 0.85, 0.89, 0.899],
+           0.7: [0.70, 0.80, 0.905, 0.903]}
+    rows = [{"experiment": "size_x_damage", "dataset": "fashion", "model": "cnn",
+             "frac_damage": round(1 - q, 10), "frac_sample": s, "replicate": 0, "acc": a,
+             "auc": a + 0.08}
+            for q, accs in acc.items() for s, a in zip([0.1, 0.2, 0.5, 1.0], accs)]
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=0)  # order must not matter
+
+
+def test_r_table_method_on_hand_made_grid():
+    res = scaling.observations_needed(hand_grid(), "acc", 0.90)
+    # by hand: q 1.0 -> 0.91 at 0.2 (12000); q 0.9 -> 0.9012 at 0.5 (30000; 0.90 is not > 0.90),
+    # d_obs (30000 - 12000) / 12000 = 1.5; q 0.8 -> nothing above 0.90, no row;
+    # q 0.7 -> lowest above is 0.903 at 1.0 (not 0.905 at 0.5), d_obs vs q 0.9: 1.0
+    expected = pd.DataFrame({"quality": [1.0, 0.9, 0.7], "acc": [0.91, 0.901, 0.903],
+                             "frac_sample": [0.2, 0.5, 1.0], "num_obs": [12000.0, 30000.0, 60000.0],
+                             "d_obs": [np.nan, 1.5, 1.0]})
+    pd.testing.assert_frame_equal(res.table(), expected)
+    assert res.missing_qualities == [0.8]
+    assert "no cell exceeds the threshold" in str(res.summary())
+
+
+def test_r_table_method_auc_and_replicates():
+    grid = hand_grid()
+    res = scaling.observations_needed(grid, "auc", 0.98)
+    tab = res.table()
+    assert list(tab.columns) == ["quality", "auc", "frac_sample", "num_obs", "d_obs"]
+    assert tab["quality"].tolist() == [1.0, 0.9, 0.7]  # auc = acc + 0.08, threshold 0.98
+    # two replicates averaging to the single-run grid give the same table
+    up, down = grid.assign(acc=grid["acc"] + 0.01, replicate=0), grid.assign(acc=grid["acc"] - 0.01, replicate=1)
+    rep = scaling.observations_needed(pd.concat([up, down]), "acc", 0.90).table()
+    pd.testing.assert_frame_equal(rep, scaling.observations_needed(grid, "acc", 0.90).table())
+
+
+# --------------------------------------------------------------------------------------------
+# the likelihood: agrees with statsmodels' GLM where the form allows a log link
+def test_power_and_exp_fits_match_gaussian_glm_with_log_link():
+    err = power_err(seed=1)
+    for form, design in (("power", np.log(N_ROWS)), ("exp", N_ROWS / N_ROWS.max())):
+        fit = fit_curve(N_ROWS, err, form)
+        # GLM: log e = beta0 + beta1 * design; Newton so that its covariance is the observed
+        # information, as ours (IRLS would give the expected one)
+        glm = sm.GLM(err, sm.add_constant(design),
+                     family=sm.families.Gaussian(sm.families.links.Log())).fit(method="newton")
+        np.testing.assert_allclose(fit.predict(N_ROWS), glm.fittedvalues, rtol=1e-6)
+        rate = fit.params["b"] if form == "power" else fit.params["k"] * N_ROWS.max()
+        assert rate == pytest.approx(-glm.params[1], rel=1e-5)
+        # same residual variance estimate (RSS / (m - k)) -> same standard error of the rate
+        se = fit.bse["b"] if form == "power" else fit.bse["k"] * N_ROWS.max()
+        assert se == pytest.approx(glm.bse[1], rel=1e-4)
+
+
+def test_weighted_fit_matches_weighted_glm():
+    err = power_err(seed=2)
+    w = np.linspace(0.5, 3.0, N_ROWS.size)
+    fit = fit_curve(N_ROWS, err, "power", w)
+    glm = sm.GLM(err, sm.add_constant(np.log(N_ROWS)), var_weights=w,
+                 family=sm.families.Gaussian(sm.families.links.Log())).fit()
+    assert fit.params["b"] == pytest.approx(-glm.params[1], rel=1e-5)
+
+
+def test_information_criteria_count_the_noise_variance():
+    fit = fit_curve(N_ROWS, power_err(), "power_floor")
+    K, m = 4, N_ROWS.size
+    assert fit.aic == pytest.approx(-2 * fit.llf + 2 * K)
+    assert fit.bic == pytest.approx(-2 * fit.llf + np.log(m) * K)
+    assert fit.aicc == pytest.approx(fit.aic + 2 * K * (K + 1) / (m - K - 1))
+
+
+# --------------------------------------------------------------------------------------------
+# learning curves, data needed, results objects
+def test_fit_learning_curves_results_objects_and_table():
+    df = pd.concat([size_frame(power_err(1), "a"), size_frame(power_err(2, c=0.05, a=3, b=0.5), "b")])
+    with pytest.warns(ScalingWarning, match="negative floor"):  # "a" is a plain power law
+        res = scaling.fit_learning_curves(df, metric=["acc", "auc"])
+    assert len(res) == 4 and res.get("b", "acc").selected == "power_floor"
+    tab = res.table()
+    assert len(tab) == 2 * 2 * (2 + 3 + 2 + 3)  # models x metrics x parameters of the 4 forms
+    for col in ("model", "metric", "form", "param", "estimate", "std_err", "ci_low", "ci_high",
+                "aic", "bic", "n_points", "converged", "selected"):
+        assert col in tab.columns
+    chosen = tab[tab.selected].groupby(["model", "metric"])["form"].unique()
+    assert len(chosen) == 4 and chosen.map(len).eq(1).all()  # one selected form per curve
+    assert (tab["ci_low"] <= tab["estimate"]).all() and (tab["estimate"] <= tab["ci_high"]).all()
+    text = str(res.summary())
+    assert "Selected by AICC" in text and "power_floor" in text
+    assert "e = c + a n^(-b)" in str(res.fit("b", "acc").summary())
+
+
+def test_n_train_column_is_used_when_present():
+    err = power_err(3)
+    df = size_frame(err, n_train=np.where(FRACS < 0.5, 0.8 * N_ROWS, np.nan))
+    cells = scaling.cell_table(df, "acc")
+    np.testing.assert_allclose(cells["n"], np.where(FRACS < 0.5, 0.8 * N_ROWS, N_ROWS))
+
+
+def test_data_needed_matches_analytic_inverse_and_flags_unreachable():
+    err = power_err(4, a=3.0, b=0.5, c=0.06, sd=0.002)
+    res = scaling.fit_learning_curves(size_frame(err), forms=["power_floor"])
+    fit = res.fit("m")
+    a, b, c = fit.params
+    need = scaling.data_needed(res, {"acc": [0.90, 0.95]}).table()
+    row = need[need.target == 0.90].iloc[0]
+    assert row["n_needed"] == pytest.approx((a / (0.10 - c)) ** (1 / b), rel=1e-6)
+    assert row["ci_low"] < row["n_needed"] < row["ci_high"] and row["reachable"]
+    assert row["frac_needed"] == pytest.approx(row["n_needed"] / 60000)
+    # a results frame is fitted on the fly, with the same answer
+    direct = scaling.data_needed(size_frame(err), {"acc": [0.90]}, form="power_floor").table()
+    assert direct["n_needed"].iloc[0] == pytest.approx(row["n_needed"], rel=1e-6)
+    # accuracy 0.95 means error 0.05 < floor c ~ 0.06: never reached
+    far = need[need.target == 0.95].iloc[0]
+    assert not far["reachable"] and np.isnan(far["n_needed"]) and "floor" in far["note"]
+
+
+def test_data_needed_bootstrap_agrees_with_delta():
+    res = scaling.fit_learning_curves(size_frame(power_err(5)), forms=["power"])
+    delta = scaling.data_needed(res, [0.88]).table().iloc[0]
+    boot = scaling.data_needed(res, [0.88], method="bootstrap", n_boot=100, seed=1).table().iloc[0]
+    assert boot["n_needed"] == delta["n_needed"]
+    assert "bootstrap" in boot["method"] and "delta" in delta["method"]
+    assert boot["ci_low"] < boot["n_needed"] < boot["ci_high"]
+    width = np.log(boot["ci_high"] / boot["ci_low"]) / np.log(delta["ci_high"] / delta["ci_low"])
+    assert 0.6 < width < 1.6
+
+
+def test_floor_interval_reaching_target_makes_upper_limit_infinite():
+    err = power_err(6, a=3.0, b=0.5, c=0.08, sd=0.004)
+    fit = fit_curve(N_ROWS, err, "power_floor")
+    c_hi = fit.conf_int().loc["c", "ci_high"]
+    sol = fit.solve(c_hi - 1e-4)  # target just below the floor's upper limit: reachable
+    assert sol["reachable"] and sol["ci_high"] == np.inf
+
+
+# --------------------------------------------------------------------------------------------
+# d(data)/d(quality) on a simulated grid
+def cross_frame(seed=0, sd=0.002):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
+        err = 0.05 + 0.08 * d + 3.0 * N_ROWS ** -0.5 + sd * rng.standard_normal(N_ROWS.size)
+        rows.append(pd.DataFrame({"experiment": "size_x_damage", "dataset": "fashion",
+                                  "model": "cnn", "frac_damage": d, "frac_sample": FRACS,
+                                  "replicate": 0, "acc": 1 - err, "auc": 1 - err / 5}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_data_quality_derivative_recovers_simulated_truth():
+    res = scaling.data_quality_derivative(cross_frame(), "acc", 0.90)
+    q = np.array([1.0, 0.9, 0.8, 0.7, 0.6, 0.5])
+    n_true = (3.0 / (0.10 - (0.05 + 0.08 * (1 - q)))) ** 2
+    lev = res.levels
+    assert res.form == "cnn: power_floor"
+    np.testing.assert_allclose(lev["quality"], q)
+    assert ((lev["ci_low"] <= n_true) & (n_true <= lev["ci_high"])).all()
+    steps = res.steps
+    true_steps = -np.diff(n_true) / 0.1 / 60000
+    assert (steps["derivative_frac"] < 0).all()
+    assert ((steps["ci_low_frac"] <= true_steps) & (true_steps <= steps["ci_high_frac"])).all()
+    over = res.overall.iloc[0]
+    true_over = (n_true[0] - n_true[-1]) / 0.5 / 60000
+    assert over["ci_low_frac"] <= true_over <= over["ci_high_frac"]
+    assert over["below_minus_1"] and over["elasticity_below_minus_1"]
+    assert over["derivative_obs"] == pytest.approx(over["derivative_frac"] * 60000)
+    assert "'<< -1' holds" in str(res.summary())
+
+
+def test_derivative_skips_unreachable_quality():
+    df = cross_frame()
+    df.loc[df.frac_damage == 0.5, "acc"] -= 0.05  # floor now far above error 0.10
+    with pytest.warns(ScalingWarning, match="not reachable"):
+        res = scaling.data_quality_derivative(df, "acc", 0.90)
+    last = res.steps.iloc[-1]
+    assert np.isnan(last["derivative_frac"]) and "not reachable" in last["note"]
+    assert res.overall.iloc[0]["quality_low"] == pytest.approx(0.6)
+
+
+# --------------------------------------------------------------------------------------------
+# breakdown points
+def test_breakdown_half_skill_equals_e50_when_the_floor_is_chance():
+    d = np.r_[np.arange(0, 10) / 100, np.arange(1, 10) / 10, np.arange(91, 100) / 100]
+    acc = 0.1 + (0.9 - 0.1) / (1 + (d / 0.55) ** 6)
+    acc = acc + 1e-4 * np.random.default_rng(0).standard_normal(d.size)
+    df = pd.DataFrame({"experiment": "constant_damage", "model": "x", "frac_sample": 1.0,
+                       "frac_damage": d, "acc": acc})
+    half_skill = scaling.breakdown_points(df, "constant_damage").table().iloc[0]
+    assert half_skill["breakdown_frac"] == pytest.approx(0.55, abs=1e-3)
+    assert half_skill["ci_low"] < 0.55 < half_skill["ci_high"]
+    half_clean = scaling.breakdown_points(df, "constant_damage", definition="half_clean").table()
+    # acc = 0.45 = 0.1 + 0.8 / (1 + t): t = 8 / 3.5 - 1 -> d = 0.55 * t^(1/6)
+    assert half_clean.iloc[0]["breakdown_frac"] == pytest.approx(0.55 * (8 / 3.5 - 1) ** (1 / 6), abs=1e-3)
+
+
+# --------------------------------------------------------------------------------------------
+# degenerate input: warnings and NaN, never a crash or a silent number
+def test_too_few_points_gives_nan_and_warning():
+    with pytest.warns(ScalingWarning, match="need at least 4"):
+        fit = fit_curve(N_ROWS[:3], power_err()[:3], "power_floor")
+    assert not fit.converged and fit.params.isna().all() and fit.bse.isna().all()
+    assert np.isnan(fit.solve(0.1)["x"])
+    df = size_frame(power_err()[:3], fracs=FRACS[:3])
+    with pytest.warns(ScalingWarning):
+        res = scaling.fit_learning_curves(df)
+    cs = res.get("m")
+    assert cs.selected is None  # AICc needs m > K + 1 points for every form here
+    need = scaling.data_needed(res, [0.9]).table().iloc[0]
+    assert not need["reachable"] and np.isnan(need["n_needed"])
+
+
+def test_flat_and_perfect_curves():
+    with pytest.warns(ScalingWarning) as record:
+        res = scaling.fit_learning_curves(size_frame(np.zeros(FRACS.size)))  # accuracy 1.0
+    messages = " ".join(str(w.message) for w in record)
+    assert "acc = 1" in messages and "flat" in messages
+    assert res.get("m").selected is None
+    assert res.table()["estimate"].isna().all()
+    # flat with noise: the power law finds no decline, the floor forms are not identified
+    rng = np.random.default_rng(0)
+    with pytest.warns(ScalingWarning):
+        res = scaling.fit_learning_curves(size_frame(0.1 + 0.003 * rng.standard_normal(FRACS.size)))
+    power = res.fit("m", form="power")
+    ci = power.conf_int().loc["b"]
+    assert ci["ci_low"] < 0 < ci["ci_high"]
+    assert any("no evidence" in n or "does not fall" in n for n in power.notes)
+
+
+def test_rising_error_is_flagged_and_never_reached():
+    err = 0.05 + 0.02 * np.log(N_ROWS / N_ROWS[0]) / np.log(100)  # error grows with data
+    with pytest.warns(ScalingWarning, match="does not fall"):
+        res = scaling.fit_learning_curves(size_frame(err + 1e-3 * np.sin(np.arange(err.size))),
+                                          forms=["power"])
+    assert res.get("m").selected is None
+    fit = res.fit("m", form="power")
+    assert fit.params["b"] < 0
+    sol = fit.solve(0.02)
+    assert not sol["reachable"] and sol["status"] == "not_decreasing"
+
+
+def test_missing_cells_are_dropped_with_a_warning():
+    err = power_err(7)
+    df = size_frame(err)
+    df.loc[[3, 10, 20], "acc"] = np.nan
+    with pytest.warns(ScalingWarning, match="3 row"):
+        res = scaling.fit_learning_curves(df, forms=["power"])
+    assert res.fit("m").nobs == 25 and res.fit("m").converged
+
+
+def test_input_validation_messages():
+    df = size_frame(power_err())
+    with pytest.raises(ValueError, match="no rows of experiment"):
+        scaling.fit_learning_curves(df, experiment="random_damage")
+    with pytest.raises(ValueError, match="several datasets"):
+        scaling.fit_learning_curves(pd.concat([df, df.assign(dataset="mnist")]))
+    with pytest.raises(ValueError, match="metric"):
+        scaling.fit_learning_curves(df, metric="f1")
+    with pytest.raises(ValueError, match="subset"):
+        scaling.fit_learning_curves(df, forms=["loglogistic"])
+    with pytest.raises(ValueError, match="strictly between"):
+        scaling.data_needed(scaling.fit_learning_curves(df, forms=["power"]), [1.0])
+
+
+# --------------------------------------------------------------------------------------------
+# the R reference tables
+@pytest.fixture(scope="module", params=["fashion-data-size-results.csv", "data-size-results.csv"])
+def r_size(request):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        return scaling.fit_learning_curves(read_results(R_DIR / request.param),
+                                           metric=["acc", "auc"])
+
+
+def test_r_size_table_fits_converge_with_positive_exponents(r_size):
+    for cs in r_size:
+        for name in ("power", "exp", "exp_floor"):
+            assert cs.fits[name].converged, (cs.model, cs.metric, name)
+        assert cs.fits["power"].conf_int().loc["b", "ci_low"] > 0
+        best = cs.best
+        assert best is not None and best.converged
+        rate = best.form.rate
+        assert best.conf_int().loc[rate, "ci_low"] > 0, (cs.model, cs.metric)
+    # the talk's curves: a power law fits far better than an exponential without a floor
+    assert all(cs.fits["power"].aicc < cs.fits["exp"].aicc - 10 for cs in r_size)
+
+
+def test_r_damage_tables_breakdown_points():
+    random = read_results(R_DIR / "fashion-mnist-damage-results.csv")
+    constant = read_results(R_DIR / "fashion-mnist-const-damage-results.csv")
+    br = scaling.breakdown_points(random, "random_damage").table().set_index("model")
+    bc = scaling.breakdown_points(constant, "constant_damage").table().set_index("model")
+    for tab in (br, bc):
+        assert tab["converged"].all()
+        assert ((tab["ci_low"] < tab["breakdown_frac"]) & (tab["breakdown_frac"] < tab["ci_high"])).all()
+        # the fitted crossing lies between the grid levels where the data cross
+        assert ((tab["bracket_low"] <= tab["breakdown_frac"])
+                & (tab["breakdown_frac"] <= tab["bracket_high"])).all()
+    # labels stop carrying information at damage 0.9 (random) and 0.5 (constant)
+    assert (bc["breakdown_frac"] < br["breakdown_frac"]).all()
+    assert br["breakdown_frac"].between(0.6, 0.9).all() and bc["breakdown_frac"].between(0.4, 0.55).all()
+
+
+# --------------------------------------------------------------------------------------------
+# tables on disk and the command line
+def test_write_tables_writes_what_applies(tmp_path):
+    d = np.r_[np.arange(0, 10) / 100, np.arange(1, 10) / 10, np.arange(91, 100) / 100]
+    damage = pd.DataFrame({"experiment": "random_damage", "dataset": "fashion", "model": "cnn",
+                           "frac_sample": 1.0, "frac_damage": d, "replicate": 0,
+                           "acc": 0.1 + 0.8 / (1 + (d / 0.8) ** 10) + 0.002 * np.sin(50 * d),
+                           "auc": 0.5 + 0.49 / (1 + (d / 0.85) ** 12) + 0.001 * np.cos(40 * d)})
+    df = pd.concat([size_frame(power_err(8), "cnn"), cross_frame(), damage], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingWarning)
+        paths = scaling.write_tables(df, tmp_path)
+    names = sorted(p.name for p in paths)
+    assert names == sorted(scaling.TABLE_FILES.values())
+    assert all(p.parent == tmp_path / "tables" for p in paths)
+    obs = pd.read_csv(tmp_path / "tables" / "observations_needed_acc90.csv")
+    assert list(obs.columns[-5:]) == ["quality", "acc", "frac_sample", "num_obs", "d_obs"]
+    need = pd.read_csv(tmp_path / "tables" / "data_needed.csv")
+    for col in ("model", "metric", "form", "target", "n_needed", "ci_low", "ci_high", "reachable", "method"):
+        assert col in need.columns
+    assert set(need["experiment"]) == {"size"}
+    fits = pd.read_csv(tmp_path / "tables" / "learning_curve_fits.csv")
+    assert set(fits["experiment"]) == {"size"} and set(fits["param"]) == {"a", "b", "c", "k"}
+    bp = pd.read_csv(tmp_path / "tables" / "breakdown_points.csv")
+    for col in ("experiment", "model", "breakdown_frac", "ci_low", "ci_high", "definition"):
+        assert col in bp.columns
+    dq = pd.read_csv(tmp_path / "tables" / "data_quality_derivative.csv")
+    assert set(dq["metric"]) == {"acc", "auc"} and set(dq["scope"]) == {"level", "step", "overall"}
+    levels = dq[(dq.scope == "level") & (dq.metric == "acc")]
+    assert levels["quality"].tolist() == [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]
+    assert (levels["n_ci_low"] < levels["n_needed"]).all()
+
+
+def test_cli_fit_on_r_reference_csv(tmp_path, capsys):
+    rc = main(["fit", str(R_DIR / "fashion-data-size-results.csv"), "--out", str(tmp_path),
+               "--targets", "acc=0.85", "--metric", "acc"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "Learning-curve fits (size)" in out and "wrote" in out
+    fits = pd.read_csv(tmp_path / "tables" / "learning_curve_fits.csv")
+    assert set(fits["source"]) == {"fashion-data-size-results"} and set(fits["metric"]) == {"acc"}
+    need = pd.read_csv(tmp_path / "tables" / "data_needed.csv")
+    assert need["target"].tolist() == [0.85] * 4 and need["reachable"].all()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--targets", "acc=1.5"], "strictly between 0 and 1"),
+    (["--targets", "f1=0.9"], "METRIC=V"),
+    (["--forms", "cubic"], "unknown form"),
+])
+def test_cli_fit_rejects_bad_input(tmp_path, capsys, args, message):
+    rc = main(["fit", str(R_DIR / "fashion-data-size-results.csv"), "--out", str(tmp_path), *args])
+    assert rc == 2 and message in capsys.readouterr().err
+
+
+def test_cli_fit_missing_source(tmp_path, capsys):
+    assert main(["fit", str(tmp_path / "nope.csv"), "--out", str(tmp_path)]) == 2
+    assert "no such file" in capsys.readouterr().err

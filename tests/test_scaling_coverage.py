@@ -1,0 +1,162 @@
+"""Simulation checks of the scaling statistics: estimates recover the truth and the 95%
+intervals cover it at a rate consistent with 95%.
+
+Tolerance: with N simulations a correct 95% interval covers the truth a Binomial(N, 0.95)
+number of times, standard error sqrt(0.95 * 0.05 / N) (1.26 points at N = 300). We accept a
+coverage within 3 standard errors of 0.95 ([0.912, 0.988] at N = 300), so a correct method fails
+about 3 times in 1000 per check, while an interval 20% too narrow (coverage ~0.90) or the
+naive normal interval without the small-sample correction is caught. Simulations are seeded,
+so the outcome is deterministic.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from datavsmath import scaling
+from datavsmath.scaling_curve import fit_curve
+
+#: the R size grid: 28 sample fractions of the 60,000 training rows
+FRACS = np.r_[np.arange(1, 10) / 100, np.arange(1, 10) / 10, np.arange(91, 101) / 100]
+N_ROWS = 60000 * FRACS
+#: the R damage grid
+DAMAGE = np.r_[np.arange(0, 10) / 100, np.arange(1, 10) / 10, np.arange(91, 100) / 100]
+
+TRUTH = {
+    "power": {"a": 1.2, "b": 0.25},
+    "power_floor": {"a": 3.0, "b": 0.5, "c": 0.06},
+    "exp": {"a": 0.25, "k": 4e-5},
+    "exp_floor": {"a": 0.15, "k": 1e-4, "c": 0.08},
+}
+
+
+def curve(form, p, n):
+    """True error at n for a form and its natural parameters."""
+    if form.startswith("power"):
+        body = p["a"] * n ** (-p["b"])
+    else:
+        body = p["a"] * np.exp(-p["k"] * n)
+    return body + p.get("c", 0.0)
+
+
+def binomial_band(n_sims, level=0.95, k=3.0):
+    se = np.sqrt(level * (1 - level) / n_sims)
+    return level - k * se, level + k * se
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scaling.ScalingWarning)
+        yield
+
+
+@pytest.mark.parametrize("form", list(TRUTH))
+def test_parameter_recovery_and_ci_coverage(form):
+    """300 simulated learning curves per form, noise sd 0.004 on the error (about the
+    single-run noise of the R size table): median estimates within 6% of the truth, every
+    parameter's 95% interval covers the truth within the binomial band."""
+    truth, n_sims, sd = TRUTH[form], 300, 0.004
+    mu = curve(form, truth, N_ROWS)
+    rng = np.random.default_rng(20240501)
+    hits = {k: 0 for k in truth}
+    ests = {k: [] for k in truth}
+    for _ in range(n_sims):
+        fit = fit_curve(N_ROWS, mu + sd * rng.standard_normal(N_ROWS.size), form, quiet=True)
+        assert fit.converged
+        ci = fit.conf_int()
+        for k, v in truth.items():
+            hits[k] += ci.loc[k, "ci_low"] <= v <= ci.loc[k, "ci_high"]
+            ests[k].append(fit.params[k])
+    lo, hi = binomial_band(n_sims)
+    for k, v in truth.items():
+        assert np.median(ests[k]) == pytest.approx(v, rel=0.06), k
+        assert lo <= hits[k] / n_sims <= hi, (k, hits[k] / n_sims)
+
+
+@pytest.mark.parametrize("form", ["power", "power_floor"])
+def test_data_needed_interval_covers_truth(form):
+    """The delta-method interval for n at accuracy 0.90 covers the true n* at ~95%."""
+    truth, n_sims = TRUTH[form], 200
+    n_true = (truth["a"] / (0.10 - truth.get("c", 0.0))) ** (1 / truth["b"])
+    mu = curve(form, truth, N_ROWS)
+    rng = np.random.default_rng(7)
+    hits, ests = 0, []
+    for _ in range(n_sims):
+        fit = fit_curve(N_ROWS, mu + 0.004 * rng.standard_normal(N_ROWS.size), form, quiet=True)
+        sol = fit.solve(0.10)
+        assert sol["reachable"] and sol["ci_low"] < sol["x"] < sol["ci_high"]
+        hits += sol["ci_low"] <= n_true <= sol["ci_high"]
+        ests.append(sol["x"])
+    lo, hi = binomial_band(n_sims)
+    assert np.median(ests) == pytest.approx(n_true, rel=0.05)
+    assert lo <= hits / n_sims <= hi
+
+
+def test_model_choice_picks_generating_form():
+    """Clear cases (noise sd 0.002): AICc picks the form the data came from. Nested smaller
+    forms can lose to the larger one by chance (AIC's ~16% for one extra parameter, less with
+    AICc), hence 7 of 8 seeds."""
+    for form, truth in TRUTH.items():
+        picks = []
+        for seed in range(8):
+            rng = np.random.default_rng(seed)
+            err = curve(form, truth, N_ROWS) + 0.002 * rng.standard_normal(N_ROWS.size)
+            df = pd.DataFrame({"experiment": "size", "dataset": "fashion", "model": "m",
+                               "frac_sample": FRACS, "frac_damage": 0.0, "acc": 1 - err})
+            picks.append(scaling.fit_learning_curves(df, quiet=True).get("m").selected)
+        assert picks.count(form) >= 7, (form, picks)
+
+
+def test_replicate_weights_recover_heteroscedastic_truth():
+    """Three replicates per cell with noise falling with n (sd 0.015 at 1% of the data, 0.0015
+    at 100%): variance-function weights keep the intervals near 95% and beat an unweighted fit
+    of the cell means, whose homoscedastic intervals under-cover."""
+    truth, n_sims = TRUTH["power"], 100
+    sd = 0.015 * (N_ROWS / 600) ** -0.5
+    rng = np.random.default_rng(11)
+    hits = {"weighted": 0, "unweighted": 0}
+    err = {"weighted": [], "unweighted": []}
+    for _ in range(n_sims):
+        reps = [pd.DataFrame({"experiment": "size", "model": "m", "frac_sample": FRACS,
+                              "frac_damage": 0.0, "replicate": r,
+                              "acc": 1 - curve("power", truth, N_ROWS)
+                              - sd * rng.standard_normal(N_ROWS.size)}) for r in range(3)]
+        df = pd.concat(reps, ignore_index=True)
+        cells = scaling.cell_table(df, "acc")
+        assert (cells["n_rep"] == 3).all()
+        fits = {"weighted": fit_curve(cells["n"], cells["error"], "power", cells["weight"], quiet=True),
+                "unweighted": fit_curve(cells["n"], cells["error"], "power", quiet=True)}
+        for key, fit in fits.items():
+            ci = fit.conf_int().loc["b"]
+            hits[key] += ci["ci_low"] <= truth["b"] <= ci["ci_high"]
+            err[key].append(fit.params["b"] - truth["b"])
+    lo, hi = binomial_band(n_sims)
+    assert lo <= hits["weighted"] / n_sims <= hi
+    assert hits["unweighted"] / n_sims < lo  # what ignoring the replicates' variance costs
+    rmse = {k: np.sqrt(np.mean(np.square(v))) for k, v in err.items()}
+    assert rmse["weighted"] < 0.75 * rmse["unweighted"]
+
+
+def test_breakdown_point_recovery_and_coverage():
+    """Log-logistic damage curves (U 0.9, L 0, e50 0.6, h 8) with noise 0.01 on the damage
+    grid: the half-skill point (accuracy (0.9 + 0.1) / 2) is recovered and covered."""
+    U, L, e50, h = 0.9, 0.0, 0.6, 8.0
+    level = (U + 0.1) / 2
+    truth = e50 * ((U - L) / (level - L) - 1) ** (1 / h)
+    mean = L + (U - L) / (1 + (DAMAGE / e50) ** h)
+    n_sims = 150
+    rng = np.random.default_rng(3)
+    hits, ests = 0, []
+    for _ in range(n_sims):
+        df = pd.DataFrame({"experiment": "random_damage", "model": "m", "frac_sample": 1.0,
+                           "frac_damage": DAMAGE,
+                           "acc": mean + 0.01 * rng.standard_normal(DAMAGE.size)})
+        row = scaling.breakdown_points(df, "random_damage", quiet=True).table().iloc[0]
+        hits += row["ci_low"] <= truth <= row["ci_high"]
+        ests.append(row["breakdown_frac"])
+    lo, hi = binomial_band(n_sims)
+    assert np.median(ests) == pytest.approx(truth, abs=0.005)
+    assert lo <= hits / n_sims <= hi
