@@ -1,0 +1,84 @@
+"""Draw the talk's figures as PNG files, from a results folder or R-shaped CSVs.
+
+SOURCE is a results folder (``cells/`` or ``results.csv``), a tidy ``results.csv``, an
+R-shaped result CSV, or a folder of R's CSVs such as ``data/r-results/``. Without SOURCE the
+default results folder is used: ``$DATAVSMATH_RESULTS``, else ``results/full`` when complete,
+else ``results/quick``.
+
+Writes, under --out (default: SOURCE/figures for a results folder): the accuracy and AUC charts
+of every experiment present, named as in the R testbench (acc-size.png, auc-rand-bias.png,
+acc-const-bias.png, acc-cnn-bias.png, ...; digit-MNIST runs get an ``mnist-`` prefix), the
+learning curves, the statistics charts when SOURCE/tables/ holds their tables, and the two
+illustrations of damaged labels (random-bias.png, constant-bias.png). Default size: 8 x 4.5
+inches (16:9) at 300 dpi. Figures drawn from anything but a complete full run say so in their
+caption (e.g. "QUICK PREVIEW").
+
+examples:
+  datavsmath figures                                   # default results folder
+  datavsmath figures results/quick --dpi 150
+  datavsmath figures data/r-results --out /tmp/r-figures
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", nargs="?", metavar="SOURCE",
+                        help="results folder, results.csv, R-shaped CSV or folder of R CSVs "
+                             "(default: $DATAVSMATH_RESULTS, results/full if complete, else results/quick)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="folder for the PNG files (default: SOURCE/figures for a results folder)")
+    parser.add_argument("--dpi", type=int, default=300, help="resolution in dots per inch (default: 300)")
+    parser.add_argument("--width", type=float, default=8.0, help="width in inches (default: 8)")
+    parser.add_argument("--height", type=float, default=4.5, help="height in inches (default: 4.5, i.e. 16:9)")
+    parser.add_argument("--no-illustrations", dest="illustrations", action="store_false",
+                        help="skip the two bar charts of damaged labels")
+
+
+def _check_size(args) -> None:
+    if args.dpi <= 0 or args.width <= 0 or args.height <= 0:
+        raise UserError(f"--dpi, --width and --height must be positive (got {args.dpi}, {args.width}, {args.height})")
+    if args.width * args.dpi > 20000 or args.height * args.dpi > 20000:
+        raise UserError(f"{args.width} x {args.height} in at {args.dpi} dpi is over 20,000 pixels a side; "
+                        "lower --dpi or the size")
+
+
+def _out_dir(source: Path, out: str | None) -> Path:
+    if out:
+        return Path(out)
+    if source.is_dir() and ((source / "cells").is_dir() or (source / "results.csv").is_file()):
+        return source / "figures"
+    raise UserError(f"say where the PNG files go with --out DIR (SOURCE {source} is not a results folder)")
+
+
+def run(args) -> int:
+    from .. import figures
+
+    _check_size(args)
+    source = Path(args.source) if args.source else figures.default_results_dir()
+    if not source.exists():
+        hint = ("" if args.source else
+                " (the default results folder; run `datavsmath run --profile quick` first, "
+                "or set DATAVSMATH_RESULTS)")
+        raise UserError(f"{source} does not exist{hint}")
+    out = _out_dir(source, args.out)
+    try:
+        results = figures.load_results(source)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise UserError(f"cannot read results from {source}: {exc}") from exc
+    if results.empty:
+        raise UserError(f"{source} holds no finished fits yet")
+    tables = source / "tables" if source.is_dir() else None
+    note = figures.profile_note(source if source.is_dir() else source.parent, results)
+    written = figures.export_figures(results, out, dpi=args.dpi, width=args.width, height=args.height,
+                                     illustrations=args.illustrations, tables_dir=tables, note=note)
+    px = f"{round(args.width * args.dpi)} x {round(args.height * args.dpi)} px"
+    print(f"wrote {len(written)} figures ({px}) to {out}" + (f" [{note}]" if note else "") + ":")
+    for path in written:
+        print(f"  {path.name}")
+    return 0
