@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DVM    := $(VENV)/bin/datavsmath
-PROFILE ?= full
+PROFILE ?= quick
 
 .PHONY: help venv data reproduce quick smoke tables figures report test bench clean-venv
 
+RESULTS ?= results/$(PROFILE)
+
 help:
 	@echo "make reproduce  full R grids (504 fits; ~50 CPU-hours on 2 cores, a GPU job), resumable"
-	@echo "make quick      the documented preview of all four experiments (~35 min on 2 cores)"
+	@echo "make quick      the documented preview of all four experiments (~45 min on 2 cores)"
 	@echo "make test       the test suite (installs what it needs into $(VENV))"
 	@echo "make report     figures, statistics tables and the Quarto site"
 	@echo "make bench      naive vs optimised training benchmark"
@@ -30,20 +32,31 @@ reproduce: data
 	@echo "Full R grids: 504 fits. Measured: ~50 CPU-hours on a 2-core CPU (use a GPU machine)."
 	@echo "Interrupt any time; rerunning 'make reproduce' resumes where it stopped."
 	$(DVM) run all --profile full
-	$(MAKE) tables PROFILE=full
+	$(MAKE) tables figures PROFILE=full
 
 quick: data
 	$(DVM) run all --profile quick
-	$(MAKE) tables PROFILE=quick
+	$(MAKE) tables figures PROFILE=quick
 
 smoke: data
 	$(DVM) run all --profile smoke --out /tmp/datavsmath-smoke
 
 tables: venv
-	$(DVM) fit results/$(PROFILE) --out results/$(PROFILE)
+	$(DVM) fit $(RESULTS) --out $(RESULTS)
 
 figures: venv
-	$(DVM) figures results/$(PROFILE) --out results/$(PROFILE)/figures
+	$(DVM) figures $(RESULTS) --out $(RESULTS)/figures
+
+# Renders the site with Quarto when installed; without it, still writes the figures.
+report: figures
+	@if command -v quarto >/dev/null 2>&1; then \
+	  QUARTO_PYTHON=$(CURDIR)/$(PY) quarto render reports/ && echo "site: reports/_site/index.html"; \
+	else \
+	  echo "Quarto is not installed, so the HTML site was not rendered."; \
+	  echo "The figures are in $(RESULTS)/figures/."; \
+	  echo "To render the site, install Quarto (https://quarto.org/docs/get-started/;"; \
+	  echo "  Debian/Ubuntu: sudo dpkg -i quarto-<version>-linux-amd64.deb), then run make report again."; \
+	fi
 
 test: venv
 	$(PY) -m pytest -q

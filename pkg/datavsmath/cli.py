@@ -30,12 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"datavsmath {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():
-        try:
-            module = importlib.import_module(f"datavsmath.commands.{name}")
-        except ModuleNotFoundError as exc:  # TEMPORARY while sibling commands land
-            if exc.name == f"datavsmath.commands.{name}":
-                continue
-            raise
+        module = importlib.import_module(f"datavsmath.commands.{name}")
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
