@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DVM    := $(VENV)/bin/datavsmath
 PROFILE ?= quick
 
-.PHONY: help venv data reproduce quick smoke tables figures report test bench clean-venv
+.PHONY: help venv data reproduce quick smoke tables figures report test clean-venv
 
 RESULTS ?= results/$(PROFILE)
 
@@ -14,7 +14,6 @@ help:
 	@echo "make quick      the documented preview of all four experiments (~45 min on 2 cores)"
 	@echo "make test       the test suite (installs what it needs into $(VENV))"
 	@echo "make report     figures, statistics tables and the Quarto site"
-	@echo "make bench      naive vs optimised training benchmark"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,9 +59,6 @@ report: figures
 
 test: venv
 	$(PY) -m pytest -q
-
-bench: venv
-	$(PY) bench/run.py
 
 clean-venv:
 	rm -rf $(VENV)

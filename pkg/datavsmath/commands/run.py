@@ -6,7 +6,7 @@ the R-shaped CSVs are (re)written.
 
 profiles:
   full   the R testbench's grids (504 fits; a GPU job: about 50 CPU-hours on 2 cores)
-  quick  a documented preview of all four experiments and models (about 35 min on 2 cores)
+  quick  a documented preview of all four experiments and models (about 45 min on 2 cores)
   smoke  tiny, for tests
 
 examples:
