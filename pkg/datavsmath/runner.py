@@ -1,9 +1,16 @@
 """Run an experiment's grid fit by fit into a :class:`~datavsmath.store.ResultStore`.
 
-Each finished fit is stored at once, so an interrupted run loses at most the fit in flight,
+Each finished fit is stored at once, so an interrupted run loses at most the work in flight,
 and a rerun skips what is stored. The progress bar counts work in expected CPU seconds
 (each model's measured full-data time, scaled by the rows it trains on), so its ETA does not
 swing between a 1% CNN cell and a 100% one.
+
+Execution backends (``backend``): "naive" fits one model on one cell at a time, as the R loop
+did; "fused" trains the keras networks of cells that share their training rows (the damage
+levels of one sample draw) as copies in one program (:mod:`datavsmath.fused`); "auto" picks
+per model and device (:func:`datavsmath.fused.plan_for`). The grid is cut into *units* (one
+naive fit, or one fused group); with a Dask ``client`` the units run as tasks on a cluster
+(:mod:`datavsmath.cluster`) and this process stores what they return.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ from .metrics import score
 from .models import MODELS, device_label, make_model
 from .store import ResultStore
 
-__all__ = ["training_data", "fit_and_score", "run_experiment", "pending_fits", "fit_weight", "library_versions", "RunSummary"]
+__all__ = ["training_data", "fit_and_score", "run_experiment", "pending_fits", "fit_weight", "library_versions",
+           "RunSummary", "Unit", "plan_units", "execute_unit"]
 
 #: seconds a fit costs besides its rows (graph building, scoring 10,000 test rows)
 FIT_OVERHEAD_SECONDS = 4.0
@@ -60,6 +68,23 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def _record(exp: Experiment, cell: Cell, model: str, n_train: int, proba, data: Dataset,
+            fit_seconds: float, predict_seconds: float, backend: str = "naive", copies: int = 1) -> dict:
+    return {
+        "experiment": exp.name, "dataset": data.name, "model": model,
+        "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "damage": exp.damage,
+        "replicate": cell.replicate, "seed": cell.seed, "n_train": int(n_train),
+        **score(data.y_test, proba),
+        "fit_seconds": round(fit_seconds, 3), "predict_seconds": round(predict_seconds, 3),
+        "device": device_label(), "profile": exp.profile,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(), "versions": json.dumps(library_versions(), sort_keys=True),
+        # extra columns (after the standard ones): how the fit ran; a fused fit's seconds
+        # are its group's wall time divided by the group's copies
+        "backend": backend, "copies": int(copies),
+    }
+
+
 def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset) -> dict:
     """Train ``model`` on (x, y), score it on the test set; return the result record."""
     estimator = make_model(model, seed=cell.model_seed(model), n_classes=data.n_classes)
@@ -68,16 +93,32 @@ def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset) 
     t1 = time.perf_counter()
     proba = estimator.predict_proba(data.x_test)
     t2 = time.perf_counter()
-    return {
-        "experiment": exp.name, "dataset": data.name, "model": model,
-        "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "damage": exp.damage,
-        "replicate": cell.replicate, "seed": cell.seed, "n_train": int(len(y)),
-        **score(data.y_test, proba),
-        "fit_seconds": round(t1 - t0, 3), "predict_seconds": round(t2 - t1, 3),
-        "device": device_label(), "profile": exp.profile,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "host": socket.gethostname(), "versions": json.dumps(library_versions(), sort_keys=True),
-    }
+    return _record(exp, cell, model, len(y), proba, data, t1 - t0, t2 - t1)
+
+
+def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Dataset,
+                        jit: bool | None = None) -> list[dict]:
+    """Train ``model`` on every cell of ``cells`` (which must share their training rows) as
+    copies of one fused program; return one record per cell, in order."""
+    from .fused import FusedKerasNets
+
+    x, ys = None, []
+    for cell in cells:
+        xc, yc = training_data(exp, cell, data)
+        if x is None:
+            x = xc
+        elif not np.array_equal(x, xc):
+            raise ValueError(f"cells of a fused group must share their training rows; {cell} does not")
+        ys.append(yc)
+    nets = FusedKerasNets.for_model(model, [c.model_seed(model) for c in cells], data.n_classes, jit=jit)
+    t0 = time.perf_counter()
+    nets.fit(x, np.stack(ys))
+    t1 = time.perf_counter()
+    probas = nets.predict_proba(data.x_test)
+    t2 = time.perf_counter()
+    n = len(cells)
+    return [_record(exp, cell, model, len(x), proba, data, (t1 - t0) / n, (t2 - t1) / n, "fused", n)
+            for cell, proba in zip(cells, probas)]
 
 
 def _key(exp: Experiment, cell: Cell, model: str) -> dict:
@@ -100,6 +141,65 @@ def fit_weight(model: str, n_train: int) -> float:
     return MODELS[model].cpu_seconds_full * n_train / 60000 + FIT_OVERHEAD_SECONDS
 
 
+@dataclass(frozen=True)
+class Unit:
+    """One piece of work: ``model`` on ``cells`` with ``backend`` "naive" (one fit per cell,
+    one after another) or "fused" (the cells share their training rows and train together)."""
+
+    model: str
+    backend: str
+    cells: tuple[Cell, ...]
+    jit: bool = False
+
+    @property
+    def weight(self) -> float:
+        return sum(fit_weight(self.model, c.n_train) for c in self.cells)
+
+    def describe(self) -> str:
+        c = self.cells[0]
+        if len(self.cells) == 1:
+            return f"{self.model} s={c.frac_sample:g} d={c.frac_damage:g}"
+        damages = sorted({x.frac_damage for x in self.cells})
+        return f"{self.model} x{len(self.cells)} s={c.frac_sample:g} d={damages[0]:g}..{damages[-1]:g}"
+
+
+def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict) -> list[Unit]:
+    """Cut the pending fits into units, in the grid's order.
+
+    plans : model -> :class:`datavsmath.fused.Plan`. A fused model's cells are grouped by
+    their training-row draw (``Cell.draw_seed``: same sample fraction and replicate) and each
+    group is split into chunks of at most ``max_copies``; the unit sits where its first
+    cell comes in the grid.
+    """
+    units: list[Unit] = []
+    groups: dict = {}
+    for cell, models in todo:
+        for model in models:
+            plan = plans[model]
+            if plan.backend != "fused":
+                units.append(Unit(model, "naive", (cell,)))
+                continue
+            key = (model, cell.draw_seed, cell.frac_sample)
+            if key not in groups or len(units[groups[key]].cells) >= plan.max_copies:
+                groups[key] = len(units)
+                units.append(Unit(model, "fused", (cell,), plan.jit))
+            else:
+                u = units[groups[key]]
+                units[groups[key]] = Unit(model, "fused", u.cells + (cell,), u.jit)
+    return units
+
+
+def execute_unit(exp: Experiment, unit: Unit, data: Dataset) -> list[dict]:
+    """Train and score one unit; return its result records (nothing is written)."""
+    if unit.backend == "fused":
+        return fused_fit_and_score(exp, list(unit.cells), unit.model, data, jit=unit.jit)
+    out = []
+    for cell in unit.cells:
+        x, y = training_data(exp, cell, data)
+        out.append(fit_and_score(exp, cell, unit.model, x, y, data))
+    return out
+
+
 @dataclass
 class RunSummary:
     """What one call of :func:`run_experiment` did."""
@@ -115,9 +215,15 @@ class RunSummary:
 
 
 def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progress: bool = True,
-                   log=print) -> RunSummary:
-    """Run every fit of ``exp`` that ``store`` lacks; store each as it finishes."""
+                   log=print, backend: str = "auto", client=None) -> RunSummary:
+    """Run every fit of ``exp`` that ``store`` lacks; store each as it finishes.
+
+    backend : "auto", "naive" or "fused" (see the module docstring)
+    client : a ``distributed.Client``: run the units as Dask tasks on its cluster
+    """
     from tqdm.auto import tqdm
+
+    from .fused import device_profile, plan_for
 
     if data.name != exp.dataset:
         raise ValueError(f"experiment wants dataset {exp.dataset!r}, got {data.name!r}")
@@ -127,19 +233,37 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
     if not todo:
         log(f"{exp.name}: all {exp.n_fits} fits already stored in {store.root}")
         return RunSummary(exp.name, 0, skipped, 0.0)
-    log(f"{exp.name} [{exp.profile}]: {n_todo} fits to run, {skipped} stored; device {device_label()}")
+    if client is None:
+        profile, where = device_profile(), f"device {device_label()}"
+    else:
+        from .cluster import cluster_profile
+
+        profile, where = cluster_profile(client)
+    plans = {m: plan_for(m, backend, profile) for m in exp.models}
+    units = plan_units(todo, plans)
+    log(f"{exp.name} [{exp.profile}]: {n_todo} fits to run, {skipped} stored; {where}")
+    log("  backend: " + "; ".join(str(plans[m]) for m in exp.models))
     if exp.note:
         log(f"  note: {exp.note}")
-    total = sum(fit_weight(m, cell.n_train) for cell, models in todo for m in models)
+    total = sum(u.weight for u in units)
     start = time.perf_counter()
     with tqdm(total=round(total), unit="cpu-s", desc=exp.name, disable=not progress, file=sys.stderr,
               bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}") as bar:
         done = 0
-        for cell, models in todo:
-            x, y = training_data(exp, cell, data)
-            for model in models:
-                bar.set_postfix_str(f"{done}/{n_todo} fits, now {model} s={cell.frac_sample:g} d={cell.frac_damage:g}")
-                store.put(fit_and_score(exp, cell, model, x, y, data))
-                done += 1
-                bar.update(round(fit_weight(model, cell.n_train)))
+        if client is None:
+            for unit in units:
+                bar.set_postfix_str(f"{done}/{n_todo} fits, now {unit.describe()}")
+                for record in execute_unit(exp, unit, data):
+                    store.put(record)
+                done += len(unit.cells)
+                bar.update(round(unit.weight))
+        else:
+            from .cluster import run_units
+
+            for unit, records in run_units(client, exp, units, data):
+                for record in records:
+                    store.put(record)  # False for a duplicate: never stored twice
+                done += len(unit.cells)
+                bar.set_postfix_str(f"{done}/{n_todo} fits, last {unit.describe()}")
+                bar.update(round(unit.weight))
     return RunSummary(exp.name, n_todo, skipped, time.perf_counter() - start)

@@ -13,6 +13,14 @@ examples:
   datavsmath run --profile quick
   datavsmath run size random_damage --profile full --models rf,xgb
   datavsmath run --profile full --replicates 3 --out results/full-3rep
+  datavsmath run --profile full --backend naive          # one model.fit per cell, as in R
+  datavsmath run --profile full --cluster local --workers 2
+  datavsmath run --profile full --scheduler tcp://head:8786
+
+backends (--backend): auto (default) trains the keras networks of cells that share their
+training rows as copies of one fused program where that is faster (always on a GPU; on a CPU
+as bench/results measured), naive trains one model per cell, fused forces fusion. With
+--scheduler or --cluster the grid runs as Dask tasks; results are stored here as they come.
 """
 
 import argparse
@@ -42,6 +50,15 @@ def add_arguments(p):
     p.add_argument("--replicates", type=int, help="independent seeds per cell (default 1)")
     add_data_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+    p.add_argument("--backend", default="auto", choices=["auto", "naive", "fused"],
+                   help="how the networks train: auto (default), naive (one fit per cell) or fused")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run the grid on the Dask cluster at ADDRESS, e.g. tcp://head:8786")
+    where.add_argument("--cluster", choices=["local"],
+                       help="start a Dask cluster of worker processes on this machine")
+    p.add_argument("--workers", type=int, default=None,
+                   help="with --cluster local: worker processes (default: one per GPU, else 1)")
 
 
 def resolve(args):
@@ -74,10 +91,12 @@ def run(args) -> int:
     from ..data import load_dataset
     from ..errors import UserError
     from ..provenance import record_session
-    from ..runner import library_versions, run_experiment
+    from ..runner import library_versions, pending_fits, run_experiment
     from ..store import ResultStore
 
     profile, out, exps = resolve(args)
+    if args.workers is not None and (args.cluster is None or args.workers < 1):
+        raise UserError("--workers needs --cluster local and a count of at least 1")
     models = args.models
     if models:
         every = {m for e in exps for m in e.models}
@@ -93,15 +112,34 @@ def run(args) -> int:
         if e.dataset not in datasets:
             datasets[e.dataset] = load_dataset(e.dataset, args.data_dir, download=args.download)
     print(f"results folder: {out}")
+    cluster = client = None
+    pending = any(pending_fits(e, store) for e in exps)
+    if pending and args.scheduler:
+        from ..cluster import connect
+
+        client = connect(args.scheduler)
+    elif pending and args.cluster == "local":
+        from ..cluster import local_cluster
+
+        cluster, client = local_cluster(args.workers)
+    elif pending:
+        from ..fused import configure_devices
+
+        configure_devices()  # before TensorFlow claims the GPU: xgboost shares it
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0, done, status = time.perf_counter(), 0, "interrupted"
     try:
         for e in exps:
-            summary = run_experiment(e, store, datasets[e.dataset], progress=not args.no_progress)
+            summary = run_experiment(e, store, datasets[e.dataset], progress=not args.no_progress,
+                                     backend=args.backend, client=client)
             done += summary.fitted
             print(summary)
         status = "finished"
     finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
         planned = {e.name: {"n_fits": e.n_fits, "stored": len(store.records(e.name)),
                             "models": list(e.models), "replicates": e.replicates, "note": e.note}
                    for e in exps}

@@ -1,0 +1,195 @@
+"""Fused training: copies are independent, keep the naive path's settings, and give the same
+results in distribution as one ``model.fit`` per cell.
+
+The parity check is kept modest for a 2-core CI machine: the DNN on 2,000 real rows at full
+settings (30 epochs), 5 seeds per cell, two cells (clean and 30% constant damage).
+"""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from datavsmath.damage import constant_damage
+from datavsmath.experiments import load_experiment
+from datavsmath.fused import CPU_POLICY, FusedKerasNets, plan_for
+from datavsmath.metrics import score
+from datavsmath.models import build_cnn, build_dnn, make_model, validation_cut
+from datavsmath.runner import pending_fits, plan_units
+from datavsmath.store import ResultStore
+
+pytestmark = pytest.mark.slow
+
+
+def short(model, epochs):
+    """The registered network with fewer epochs (everything else as registered)."""
+    net = make_model(model, seed=0)
+    net.epochs = epochs
+    return net
+
+
+@pytest.mark.parametrize("model, build", [("dnn", build_dnn), ("cnn", build_cnn)])
+def test_copies_start_from_the_naive_initial_weights(model, build, small_slice):
+    import keras
+
+    x, y = small_slice
+    nets = FusedKerasNets(short(model, 0), seeds=[11, 12]).fit(x[:100], np.stack([y[:100]] * 2))
+    for copy, seed in enumerate([11, 12]):
+        keras.utils.set_random_seed(seed)  # what KerasNet.fit does before building
+        naive = build(10).get_weights()
+        for a, b in zip(nets.weights(copy), naive):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(nets.weights(0)[0], nets.weights(1)[0])
+
+
+def test_each_copy_keeps_the_naive_settings(small_slice):
+    x, y = small_slice
+    x, y = x[:1000], y[:1000]
+    for model in ("dnn", "cnn"):
+        naive = make_model(model, seed=0)
+        nets = FusedKerasNets.for_model(model, seeds=[1, 2, 3])
+        t = nets.template
+        assert (t.build, t.optimizer, t.features) == (naive.build, naive.optimizer, naive.features)
+        assert (t.epochs, t.batch_size, t.validation_split) == (naive.epochs, 128, 0.2)
+        assert t.epochs == {"dnn": 30, "cnn": 12}[model]
+    nets = FusedKerasNets(short("cnn", 2), seeds=[1, 2, 3])
+    ys = np.stack([y, (y + 1) % 10, y])
+    calls = []
+    nets.fit(x[:10], ys[:, :10])  # build the program, then spy on its epochs
+    prog = nets._program
+    original = prog.run_epoch
+
+    def spy(xd, yd, order, w):
+        calls.append((xd.numpy(), yd.numpy(), order.numpy(), w.numpy()))
+        return original(xd, yd, order, w)
+
+    prog.run_epoch = spy
+    try:
+        nets.fit(x, ys)
+    finally:
+        prog.run_epoch = original
+    cut = validation_cut(len(x))
+    assert cut == 800 and len(calls) == 2  # epochs
+    for xd, yd, order, w in calls:
+        assert xd.shape == (cut, 28, 28, 1)  # only the first floor(0.8 n) rows, scaled to [0, 1]
+        np.testing.assert_allclose(xd[..., 0], x[:cut] / 255.0, atol=1e-6)
+        np.testing.assert_array_equal(yd, ys[:, :cut])
+        assert order.shape == (math.ceil(cut / 128), 3, 128) and w.shape == (7, 128)
+        assert w.sum() == cut and w[-1].sum() == cut - 6 * 128  # short last batch, padded
+        for c in range(3):  # every copy sees every training row once per epoch
+            real = order[:, c, :][w > 0]
+            np.testing.assert_array_equal(np.sort(real), np.arange(cut))
+    first, second = calls[0][2], calls[1][2]
+    assert not np.array_equal(first[:, 0], second[:, 0])  # a fresh order each epoch
+    assert not np.array_equal(first[:, 0], first[:, 1])  # and each copy its own
+    opts = nets._program.optimizers
+    assert all(type(o).__name__ == "Adadelta" and float(o.learning_rate) == 1.0 and o.rho == pytest.approx(0.95)
+               for o in opts)
+    assert len({id(o) for o in opts}) == 3
+
+
+def test_copies_are_independent(small_slice, fashion):
+    """Changing one copy's labels, or how many copies share the program, changes nothing in
+    another copy given the same seeds."""
+    x, y = small_slice
+    x, y = x[:600], y[:600]
+    other = (y + 3) % 10
+    base = FusedKerasNets(short("dnn", 3), seeds=[5, 6]).fit(x, np.stack([y, y]))
+    w_base = [base.weights(0), base.weights(1)]
+    p_base = base.predict_proba(fashion.x_test[:500])
+    changed = FusedKerasNets(short("dnn", 3), seeds=[5, 6]).fit(x, np.stack([y, other]))
+    p_changed = changed.predict_proba(fashion.x_test[:500])
+    for a, b in zip(w_base[0], changed.weights(0)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(p_base[0], p_changed[0], rtol=1e-4, atol=1e-6)
+    assert not np.allclose(w_base[1][0], changed.weights(1)[0])  # copy 1 did see other labels
+    alone = FusedKerasNets(short("dnn", 3), seeds=[5]).fit(x, y[None])
+    for a, b in zip(w_base[0], alone.weights(0)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(RuntimeError, match="reused this program"):
+        base.predict_proba(fashion.x_test[:5])  # `changed` overwrote base's copies
+
+
+def _interval(values):
+    """Mean and 95% t-interval half-width."""
+    v = np.asarray(values, dtype=float)
+    return v.mean(), stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+
+
+PARITY_SEEDS = [101, 102, 103, 104, 105]
+
+
+@pytest.fixture(scope="module")
+def parity_cells(small_slice, fashion):
+    """A clean cell and the same rows with 30% constant damage; the naive path's test
+    accuracies for 5 seeds on each (DNN, 2,000 real rows, full settings)."""
+    x, y = small_slice
+    cells = {"clean": y, "damaged": constant_damage(y, 0.3, np.random.default_rng(3))}
+    x_test, y_test = fashion.x_test[:3000], fashion.y_test[:3000]
+    naive = {name: [score(y_test, make_model("dnn", seed=s).fit(x, labels).predict_proba(x_test))["acc"]
+                    for s in PARITY_SEEDS] for name, labels in cells.items()}
+    return x, cells, (x_test, y_test), naive
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+def test_fused_matches_naive_statistically_on_a_real_cell(parity_cells, jit):
+    """5 seeds naive vs fused on each cell, all 10 copies in one program; with XLA (the GPU
+    plan's program) as well as without.
+
+    The criterion is a Welch t-test of equal means at level 0.01 per cell (the damaged cell
+    varies a lot between seeds: its accuracy SD is about 0.04 at 2,000 rows). "Each mean
+    inside the other's 95% interval" is not used as the pass rule: under identical distributions it fails about 19% of the time per cell
+    whatever the number of seeds (the difference of two means has sqrt(2) times the standard
+    error of one), so with two cells and two programs it would fail most runs by chance. It
+    is still reported in the failure message, and by the benchmark.
+    """
+    x, cells, (x_test, y_test), naive = parity_cells
+    nets = FusedKerasNets.for_model("dnn", seeds=PARITY_SEEDS * 2, jit=jit)
+    probas = nets.fit(x, np.stack([cells["clean"]] * 5 + [cells["damaged"]] * 5)).predict_proba(x_test)
+    assert probas.shape == (10, 3000, 10)
+    np.testing.assert_allclose(probas.sum(axis=2), 1.0, atol=1e-4)
+    accs = [score(y_test, p)["acc"] for p in probas]
+    fused = {"clean": accs[:5], "damaged": accs[5:]}
+    for name in cells:
+        (m_n, h_n), (m_f, h_f) = _interval(naive[name]), _interval(fused[name])
+        p = stats.ttest_ind(naive[name], fused[name], equal_var=False).pvalue
+        what = f"{name}: naive {m_n:.4f} +- {h_n:.4f}, fused {m_f:.4f} +- {h_f:.4f} (95%), Welch p = {p:.4f}"
+        assert p > 0.01, what
+    assert np.mean(fused["clean"]) > 0.8 and np.mean(fused["damaged"]) < np.mean(fused["clean"])
+
+
+def test_plans_follow_the_device():
+    cpu = {"gpu": None, "gpu_free_bytes": None, "cpu_cores": 2}
+    gpu = {"gpu": "NVIDIA H100 80GB HBM3", "gpu_free_bytes": 80 * 2**30, "cpu_cores": 16}
+    for model in ("rf", "xgb"):
+        assert plan_for(model, "fused", gpu).backend == "naive"
+    assert plan_for("cnn", "naive", gpu).backend == "naive"
+    on_gpu = plan_for("cnn", "auto", gpu)
+    assert on_gpu.backend == "fused" and on_gpu.jit and on_gpu.max_copies >= 28
+    small_gpu = plan_for("cnn", "auto", {**gpu, "gpu_free_bytes": 2 * 2**30})
+    assert 1 <= small_gpu.max_copies < on_gpu.max_copies  # sized to the device's memory
+    for model in ("dnn", "cnn"):
+        p = plan_for(model, "auto", cpu)
+        assert p.backend == ("fused" if CPU_POLICY[model]["fused"] else "naive")
+        assert "CPU" in p.reason
+    with pytest.raises(ValueError, match="unknown backend"):
+        plan_for("dnn", "fast", cpu)
+
+
+def test_units_group_cells_that_share_rows(tmp_path):
+    cpu = {"gpu": None, "gpu_free_bytes": None, "cpu_cores": 2}
+    store = ResultStore(tmp_path)
+    for name, width in (("constant_damage", 6), ("size_x_damage", 6), ("size", 1)):
+        exp = load_experiment(name, "quick").with_options(replicates=2)
+        plans = {m: plan_for(m, "fused", cpu) for m in exp.models}
+        units = plan_units(pending_fits(exp, store), plans)
+        fits = [(u.model, c) for u in units for c in u.cells]
+        assert len(fits) == len(set(fits)) == exp.n_fits  # every fit exactly once
+        for u in units:
+            assert len({(c.draw_seed, c.replicate) for c in u.cells}) == 1
+            if u.backend == "fused":
+                assert len(u.cells) <= plans[u.model].max_copies
+        cnn = [u for u in units if u.model == "cnn"]
+        assert sum(len(u.cells) for u in cnn) == len(exp.cells())
+        assert max(len(u.cells) for u in cnn) == min(width, plans["cnn"].max_copies)
