@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DVM    := $(VENV)/bin/datavsmath
 PROFILE ?= quick
 
-.PHONY: help venv data reproduce quick smoke tables figures report test clean-venv
+.PHONY: help venv data reproduce quick smoke tables figures report test bench clean-venv
 
 RESULTS ?= results/$(PROFILE)
 
@@ -14,6 +14,7 @@ help:
 	@echo "make quick      the documented preview of all four experiments (~45 min on 2 cores)"
 	@echo "make test       the test suite (installs what it needs into $(VENV))"
 	@echo "make report     figures, statistics tables and the Quarto site"
+	@echo "make bench      naive loop vs fused/optimised training (~6 min on 2 cores; BENCH=cpu|full)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +60,11 @@ report: figures
 
 test: venv
 	$(PY) -m pytest -q
+
+# small on a CPU (CI-sized), full grid on a GPU; results in bench/results/
+BENCH ?= auto
+bench: data
+	$(PY) bench/run.py --setting $(BENCH)
 
 clean-venv:
 	rm -rf $(VENV)

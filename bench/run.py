@@ -1,0 +1,551 @@
+"""Benchmark: the naive loop (one ``model.fit`` per cell, as the R testbench ran) against the
+optimised execution (``--backend auto``: fused copies of the networks where that wins).
+
+Sections
+--------
+throughput   steady-state training throughput of each network (images per second over all
+             copies), naive ``model.fit`` against fused programs of several widths, at the
+             R settings (batch 128, the R optimizers). An epoch's time is taken as
+             (fit with 3 epochs - fit with 1 epoch) / 2, so set-up costs cancel. On a CPU it
+             also measures the machine's dense matmul rate and the CNN's arithmetic rate, the
+             ceiling that explains the CNN's ratio.
+experiments  whole experiments (or stated subsets) through the real runner, both ways, into
+             throw-away stores: wall time, ratio, and parity of the results (paired
+             difference in accuracy, optimised - naive, over the same cells, with a 95% t-interval).
+
+Settings
+--------
+--setting small  CPU and CI-sized (about 3 minutes on 2 cores): throughput on 3,000 (DNN) and
+                 1,280 (CNN) rows; experiments: constant damage at the quick grid for the DNN
+                 (6 cells of 3,000 rows), size x damage at 1% for the CNN (6 cells of 600 rows),
+                 and the trees on two small size cells (their only path: no ratio).
+--setting cpu    the CPU measurement at R sizes (about 30 minutes on 2 cores): throughput of the
+                 DNN on all 60,000 rows, of the CNN on 12,000 rows (widths 1 and 2) and on all
+                 60,000 rows (naive and one fused copy, once), a callback profile of two naive
+                 CNN epochs; experiments: constant damage for the DNN at every 4th R damage level
+                 (7 cells of 60,000 rows) and size x damage at 5% for the CNN (6 cells of 3,000
+                 rows).
+--setting full   the whole R grid, 1 replicate (504 fits), naive and optimised in the same
+                 run: the GPU benchmark (the naive side is estimated at about an hour
+                 on one H100, about 50 hours on a 2-core CPU: only on a GPU machine).
+--setting auto   (default) small on a CPU, full on a GPU.
+
+Throughput timings are medians of ``--repeats`` runs; whole experiments run once unless
+``--repeats`` is given. Results go to ``bench/results/`` as JSON
+(everything) and a short markdown summary; the ratios are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def median(values):
+    return float(statistics.median(values))
+
+
+def t_interval(values) -> tuple[float, float]:
+    """Mean and the half-width of its 95% t-interval (nan with fewer than 2 values)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return float(v.mean()) if len(v) else float("nan"), float("nan")
+    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+
+
+def environment() -> dict:
+    """Hardware, versions, date: what a reader needs to compare two benchmark files."""
+    from datavsmath.fused import device_profile
+    from datavsmath.provenance import git_commit, hardware
+    from datavsmath.runner import library_versions
+
+    import tensorflow as tf
+
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "hardware": hardware(), "device_profile": device_profile(), "versions": library_versions(),
+        "dask": _version("dask"), "distributed": _version("distributed"),
+        "tf_devices": [d.name for d in tf.config.list_logical_devices()],
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on for x86 Linux)"),
+        "git_commit": git_commit(), "platform": platform.platform(), "command": " ".join(sys.argv),
+    }
+
+
+def _version(pkg: str) -> str:
+    import importlib.metadata as md
+
+    try:
+        return md.version(pkg)
+    except md.PackageNotFoundError:
+        return "absent"
+
+
+# --- throughput ----------------------------------------------------------------------------
+
+def flops_per_image(model: str) -> float:
+    """Multiply-adds x 2 of one training image through ``model`` (forward + backward ~ 3x the
+    forward pass), counted from the layers that the registered factory builds."""
+    import keras
+
+    from datavsmath.models import make_model
+
+    net = make_model(model, seed=0)
+    m = net.build(10)
+    fwd = 0
+    for layer in m.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kh, kw, cin, cout = layer.kernel.shape
+            h, w = layer.output.shape[1:3]
+            fwd += 2 * h * w * kh * kw * cin * cout
+        elif isinstance(layer, keras.layers.Dense):
+            fwd += 2 * math.prod(layer.kernel.shape)
+    keras.backend.clear_session()
+    return 3.0 * fwd
+
+
+def matmul_gflops(repeats: int = 5, n: int = 2048) -> float:
+    """This machine's float32 dense matmul rate (GFLOP/s), the practical compute ceiling."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    f = tf.function(lambda a, b: tf.matmul(a, b))
+    f(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f(a, b).numpy()
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / median(times) / 1e9
+
+
+def step_ceiling(model: str, x, y, steps: int = 40, repeats: int = 3) -> float:
+    """Images per second of the network's bare training step: one fixed batch of 128 already
+    in memory, ``steps`` optimizer steps in one compiled loop (no shuffling, no batching, no
+    Python between steps). What is left is the arithmetic: the most any input pipeline or
+    fusion of copies can reach with one copy on this device."""
+    import keras
+    import tensorflow as tf
+
+    from datavsmath.models import make_model
+
+    net = make_model(model, seed=17)
+    keras.utils.set_random_seed(17)
+    m = net.build(10)
+    opt = net.optimizer()
+    xb = tf.constant(net.features(x[:128]))
+    yb = tf.one_hot(y[:128], 10)
+    loss_fn = keras.losses.CategoricalCrossentropy()
+
+    @tf.function
+    def run(n):
+        for _ in tf.range(n):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(yb, m(xb, training=True))
+            opt.apply_gradients(zip(tape.gradient(loss, m.trainable_variables), m.trainable_variables))
+        return loss
+
+    run(tf.constant(2)).numpy()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run(tf.constant(steps)).numpy()
+        times.append(time.perf_counter() - t0)
+    keras.backend.clear_session()
+    return steps * 128 / median(times)
+
+
+def epoch_seconds(model: str, variant: str, x, y, copies: int, jit: bool, repeats: int) -> list[float]:
+    """Steady-state seconds of one training epoch (all copies) at the R settings."""
+    from datavsmath.fused import FusedKerasNets
+    from datavsmath.models import make_model
+
+    def fit(epochs: int, rows: int | None = None) -> float:
+        xs, ys1 = x[:rows], y[:rows]
+        net = make_model(model, seed=17)
+        net.epochs = epochs
+        if variant == "naive":
+            t0 = time.perf_counter()
+            net.fit(xs, ys1)
+        else:
+            nets = FusedKerasNets(net, seeds=[17 + i for i in range(copies)], jit=jit)
+            ys = np.stack([ys1] * copies)
+            t0 = time.perf_counter()
+            nets.fit(xs, ys)
+        return time.perf_counter() - t0
+
+    # warm-up on a few rows: imports, first traces, a fused program's compilation (the
+    # timed fits build their own models, so their set-up cancels in the difference)
+    fit(1, rows=1024)
+    out = []
+    for _ in range(repeats):
+        one, three = fit(1), fit(3)
+        out.append(max(1e-9, (three - one) / 2))
+    return out
+
+
+#: per setting: (network, rows given to it, [(variant, copies, XLA, repeats)]); repeats None =
+#: the run's --repeats. On a CPU, XLA is measured once, for the record. At full data the CNN
+#: is measured once (a naive epoch there takes about 80 s), its widths at 12,000 rows.
+THROUGHPUT = {
+    "small": [("dnn", 3000, [("naive", 1, False, None), ("fused", 1, False, None), ("fused", 8, False, None),
+                             ("fused", 8, True, None)]),
+              ("cnn", 1280, [("naive", 1, False, None), ("fused", 1, False, None), ("fused", 2, False, None),
+                             ("fused", 2, True, 1)])],
+    "cpu": [("dnn", 60000, [("naive", 1, False, None), ("fused", 1, False, None), ("fused", 8, False, None),
+                            ("fused", 16, False, None), ("fused", 8, True, 1)]),
+            ("cnn", 12000, [("naive", 1, False, None), ("fused", 1, False, None), ("fused", 2, False, None)]),
+            ("cnn", 60000, [("naive", 1, False, 1), ("fused", 1, False, 1)])],
+}
+
+#: rows of the naive CNN epoch profile (``--setting cpu``)
+PROFILE_ROWS = 12000
+
+
+def naive_epoch_profile(x, y, epochs: int = 2) -> dict:
+    """Where a naive CNN epoch's time goes: wall seconds per epoch and the wait from the
+    start of each epoch to the end of its first batch (``model.fit`` rebuilds its input
+    iterator there), taken with a keras callback around the unchanged ``KerasNet.fit``."""
+    import keras
+
+    from datavsmath.models import make_model
+
+    marks = {"begin": [], "first": [], "end": []}
+
+    class Marks(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            marks["begin"].append(time.perf_counter())
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0:
+                marks["first"].append(time.perf_counter())
+
+        def on_epoch_end(self, epoch, logs=None):
+            marks["end"].append(time.perf_counter())
+
+    original = keras.Model.fit
+
+    def fit_with_marks(self, *args, **kw):
+        return original(self, *args, **{**kw, "callbacks": [*(kw.get("callbacks") or []), Marks()]})
+
+    keras.Model.fit = fit_with_marks
+    try:
+        net = make_model("cnn", seed=17)
+        net.epochs = epochs
+        net.fit(x, y)
+    finally:
+        keras.Model.fit = original
+    return {"epoch_seconds": [round(e - b, 2) for b, e in zip(marks["begin"], marks["end"])],
+            "first_batch_seconds": [round(f - b, 2) for b, f in zip(marks["begin"], marks["first"])]}
+
+
+def throughput_section(setting: str, repeats: int, data, gpu: bool) -> dict:
+    from datavsmath.fused import plan_for
+    from datavsmath.models import validation_cut
+
+    out = {"method": "epoch = (fit(3 epochs) - fit(1 epoch)) / 2; images/s = copies x train rows / epoch",
+           "networks": []}
+    if gpu:  # the GPU's plan: fused with XLA at its memory-sized width
+        widths = {m: sorted({1, 8, plan_for(m, "auto").max_copies}) for m in ("dnn", "cnn")}
+        runs = [(m, 60000, [("naive", 1, False, None)] + [("fused", w, True, None) for w in widths[m]])
+                for m in ("dnn", "cnn")]
+    else:
+        runs = THROUGHPUT["small" if setting == "small" else "cpu"]
+    for model, n, variants in runs:
+        plan = plan_for(model, "auto")
+        x, y = data.x_train[:n], data.y_train[:n]
+        cut = validation_cut(n)
+        res = []
+        for variant, copies, jit, reps in variants:
+            secs = epoch_seconds(model, variant, x, y, copies, jit, reps or repeats)
+            ips = copies * cut / median(secs)
+            res.append({"variant": variant, "copies": copies, "xla": jit, "epoch_seconds": secs,
+                        "images_per_second": round(ips, 1)})
+            log(f"  {model} {variant:5s} x{copies:<2d}{' XLA' if jit else '    '}: "
+                f"{median(secs):7.3f} s/epoch, {ips:9.0f} images/s")
+        base = res[0]["images_per_second"]
+        for r in res:
+            r["ratio_vs_naive"] = round(r["images_per_second"] / base, 3)
+        best = max(res[1:], key=lambda r: r["images_per_second"])
+        chosen = next((r for r in res if r["variant"] == "fused" and r["copies"] == plan.max_copies
+                       and r["xla"] == plan.jit), None)
+        info = {
+            "model": model, "rows": n, "train_rows": cut, "variants": res,
+            "policy": {"backend": plan.backend, "copies": plan.max_copies, "xla": plan.jit,
+                       "ratio_vs_naive": chosen["ratio_vs_naive"] if chosen else None},
+            "best": {k: best[k] for k in ("copies", "xla", "ratio_vs_naive")},
+            "gflop_per_image": round(flops_per_image(model) / 1e9, 4)}
+        out["networks"].append(info)
+        log(f"  {model} on {n} rows: auto plan ({plan}) {info['policy']['ratio_vs_naive']}x naive; "
+            f"best measured x{best['copies']}{' XLA' if best['xla'] else ''} {best['ratio_vs_naive']}x")
+    if not gpu:
+        cnn = next(i for i in out["networks"] if i["model"] == "cnn")
+        ceiling = step_ceiling("cnn", data.x_train, data.y_train)
+        out["cnn_step_ceiling_images_per_second"] = round(ceiling, 1)
+        log(f"  cnn bare training step (one resident batch, compiled loop): {ceiling:.0f} images/s, "
+            f"{ceiling / cnn['variants'][0]['images_per_second']:.2f}x naive")
+        peak = matmul_gflops()
+        out["matmul_gflops"] = round(peak, 1)
+        for info in out["networks"]:
+            for r in info["variants"]:
+                r["gflops"] = round(r["images_per_second"] * info["gflop_per_image"], 1)
+                r["share_of_matmul_rate"] = round(r["gflops"] / peak, 3)
+        log(f"  float32 matmul 2048^2: {peak:.0f} GFLOP/s (the practical ceiling for the CNN's arithmetic)")
+    if setting != "small":
+        n = PROFILE_ROWS
+        out["naive_cnn_epochs"] = prof = naive_epoch_profile(data.x_train[:n], data.y_train[:n])
+        log(f"  naive CNN on {n} rows: epochs {prof['epoch_seconds']} s, of which start to first batch "
+            f"{prof['first_batch_seconds']} s")
+    return out
+
+
+# --- experiments ---------------------------------------------------------------------------
+
+def subsets(setting: str):
+    """(label, experiment) pairs to run both ways, with a note on how each relates to R."""
+    from datavsmath.experiments import experiment_names, load_experiment
+
+    if setting == "full":
+        return [(f"{name} (full R grid, all models)", load_experiment(name, "full")) for name in experiment_names()]
+    if setting == "cpu":
+        cd = load_experiment("constant_damage", "full").with_options(models=["dnn"])
+        cd = replace(cd, frac_damage=cd.frac_damage[::4])
+        sxd = replace(load_experiment("size_x_damage", "full"), frac_sample=(0.05,))
+        return [(f"constant_damage dnn: every 4th R damage level ({len(cd.frac_damage)}) x 60,000 rows", cd),
+                ("size_x_damage cnn: 5% of the rows (3,000) x 6 damage levels", sxd)]
+    cd = load_experiment("constant_damage", "quick").with_options(models=["dnn"])
+    sxd = replace(load_experiment("size_x_damage", "quick"), frac_sample=(0.01,))
+    trees = replace(load_experiment("size", "quick").with_options(models=["rf", "xgb"]), frac_sample=(0.01, 0.02))
+    return [
+        ("constant_damage dnn: quick grid, 6 damage levels x 3,000 rows", cd),
+        ("size_x_damage cnn: 1% of the rows (600) x 6 damage levels", sxd),
+        ("size rf+xgb: 1% and 2% of the rows (no fused path: one run)", trees),
+    ]
+
+
+def run_both(exp, data, repeats: int, client=None) -> dict:
+    from datavsmath.fused import fusable
+    from datavsmath.runner import run_experiment
+    from datavsmath.store import ResultStore
+
+    backends = ["naive", "auto"] if any(fusable(m) for m in exp.models) else ["naive"]
+    times = {b: [] for b in backends}
+    frames = {}
+    for rep in range(repeats):
+        for backend in backends:
+            with tempfile.TemporaryDirectory() as tmp:
+                store = ResultStore(tmp)
+                lines = []
+                s = run_experiment(exp, store, data, progress=False, backend=backend, log=lines.append,
+                                   client=client if backend == "auto" else None)
+                times[backend].append(s.seconds)
+                if rep == 0:
+                    frames[backend] = store.to_frame()
+                    if backend == "auto":
+                        plan_line = [ln for ln in lines if "backend:" in ln]
+    out = {"experiment": exp.name, "profile": exp.profile, "models": list(exp.models),
+           "frac_sample": list(exp.frac_sample), "frac_damage": list(exp.frac_damage),
+           "fits": exp.n_fits, "seconds": times, "median_seconds": {b: median(v) for b, v in times.items()}}
+    if "auto" in times:
+        out["plan"] = plan_line[0].strip() if plan_line else ""
+        out["ratio"] = round(out["median_seconds"]["naive"] / out["median_seconds"]["auto"], 3)
+        key = ["model", "frac_sample", "frac_damage", "replicate"]
+        both = frames["naive"].merge(frames["auto"], on=key, suffixes=("_naive", "_auto"))
+        parity = {}
+        for metric in ("acc", "auc"):
+            diff = both[f"{metric}_auto"] - both[f"{metric}_naive"]
+            mean, half = t_interval(diff)
+            parity[metric] = {"mean_naive": float(both[f"{metric}_naive"].mean()),
+                              "mean_optimised": float(both[f"{metric}_auto"].mean()),
+                              "mean_difference": round(mean, 5), "ci95_half_width": round(half, 5),
+                              "zero_in_ci95": bool(abs(mean) <= half) if not math.isnan(half) else None}
+        out["parity"] = parity
+        out["cells"] = both[key + ["acc_naive", "acc_auto", "auc_naive", "auc_auto"]].to_dict("records")
+    return out
+
+
+def experiments_section(setting: str, repeats: int, data, workers: int = 0) -> dict:
+    client = cluster = None
+    if workers:
+        from datavsmath.cluster import local_cluster
+
+        cluster, client = local_cluster(workers)
+    try:
+        out = run_subsets(subsets(setting), repeats, data, client, full_grid=setting == "full")
+    finally:
+        if client is not None:
+            client.close()
+            cluster.close()
+    out["optimised_on"] = f"local Dask cluster, {workers} workers" if workers else "this process"
+    return out
+
+
+def run_subsets(pairs, repeats: int, data, client=None, full_grid: bool = False) -> dict:
+    """Run each (label, experiment) of ``pairs`` both ways; totals, and the targets when the
+    pairs are the whole R grid (``full_grid``)."""
+    out = {"runs": []}
+    total = {"naive": 0.0, "auto": 0.0}
+    for label, exp in pairs:
+        log(f"  {label}: {exp.n_fits} fits ...")
+        r = run_both(exp, data, repeats, client)
+        r["label"] = label
+        out["runs"].append(r)
+        ms = r["median_seconds"]
+        total["naive"] += ms["naive"]
+        total["auto"] += ms.get("auto", ms["naive"])  # trees run the same path either way
+        if "ratio" in r:
+            p = r["parity"]["acc"]
+            log(f"    naive {ms['naive']:.1f} s, optimised {ms['auto']:.1f} s: {r['ratio']:.2f}x; "
+                f"acc difference {p['mean_difference']:+.4f} +- {p['ci95_half_width']:.4f} (95%)")
+        else:
+            log(f"    {ms['naive']:.1f} s (one path)")
+    out["total_seconds"] = total
+    out["total_ratio"] = round(total["naive"] / total["auto"], 3)
+    log(f"  all of the above: naive {total['naive']:.0f} s, optimised {total['auto']:.0f} s: {out['total_ratio']:.2f}x")
+    if full_grid:
+        out["targets"] = {"optimised_seconds_at_most_600": total["auto"] <= 600,
+                          "ratio_at_least_10": out["total_ratio"] >= 10}
+        log(f"  targets: full grid optimised in {total['auto']:.0f} s (<= 600 s: {total['auto'] <= 600}), "
+            f"{out['total_ratio']:.1f}x naive (>= 10x: {out['total_ratio'] >= 10})")
+    return out
+
+
+# --- report --------------------------------------------------------------------------------
+
+def markdown(res: dict) -> str:
+    env = res["environment"]
+    hw = env["hardware"]
+    lines = [f"# Benchmark, setting {res['setting']}: {env['date']}", "",
+             f"Hardware: {hw['cpu']}, {hw['cores']} cores, {hw['memory_gib']} GiB; GPU: {hw['gpu'] or 'none'}. "
+             f"TensorFlow {env['versions'].get('tensorflow')}, keras {env['versions'].get('keras')}, "
+             f"xgboost {env['versions'].get('xgboost')}, dask {env['dask']}. Commit {env['git_commit']}.",
+             f"Medians of {res['repeats']} runs.", ""]
+    if not hw["gpu"]:
+        lines += ["No GPU on this machine: the GPU targets (full grid on one H100 in at most 10 min, "
+                  "at least 10x the naive loop) are **unmeasured** here; run `bench/run.py --setting full` "
+                  "on a GPU machine.", ""]
+    th = res.get("throughput")
+    if th:
+        lines += ["## Training throughput (steady state, R settings)", "",
+                  "| network | rows | variant | copies | XLA | s/epoch | images/s | vs naive |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for info in th["networks"]:
+            for r in info["variants"]:
+                lines.append(f"| {info['model']} | {info['train_rows']} | {r['variant']} | {r['copies']} | "
+                             f"{'yes' if r['xla'] else 'no'} | {median(r['epoch_seconds']):.3f} | "
+                             f"{r['images_per_second']:.0f} | {r['ratio_vs_naive']:.2f}x |")
+        if "matmul_gflops" in th:
+            cnn = max((i for i in th["networks"] if i["model"] == "cnn"), key=lambda i: i["rows"])
+            naive = cnn["variants"][0]
+            lines += ["", f"Float32 matmul on this machine: {th['matmul_gflops']:.0f} GFLOP/s. The CNN needs "
+                      f"{cnn['gflop_per_image'] * 1000:.0f} MFLOP per training image; naive `model.fit` runs it at "
+                      f"{naive['gflops']:.0f} GFLOP/s ({100 * naive['share_of_matmul_rate']:.0f}% of the matmul rate)."]
+            if "cnn_step_ceiling_images_per_second" in th:
+                c = th["cnn_step_ceiling_images_per_second"]
+                lines += [f"The CNN's bare training step (one batch resident, steps in one compiled loop, no input "
+                          f"pipeline) runs {c:.0f} images/s, {c / naive['images_per_second']:.2f}x naive "
+                          f"`model.fit` on {cnn['train_rows']} rows: the ceiling for one copy on this device."]
+        if "naive_cnn_epochs" in th:
+            prof = th["naive_cnn_epochs"]
+            lines += ["", f"Naive CNN epochs on {PROFILE_ROWS} rows (callback profile): {prof['epoch_seconds']} s, "
+                      f"of which start of epoch to end of first batch {prof['first_batch_seconds']} s."]
+        lines.append("")
+    ex = res.get("experiments")
+    if ex:
+        lines += ["## Whole experiments through the runner", "",
+                  f"Optimised side: {ex.get('optimised_on', 'this process')}.", "",
+                  "| subset | fits | naive s | optimised s | ratio | acc diff (opt - naive), 95% CI |",
+                  "|---|---|---|---|---|---|"]
+        for r in ex["runs"]:
+            ms = r["median_seconds"]
+            if "ratio" in r:
+                p = r["parity"]["acc"]
+                lines.append(f"| {r['label']} | {r['fits']} | {ms['naive']:.1f} | {ms['auto']:.1f} | "
+                             f"{r['ratio']:.2f}x | {p['mean_difference']:+.4f} +- {p['ci95_half_width']:.4f} |")
+            else:
+                lines.append(f"| {r['label']} | {r['fits']} | {ms['naive']:.1f} | same path | 1.00x | - |")
+        t = ex["total_seconds"]
+        lines += [f"| **all** | | {t['naive']:.0f} | {t['auto']:.0f} | **{ex['total_ratio']:.2f}x** | |", ""]
+        if "targets" in ex:
+            lines += [f"Targets (full grid, 1 replicate): optimised at most 600 s: "
+                      f"{'met' if ex['targets']['optimised_seconds_at_most_600'] else 'NOT met'}; at least 10x naive: "
+                      f"{'met' if ex['targets']['ratio_at_least_10'] else 'NOT met'}.", ""]
+        plans = sorted({r.get("plan", "") for r in ex["runs"] if r.get("plan")})
+        lines += [f"Plan ({p})" for p in plans] + [""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--setting", choices=["auto", "small", "cpu", "full"], default="auto")
+    p.add_argument("--small", action="store_const", const="small", dest="setting", help="same as --setting small")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="runs per throughput timing (default: 3 small, 2 cpu, 1 full) and per experiment (default 1)")
+    p.add_argument("--sections", default="throughput,experiments", help="comma-separated: throughput, experiments")
+    p.add_argument("--out", default=str(HERE / "results"), help="folder for the JSON and markdown results")
+    p.add_argument("--workers", type=int, default=0,
+                   help="run the optimised side of the experiments on a local Dask cluster of this many "
+                        "workers (on one GPU: overlaps the trees with the networks); default: in this process")
+    args = p.parse_args(argv)
+
+    from datavsmath.data import load_dataset
+    from datavsmath.fused import configure_devices
+    from datavsmath.models import gpu_name
+
+    configure_devices()
+    gpu = bool(gpu_name())
+    setting = args.setting if args.setting != "auto" else ("full" if gpu else "small")
+    if setting == "full" and not gpu:
+        log("warning: --setting full on a CPU runs the whole grid twice (about 50 + hours); Ctrl-C to stop")
+    repeats = args.repeats or {"small": 3, "cpu": 2, "full": 1}[setting]
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    data = load_dataset("fashion")
+    res = {"setting": setting, "repeats": repeats, "environment": environment()}
+    hw = res["environment"]["hardware"]
+    log(f"benchmark setting {setting}, {repeats} repeats; {hw['cpu']} x{hw['cores']}, GPU {hw['gpu'] or 'none'}")
+    t0 = time.perf_counter()
+    if "throughput" in sections:
+        log("throughput:")
+        res["throughput"] = throughput_section(setting, repeats, data, gpu)
+    if "experiments" in sections:
+        log("experiments:")
+        # whole experiments are long: once each, except where --repeats asks for more
+        res["experiments"] = experiments_section(setting, args.repeats or 1, data, args.workers)
+    res["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M")
+    device = "gpu" if gpu else "cpu"
+    base = out / f"bench-{setting}-{device}-{stamp}"
+    base.with_suffix(".json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+    base.with_suffix(".md").write_text(markdown(res))
+    log(f"wrote {base}.json and .md ({res['wall_seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

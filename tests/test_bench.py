@@ -1,0 +1,59 @@
+"""The benchmark script (``make bench``): a tiny real comparison through the runner times both
+paths, pairs the results cell by cell, and its summary prints the ratio and says that the GPU
+targets were not measured on a CPU."""
+
+import importlib.util
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datavsmath.experiments import load_experiment
+
+pytestmark = pytest.mark.slow
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_run(bench, fashion):
+    """Constant damage, DNN only, 600 real rows at three damage levels, both ways."""
+    exp = load_experiment("constant_damage", "smoke").with_options(models=["dnn"])
+    exp = replace(exp, frac_damage=(0.0, 0.2, 0.5))
+    return exp, bench.run_subsets([("tiny constant damage", exp)], repeats=1, data=fashion)
+
+
+def test_both_paths_are_timed_and_paired_cell_by_cell(tiny_run):
+    exp, out = tiny_run
+    (run,) = out["runs"]
+    assert set(run["seconds"]) == {"naive", "auto"} and all(len(v) == 1 for v in run["seconds"].values())
+    assert run["ratio"] == pytest.approx(run["median_seconds"]["naive"] / run["median_seconds"]["auto"], rel=1e-2)
+    assert "dnn fused" in run["plan"]
+    cells = run["cells"]
+    assert len(cells) == exp.n_fits == 3
+    assert sorted(c["frac_damage"] for c in cells) == [0.0, 0.2, 0.5]
+    diffs = [c["acc_auto"] - c["acc_naive"] for c in cells]
+    assert run["parity"]["acc"]["mean_difference"] == pytest.approx(np.mean(diffs), abs=1e-5)
+    clean = next(c for c in cells if c["frac_damage"] == 0.0)
+    assert clean["acc_naive"] > 0.6 and clean["acc_auto"] > 0.6  # both paths really trained
+    assert out["total_ratio"] == pytest.approx(out["total_seconds"]["naive"] / out["total_seconds"]["auto"], rel=1e-2)
+    assert "targets" not in out  # only the whole grid is checked against the targets
+
+
+def test_summary_prints_the_ratio_and_flags_unmeasured_gpu_targets(bench, tiny_run):
+    _, out = tiny_run
+    res = {"setting": "small", "repeats": 1, "environment": bench.environment(), "experiments": out}
+    text = bench.markdown(res)
+    assert f"{out['runs'][0]['ratio']:.2f}x" in text
+    assert "tiny constant damage" in text
+    gpu = res["environment"]["hardware"]["gpu"]
+    assert ("**unmeasured**" in text) == (not gpu)
