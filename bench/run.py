@@ -30,8 +30,10 @@ Settings
                  on one H100, about 50 hours on a 2-core CPU: only on a GPU machine).
 --setting auto   (default) small on a CPU, full on a GPU.
 
-Throughput timings are medians of ``--repeats`` runs; whole experiments run once unless
-``--repeats`` is given. Results go to ``bench/results/`` as JSON
+Throughput timings are medians of ``--repeats`` runs, taken round robin over the variants so
+that a drift in the machine's speed (a shared host) affects naive and fused alike; the matmul
+rate is taken at the start and the end of the section to show such drift. Whole experiments
+run once unless ``--repeats`` is given. Results go to ``bench/results/`` as JSON
 (everything) and a short markdown summary; the ratios are printed.
 """
 
@@ -179,8 +181,9 @@ def step_ceiling(model: str, x, y, steps: int = 40, repeats: int = 3) -> float:
     return steps * 128 / median(times)
 
 
-def epoch_seconds(model: str, variant: str, x, y, copies: int, jit: bool, repeats: int) -> list[float]:
-    """Steady-state seconds of one training epoch (all copies) at the R settings."""
+def epoch_timer(model: str, variant: str, x, y, copies: int, jit: bool):
+    """A function that measures the steady-state seconds of one training epoch (all copies)
+    at the R settings, warmed up before it is returned."""
     from datavsmath.fused import FusedKerasNets
     from datavsmath.models import make_model
 
@@ -201,11 +204,7 @@ def epoch_seconds(model: str, variant: str, x, y, copies: int, jit: bool, repeat
     # warm-up on a few rows: imports, first traces, a fused program's compilation (the
     # timed fits build their own models, so their set-up cancels in the difference)
     fit(1, rows=1024)
-    out = []
-    for _ in range(repeats):
-        one, three = fit(1), fit(3)
-        out.append(max(1e-9, (three - one) / 2))
-    return out
+    return lambda: max(1e-9, (fit(3) - fit(1)) / 2)
 
 
 #: per setting: (network, rows given to it, [(variant, copies, XLA, repeats)]); repeats None =
@@ -275,13 +274,22 @@ def throughput_section(setting: str, repeats: int, data, gpu: bool) -> dict:
                 for m in ("dnn", "cnn")]
     else:
         runs = THROUGHPUT["small" if setting == "small" else "cpu"]
+    if not gpu:
+        out["matmul_gflops_start"] = round(matmul_gflops(), 1)
     for model, n, variants in runs:
         plan = plan_for(model, "auto")
         x, y = data.x_train[:n], data.y_train[:n]
         cut = validation_cut(n)
+        timers = [epoch_timer(model, variant, x, y, copies, jit) for variant, copies, jit, _ in variants]
+        # round robin over the variants, so that a change in the machine's speed during the
+        # run (shared hosts) hits naive and fused alike
+        secs_of = [[] for _ in variants]
+        for rep in range(max(reps or repeats for *_, reps in variants)):
+            for timer, secs, (*_, reps) in zip(timers, secs_of, variants):
+                if rep < (reps or repeats):
+                    secs.append(timer())
         res = []
-        for variant, copies, jit, reps in variants:
-            secs = epoch_seconds(model, variant, x, y, copies, jit, reps or repeats)
+        for (variant, copies, jit, _), secs in zip(variants, secs_of):
             ips = copies * cut / median(secs)
             res.append({"variant": variant, "copies": copies, "xla": jit, "epoch_seconds": secs,
                         "images_per_second": round(ips, 1)})
@@ -308,13 +316,15 @@ def throughput_section(setting: str, repeats: int, data, gpu: bool) -> dict:
         out["cnn_step_ceiling_images_per_second"] = round(ceiling, 1)
         log(f"  cnn bare training step (one resident batch, compiled loop): {ceiling:.0f} images/s, "
             f"{ceiling / cnn['variants'][0]['images_per_second']:.2f}x naive")
-        peak = matmul_gflops()
+        out["matmul_gflops_end"] = round(matmul_gflops(), 1)
+        peak = (out["matmul_gflops_start"] + out["matmul_gflops_end"]) / 2
         out["matmul_gflops"] = round(peak, 1)
         for info in out["networks"]:
             for r in info["variants"]:
                 r["gflops"] = round(r["images_per_second"] * info["gflop_per_image"], 1)
                 r["share_of_matmul_rate"] = round(r["gflops"] / peak, 3)
-        log(f"  float32 matmul 2048^2: {peak:.0f} GFLOP/s (the practical ceiling for the CNN's arithmetic)")
+        log(f"  float32 matmul 2048^2: {out['matmul_gflops_start']:.0f} GFLOP/s at the start, "
+            f"{out['matmul_gflops_end']:.0f} at the end (the practical ceiling for the CNN's arithmetic)")
     if setting != "small":
         n = PROFILE_ROWS
         out["naive_cnn_epochs"] = prof = naive_epoch_profile(data.x_train[:n], data.y_train[:n])
@@ -461,7 +471,9 @@ def markdown(res: dict) -> str:
         if "matmul_gflops" in th:
             cnn = max((i for i in th["networks"] if i["model"] == "cnn"), key=lambda i: i["rows"])
             naive = cnn["variants"][0]
-            lines += ["", f"Float32 matmul on this machine: {th['matmul_gflops']:.0f} GFLOP/s. The CNN needs "
+            lines += ["", f"Float32 matmul on this machine: {th['matmul_gflops']:.0f} GFLOP/s (mean of "
+                      f"{th['matmul_gflops_start']:.0f} at the start and {th['matmul_gflops_end']:.0f} at the end "
+                      "of the throughput section). The CNN needs "
                       f"{cnn['gflop_per_image'] * 1000:.0f} MFLOP per training image; naive `model.fit` runs it at "
                       f"{naive['gflops']:.0f} GFLOP/s ({100 * naive['share_of_matmul_rate']:.0f}% of the matmul rate)."]
             if "cnn_step_ceiling_images_per_second" in th:

@@ -32,8 +32,8 @@ GPU) each step is one compiled program. Compiled programs are kept and reused by
 of the same shape, which re-seed the weights instead of rebuilding (tracing and XLA
 compilation are paid once per shape, not once per fit).
 
-Mixed precision is not used: it would change the numbers, and it cannot be checked here
-against the naive path on a GPU.
+Mixed precision is not used: it would change the numbers, and the project's test suite, which
+runs without a GPU, could not check it against the naive path.
 """
 
 from __future__ import annotations
