@@ -145,11 +145,13 @@ def matmul_gflops(repeats: int = 5, n: int = 2048) -> float:
     return 2 * n**3 / median(times) / 1e9
 
 
-def step_ceiling(model: str, x, y, steps: int = 40, repeats: int = 3) -> float:
+def step_ceiling(model: str, x, y, steps: int = 40, repeats: int = 3, precision: str = "float32") -> float:
     """Images per second of the network's bare training step: one fixed batch of 128 already
     in memory, ``steps`` optimizer steps in one compiled loop (no shuffling, no batching, no
     Python between steps). What is left is the arithmetic: the most any input pipeline or
-    fusion of copies can reach with one copy on this device."""
+    fusion of copies can reach with one copy on this device. ``precision`` is a keras dtype
+    policy ("mixed_bfloat16" measures what bfloat16 arithmetic would give; nothing else in
+    the package uses it)."""
     import keras
     import tensorflow as tf
 
@@ -157,7 +159,12 @@ def step_ceiling(model: str, x, y, steps: int = 40, repeats: int = 3) -> float:
 
     net = make_model(model, seed=17)
     keras.utils.set_random_seed(17)
-    m = net.build(10)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        m = net.build(10)
+    finally:
+        keras.config.set_dtype_policy(previous)
     opt = net.optimizer()
     xb = tf.constant(net.features(x[:128]))
     yb = tf.one_hot(y[:128], 10)
@@ -308,14 +315,18 @@ def throughput_section(setting: str, repeats: int, data, gpu: bool) -> dict:
             "best": {k: best[k] for k in ("copies", "xla", "ratio_vs_naive")},
             "gflop_per_image": round(flops_per_image(model) / 1e9, 4)}
         out["networks"].append(info)
-        log(f"  {model} on {n} rows: auto plan ({plan}) {info['policy']['ratio_vs_naive']}x naive; "
+        chosen_ratio = f"{chosen['ratio_vs_naive']}x naive" if chosen else "not measured at this size"
+        log(f"  {model} on {n} rows: auto plan ({plan}) {chosen_ratio}; "
             f"best measured x{best['copies']}{' XLA' if best['xla'] else ''} {best['ratio_vs_naive']}x")
     if not gpu:
         cnn = next(i for i in out["networks"] if i["model"] == "cnn")
         ceiling = step_ceiling("cnn", data.x_train, data.y_train)
+        bf16 = step_ceiling("cnn", data.x_train, data.y_train, precision="mixed_bfloat16")
         out["cnn_step_ceiling_images_per_second"] = round(ceiling, 1)
+        out["cnn_step_ceiling_bfloat16_images_per_second"] = round(bf16, 1)
         log(f"  cnn bare training step (one resident batch, compiled loop): {ceiling:.0f} images/s, "
-            f"{ceiling / cnn['variants'][0]['images_per_second']:.2f}x naive")
+            f"{ceiling / cnn['variants'][0]['images_per_second']:.2f}x naive on {cnn['rows']} rows; "
+            f"in mixed bfloat16 {bf16:.0f} images/s ({bf16 / ceiling:.2f}x float32)")
         out["matmul_gflops_end"] = round(matmul_gflops(), 1)
         peak = (out["matmul_gflops_start"] + out["matmul_gflops_end"]) / 2
         out["matmul_gflops"] = round(peak, 1)
@@ -481,6 +492,10 @@ def markdown(res: dict) -> str:
                 lines += [f"The CNN's bare training step (one batch resident, steps in one compiled loop, no input "
                           f"pipeline) runs {c:.0f} images/s, {c / naive['images_per_second']:.2f}x naive "
                           f"`model.fit` on {cnn['train_rows']} rows: the ceiling for one copy on this device."]
+            if "cnn_step_ceiling_bfloat16_images_per_second" in th:
+                c16 = th["cnn_step_ceiling_bfloat16_images_per_second"]
+                lines += [f"The same step with keras' mixed_bfloat16 policy: {c16:.0f} images/s "
+                          f"({c16 / c:.2f}x float32). Not used: it changes the arithmetic of R's float32 runs."]
         if "naive_cnn_epochs" in th:
             prof = th["naive_cnn_epochs"]
             lines += ["", f"Naive CNN epochs on {PROFILE_ROWS} rows (callback profile): {prof['epoch_seconds']} s, "

@@ -567,11 +567,14 @@ def versions_table(site: Site) -> pd.DataFrame:
 
 
 def timings(results: pd.DataFrame) -> pd.DataFrame:
-    """Training time per experiment, model and device: fits, total hours, median seconds."""
+    """Training time per experiment, model, device and backend (``naive``: one fit per cell;
+    ``fused``: copies in one program, each fit's time its group's share): fits, total hours,
+    median seconds. Results from before backends were recorded count as naive."""
     if "fit_seconds" not in results or results["fit_seconds"].isna().all():
         return pd.DataFrame()
-    df = results.assign(device=results["device"].fillna("unknown") if "device" in results else "unknown")
-    g = df.groupby(["experiment", "model", "device"], sort=True)["fit_seconds"]
+    df = results.assign(device=results["device"].fillna("unknown") if "device" in results else "unknown",
+                        backend=results["backend"].fillna("naive") if "backend" in results else "naive")
+    g = df.groupby(["experiment", "model", "device", "backend"], sort=True)["fit_seconds"]
     out = g.agg(fits="count", total_hours=lambda s: s.sum() / 3600, median_seconds="median").reset_index()
     return out
 
