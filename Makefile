@@ -14,7 +14,7 @@ help:
 	@echo "make quick      the documented preview of all four experiments (~45 min on 2 cores)"
 	@echo "make test       the test suite (installs what it needs into $(VENV))"
 	@echo "make report     figures, statistics tables and the Quarto site"
-	@echo "make bench      naive loop vs fused/optimised training (~6 min on 2 cores; BENCH=cpu|full)"
+	@echo "make bench      naive loop vs fused training (~3 min on 2 cores; BENCH=cpu ~20 min, BENCH=full on a GPU)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ data: venv
 
 reproduce: PROFILE = full
 reproduce: data
-	@echo "Full R grids: 504 fits. Measured: ~50 CPU-hours on a 2-core CPU (use a GPU machine)."
+	@echo "Full R grids: 504 fits. Estimated ~50 CPU-hours on a 2-core CPU for the naive loop (use a GPU machine)."
 	@echo "Interrupt any time; rerunning 'make reproduce' resumes where it stopped."
 	$(DVM) run all --profile full
 	$(MAKE) tables figures PROFILE=full

@@ -9,6 +9,9 @@ throughput   steady-state training throughput of each network (images per second
              (fit with 3 epochs - fit with 1 epoch) / 2, so set-up costs cancel. On a CPU it
              also measures the machine's dense matmul rate and the CNN's arithmetic rate, the
              ceiling that explains the CNN's ratio.
+parity       each network on one real cell (2,000 rows, clean), 12 seeds naive and the same
+             seeds fused: means with 95% intervals, each mean in the other's interval or
+             not, Welch's test (settings cpu and full; about 6 minutes on 2 cores).
 experiments  whole experiments (or stated subsets) through the real runner, both ways, into
              throw-away stores: wall time, ratio, and parity of the results (paired
              difference in accuracy, optimised - naive, over the same cells, with a 95% t-interval).
@@ -19,7 +22,7 @@ Settings
                  1,280 (CNN) rows; experiments: constant damage at the quick grid for the DNN
                  (6 cells of 3,000 rows), size x damage at 1% for the CNN (6 cells of 600 rows),
                  and the trees on two small size cells (their only path: no ratio).
---setting cpu    the CPU measurement at R sizes (about 30 minutes on 2 cores): throughput of the
+--setting cpu    the CPU measurement at R sizes (about 20 minutes on 2 cores): throughput of the
                  DNN on all 60,000 rows, of the CNN on 12,000 rows (widths 1 and 2) and on all
                  60,000 rows (naive and one fused copy, once), a callback profile of two naive
                  CNN epochs; experiments: constant damage for the DNN at every 4th R damage level
@@ -455,6 +458,44 @@ def run_subsets(pairs, repeats: int, data, client=None, full_grid: bool = False)
     return out
 
 
+# --- parity on one cell -------------------------------------------------------------------
+
+def parity_section(data, n_seeds: int = 12, first_seed: int = 201, models=("dnn", "cnn"), rows: int = 2000) -> dict:
+    """Each network on one real cell (``rows`` training rows, clean labels, full R settings),
+    ``n_seeds`` seeds naive and the same seeds fused as the CPU/GPU plan groups them; test
+    accuracy on 3,000 test images. Reports both means with 95% t-intervals, whether each mean
+    lies in the other's interval, and Welch's test of equal means."""
+    from scipy import stats
+
+    from datavsmath.fused import FusedKerasNets, plan_for
+    from datavsmath.metrics import score
+    from datavsmath.models import make_model
+
+    idx = np.random.default_rng(7).choice(len(data.y_train), rows, replace=False)
+    x, y = data.x_train[idx], data.y_train[idx]
+    xt, yt = data.x_test[:3000], data.y_test[:3000]
+    seeds = list(range(first_seed, first_seed + n_seeds))
+    out = {"rows": rows, "test_rows": 3000, "seeds": seeds, "networks": {}}
+    for model in models:
+        plan = plan_for(model, "auto")
+        naive = [score(yt, make_model(model, seed=s).fit(x, y).predict_proba(xt))["acc"] for s in seeds]
+        fused = []
+        for i in range(0, n_seeds, plan.max_copies):
+            group = seeds[i:i + plan.max_copies]
+            nets = FusedKerasNets.for_model(model, seeds=group, jit=plan.jit)
+            fused += [score(yt, p)["acc"] for p in nets.fit(x, np.stack([y] * len(group))).predict_proba(xt)]
+        (mn, hn), (mf, hf) = t_interval(naive), t_interval(fused)
+        r = {"copies": plan.max_copies, "xla": plan.jit, "naive_acc": naive, "fused_acc": fused,
+             "naive_mean": mn, "naive_ci95": hn, "fused_mean": mf, "fused_ci95": hf,
+             "each_mean_in_other_ci95": bool(abs(mn - mf) <= min(hn, hf)),
+             "welch_p": float(stats.ttest_ind(naive, fused, equal_var=False).pvalue)}
+        out["networks"][model] = r
+        log(f"  {model} on {rows} rows, {n_seeds} seeds: naive {mn:.4f} +- {hn:.4f}, fused x{plan.max_copies} "
+            f"{mf:.4f} +- {hf:.4f} (95%); each mean in the other's interval: {r['each_mean_in_other_ci95']}; "
+            f"Welch p = {r['welch_p']:.3f}")
+    return out
+
+
 # --- report --------------------------------------------------------------------------------
 
 def markdown(res: dict) -> str:
@@ -501,6 +542,16 @@ def markdown(res: dict) -> str:
             lines += ["", f"Naive CNN epochs on {PROFILE_ROWS} rows (callback profile): {prof['epoch_seconds']} s, "
                       f"of which start of epoch to end of first batch {prof['first_batch_seconds']} s."]
         lines.append("")
+    pa = res.get("parity")
+    if pa:
+        lines += [f"## Parity on one cell ({pa['rows']} training rows, clean, {len(pa['seeds'])} seeds each)", "",
+                  "| network | naive acc (95% CI) | fused acc (95% CI) | copies | each mean in the other's CI | Welch p |",
+                  "|---|---|---|---|---|---|"]
+        for model, r in pa["networks"].items():
+            lines.append(f"| {model} | {r['naive_mean']:.4f} +- {r['naive_ci95']:.4f} | {r['fused_mean']:.4f} +- "
+                         f"{r['fused_ci95']:.4f} | {r['copies']} | {'yes' if r['each_mean_in_other_ci95'] else 'no'} | "
+                         f"{r['welch_p']:.3f} |")
+        lines.append("")
     ex = res.get("experiments")
     if ex:
         lines += ["## Whole experiments through the runner", "",
@@ -532,7 +583,12 @@ def main(argv=None) -> int:
     p.add_argument("--small", action="store_const", const="small", dest="setting", help="same as --setting small")
     p.add_argument("--repeats", type=int, default=None,
                    help="runs per throughput timing (default: 3 small, 2 cpu, 1 full) and per experiment (default 1)")
-    p.add_argument("--sections", default="throughput,experiments", help="comma-separated: throughput, experiments")
+    p.add_argument("--sections", default=None,
+                   help="comma-separated: throughput, parity, experiments (default: all three; small: "
+                        "throughput, experiments)")
+    p.add_argument("--parity-seeds", type=int, default=12, help="seeds per path in the parity section (default 12)")
+    p.add_argument("--parity-first-seed", type=int, default=201, help="first of those seeds (default 201)")
+    p.add_argument("--parity-models", default="dnn,cnn", help="networks of the parity section (default dnn,cnn)")
     p.add_argument("--out", default=str(HERE / "results"), help="folder for the JSON and markdown results")
     p.add_argument("--workers", type=int, default=0,
                    help="run the optimised side of the experiments on a local Dask cluster of this many "
@@ -549,7 +605,11 @@ def main(argv=None) -> int:
     if setting == "full" and not gpu:
         log("warning: --setting full on a CPU runs the whole grid twice (about 50 + hours); Ctrl-C to stop")
     repeats = args.repeats or {"small": 3, "cpu": 2, "full": 1}[setting]
-    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    chosen = args.sections or ("throughput,experiments" if setting == "small" else "throughput,parity,experiments")
+    sections = [s.strip() for s in chosen.split(",") if s.strip()]
+    unknown = set(sections) - {"throughput", "parity", "experiments"}
+    if unknown:
+        p.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from throughput, parity, experiments")
     data = load_dataset("fashion")
     res = {"setting": setting, "repeats": repeats, "environment": environment()}
     hw = res["environment"]["hardware"]
@@ -558,6 +618,9 @@ def main(argv=None) -> int:
     if "throughput" in sections:
         log("throughput:")
         res["throughput"] = throughput_section(setting, repeats, data, gpu)
+    if "parity" in sections:
+        log("parity:")
+        res["parity"] = parity_section(data, args.parity_seeds, args.parity_first_seed, args.parity_models.split(","))
     if "experiments" in sections:
         log("experiments:")
         # whole experiments are long: once each, except where --repeats asks for more

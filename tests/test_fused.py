@@ -43,6 +43,42 @@ def test_copies_start_from_the_naive_initial_weights(model, build, small_slice):
     assert not np.array_equal(nets.weights(0)[0], nets.weights(1)[0])
 
 
+class _KerasOrder(FusedKerasNets):
+    """Fused copies that visit the rows in file order, as ``model.fit(shuffle=False)`` does."""
+
+    def order(self, rng, n_train):
+        idx, w = super().order(rng, n_train)
+        flat = idx.reshape(-1)
+        flat[:n_train] = np.arange(n_train)
+        return flat.reshape(idx.shape), w
+
+
+@pytest.mark.parametrize("model, epochs, atol, mean_atol", [("dnn", 3, 0.0, 0.0), ("cnn", 2, 1e-2, 1e-4)])
+def test_given_keras_row_order_a_fused_copy_is_model_fit(model, epochs, atol, mean_atol, small_slice):
+    """The step itself (loss, padded last batch, optimizer, dropout stream) is keras' own: with
+    the same row order, copy 0 of three ends with ``model.fit``'s weights, exactly for the DNN
+    and for the CNN up to the convolutions' float summation order (which differs between
+    programs of different widths; Adadelta at learning rate 1.0 amplifies it to a few 1e-3 in
+    a handful of weights after two epochs). Only the shuffle stream
+    differs between the paths, and each is a uniform random order."""
+    import keras
+
+    x, y = small_slice[0][:1000], small_slice[1][:1000]
+    net = short(model, epochs)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(5)
+    m = net.build(10)
+    m.compile(optimizer=net.optimizer(), loss="categorical_crossentropy")
+    cut = validation_cut(len(x))
+    m.fit(net.features(x[:cut]), keras.utils.to_categorical(y[:cut], 10), epochs=epochs, batch_size=128,
+          shuffle=False, verbose=0)
+    fused = _KerasOrder(net, seeds=[5, 6, 7], jit=False).fit(x, np.stack([y, (y + 3) % 10, y]))
+    for a, b in zip(fused.weights(0), m.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=atol)
+        assert np.abs(a - b).mean() <= mean_atol
+    assert not np.allclose(fused.weights(1)[0], fused.weights(0)[0])  # other copies: other cells
+
+
 def test_each_copy_keeps_the_naive_settings(small_slice):
     x, y = small_slice
     x, y = x[:1000], y[:1000]
