@@ -74,3 +74,12 @@ def test_worker_killed_mid_task_is_retried(tmp_path, fashion):
     keys = [(r["frac_sample"], r["replicate"]) for r in records]
     assert len(keys) == 4 and len(set(keys)) == 4
     assert all(r["backend"] == "naive" and 0.3 < r["acc"] <= 1 for r in records)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error():
+    from datavsmath.cluster import connect
+    from datavsmath.errors import UserError
+
+    with pytest.raises(UserError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9.*"
+                                        r"dask worker tcp://127\.0\.0\.1:9 --nthreads 1"):
+        connect("tcp://127.0.0.1:9", timeout=2)

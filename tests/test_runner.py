@@ -36,18 +36,23 @@ def test_training_data_follows_the_spec(fashion):
     np.testing.assert_array_equal(yf, fashion.y_train)  # d = 0, all rows in file order
 
 
-def test_smoke_run_kill_and_resume_ends_with_every_fit_once(tmp_path):
-    out = tmp_path / "res"
-    args = ["run", "size", "--profile", "smoke", "--out", str(out), "--no-progress"]
+def kill_after_first_fit(args, cells) -> int:
+    """Start ``datavsmath *args``, SIGKILL it as soon as one fit is stored; stored count."""
     proc = subprocess.Popen([sys.executable, "-m", "datavsmath.cli", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    cells = out / "cells" / "size"
     deadline = time.time() + 300
     while time.time() < deadline and not (cells.is_dir() and any(cells.glob("*.json"))):
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    stored = len(list(cells.glob("*.json")))
+    return len(list(cells.glob("*.json")))
+
+
+def test_smoke_run_kill_and_resume_ends_with_every_fit_once(tmp_path):
+    out = tmp_path / "res"
+    args = ["run", "size", "--profile", "smoke", "--out", str(out), "--no-progress"]
+    cells = out / "cells" / "size"
+    stored = kill_after_first_fit(args, cells)
     assert 1 <= stored < 4, "the kill should land mid-grid"
     done = cli(*args)
     assert done.returncode == 0, done.stderr
@@ -66,11 +71,32 @@ def test_smoke_run_kill_and_resume_ends_with_every_fit_once(tmp_path):
     assert status.returncode == 0 and "4/4 fits stored" in status.stdout
 
 
+def test_fused_run_killed_mid_grid_resumes_with_every_fit_once(tmp_path):
+    """Constant damage (smoke): the DNN's two damage levels train as one fused group, stored
+    together when the group ends; killed after the first stored fit, the rerun completes the
+    grid with every fit once and the DNN recorded as a two-copy fused group."""
+    out = tmp_path / "res"
+    args = ["run", "constant_damage", "--profile", "smoke", "--out", str(out), "--no-progress",
+            "--backend", "fused"]
+    cells = out / "cells" / "constant_damage"
+    stored = kill_after_first_fit(args, cells)
+    assert 1 <= stored < 4, "the kill should land mid-grid"
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    df = pd.read_csv(out / "results.csv")
+    assert len(df) == 4 and not df.duplicated(["model", "frac_damage", "replicate"]).any()
+    dnn = df[df["model"] == "dnn"]
+    assert set(dnn["backend"]) == {"fused"} and set(dnn["copies"]) == {2}
+    assert set(df.loc[df["model"] == "rf", "backend"]) == {"naive"}
+
+
 @pytest.mark.parametrize("args, message", [
     (["run", "sizes", "--profile", "smoke"], "unknown experiment sizes"),
     (["run", "size", "--profile", "smoke", "--models", "svm"], "no selected experiment runs svm"),
     (["run", "size", "--profile", "smoke", "--replicates", "0"], "at least 1"),
     (["export", "--out", "/nonexistent/folder"], "holds no results"),
+    (["run", "size", "--profile", "smoke", "--workers", "2"], "--workers needs --cluster local"),
+    (["run", "size", "--profile", "smoke", "--backend", "fast"], "invalid choice: 'fast'"),
 ])
 def test_cli_errors_are_one_clear_line(args, message):
     res = cli(*args)

@@ -43,7 +43,7 @@ def connect(scheduler: str, timeout: float = 60):
         return Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         raise UserError(f"cannot reach the Dask scheduler at {scheduler}: {exc}. Start one with "
-                        "`dask scheduler` and workers with `dask worker {scheduler} --nthreads 1`") from exc
+                        f"`dask scheduler` and workers with `dask worker {scheduler} --nthreads 1`") from exc
 
 
 def local_cluster(n_workers: int | None = None, cpu_threads: int | None = None):
