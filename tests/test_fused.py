@@ -13,9 +13,9 @@ from scipy import stats
 
 from datavsmath.damage import constant_damage
 from datavsmath.experiments import load_experiment
-from datavsmath.fused import CPU_POLICY, FusedKerasNets, plan_for
+from datavsmath.fused import CPU_POLICY, GPU_MAX_COPIES, FusedKerasNets, plan_for
 from datavsmath.metrics import score
-from datavsmath.models import build_cnn, build_dnn, make_model, validation_cut
+from datavsmath.models import build_cnn, build_dnn, gpu_name, make_model, validation_cut
 from datavsmath.runner import pending_fits, plan_units
 from datavsmath.store import ResultStore
 
@@ -60,8 +60,13 @@ def test_given_keras_row_order_a_fused_copy_is_model_fit(model, epochs, atol, me
     and for the CNN up to the convolutions' float summation order (which differs between
     programs of different widths; Adadelta at learning rate 1.0 amplifies it to a few 1e-3 in
     a handful of weights after two epochs). Only the shuffle stream
-    differs between the paths, and each is a uniform random order."""
+    differs between the paths, and each is a uniform random order. On a GPU the kernels
+    themselves (TF32, algorithm choice) differ between programs: there parity is statistical
+    (``make bench``'s parity section)."""
     import keras
+
+    if gpu_name():
+        pytest.skip("bitwise equality with model.fit is a CPU property")
 
     x, y = small_slice[0][:1000], small_slice[1][:1000]
     net = short(model, epochs)
@@ -97,7 +102,7 @@ def test_each_copy_keeps_the_naive_settings(small_slice):
     original = prog.run_epoch
 
     def spy(xd, yd, order, w):
-        calls.append((xd.numpy(), yd.numpy(), order.numpy(), w.numpy()))
+        calls.append(tuple(np.asarray(a) for a in (xd, yd, order, w)))
         return original(xd, yd, order, w)
 
     prog.run_epoch = spy
@@ -202,7 +207,8 @@ def test_plans_follow_the_device():
         assert plan_for(model, "fused", gpu).backend == "naive"
     assert plan_for("cnn", "naive", gpu).backend == "naive"
     on_gpu = plan_for("cnn", "auto", gpu)
-    assert on_gpu.backend == "fused" and on_gpu.jit and on_gpu.max_copies >= 28
+    assert on_gpu.backend == "fused" and on_gpu.jit and on_gpu.max_copies == GPU_MAX_COPIES["cnn"] == 8
+    assert plan_for("dnn", "auto", gpu).max_copies >= 28  # a damage experiment's 28 cells in one program
     small_gpu = plan_for("cnn", "auto", {**gpu, "gpu_free_bytes": 2 * 2**30})
     assert 1 <= small_gpu.max_copies < on_gpu.max_copies  # sized to the device's memory
     for model in ("dnn", "cnn"):

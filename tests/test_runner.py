@@ -88,6 +88,8 @@ def test_fused_run_killed_mid_grid_resumes_with_every_fit_once(tmp_path):
     dnn = df[df["model"] == "dnn"]
     assert set(dnn["backend"]) == {"fused"} and set(dnn["copies"]) == {2}
     assert set(df.loc[df["model"] == "rf", "backend"]) == {"naive"}
+    backend = {json.loads(v)["keras_backend"] for v in df["versions"]}
+    assert backend == {os.environ.get("KERAS_BACKEND", "tensorflow")}  # recorded with every fit
 
 
 @pytest.mark.parametrize("args, message", [

@@ -59,12 +59,11 @@ def local_cluster(n_workers: int | None = None, cpu_threads: int | None = None):
     """
     import os
 
-    import tensorflow as tf
     from distributed import Client, Nanny, Scheduler, SpecCluster
 
-    from .models import gpu_name
+    from .models import gpu_names
 
-    n_gpus = len(tf.config.list_physical_devices("GPU")) if gpu_name() else 0
+    n_gpus = len(gpu_names())
     n_workers = n_workers or max(1, n_gpus)
     cores = os.cpu_count() or 1
     threads = cpu_threads or max(1, cores // n_workers)

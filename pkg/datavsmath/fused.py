@@ -1,4 +1,4 @@
-"""Fused training: many independent copies of one keras network in one TensorFlow program.
+"""Fused training: many independent copies of one keras network in one compiled program.
 
 The cells of a damage experiment train the same network on the same images and differ only
 in their labels and seeds (common random numbers, see :mod:`datavsmath.experiments`). Trained
@@ -32,6 +32,11 @@ GPU) each step is one compiled program. Compiled programs are kept and reused by
 of the same shape, which re-seed the weights instead of rebuilding (tracing and XLA
 compilation are paid once per shape, not once per fit).
 
+The program is written for the keras backend in use: TensorFlow (the default; ``tf.function``
+and ``GradientTape``) or JAX (``KERAS_BACKEND=jax``; ``jax.jit``, ``value_and_grad`` over keras'
+stateless calls). Both train the same factories' networks with the
+same optimizers; JAX programs are always compiled by XLA, so ``jit`` only affects TensorFlow.
+
 Mixed precision is not used: it would change the numbers, and the project's test suite, which
 runs without a GPU, could not check it against the naive path.
 """
@@ -50,9 +55,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .models import KerasNet, gpu_name, make_model, validation_cut
+from .models import KerasNet, gpu_name, keras_backend, make_model, validation_cut
 
-__all__ = ["FusedKerasNets", "Plan", "BACKENDS", "CPU_POLICY", "configure_devices", "device_profile",
+__all__ = ["FusedKerasNets", "Plan", "BACKENDS", "CPU_POLICY", "GPU_MAX_COPIES", "configure_devices", "device_profile",
            "fusable", "plan_for", "copy_bytes"]
 
 log = logging.getLogger(__name__)
@@ -75,18 +80,24 @@ CPU_POLICY = {
 #: and xgboost or another worker may share the device)
 GPU_MEMORY_SHARE = 0.5
 
-#: copies per program on a GPU at most; beyond this the step is compute-bound anyway and
-#: compile time grows with the graph
-GPU_MAX_COPIES = 32
+#: copies per program on a GPU at most, per network (others: 32), measured by ``make bench``
+#: on one H100 at 48,000 training rows (bench/results/): the DNN gains up to 32 copies (1, 8,
+#: 32 copies: 2.1x, 5.2x, 12.4x naive ``model.fit``); the CNN peaks near 8 (1.7x, 4.4x; 32
+#: copies 3.5x: past 8 the step is bound by the convolutions' arithmetic, and larger programs
+#: only cost compile time and memory)
+GPU_MAX_COPIES = {"dnn": 32, "cnn": 8}
 
 
 # --- devices -------------------------------------------------------------------------------
 
 def configure_devices() -> None:
-    """Let TensorFlow grow its GPU memory on demand instead of reserving all of it, so that
-    xgboost (CUDA) and other processes can share the device. Call before the first TF op;
-    a no-op on CPU machines and once TensorFlow has started."""
+    """Let the keras backend take GPU memory on demand instead of reserving it all, so that
+    xgboost (CUDA) and other processes can share the device. Call before the first TF or JAX
+    op; a no-op on CPU machines and once the backend has started."""
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    if keras_backend() != "tensorflow":
+        return
     import tensorflow as tf
 
     for gpu in tf.config.list_physical_devices("GPU"):
@@ -180,7 +191,7 @@ def plan_for(model: str, requested: str = "auto", profile: dict | None = None) -
     if profile.get("gpu"):
         free = profile.get("gpu_free_bytes") or 16 * 2**30
         fit = int(GPU_MEMORY_SHARE * free // copy_bytes(model))
-        return Plan(model, "fused", max(1, min(GPU_MAX_COPIES, fit)), jit=True,
+        return Plan(model, "fused", max(1, min(GPU_MAX_COPIES.get(model, 32), fit)), jit=True,
                     reason=f"GPU {profile['gpu']}, {free / 2**30:.0f} GiB free")
     policy = CPU_POLICY.get(model, {"fused": True, "max_copies": 4, "jit": False})
     if requested == "fused":
@@ -194,26 +205,56 @@ def plan_for(model: str, requested: str = "auto", profile: dict | None = None) -
 # --- the fused program ---------------------------------------------------------------------
 
 class _Program:
-    """N copies of one network with their optimizers and compiled train / predict functions.
+    """N copies of one network with their optimizers and compiled train / predict functions,
+    for the keras backend in use (subclasses). Kept in a small cache and re-seeded by each fit
+    of the same shape (see module docs).
 
-    Kept in a small cache and re-seeded by each fit of the same shape (see module docs).
+    run_epoch(x, y, order, w): x (n, *features) and y (N, n) int32 on the device (from
+    ``to_device``), order (S, N, B) int32 row indices, w (S, B) float32 row weights (numpy).
+    predict(xb): (B', *features) numpy -> (N, B', k) numpy.
     """
+
+    def __init__(self, template: KerasNet, n_copies: int, jit: bool):
+        self.template, self.n_copies, self.jit = template, n_copies, jit
+        self.owner = None  # the estimator whose weights the copies hold now
+        self.k, self.batch = template.n_classes, template.batch_size
+        self.models = [template.build(self.k) for _ in range(n_copies)]
+        self.optimizers = [template.optimizer() for _ in range(n_copies)]
+        for opt, m in zip(self.optimizers, self.models):
+            opt.build(m.trainable_variables)
+
+    def reset(self, seeds: Sequence[int]) -> None:
+        """Give copy i the initial weights, dropout seeds and optimizer state of a naive fit
+        with ``seeds[i]``: build that fit's network from its factory and copy its state in."""
+        import keras
+
+        for i, seed in enumerate(seeds):
+            keras.utils.set_random_seed(int(seed))
+            fresh = self.template.build(self.template.n_classes)
+            for v, f in zip(self.models[i].variables, fresh.variables):
+                v.assign(f.value)
+            opt = self.template.optimizer()
+            opt.build(fresh.trainable_variables)
+            for v, f in zip(self.optimizers[i].variables, opt.variables):
+                v.assign(f.value)
+
+    def weights(self, copy: int) -> list[np.ndarray]:
+        return self.models[copy].get_weights()
+
+
+class _TFProgram(_Program):
+    """TensorFlow: one ``tf.function`` per epoch looping over steps (each step optionally
+    XLA-compiled), gradients from one ``GradientTape`` over the summed loss."""
 
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
         import keras
         import tensorflow as tf
 
-        self.template, self.n_copies, self.jit = template, n_copies, jit
-        self.owner = None  # the estimator whose weights the copies hold now
-        k, batch = template.n_classes, template.batch_size
-        self.models = [template.build(k) for _ in range(n_copies)]
-        self.optimizers = [template.optimizer() for _ in range(n_copies)]
-        for opt, m in zip(self.optimizers, self.models):
-            opt.build(m.trainable_variables)
-        var_lists = [m.trainable_variables for m in self.models]
+        super().__init__(template, n_copies, jit)
+        k, models, optimizers = self.k, self.models, self.optimizers
+        var_lists = [m.trainable_variables for m in models]
         flat_vars = [v for vs in var_lists for v in vs]
         sizes = [len(vs) for vs in var_lists]
-        models, optimizers = self.models, self.optimizers
 
         def train_step(xb, yb, w):
             """xb (N, B, *features) float32, yb (N, B) int32, w (B,) float32 row weights."""
@@ -234,7 +275,6 @@ class _Program:
 
         @tf.function(reduce_retracing=True)
         def run_epoch(x, y, order, w):
-            """x (n, *features), y (N, n) int32, order (S, N, B) int32 row indices, w (S, B)."""
             loss = tf.constant(0.0)
             for s in tf.range(tf.shape(order)[0]):
                 idx = order[s]
@@ -245,23 +285,104 @@ class _Program:
         def predict(xb):
             return tf.stack([m(xb, training=False) for m in models])  # (N, B', k)
 
-        self.run_epoch, self.predict = run_epoch, predict
-        self.batch = batch
+        self._run_epoch, self._predict = run_epoch, predict
 
-    def reset(self, seeds: Sequence[int]) -> None:
-        """Give copy i the initial weights, dropout seeds and optimizer state of a naive fit
-        with ``seeds[i]``: build that fit's network from its factory and copy its state in."""
+    def to_device(self, array: np.ndarray):
+        import tensorflow as tf
+
+        return tf.identity(tf.constant(array))  # placed on the default device (a GPU if any)
+
+    def run_epoch(self, x, y, order: np.ndarray, w: np.ndarray) -> None:
+        import tensorflow as tf
+
+        self._run_epoch(x, y, tf.constant(order), tf.constant(w))
+
+    def predict(self, xb: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        return self._predict(tf.constant(xb)).numpy()
+
+
+class _JaxProgram(_Program):
+    """JAX: the copies' weights, dropout seeds and optimizer slots are one pytree of arrays;
+    a step is one jitted function (``value_and_grad`` of the summed loss through keras'
+    ``stateless_call``, then the optimizers' ``stateless_apply``) whose shapes do not depend
+    on the cell's size, so it compiles once per program; each step's batch is gathered on
+    the device by a small jitted gather, the only part compiled again for a new size."""
+
+    def __init__(self, template: KerasNet, n_copies: int, jit: bool):
+        import jax
+        import jax.numpy as jnp
         import keras
 
-        for i, seed in enumerate(seeds):
-            keras.utils.set_random_seed(int(seed))
-            fresh = self.template.build(self.template.n_classes)
-            for v, f in zip(self.models[i].variables, fresh.variables):
-                v.assign(f.value)
-            opt = self.template.optimizer()
-            opt.build(fresh.trainable_variables)
-            for v, f in zip(self.optimizers[i].variables, opt.variables):
-                v.assign(f.value)
+        super().__init__(template, n_copies, jit)
+        k, models, optimizers = self.k, self.models, self.optimizers
+
+        def loss_fn(trainable, non_trainable, xb, yb, w):
+            total, new_non_trainable = 0.0, []
+            for i, m in enumerate(models):
+                proba, nt = m.stateless_call(trainable[i], non_trainable[i], xb[i], training=True)
+                ce = keras.losses.categorical_crossentropy(jax.nn.one_hot(yb[i], k), proba)
+                total = total + jnp.sum(ce * w) / jnp.sum(w)  # copy i's batch mean
+                new_non_trainable.append(nt)
+            return total, new_non_trainable
+
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+        def step(state, xb, yb, w):
+            """xb (N, B, *features) float32, yb (N, B) int32, w (B,) float32 row weights."""
+            trainable, non_trainable, slots = state
+            (loss, non_trainable), grads = grad_fn(trainable, non_trainable, xb, yb, w)
+            new = [opt.stateless_apply(slots[i], grads[i], trainable[i]) for i, opt in enumerate(optimizers)]
+            return ([t for t, _ in new], non_trainable, [o for _, o in new]), loss
+
+        def gather(x, y, order, w, s):
+            idx = order[s]  # (N, B)
+            return x[idx], jnp.take_along_axis(y, idx, axis=1), w[s]
+
+        def predict(state, xb):
+            trainable, non_trainable, _ = state
+            return jnp.stack([m.stateless_call(trainable[i], non_trainable[i], xb, training=False)[0]
+                              for i, m in enumerate(models)])
+
+        self._step = jax.jit(step, donate_argnums=0)
+        self._gather = jax.jit(gather)
+        self._predict = jax.jit(predict)
+        self.state = None
+
+    def reset(self, seeds: Sequence[int]) -> None:
+        import jax.numpy as jnp
+
+        super().reset(seeds)
+        copy = lambda vs: [jnp.array(v.value) for v in vs]  # noqa: E731 (donated each epoch)
+        self.state = ([copy(m.trainable_variables) for m in self.models],
+                      [copy(m.non_trainable_variables) for m in self.models],
+                      [copy(o.variables) for o in self.optimizers])
+
+    def to_device(self, array: np.ndarray):
+        import jax
+
+        return jax.device_put(array)
+
+    def run_epoch(self, x, y, order: np.ndarray, w: np.ndarray) -> None:
+        import jax
+
+        order_dev, w_dev = jax.device_put(order), jax.device_put(w)
+        for s in range(len(order)):  # dispatch is asynchronous: the device never waits on Python
+            xb, yb, wb = self._gather(x, y, order_dev, w_dev, s)
+            self.state, _ = self._step(self.state, xb, yb, wb)
+
+    def predict(self, xb: np.ndarray) -> np.ndarray:
+        return np.asarray(self._predict(self.state, xb))
+
+    def weights(self, copy: int) -> list[np.ndarray]:
+        trainable, non_trainable, _ = self.state
+        m = self.models[copy]
+        for v, value in zip(m.trainable_variables, trainable[copy]):
+            v.assign(value)
+        for v, value in zip(m.non_trainable_variables, non_trainable[copy]):
+            v.assign(value)
+        return m.get_weights()
 
 
 _PROGRAMS: OrderedDict = OrderedDict()
@@ -269,10 +390,11 @@ _MAX_PROGRAMS = 3
 
 
 def _program(template: KerasNet, n_copies: int, jit: bool) -> _Program:
-    key = (template.build, template.optimizer, template.n_classes, template.batch_size, n_copies, jit)
+    backend = keras_backend()
+    key = (backend, template.build, template.optimizer, template.n_classes, template.batch_size, n_copies, jit)
     prog = _PROGRAMS.pop(key, None)
     if prog is None:
-        prog = _Program(template, n_copies, jit)
+        prog = (_JaxProgram if backend == "jax" else _TFProgram)(template, n_copies, jit)
     _PROGRAMS[key] = prog
     while len(_PROGRAMS) > _MAX_PROGRAMS:
         _PROGRAMS.popitem(last=False)
@@ -331,8 +453,6 @@ class FusedKerasNets:
         return idx.reshape(steps, batch), w.reshape(steps, batch)
 
     def fit(self, x: np.ndarray, ys) -> "FusedKerasNets":
-        import tensorflow as tf
-
         t = self.template
         ys = np.asarray(ys)
         if ys.ndim != 2 or ys.shape != (self.n_copies, len(x)):
@@ -344,22 +464,19 @@ class FusedKerasNets:
         prog.reset(self.seeds)
         prog.owner = self
         # only the first floor(0.8 n) rows exist for training, as under keras' validation_split
-        # tf.identity places the copy on the default device (the GPU when there is one)
-        x_dev = tf.identity(tf.constant(t.features(x[:cut])))
-        y_dev = tf.identity(tf.constant(ys[:, :cut].astype(np.int32)))
+        x_dev = prog.to_device(t.features(x[:cut]))
+        y_dev = prog.to_device(ys[:, :cut].astype(np.int32))
         # each copy shuffles with its own stream, independent of its initialiser stream
         rngs = [np.random.default_rng([seed, 0x5EED]) for seed in self.seeds]
         for _ in range(t.epochs):
             orders = [self.order(rng, cut) for rng in rngs]
             order = np.stack([o for o, _ in orders], axis=1)  # (S, N, B)
-            prog.run_epoch(x_dev, y_dev, tf.constant(order), tf.constant(orders[0][1]))
+            prog.run_epoch(x_dev, y_dev, order, orders[0][1])
         self._program = prog
         return self
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities of every copy: (N, len(x), n_classes) float32."""
-        import tensorflow as tf
-
         prog = getattr(self, "_program", None)
         if prog is None:
             raise RuntimeError("fit first")
@@ -373,11 +490,11 @@ class FusedKerasNets:
             pad = batch_size - len(part)  # one compiled shape for every batch
             if pad:
                 part = np.concatenate([part, np.zeros((pad, *part.shape[1:]), part.dtype)])
-            out.append(prog.predict(tf.constant(part)).numpy()[:, :batch_size - pad])
+            out.append(prog.predict(part)[:, :batch_size - pad])
         return np.concatenate(out, axis=1)
 
     def weights(self, copy: int) -> list[np.ndarray]:
         """Trained weights of one copy (numpy arrays, the network's ``get_weights`` order)."""
         if getattr(self, "_program", None) is None or self._program.owner is not self:
             raise RuntimeError("fit first (and before the next fit of the same shape)")
-        return self._program.models[copy].get_weights()
+        return self._program.weights(copy)

@@ -22,7 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __all__ = [
     "MODELS", "ModelSpec", "register", "make_model", "VoteFractionForest", "XGBSoftprob",
-    "KerasNet", "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "gpu_name", "device_label",
+    "KerasNet", "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "gpu_name", "gpu_names", "keras_backend",
+    "device_label",
 ]
 
 
@@ -41,16 +42,30 @@ def image_features(x: np.ndarray) -> np.ndarray:
 
 # --- devices -------------------------------------------------------------------------------
 
+def keras_backend() -> str:
+    """The keras backend in use ("tensorflow", the default, or "jax"; ``$KERAS_BACKEND``)."""
+    import keras
+
+    return keras.backend.backend()
+
+
 @functools.lru_cache(maxsize=1)
-def gpu_name() -> str | None:
-    """Name of the first GPU TensorFlow sees, or None on a CPU-only machine."""
+def gpu_names() -> tuple[str, ...]:
+    """Names of the GPUs the keras backend sees; empty on a CPU-only machine."""
+    if keras_backend() == "jax":
+        import jax
+
+        return tuple(d.device_kind for d in jax.devices() if d.platform == "gpu")
     import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return None
-    details = tf.config.experimental.get_device_details(gpus[0])
-    return details.get("device_name", gpus[0].name)
+    return tuple(tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                 for g in tf.config.list_physical_devices("GPU"))
+
+
+def gpu_name() -> str | None:
+    """Name of the first GPU the keras backend sees, or None on a CPU-only machine."""
+    names = gpu_names()
+    return names[0] if names else None
 
 
 def device_label() -> str:

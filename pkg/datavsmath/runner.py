@@ -30,7 +30,7 @@ from .damage import constant_rule, damage_labels, random_rule, sample_rows
 from .data import Dataset
 from .experiments import Cell, Experiment
 from .metrics import score
-from .models import MODELS, device_label, make_model
+from .models import MODELS, device_label, keras_backend, make_model
 from .store import ResultStore
 
 __all__ = ["training_data", "fit_and_score", "run_experiment", "pending_fits", "fit_weight", "library_versions",
@@ -60,11 +60,12 @@ def library_versions() -> dict[str, str]:
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for pkg in ("datavsmath", "numpy", "tensorflow", "keras", "scikit-learn", "xgboost"):
+    for pkg in ("datavsmath", "numpy", "tensorflow", "keras", "jax", "scikit-learn", "xgboost"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             out[pkg] = "absent"
+    out["keras_backend"] = keras_backend()
     return out
 
 

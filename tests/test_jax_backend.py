@@ -1,0 +1,36 @@
+"""The same package under keras' JAX backend (``KERAS_BACKEND=jax``): the naive path is keras'
+own ``model.fit`` on JAX, the fused programs are :class:`datavsmath.fused._JaxProgram`.
+
+Keras fixes its backend once per process, so this test runs the backend-neutral fused and
+runner tests again in a child pytest with ``KERAS_BACKEND=jax``: copies start from the naive
+initial weights, a copy given keras' row order ends with ``model.fit``'s weights (DNN bit for
+bit, CNN to float summation order), copies keep the R settings and stay independent, and a
+fused CLI run killed mid-grid resumes with every fit once, recording the backend.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TESTS = Path(__file__).resolve().parent
+
+#: the tests that must pass on either backend (the rest of the suite runs on TensorFlow)
+SELECTED = [
+    (TESTS / "test_fused.py", "initial_weights or keras_row_order or naive_settings or independent"),
+    (TESTS / "test_runner.py", "fused_run_killed"),
+]
+
+
+@pytest.mark.parametrize("path, select", SELECTED, ids=[p.stem for p, _ in SELECTED])
+def test_backend_neutral_tests_pass_under_jax(path, select):
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path), "-k", select],
+                          capture_output=True, text=True, env=env, cwd=TESTS.parent)
+    tail = (done.stdout + done.stderr)[-3000:]
+    assert done.returncode == 0, tail
+    assert " passed" in done.stdout and " skipped" not in done.stdout.splitlines()[-1], tail
