@@ -62,9 +62,10 @@ test: venv
 	$(PY) -m pytest -q
 
 # small on a CPU (CI-sized), full grid on a GPU; results in bench/results/
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--naive-every 14" (see bench/run.py --help)
 BENCH ?= auto
 bench: data
-	$(PY) bench/run.py --setting $(BENCH)
+	$(PY) bench/run.py --setting $(BENCH) $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -57,3 +57,28 @@ def test_summary_prints_the_ratio_and_flags_unmeasured_gpu_targets(bench, tiny_r
     assert "tiny constant damage" in text
     gpu = res["environment"]["hardware"]["gpu"]
     assert ("**unmeasured**" in text) == (not gpu)
+
+
+def test_thinned_is_a_systematic_sample_of_the_longer_axis(bench):
+    size = load_experiment("size", "full")
+    thin = bench.thinned(size, 14)
+    assert thin.frac_sample == size.frac_sample[7::14] and thin.frac_damage == size.frac_damage
+    damage = load_experiment("constant_damage", "full")
+    thin = bench.thinned(damage, 14)
+    assert thin.frac_damage == damage.frac_damage[7::14] and thin.frac_sample == damage.frac_sample
+    assert bench.thinned(size, 1) is size
+
+
+def test_a_sampled_naive_side_is_scaled_to_the_whole_experiment(bench, fashion):
+    """--naive-every: the naive side runs the sampled cells only; its time for the whole
+    experiment is the measured time x all fits / sampled fits, and says so."""
+    exp = load_experiment("constant_damage", "smoke").with_options(models=["dnn"])
+    exp = replace(exp, frac_damage=(0.0, 0.2, 0.5, 0.7))
+    out = bench.run_subsets([("sampled", exp)], repeats=1, data=fashion, sides=("naive",), naive_every=2)
+    (run,) = out["runs"]
+    sample = run["naive_sample"]
+    assert sample["fits"] == 2 and sample["frac_damage"] == [0.2, 0.7]
+    assert run["median_seconds"]["naive"] == pytest.approx(sample["measured_seconds"] * 2)
+    assert len(run["cells_naive"]) == 2 and "auto" not in run["seconds"] and "ratio" not in run
+    text = bench.markdown({"setting": "small", "repeats": 1, "environment": bench.environment(), "experiments": out})
+    assert "(est.)" in text and "one cell in 2 of each experiment" in text
