@@ -70,7 +70,8 @@ def local_cluster(n_workers: int | None = None, cpu_threads: int | None = None):
     workers = {}
     for i in range(n_workers):
         env = {"TF_NUM_INTRAOP_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
-               "TF_CPP_MIN_LOG_LEVEL": "2"}
+               "TF_CPP_MIN_LOG_LEVEL": "2", "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+               "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}  # workers sharing a GPU take memory as needed
         if n_gpus:
             env["CUDA_VISIBLE_DEVICES"] = str(i % n_gpus)
         options = {"nthreads": 1, "env": env, "memory_limit": 0, "silence_logs": logging.WARNING}

@@ -244,6 +244,9 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
     units = plan_units(todo, plans)
     log(f"{exp.name} [{exp.profile}]: {n_todo} fits to run, {skipped} stored; {where}")
     log("  backend: " + "; ".join(str(plans[m]) for m in exp.models))
+    if client is None and keras_backend() == "jax" and not profile.get("gpu") and "cnn" in exp.models:
+        log("  note: keras on JAX trains the CNN about 4x slower than on TensorFlow on a CPU "
+            "(bench/README.md); unset KERAS_BACKEND to use TensorFlow")
     if exp.note:
         log(f"  note: {exp.note}")
     total = sum(u.weight for u in units)
