@@ -450,7 +450,7 @@ def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naiv
 
 
 def experiments_section(setting: str, repeats: int, data, workers: int = 0, sides=("naive", "auto"),
-                        naive_every: int = 1, names: str | None = None) -> dict:
+                        naive_every: int = 1, names: str | None = None, on_progress=None) -> dict:
     client = cluster = None
     if workers:
         from datavsmath.cluster import local_cluster
@@ -464,7 +464,7 @@ def experiments_section(setting: str, repeats: int, data, workers: int = 0, side
             if not pairs:
                 raise SystemExit(f"--experiments {names}: none of the setting's experiments")
         out = run_subsets(pairs, repeats, data, client, full_grid=setting == "full", sides=sides,
-                          naive_every=naive_every)
+                          naive_every=naive_every, on_progress=on_progress)
     finally:
         if client is not None:
             client.close()
@@ -474,11 +474,13 @@ def experiments_section(setting: str, repeats: int, data, workers: int = 0, side
 
 
 def run_subsets(pairs, repeats: int, data, client=None, full_grid: bool = False, sides=("naive", "auto"),
-                naive_every: int = 1) -> dict:
+                naive_every: int = 1, on_progress=None) -> dict:
     """Run each (label, experiment) of ``pairs`` on ``sides``; totals, and the targets when the
-    pairs are the whole R grid (``full_grid``) and both sides ran."""
-    out = {"runs": [], "sides": list(sides), "naive_every": naive_every}
+    pairs are the whole R grid (``full_grid``) and both sides ran. ``on_progress(out)`` is
+    called after each experiment with the results so far (``out["complete"]`` False)."""
     total = {side: 0.0 for side in sides}
+    out = {"runs": [], "sides": list(sides), "naive_every": naive_every, "total_seconds": total,
+           "experiments_planned": len(pairs), "complete": False}
     for label, exp in pairs:
         log(f"  {label}: {exp.n_fits} fits ...")
         r = run_both(exp, data, repeats, client, sides, naive_every)
@@ -495,7 +497,9 @@ def run_subsets(pairs, repeats: int, data, client=None, full_grid: bool = False,
                 f"acc difference {p['mean_difference']:+.4f} +- {p['ci95_half_width']:.4f} (95%)")
         else:
             log("    " + ", ".join(f"{side} {sec:.1f} s" for side, sec in ms.items()) + est)
-    out["total_seconds"] = total
+        if on_progress is not None:
+            on_progress(out)
+    out["complete"] = True
     if len(total) == 2:
         out["total_ratio"] = round(total["naive"] / total["auto"], 3)
         log(f"  all of the above: naive {total['naive']:.0f} s, optimised {total['auto']:.0f} s: {out['total_ratio']:.2f}x")
@@ -550,6 +554,17 @@ def parity_section(data, n_seeds: int = 12, first_seed: int = 201, models=("dnn"
 
 
 # --- report --------------------------------------------------------------------------------
+
+def fit_seconds_by_model(runs) -> dict:
+    """{"naive (cells run)" / "optimised": {model: summed fit seconds}} over ``runs``."""
+    out = {}
+    for key, name in (("cells_naive", "naive (cells run)"), ("cells_optimised", "optimised")):
+        for r in runs:
+            for c in r.get(key, []):
+                side = out.setdefault(name, {})
+                side[c["model"]] = side.get(c["model"], 0.0) + float(c["fit_seconds"])
+    return out
+
 
 def markdown(res: dict) -> str:
     env = res["environment"]
@@ -625,6 +640,17 @@ def markdown(res: dict) -> str:
         t = ex["total_seconds"]
         ratio = f"**{ex['total_ratio']:.2f}x**" if "total_ratio" in ex else "-"
         lines += [f"| **all** | | {fmt(t.get('naive'))} | {fmt(t.get('auto'))} | {ratio} | |", ""]
+        if ex.get("complete") is False:
+            lines += [f"**Partial**: {len(ex['runs'])} of {ex['experiments_planned']} experiments finished "
+                      "when this file was written (the run stopped or is still going).", ""]
+        by_model = fit_seconds_by_model(ex["runs"])
+        if by_model:
+            lines += ["Fit seconds by model (sum over the cells run; a fused fit counts its share of the group):", "",
+                      "| model | " + " | ".join(by_model) + " |", "|---|" + "---|" * len(by_model)]
+            models = sorted({m for side in by_model.values() for m in side})
+            lines += [f"| {m} | " + " | ".join(f"{by_model[side].get(m, 0):.1f}" for side in by_model) + " |"
+                      for m in models]
+            lines.append("")
         if ex.get("naive_every", 1) > 1:
             lines += [f"The naive side ran one cell in {ex['naive_every']} of each experiment (a systematic "
                       "sample) and its time for the whole experiment is that time x all fits / sampled fits: "
@@ -688,27 +714,38 @@ def main(argv=None) -> int:
     data = load_dataset("fashion")
     res = {"setting": setting, "repeats": repeats, "environment": environment()}
     hw = res["environment"]["hardware"]
-    log(f"benchmark setting {setting}, {repeats} repeats; {hw['cpu']} x{hw['cores']}, GPU {hw['gpu'] or 'none'}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    base = out / f"bench-{setting}-{'gpu' if gpu else 'cpu'}-{stamp}"
     t0 = time.perf_counter()
+
+    def save() -> None:
+        """Write what is measured so far: a stopped run keeps every finished section and experiment."""
+        res["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        base.with_suffix(".json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+        base.with_suffix(".md").write_text(markdown(res))
+
+    def experiments_so_far(partial: dict) -> None:
+        res["experiments"] = partial
+        save()
+
+    log(f"benchmark setting {setting}, {repeats} repeats; {hw['cpu']} x{hw['cores']}, GPU {hw['gpu'] or 'none'}")
+    log(f"results: {base}.json and .md (written after each section and experiment)")
     if "throughput" in sections:
         log("throughput:")
         res["throughput"] = throughput_section(setting, repeats, data, gpu)
+        save()
     if "parity" in sections:
         log("parity:")
         res["parity"] = parity_section(data, args.parity_seeds, args.parity_first_seed, args.parity_models.split(","))
+        save()
     if "experiments" in sections:
         log("experiments:")
         # whole experiments are long: once each, except where --repeats asks for more
         res["experiments"] = experiments_section(setting, args.repeats or 1, data, args.workers, sides,
-                                                 args.naive_every, args.experiments)
-    res["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    device = "gpu" if gpu else "cpu"
-    base = out / f"bench-{setting}-{device}-{stamp}"
-    base.with_suffix(".json").write_text(json.dumps(res, indent=2, default=str) + "\n")
-    base.with_suffix(".md").write_text(markdown(res))
+                                                 args.naive_every, args.experiments, experiments_so_far)
+    save()
     log(f"wrote {base}.json and .md ({res['wall_seconds']:.0f} s)")
     return 0
 

@@ -74,11 +74,22 @@ def test_a_sampled_naive_side_is_scaled_to_the_whole_experiment(bench, fashion):
     experiment is the measured time x all fits / sampled fits, and says so."""
     exp = load_experiment("constant_damage", "smoke").with_options(models=["dnn"])
     exp = replace(exp, frac_damage=(0.0, 0.2, 0.5, 0.7))
-    out = bench.run_subsets([("sampled", exp)], repeats=1, data=fashion, sides=("naive",), naive_every=2)
+    seen = []
+
+    def progress(partial):  # what a stopped run would have left on disk
+        seen.append((partial["complete"], len(partial["runs"]), bench.markdown(
+            {"setting": "small", "repeats": 1, "environment": bench.environment(), "experiments": partial})))
+
+    out = bench.run_subsets([("sampled", exp)], repeats=1, data=fashion, sides=("naive",), naive_every=2,
+                            on_progress=progress)
+    assert [(done, n) for done, n, _ in seen] == [(False, 1)] and out["complete"] is True
+    assert "**Partial**: 1 of 1 experiments" in seen[0][2]
     (run,) = out["runs"]
     sample = run["naive_sample"]
     assert sample["fits"] == 2 and sample["frac_damage"] == [0.2, 0.7]
     assert run["median_seconds"]["naive"] == pytest.approx(sample["measured_seconds"] * 2)
     assert len(run["cells_naive"]) == 2 and "auto" not in run["seconds"] and "ratio" not in run
     text = bench.markdown({"setting": "small", "repeats": 1, "environment": bench.environment(), "experiments": out})
-    assert "(est.)" in text and "one cell in 2 of each experiment" in text
+    assert "(est.)" in text and "one cell in 2 of each experiment" in text and "**Partial**" not in text
+    fit = sum(c["fit_seconds"] for c in run["cells_naive"])
+    assert f"| dnn | {fit:.1f} |" in text  # fit seconds by model
