@@ -27,15 +27,14 @@ serves every step (the loss is the weighted mean over the real rows, the same gr
 short batch).
 
 The data stay on the device: the training images go there once per fit and each step gathers
-its batch rows in the graph, one epoch runs as one graph loop, and with XLA (the default on a
-GPU) each step is one compiled program. Compiled programs are kept and reused by later fits
-of the same shape, which re-seed the weights instead of rebuilding (tracing and XLA
+its batch rows there. The program is written for the keras backend in use: TensorFlow (the
+default; ``tf.function`` and ``GradientTape``, one epoch as one graph loop, each step
+XLA-compiled if ``jit``, the default on a GPU) or JAX (``KERAS_BACKEND=jax``; ``jax.jit`` of
+``value_and_grad`` over keras' stateless calls, one compiled step per batch, dispatched
+asynchronously; JAX always compiles with XLA, so ``jit`` only affects TensorFlow). Both train
+the same factories' networks with the same optimizers. Compiled programs are kept and reused
+by later fits of the same shape, which re-seed the weights instead of rebuilding (tracing and
 compilation are paid once per shape, not once per fit).
-
-The program is written for the keras backend in use: TensorFlow (the default; ``tf.function``
-and ``GradientTape``) or JAX (``KERAS_BACKEND=jax``; ``jax.jit``, ``value_and_grad`` over keras'
-stateless calls). Both train the same factories' networks with the
-same optimizers; JAX programs are always compiled by XLA, so ``jit`` only affects TensorFlow.
 
 Mixed precision is not used: it would change the numbers, and the project's test suite, which
 runs without a GPU, could not check it against the naive path.
