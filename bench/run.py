@@ -401,7 +401,10 @@ def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naiv
     from datavsmath.runner import run_experiment
     from datavsmath.store import ResultStore
 
-    backends = [b for b in sides if b == "naive" or any(fusable(m) for m in exp.models)] or ["naive"]
+    if any(fusable(m) for m in exp.models):
+        backends = list(sides)
+    else:  # trees only: one path either way, run once (through the cluster if only auto is asked)
+        backends = ["auto" if tuple(sides) == ("auto",) else "naive"]
     naive_exp = thinned(exp, naive_every)
     times = {b: [] for b in backends}
     frames = {}
