@@ -216,7 +216,7 @@ class _Program:
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
         self.template, self.n_copies, self.jit = template, n_copies, jit
         self.owner = None  # the estimator whose weights the copies hold now
-        self.k, self.batch = template.n_classes, template.batch_size
+        self.k = template.n_classes
         self.models = [template.build(self.k) for _ in range(n_copies)]
         self.optimizers = [template.optimizer() for _ in range(n_copies)]
         for opt, m in zip(self.optimizers, self.models):
