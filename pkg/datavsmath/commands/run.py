@@ -21,6 +21,8 @@ backends (--backend): auto (default) trains the keras networks of cells that sha
 training rows as copies of one fused program where that is faster (always on a GPU; on a CPU
 as bench/results measured), naive trains one model per cell, fused forces fusion. With
 --scheduler or --cluster the grid runs as Dask tasks; results are stored here as they come.
+Keras runs on TensorFlow; KERAS_BACKEND=jax runs it on JAX instead (recorded with every fit;
+on a CPU the CNN is about 4x slower there).
 """
 
 import argparse
@@ -125,7 +127,7 @@ def run(args) -> int:
     elif pending:
         from ..fused import configure_devices
 
-        configure_devices()  # before TensorFlow claims the GPU: xgboost shares it
+        configure_devices()  # before the keras backend claims the GPU: xgboost shares it
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0, done, status = time.perf_counter(), 0, "interrupted"
     try:
