@@ -14,7 +14,7 @@ help:
 	@echo "make quick      the documented preview of all four experiments (~45 min on 2 cores)"
 	@echo "make test       the test suite (installs what it needs into $(VENV))"
 	@echo "make report     figures, statistics tables and the Quarto site"
-	@echo "make bench      naive loop vs fused training (~3 min on 2 cores; BENCH=cpu ~20 min, BENCH=full on a GPU)"
+	@echo "make bench      naive loop vs fused training (~3 min on 2 cores; BENCH=cpu ~28 min, BENCH=full on a GPU)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -15,6 +15,11 @@ parity       each network on one real cell (2,000 rows, clean), 12 seeds naive a
 experiments  whole experiments (or stated subsets) through the real runner, both ways, into
              throw-away stores: wall time, ratio, and parity of the results (paired
              difference in accuracy, optimised - naive, over the same cells, with a 95% t-interval).
+overlap      the optimised runner on one subset with all its models, the trees on the main
+             thread in grid order against the trees on background threads beside the
+             networks (``--tree-threads``, default 1 on a CPU, 2 on a GPU): wall times,
+             ratio, and whether the tree fits' results are the same both ways (settings cpu
+             and full).
 
 Settings
 --------
@@ -22,7 +27,7 @@ Settings
                  1,280 (CNN) rows; experiments: constant damage at the quick grid for the DNN
                  (6 cells of 3,000 rows), size x damage at 1% for the CNN (6 cells of 600 rows),
                  and the trees on two small size cells (their only path: no ratio).
---setting cpu    the CPU measurement at R sizes (about 20 minutes on 2 cores): throughput of the
+--setting cpu    the CPU measurement at R sizes (about 28 minutes on 2 cores): throughput of the
                  DNN on all 60,000 rows, of the CNN on 12,000 rows (widths 1 and 2) and on all
                  60,000 rows (naive and one fused copy, once), a callback profile of two naive
                  CNN epochs; experiments: constant damage for the DNN at every 4th R damage level
@@ -393,17 +398,20 @@ def thinned(exp, every: int):
     return replace(exp, frac_damage=tuple(exp.frac_damage[every // 2::every]))
 
 
-def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naive_every: int = 1) -> dict:
+def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naive_every: int = 1,
+             tree_threads: int | None = None) -> dict:
     """Run ``exp`` through the runner on each of ``sides``. With ``naive_every`` > 1 the naive
     side runs only :func:`thinned` cells and its time for the whole experiment is estimated as
-    measured x (all fits / sampled fits); parity is then over the sampled cells."""
+    measured x (all fits / sampled fits); parity is then over the sampled cells.
+    ``tree_threads``: the optimised side's (default: the runner's for this device)."""
     from datavsmath.fused import fusable
-    from datavsmath.runner import run_experiment
+    from datavsmath.runner import run_experiment, tree_threads_for
     from datavsmath.store import ResultStore
 
-    if any(fusable(m) for m in exp.models):
+    threads = tree_threads if tree_threads is not None else tree_threads_for("auto")
+    if any(fusable(m) for m in exp.models) or (threads and client is None):
         backends = list(sides)
-    else:  # trees only: one path either way, run once (through the cluster if only auto is asked)
+    else:  # trees, one at a time: one path either way, run once (through the cluster if only auto is asked)
         backends = ["auto" if tuple(sides) == ("auto",) else "naive"]
     naive_exp = thinned(exp, naive_every)
     times = {b: [] for b in backends}
@@ -415,12 +423,13 @@ def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naiv
                 store = ResultStore(tmp)
                 lines = []
                 s = run_experiment(naive_exp if backend == "naive" else exp, store, data, progress=False,
-                                   backend=backend, log=lines.append, client=client if backend == "auto" else None)
+                                   backend=backend, log=lines.append, client=client if backend == "auto" else None,
+                                   tree_threads=tree_threads if backend == "auto" else None)
                 times[backend].append(s.seconds)
                 if rep == 0:
                     frames[backend] = store.to_frame()
                     if backend == "auto":
-                        plan_line = [ln for ln in lines if "backend:" in ln]
+                        plan_line = [ln for ln in lines if "backend:" in ln or "trees:" in ln]
     out = {"experiment": exp.name, "profile": exp.profile, "models": list(exp.models),
            "frac_sample": list(exp.frac_sample), "frac_damage": list(exp.frac_damage),
            "fits": exp.n_fits, "seconds": times, "median_seconds": {b: median(v) for b, v in times.items()}}
@@ -434,7 +443,7 @@ def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naiv
         if side in frames:
             out[name] = frames[side][cols].to_dict("records")
     if "auto" in times:
-        out["plan"] = plan_line[0].strip() if plan_line else ""
+        out["plan"] = "; ".join(ln.strip() for ln in plan_line)
     if "auto" in times and "naive" in times:
         out["ratio"] = round(out["median_seconds"]["naive"] / out["median_seconds"]["auto"], 3)
         key = ["model", "frac_sample", "frac_damage", "replicate"]
@@ -453,7 +462,8 @@ def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naiv
 
 
 def experiments_section(setting: str, repeats: int, data, workers: int = 0, sides=("naive", "auto"),
-                        naive_every: int = 1, names: str | None = None, on_progress=None) -> dict:
+                        naive_every: int = 1, names: str | None = None, on_progress=None,
+                        tree_threads: int | None = None) -> dict:
     client = cluster = None
     if workers:
         from datavsmath.cluster import local_cluster
@@ -467,17 +477,23 @@ def experiments_section(setting: str, repeats: int, data, workers: int = 0, side
             if not pairs:
                 raise SystemExit(f"--experiments {names}: none of the setting's experiments")
         out = run_subsets(pairs, repeats, data, client, full_grid=setting == "full", sides=sides,
-                          naive_every=naive_every, on_progress=on_progress)
+                          naive_every=naive_every, on_progress=on_progress, tree_threads=tree_threads)
     finally:
         if client is not None:
             client.close()
             cluster.close()
-    out["optimised_on"] = f"local Dask cluster, {workers} workers" if workers else "this process"
+    if workers:
+        out["optimised_on"] = f"local Dask cluster, {workers} workers"
+    else:
+        from datavsmath.runner import tree_threads_for
+
+        threads = tree_threads if tree_threads is not None else tree_threads_for("auto")
+        out["optimised_on"] = "this process" + (f", trees on {threads} background threads" if threads else "")
     return out
 
 
 def run_subsets(pairs, repeats: int, data, client=None, full_grid: bool = False, sides=("naive", "auto"),
-                naive_every: int = 1, on_progress=None) -> dict:
+                naive_every: int = 1, on_progress=None, tree_threads: int | None = None) -> dict:
     """Run each (label, experiment) of ``pairs`` on ``sides``; totals, and the targets when the
     pairs are the whole R grid (``full_grid``) and both sides ran. ``on_progress(out)`` is
     called after each experiment with the results so far (``out["complete"]`` False)."""
@@ -486,7 +502,7 @@ def run_subsets(pairs, repeats: int, data, client=None, full_grid: bool = False,
            "experiments_planned": len(pairs), "complete": False}
     for label, exp in pairs:
         log(f"  {label}: {exp.n_fits} fits ...")
-        r = run_both(exp, data, repeats, client, sides, naive_every)
+        r = run_both(exp, data, repeats, client, sides, naive_every, tree_threads)
         r["label"] = label
         out["runs"].append(r)
         ms = r["median_seconds"]
@@ -515,6 +531,50 @@ def run_subsets(pairs, repeats: int, data, client=None, full_grid: bool = False,
             out["targets"]["ratio_at_least_10"] = out["total_ratio"] >= 10
             log(f"  target: {out['total_ratio']:.1f}x naive (>= 10x: {out['total_ratio'] >= 10})"
                 + (f"; naive side estimated from one cell in {naive_every}" if naive_every > 1 else ""))
+    return out
+
+
+# --- trees beside the networks -------------------------------------------------------------
+
+def overlap_subset(setting: str):
+    """(label, experiment) of the overlap section: trees and networks in one grid."""
+    from datavsmath.experiments import load_experiment
+
+    if setting == "full":
+        exp = load_experiment("constant_damage", "full")
+        exp = replace(exp, frac_damage=exp.frac_damage[::4])
+        return (f"constant damage, all four models, every 4th R damage level ({len(exp.frac_damage)} x "
+                "60,000 rows)", exp)
+    exp = load_experiment("constant_damage", "quick").with_options(models=["rf", "xgb", "dnn"])
+    return "constant damage, rf + xgb + dnn, quick grid (6 damage levels x 3,000 rows)", exp
+
+
+def overlap_section(label: str, exp, repeats: int, data, threads: int) -> dict:
+    """The optimised runner on ``exp`` with the trees in line (0 background threads) and on
+    ``threads`` background threads, round robin, ``repeats`` times each."""
+    from datavsmath.runner import run_experiment, tree_threads_for
+    from datavsmath.store import ResultStore
+
+    log(f"  {label}: {exp.n_fits} fits, trees in line vs on {threads} background threads ...")
+    times = {0: [], threads: []}
+    trees = {}
+    for _ in range(repeats):
+        for t in times:
+            with tempfile.TemporaryDirectory() as tmp:
+                store = ResultStore(tmp)
+                s = run_experiment(exp, store, data, progress=False, log=lambda *a: None, tree_threads=t)
+                times[t].append(s.seconds)
+                frame = store.to_frame()
+                trees.setdefault(t, frame[frame.model.isin(["rf", "xgb"])]
+                                 .sort_values(["model", "frac_sample", "frac_damage"])[["acc", "auc"]].to_numpy())
+    med = {t: median(v) for t, v in times.items()}
+    out = {"label": label, "fits": exp.n_fits, "models": list(exp.models), "tree_threads": threads,
+           "runner_default_here": tree_threads_for("auto"),
+           "seconds": {str(t): v for t, v in times.items()}, "median_seconds": {str(t): m for t, m in med.items()},
+           "ratio": round(med[0] / med[threads], 3),
+           "tree_fits": len(trees[0]), "tree_results_identical": bool(np.array_equal(trees[0], trees[threads]))}
+    log(f"    in line {med[0]:.1f} s, {threads} background threads {med[threads]:.1f} s: {out['ratio']:.2f}x; "
+        f"tree results identical: {out['tree_results_identical']}")
     return out
 
 
@@ -666,6 +726,16 @@ def markdown(res: dict) -> str:
                          if "ratio_at_least_10" in tg else "") + ".", ""]
         plans = sorted({r.get("plan", "") for r in ex["runs"] if r.get("plan")})
         lines += [f"Plan ({p})" for p in plans] + [""]
+    ov = res.get("overlap")
+    if ov:
+        t, ms = ov["tree_threads"], ov["median_seconds"]
+        lines += ["## Trees beside the networks (optimised runner)", "",
+                  f"{ov['label']}, {ov['fits']} fits: trees in line {ms['0']:.1f} s "
+                  f"(runs {', '.join(f'{v:.1f}' for v in ov['seconds']['0'])}), on {t} background "
+                  f"thread{'s' if t > 1 else ''} {ms[str(t)]:.1f} s (runs "
+                  f"{', '.join(f'{v:.1f}' for v in ov['seconds'][str(t)])}): **{ov['ratio']:.2f}x**. Tree "
+                  f"results the same both ways: {'yes' if ov['tree_results_identical'] else 'no'}. "
+                  f"The runner's default on this device: {ov['runner_default_here']} threads.", ""]
     return "\n".join(lines)
 
 
@@ -676,8 +746,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=None,
                    help="runs per throughput timing (default: 3 small, 2 cpu, 1 full) and per experiment (default 1)")
     p.add_argument("--sections", default=None,
-                   help="comma-separated: throughput, parity, experiments (default: all three; small: "
-                        "throughput, experiments)")
+                   help="comma-separated: throughput, parity, experiments, overlap (default: all four; "
+                        "small: throughput, experiments)")
     p.add_argument("--parity-seeds", type=int, default=12, help="seeds per path in the parity section (default 12)")
     p.add_argument("--parity-first-seed", type=int, default=201, help="first of those seeds (default 201)")
     p.add_argument("--parity-models", default="dnn,cnn", help="networks of the parity section (default dnn,cnn)")
@@ -690,6 +760,10 @@ def main(argv=None) -> int:
     p.add_argument("--naive-every", type=int, default=1,
                    help="run the naive side on every Nth cell of each experiment only and estimate its "
                         "time for the whole grid from them (default 1: every cell)")
+    p.add_argument("--tree-threads", type=int, default=None,
+                   help="background threads for the trees on the optimised side (default: the runner's "
+                        "for this device); in the overlap section, the threads compared with 0 (default: "
+                        "1 on a CPU, 2 on a GPU)")
     p.add_argument("--experiments", default=None,
                    help="comma-separated experiment names of the experiments section (default: the setting's)")
     args = p.parse_args(argv)
@@ -698,6 +772,8 @@ def main(argv=None) -> int:
         p.error(f"--sides takes naive, auto or naive,auto; got {args.sides!r}")
     if args.naive_every < 1:
         p.error(f"--naive-every must be at least 1, got {args.naive_every}")
+    if args.tree_threads is not None and args.tree_threads < 0:
+        p.error(f"--tree-threads must be 0 or more, got {args.tree_threads}")
 
     from datavsmath.data import load_dataset
     from datavsmath.fused import configure_devices
@@ -709,11 +785,12 @@ def main(argv=None) -> int:
     if setting == "full" and not gpu:
         log("warning: --setting full on a CPU runs the whole grid twice (about 50 + hours); Ctrl-C to stop")
     repeats = args.repeats or {"small": 3, "cpu": 2, "full": 1}[setting]
-    chosen = args.sections or ("throughput,experiments" if setting == "small" else "throughput,parity,experiments")
+    chosen = args.sections or ("throughput,experiments" if setting == "small"
+                               else "throughput,parity,experiments,overlap")
     sections = [s.strip() for s in chosen.split(",") if s.strip()]
-    unknown = set(sections) - {"throughput", "parity", "experiments"}
+    unknown = set(sections) - {"throughput", "parity", "experiments", "overlap"}
     if unknown:
-        p.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from throughput, parity, experiments")
+        p.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from throughput, parity, experiments, overlap")
     data = load_dataset("fashion")
     res = {"setting": setting, "repeats": repeats, "environment": environment()}
     hw = res["environment"]["hardware"]
@@ -747,7 +824,13 @@ def main(argv=None) -> int:
         log("experiments:")
         # whole experiments are long: once each, except where --repeats asks for more
         res["experiments"] = experiments_section(setting, args.repeats or 1, data, args.workers, sides,
-                                                 args.naive_every, args.experiments, experiments_so_far)
+                                                 args.naive_every, args.experiments, experiments_so_far,
+                                                 args.tree_threads)
+        save()
+    if "overlap" in sections:
+        log("overlap:")
+        threads = args.tree_threads or (2 if gpu else 1)
+        res["overlap"] = overlap_section(*overlap_subset(setting), args.repeats or 2, data, threads)
     save()
     log(f"wrote {base}.json and .md ({res['wall_seconds']:.0f} s)")
     return 0

@@ -93,3 +93,16 @@ def test_a_sampled_naive_side_is_scaled_to_the_whole_experiment(bench, fashion):
     assert "(est.)" in text and "one cell in 2 of each experiment" in text and "**Partial**" not in text
     fit = sum(c["fit_seconds"] for c in run["cells_naive"])
     assert f"| dnn | {fit:.1f} |" in text  # fit seconds by model
+
+
+def test_overlap_section_times_both_ways_and_compares_the_tree_results(bench, fashion):
+    """Trees in line against trees on a background thread, through the runner: both timed,
+    the ratio is theirs, the seeded tree fits give the same results, the summary says so."""
+    exp = replace(load_experiment("constant_damage", "smoke"), models=("rf", "dnn"))
+    ov = bench.overlap_section("tiny overlap", exp, repeats=1, data=fashion, threads=1)
+    assert set(ov["seconds"]) == {"0", "1"} and all(len(v) == 1 for v in ov["seconds"].values())
+    assert ov["ratio"] == pytest.approx(ov["median_seconds"]["0"] / ov["median_seconds"]["1"], rel=1e-2)
+    assert ov["tree_results_identical"] is True and ov["fits"] == 4 and ov["tree_fits"] == 2
+    res = {"setting": "small", "repeats": 1, "environment": bench.environment(), "overlap": ov}
+    text = bench.markdown(res)
+    assert "## Trees beside the networks" in text and f"**{ov['ratio']:.2f}x**" in text

@@ -99,6 +99,8 @@ def test_fused_run_killed_mid_grid_resumes_with_every_fit_once(tmp_path):
     (["export", "--out", "/nonexistent/folder"], "holds no results"),
     (["run", "size", "--profile", "smoke", "--workers", "2"], "--workers needs --cluster local"),
     (["run", "size", "--profile", "smoke", "--backend", "fast"], "invalid choice: 'fast'"),
+    (["run", "size", "--profile", "smoke", "--tree-threads", "-1"], "--tree-threads takes a count of 0 or more"),
+    (["run", "size", "--profile", "smoke", "--cluster", "local", "--tree-threads", "2"], "a Dask cluster runs units"),
 ])
 def test_cli_errors_are_one_clear_line(args, message):
     res = cli(*args)

@@ -11,14 +11,21 @@ levels of one sample draw) as copies in one program (:mod:`datavsmath.fused`); "
 per model and device (:func:`datavsmath.fused.plan_for`). The grid is cut into *units* (one
 naive fit, or one fused group); with a Dask ``client`` the units run as tasks on a cluster
 (:mod:`datavsmath.cluster`) and this process stores what they return.
+
+Without a cluster, the optimised backends can also run the trees (models with no fused path:
+the forest on the CPU cores, xgboost on CUDA when there is a GPU) on background threads while
+this thread trains the networks (:func:`tree_threads_for`): on a GPU machine the two use
+different hardware, so the grid's wall time becomes the longer of the two instead of their sum.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import queue
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,10 +41,16 @@ from .models import MODELS, device_label, keras_backend, make_model
 from .store import ResultStore
 
 __all__ = ["training_data", "fit_and_score", "run_experiment", "pending_fits", "fit_weight", "library_versions",
-           "RunSummary", "Unit", "plan_units", "execute_unit"]
+           "RunSummary", "Unit", "plan_units", "execute_unit", "tree_threads_for", "run_here"]
 
 #: seconds a fit costs besides its rows (graph building, scoring 10,000 test rows)
 FIT_OVERHEAD_SECONDS = 4.0
+
+#: Background threads for the tree fits beside the networks, by device, when the backend is
+#: not "naive". GPU: two, so that two xgboost fits (each leaves most of a large GPU idle) or an
+#: xgboost fit and a forest overlap each other as well as the networks. CPU: see
+#: bench/README.md ("Trees beside the networks"), measured on 2 cores.
+TREE_THREADS = {"gpu": 2, "cpu": 0}
 
 
 def training_data(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -201,6 +214,106 @@ def execute_unit(exp: Experiment, unit: Unit, data: Dataset) -> list[dict]:
     return out
 
 
+def tree_threads_for(requested: str = "auto", profile: dict | None = None) -> int:
+    """Background threads the runner gives the tree fits (0: everything on one thread, in
+    grid order). "naive" never overlaps fits: it is the R loop."""
+    if requested == "naive":
+        return 0
+    if profile is None:
+        from .fused import device_profile
+
+        profile = device_profile()
+    return TREE_THREADS["gpu" if profile.get("gpu") else "cpu"]
+
+
+class _TreeThreads:
+    """Daemon threads that run tree units (largest first) and queue what they return.
+
+    Daemon threads, so that Ctrl-C ends the run at once: a fit in flight there is lost like
+    the main thread's, and everything finished before is handed back (:meth:`finished`).
+    """
+
+    def __init__(self, exp: Experiment, units: list[Unit], data: Dataset, threads: int):
+        self._todo: queue.SimpleQueue = queue.SimpleQueue()
+        for unit in sorted(units, key=lambda u: u.weight, reverse=True):
+            self._todo.put(unit)
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._left = len(units)
+        self._exp, self._data = exp, data
+        for i in range(min(threads, len(units))):
+            threading.Thread(target=self._work, name=f"datavsmath-trees-{i}", daemon=True).start()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                unit = self._todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._done.put((unit, execute_unit(self._exp, unit, self._data), None))
+            except BaseException as exc:  # handed to the main thread, which raises it
+                self._done.put((unit, None, exc))
+                return
+
+    def finished(self, wait: bool):
+        """Yield ``(unit, records)`` for each unit finished so far; with ``wait``, until all
+        are. A unit that raised is raised here, after the others finished so far."""
+        error = None
+        while self._left:
+            try:
+                unit, records, exc = self._done.get(timeout=0.5) if wait and error is None else self._done.get_nowait()
+            except queue.Empty:
+                if wait and error is None:
+                    continue  # the timeout keeps Ctrl-C responsive
+                break
+            self._left -= 1
+            if exc is not None:
+                self._stop.set()
+                error = error or exc
+            else:
+                yield unit, records
+        if error is not None:
+            raise error
+
+    def stop(self) -> None:
+        """Start no more units (the ones in flight finish on their own)."""
+        self._stop.set()
+
+
+def run_here(exp: Experiment, units: list[Unit], data: Dataset, on_done, *, tree_threads: int = 0,
+             on_start=None) -> None:
+    """Run ``units`` in this process, calling ``on_done(unit, records)`` on this thread as
+    each finishes (``on_start(unit)`` before a unit runs on this thread).
+
+    tree_threads : 0 runs every unit here in grid order; more runs the tree units (models
+        with no fused path) on that many background threads while this thread trains the
+        networks. On an error or Ctrl-C the units finished so far are still handed to
+        ``on_done`` before it propagates.
+    """
+    from .fused import fusable
+
+    here = [u for u in units if not tree_threads or fusable(u.model)]
+    library_versions(), device_label()  # cached here: they import keras, which threads must not race on
+    trees = _TreeThreads(exp, [u for u in units if tree_threads and not fusable(u.model)], data, tree_threads)
+    try:
+        for unit in here:
+            if on_start is not None:
+                on_start(unit)
+            on_done(unit, execute_unit(exp, unit, data))
+            for done in trees.finished(wait=False):
+                on_done(*done)
+        for done in trees.finished(wait=True):
+            on_done(*done)
+    except BaseException:
+        trees.stop()
+        for done in trees.finished(wait=False):  # keep what finished beside the failure
+            on_done(*done)
+        raise
+    finally:
+        trees.stop()
+
+
 @dataclass
 class RunSummary:
     """What one call of :func:`run_experiment` did."""
@@ -216,18 +329,22 @@ class RunSummary:
 
 
 def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progress: bool = True,
-                   log=print, backend: str = "auto", client=None) -> RunSummary:
+                   log=print, backend: str = "auto", client=None, tree_threads: int | None = None) -> RunSummary:
     """Run every fit of ``exp`` that ``store`` lacks; store each as it finishes.
 
     backend : "auto", "naive" or "fused" (see the module docstring)
     client : a ``distributed.Client``: run the units as Dask tasks on its cluster
+    tree_threads : background threads for the tree fits beside the networks (not with a
+        client or the naive backend); default :func:`tree_threads_for` the device
     """
     from tqdm.auto import tqdm
 
-    from .fused import device_profile, plan_for
+    from .fused import device_profile, fusable, plan_for
 
     if data.name != exp.dataset:
         raise ValueError(f"experiment wants dataset {exp.dataset!r}, got {data.name!r}")
+    if tree_threads is not None and tree_threads < 0:
+        raise ValueError(f"tree_threads must be 0 or more, got {tree_threads}")
     todo = pending_fits(exp, store)
     n_todo = sum(len(models) for _, models in todo)
     skipped = exp.n_fits - n_todo
@@ -242,8 +359,15 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
         profile, where = cluster_profile(client)
     plans = {m: plan_for(m, backend, profile) for m in exp.models}
     units = plan_units(todo, plans)
+    if client is not None or backend == "naive":
+        tree_threads = 0  # a cluster runs units side by side itself; naive is the R loop
+    elif tree_threads is None:
+        tree_threads = tree_threads_for(backend, profile)
     log(f"{exp.name} [{exp.profile}]: {n_todo} fits to run, {skipped} stored; {where}")
     log("  backend: " + "; ".join(str(plans[m]) for m in exp.models))
+    if tree_threads and any(u.backend == "naive" and not fusable(u.model) for u in units):
+        log(f"  trees: on {tree_threads} background thread{'s' if tree_threads > 1 else ''} "
+            "beside the networks")
     if client is None and keras_backend() == "jax" and not profile.get("gpu") and "cnn" in exp.models:
         log("  note: keras on JAX trains the CNN about 4x slower than on TensorFlow on a CPU "
             "(bench/README.md); unset KERAS_BACKEND to use TensorFlow")
@@ -254,20 +378,23 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
     with tqdm(total=round(total), unit="cpu-s", desc=exp.name, disable=not progress, file=sys.stderr,
               bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}") as bar:
         done = 0
+
+        def on_start(unit: Unit) -> None:
+            bar.set_postfix_str(f"{done}/{n_todo} fits, now {unit.describe()}")
+
+        def on_done(unit: Unit, records: list[dict]) -> None:
+            nonlocal done
+            for record in records:
+                store.put(record)  # False for a duplicate: never stored twice
+            done += len(unit.cells)
+            bar.set_postfix_str(f"{done}/{n_todo} fits, last {unit.describe()}")
+            bar.update(round(unit.weight))
+
         if client is None:
-            for unit in units:
-                bar.set_postfix_str(f"{done}/{n_todo} fits, now {unit.describe()}")
-                for record in execute_unit(exp, unit, data):
-                    store.put(record)
-                done += len(unit.cells)
-                bar.update(round(unit.weight))
+            run_here(exp, units, data, on_done, tree_threads=tree_threads, on_start=on_start)
         else:
             from .cluster import run_units
 
             for unit, records in run_units(client, exp, units, data):
-                for record in records:
-                    store.put(record)  # False for a duplicate: never stored twice
-                done += len(unit.cells)
-                bar.set_postfix_str(f"{done}/{n_todo} fits, last {unit.describe()}")
-                bar.update(round(unit.weight))
+                on_done(unit, records)
     return RunSummary(exp.name, n_todo, skipped, time.perf_counter() - start)

@@ -21,6 +21,9 @@ backends (--backend): auto (default) trains the keras networks of cells that sha
 training rows as copies of one fused program where that is faster (always on a GPU; on a CPU
 as bench/results measured), naive trains one model per cell, fused forces fusion. With
 --scheduler or --cluster the grid runs as Dask tasks; results are stored here as they come.
+Without them, auto and fused on a GPU machine fit the trees (forest, xgboost) on background
+threads while the networks train (--tree-threads; on a CPU they take turns, which the
+benchmark measured faster on 2 cores).
 Keras runs on TensorFlow; KERAS_BACKEND=jax runs it on JAX instead (recorded with every fit;
 on a CPU the CNN is about 4x slower there).
 """
@@ -61,6 +64,9 @@ def add_arguments(p):
                        help="start a Dask cluster of worker processes on this machine")
     p.add_argument("--workers", type=int, default=None,
                    help="with --cluster local: worker processes (default: one per GPU, else 1)")
+    p.add_argument("--tree-threads", type=int, default=None, metavar="N",
+                   help="background threads fitting the trees while the networks train (default: 2 "
+                        "on a GPU, 0 on a CPU; 0: one fit at a time; ignored by --backend naive)")
 
 
 def resolve(args):
@@ -99,6 +105,9 @@ def run(args) -> int:
     profile, out, exps = resolve(args)
     if args.workers is not None and (args.cluster is None or args.workers < 1):
         raise UserError("--workers needs --cluster local and a count of at least 1")
+    if args.tree_threads is not None and (args.tree_threads < 0 or args.scheduler or args.cluster):
+        raise UserError("--tree-threads takes a count of 0 or more, for runs in this process "
+                        "(a Dask cluster runs units side by side on its workers instead)")
     models = args.models
     if models:
         every = {m for e in exps for m in e.models}
@@ -133,7 +142,7 @@ def run(args) -> int:
     try:
         for e in exps:
             summary = run_experiment(e, store, datasets[e.dataset], progress=not args.no_progress,
-                                     backend=args.backend, client=client)
+                                     backend=args.backend, client=client, tree_threads=args.tree_threads)
             done += summary.fitted
             print(summary)
         status = "finished"
