@@ -464,7 +464,11 @@ def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naiv
 def experiments_section(setting: str, repeats: int, data, workers: int = 0, sides=("naive", "auto"),
                         naive_every: int = 1, names: str | None = None, on_progress=None,
                         tree_threads: int | None = None) -> dict:
+    from datavsmath.runner import tree_threads_for
+
     client = cluster = None
+    if not workers and tree_threads is None:
+        tree_threads = tree_threads_for("auto")  # resolved once: every run and the summary use it
     if workers:
         from datavsmath.cluster import local_cluster
 
@@ -485,10 +489,7 @@ def experiments_section(setting: str, repeats: int, data, workers: int = 0, side
     if workers:
         out["optimised_on"] = f"local Dask cluster, {workers} workers"
     else:
-        from datavsmath.runner import tree_threads_for
-
-        threads = tree_threads if tree_threads is not None else tree_threads_for("auto")
-        out["optimised_on"] = "this process" + (f", trees on {threads} background threads" if threads else "")
+        out["optimised_on"] = "this process" + (f", trees on {tree_threads} background threads" if tree_threads else "")
     return out
 
 
@@ -829,7 +830,9 @@ def main(argv=None) -> int:
         save()
     if "overlap" in sections:
         log("overlap:")
-        threads = args.tree_threads or (2 if gpu else 1)
+        from datavsmath.runner import tree_threads_for
+
+        threads = args.tree_threads or max(1, tree_threads_for("auto"))  # the runner's; 1 where it is 0
         res["overlap"] = overlap_section(*overlap_subset(setting), args.repeats or 2, data, threads)
     save()
     log(f"wrote {base}.json and .md ({res['wall_seconds']:.0f} s)")

@@ -261,10 +261,11 @@ class _TreeThreads:
         are. A unit that raised is raised here, after the others finished so far."""
         error = None
         while self._left:
+            block = wait and error is None  # after an error, only collect what is already done
             try:
-                unit, records, exc = self._done.get(timeout=0.5) if wait and error is None else self._done.get_nowait()
+                unit, records, exc = self._done.get(timeout=0.5) if block else self._done.get_nowait()
             except queue.Empty:
-                if wait and error is None:
+                if block:
                     continue  # the timeout keeps Ctrl-C responsive
                 break
             self._left -= 1
@@ -365,7 +366,7 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
         tree_threads = tree_threads_for(backend, profile)
     log(f"{exp.name} [{exp.profile}]: {n_todo} fits to run, {skipped} stored; {where}")
     log("  backend: " + "; ".join(str(plans[m]) for m in exp.models))
-    if tree_threads and any(u.backend == "naive" and not fusable(u.model) for u in units):
+    if tree_threads and any(not fusable(u.model) for u in units):
         log(f"  trees: on {tree_threads} background thread{'s' if tree_threads > 1 else ''} "
             "beside the networks")
     if client is None and keras_backend() == "jax" and not profile.get("gpu") and "cnn" in exp.models:
