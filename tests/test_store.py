@@ -1,5 +1,6 @@
 """The results store: atomic, duplicate-free, and R-shaped exports that match the R tables."""
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,17 @@ def test_put_is_idempotent_and_leaves_no_temp_files(tmp_path):
     assert store.has(record()) and not store.has(record(replicate=1))
     assert [r["acc"] for r in store.records()] == [0.8]
     assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_a_record_being_written_is_not_yet_a_json_file(tmp_path, monkeypatch):
+    """A process killed mid-write (or a watcher polling the folder) never sees a partial
+    record under the name pattern of finished ones."""
+    store = ResultStore(tmp_path)
+    seen = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (seen.append(sorted(tmp_path.rglob("*.json"))), real_fsync(fd)))
+    store.put(record())
+    assert seen == [[]] and len(list(tmp_path.rglob("*.json"))) == 1
 
 
 def test_leftover_temp_file_of_a_kill_is_ignored(tmp_path):

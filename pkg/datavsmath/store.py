@@ -87,7 +87,8 @@ class ResultStore:
         if path.is_file():
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        # not "*.json" until renamed: whoever lists records (a rerun, a watcher) never sees a half-written one
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
         try:
             with os.fdopen(fd, "w") as fh:
                 json.dump(record, fh, sort_keys=True)
@@ -106,7 +107,7 @@ class ResultStore:
         dirs = [base / experiment] if experiment else sorted(p for p in base.glob("*") if p.is_dir())
         out = []
         for d in dirs:
-            for f in sorted(d.glob("*.json")):  # ".tmp-*" leftovers of a kill are skipped
+            for f in sorted(d.glob("*.json")):  # ".tmp-*.json" leftovers of older versions are skipped
                 if f.name.startswith(".tmp-"):
                     continue
                 with open(f) as fh:
