@@ -40,11 +40,22 @@ def hardware() -> dict:
 
 
 def git_commit() -> str | None:
-    """The project's commit (with "+dirty" if files differ from it), or None outside git."""
+    """The project's commit (with "+dirty" if files differ from it), or None.
+
+    None when the package does not sit in its own git checkout (an installed wheel, a copied
+    source tree): git would otherwise report whatever repository encloses the folder, a
+    stranger's commit.
+    """
     import subprocess
 
     root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
     try:
+        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        if Path(top).resolve() != root:
+            return None
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                              text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],

@@ -72,8 +72,11 @@ def library_versions() -> dict[str, str]:
     """Versions that decide the numbers, recorded with every fit."""
     import importlib.metadata as md
 
-    out = {"python": platform.python_version()}
-    for pkg in ("datavsmath", "numpy", "tensorflow", "keras", "jax", "scikit-learn", "xgboost"):
+    from . import __version__
+
+    # the package's own version, also when it runs from a source tree that is not installed
+    out = {"python": platform.python_version(), "datavsmath": __version__}
+    for pkg in ("numpy", "tensorflow", "keras", "jax", "scikit-learn", "xgboost"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

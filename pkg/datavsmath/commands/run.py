@@ -138,12 +138,14 @@ def run(args) -> int:
 
         configure_devices()  # before the keras backend claims the GPU: xgboost shares it
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    t0, done, status = time.perf_counter(), 0, "interrupted"
+    # fits this session stored, counted from the store so that an interrupted session (and the
+    # tree threads' fits) are counted too, not only experiments that ran to the end
+    stored_before = sum(len(store.records(e.name)) for e in exps)
+    t0, status = time.perf_counter(), "interrupted"
     try:
         for e in exps:
             summary = run_experiment(e, store, datasets[e.dataset], progress=not args.no_progress,
                                      backend=args.backend, client=client, tree_threads=args.tree_threads)
-            done += summary.fitted
             print(summary)
         status = "finished"
     finally:
@@ -154,6 +156,7 @@ def run(args) -> int:
         planned = {e.name: {"n_fits": e.n_fits, "stored": len(store.records(e.name)),
                             "models": list(e.models), "replicates": e.replicates, "note": e.note}
                    for e in exps}
+        done = sum(v["stored"] for v in planned.values()) - stored_before
         record_session(out, profile=profile, experiments=planned, started_at=started,
                        wall_seconds=time.perf_counter() - t0, fits_done=done, status=status,
                        versions=library_versions(),
