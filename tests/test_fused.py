@@ -53,11 +53,17 @@ class _KerasOrder(FusedKerasNets):
         return flat.reshape(idx.shape), w
 
 
-@pytest.mark.parametrize("model, epochs, atol, mean_atol", [("dnn", 3, 0.0, 0.0), ("cnn", 2, 1e-2, 1e-4)])
+# The DNN's tolerance is float32 rounding, not bit equality: the matrix products of a 1-wide
+# and a 3-wide program may sum in another order on another CPU's kernels (seen: 1 ulp, 3e-8,
+# on 38% of the weights on an AMD EPYC of family 25), and three epochs of RMSprop carry that
+# forward. A wrong step (another row order, label, dropout mask or update rule) moves weights
+# by 1e-3 or more, far above these bounds.
+@pytest.mark.parametrize("model, epochs, atol, mean_atol", [("dnn", 3, 1e-5, 1e-7), ("cnn", 2, 1e-2, 1e-4)])
 def test_given_keras_row_order_a_fused_copy_is_model_fit(model, epochs, atol, mean_atol, small_slice):
     """The step itself (loss, padded last batch, optimizer, dropout stream) is keras' own: with
-    the same row order, copy 0 of three ends with ``model.fit``'s weights, exactly for the DNN
-    and for the CNN up to the convolutions' float summation order (which differs between
+    the same row order, copy 0 of three ends with ``model.fit``'s weights, for the DNN to float32
+    rounding (bit for bit on many CPUs, not on all) and for the CNN up to the convolutions' float
+    summation order (which differs between
     programs of different widths; Adadelta at learning rate 1.0 amplifies it to a few 1e-3 in
     a handful of weights after two epochs). Only the shuffle stream
     differs between the paths, and each is a uniform random order. On a GPU the kernels
