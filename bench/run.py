@@ -92,10 +92,10 @@ def t_interval(values) -> tuple[float, float]:
 
 def environment() -> dict:
     """Hardware, versions, date: what a reader needs to compare two benchmark files."""
-    from datavsmath.fused import device_profile
-    from datavsmath.provenance import git_commit, hardware
+    from datavsmath.training.fused import device_profile
+    from datavsmath.training.provenance import git_commit, hardware
     from datavsmath.models import keras_backend
-    from datavsmath.runner import library_versions
+    from datavsmath.training.runner import library_versions
 
     if keras_backend() == "jax":
         import jax
@@ -209,7 +209,7 @@ def step_ceiling(model: str, x, y, steps: int = 40, repeats: int = 3, precision:
 def epoch_timer(model: str, variant: str, x, y, copies: int, jit: bool):
     """A function that measures the steady-state seconds of one training epoch (all copies)
     at the R settings, warmed up before it is returned."""
-    from datavsmath.fused import FusedKerasNets
+    from datavsmath.training.fused import FusedKerasNets
     from datavsmath.models import make_model
 
     def fit(epochs: int, rows: int | None = None) -> float:
@@ -288,7 +288,7 @@ def naive_epoch_profile(x, y, epochs: int = 2) -> dict:
 
 
 def throughput_section(setting: str, repeats: int, data, gpu: bool) -> dict:
-    from datavsmath.fused import plan_for
+    from datavsmath.training.fused import plan_for
     from datavsmath.models import keras_backend, validation_cut
 
     out = {"method": "epoch = (fit(3 epochs) - fit(1 epoch)) / 2; images/s = copies x train rows / epoch",
@@ -404,9 +404,9 @@ def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naiv
     side runs only :func:`thinned` cells and its time for the whole experiment is estimated as
     measured x (all fits / sampled fits); parity is then over the sampled cells.
     ``tree_threads``: the optimised side's (default: the runner's for this device)."""
-    from datavsmath.fused import fusable
-    from datavsmath.runner import run_experiment, tree_threads_for
-    from datavsmath.store import ResultStore
+    from datavsmath.training.fused import fusable
+    from datavsmath.training.runner import run_experiment, tree_threads_for
+    from datavsmath.training.store import ResultStore
 
     threads = tree_threads if tree_threads is not None else tree_threads_for("auto")
     if any(fusable(m) for m in exp.models) or (threads and client is None):
@@ -464,13 +464,13 @@ def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naiv
 def experiments_section(setting: str, repeats: int, data, workers: int = 0, sides=("naive", "auto"),
                         naive_every: int = 1, names: str | None = None, on_progress=None,
                         tree_threads: int | None = None) -> dict:
-    from datavsmath.runner import tree_threads_for
+    from datavsmath.training.runner import tree_threads_for
 
     client = cluster = None
     if not workers and tree_threads is None:
         tree_threads = tree_threads_for("auto")  # resolved once: every run and the summary use it
     if workers:
-        from datavsmath.cluster import local_cluster
+        from datavsmath.training.cluster import local_cluster
 
         cluster, client = local_cluster(workers)
     try:
@@ -553,8 +553,8 @@ def overlap_subset(setting: str):
 def overlap_section(label: str, exp, repeats: int, data, threads: int) -> dict:
     """The optimised runner on ``exp`` with the trees in line (0 background threads) and on
     ``threads`` background threads, round robin, ``repeats`` times each."""
-    from datavsmath.runner import run_experiment, tree_threads_for
-    from datavsmath.store import ResultStore
+    from datavsmath.training.runner import run_experiment, tree_threads_for
+    from datavsmath.training.store import ResultStore
 
     log(f"  {label}: {exp.n_fits} fits, trees in line vs on {threads} background threads ...")
     times = {0: [], threads: []}
@@ -588,7 +588,7 @@ def parity_section(data, n_seeds: int = 12, first_seed: int = 201, models=("dnn"
     lies in the other's interval, and Welch's test of equal means."""
     from scipy import stats
 
-    from datavsmath.fused import FusedKerasNets, plan_for
+    from datavsmath.training.fused import FusedKerasNets, plan_for
     from datavsmath.metrics import score
     from datavsmath.models import make_model
 
@@ -777,7 +777,7 @@ def main(argv=None) -> int:
         p.error(f"--tree-threads must be 0 or more, got {args.tree_threads}")
 
     from datavsmath.data import load_dataset
-    from datavsmath.fused import configure_devices
+    from datavsmath.training.fused import configure_devices
     from datavsmath.models import gpu_name
 
     configure_devices()
@@ -830,7 +830,7 @@ def main(argv=None) -> int:
         save()
     if "overlap" in sections:
         log("overlap:")
-        from datavsmath.runner import tree_threads_for
+        from datavsmath.training.runner import tree_threads_for
 
         threads = args.tree_threads or max(1, tree_threads_for("auto"))  # the runner's; 1 where it is 0
         res["overlap"] = overlap_section(*overlap_subset(setting), args.repeats or 2, data, threads)

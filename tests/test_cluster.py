@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from datavsmath.experiments import load_experiment
-from datavsmath.runner import run_experiment
-from datavsmath.store import ResultStore
+from datavsmath.training.runner import run_experiment
+from datavsmath.training.store import ResultStore
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def test_worker_killed_mid_task_is_retried(tmp_path, fashion):
 
 
 def test_an_unreachable_scheduler_is_a_clear_error():
-    from datavsmath.cluster import connect
+    from datavsmath.training.cluster import connect
     from datavsmath.errors import UserError
 
     with pytest.raises(UserError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9.*"

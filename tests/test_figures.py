@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from plotnine import ggplot
 
-from datavsmath import figures as F
+from datavsmath.report import figures as F
+from datavsmath.report import site as S
 from datavsmath.commands import figures as cmd
 from datavsmath.errors import UserError
 
@@ -24,7 +25,7 @@ R_RESULTS = ROOT / "data" / "r-results"
 
 @pytest.fixture(scope="module")
 def r() -> pd.DataFrame:
-    return F.load_results(R_RESULTS)
+    return S.load_results(R_RESULTS)
 
 
 @pytest.fixture(scope="module")
@@ -257,33 +258,33 @@ def _provenance(folder: Path, **prov) -> Path:
 
 def test_default_results_dir_prefers_a_complete_full_run(tmp_path, monkeypatch):
     monkeypatch.delenv("DATAVSMATH_RESULTS", raising=False)
-    assert F.default_results_dir(tmp_path) == tmp_path / "results" / "quick"
+    assert S.default_results_dir(tmp_path) == tmp_path / "results" / "quick"
     _provenance(tmp_path / "results" / "full", profile="full", complete=False)
-    assert F.default_results_dir(tmp_path) == tmp_path / "results" / "quick"
+    assert S.default_results_dir(tmp_path) == tmp_path / "results" / "quick"
     _provenance(tmp_path / "results" / "full", profile="full", complete=True)
-    assert F.default_results_dir(tmp_path) == tmp_path / "results" / "full"
+    assert S.default_results_dir(tmp_path) == tmp_path / "results" / "full"
     monkeypatch.setenv("DATAVSMATH_RESULTS", "elsewhere/x")
-    assert F.default_results_dir(tmp_path) == tmp_path / "elsewhere" / "x"
+    assert S.default_results_dir(tmp_path) == tmp_path / "elsewhere" / "x"
     monkeypatch.setenv("DATAVSMATH_RESULTS", str(tmp_path / "abs"))
-    assert F.default_results_dir(tmp_path) == tmp_path / "abs"
+    assert S.default_results_dir(tmp_path) == tmp_path / "abs"
 
 
 def test_is_complete_without_an_explicit_flag(tmp_path):
-    assert F.is_complete(_provenance(tmp_path / "a", profile="full", finished_at="2024-01-01T00:00:00"))
-    assert not F.is_complete(_provenance(tmp_path / "b", profile="quick", finished_at="2024-01-01T00:00:00"))
-    assert not F.is_complete(tmp_path / "none")
+    assert S.is_complete(_provenance(tmp_path / "a", profile="full", finished_at="2024-01-01T00:00:00"))
+    assert not S.is_complete(_provenance(tmp_path / "b", profile="quick", finished_at="2024-01-01T00:00:00"))
+    assert not S.is_complete(tmp_path / "none")
 
 
 def test_load_results_reads_r_folders_files_and_complains(tmp_path):
-    r = F.load_results(R_RESULTS)
+    r = S.load_results(R_RESULTS)
     assert set(map(tuple, r[["dataset", "experiment"]].drop_duplicates().to_numpy())) == {
         ("fashion", "size"), ("fashion", "random_damage"), ("fashion", "constant_damage"), ("mnist", "size")}
-    one = F.load_results(R_RESULTS / "fashion-mnist-damage-results.csv")
+    one = S.load_results(R_RESULTS / "fashion-mnist-damage-results.csv")
     assert set(one["experiment"]) == {"random_damage"} and len(one) == 112
     with pytest.raises(FileNotFoundError):
-        F.load_results(tmp_path / "missing")
+        S.load_results(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="no cells/"):
-        F.load_results(tmp_path)
+        S.load_results(tmp_path)
 
 
 # ---------------------------------------------------------------- the command

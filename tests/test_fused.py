@@ -13,11 +13,11 @@ from scipy import stats
 
 from datavsmath.damage import constant_damage
 from datavsmath.experiments import load_experiment
-from datavsmath.fused import CPU_POLICY, GPU_MAX_COPIES, FusedKerasNets, plan_for
+from datavsmath.training.fused import CPU_POLICY, GPU_MAX_COPIES, FusedKerasNets, plan_for
 from datavsmath.metrics import score
 from datavsmath.models import build_cnn, build_dnn, gpu_name, make_model, validation_cut
-from datavsmath.runner import pending_fits, plan_units
-from datavsmath.store import ResultStore
+from datavsmath.training.runner import pending_fits, plan_units
+from datavsmath.training.store import ResultStore
 
 pytestmark = pytest.mark.slow
 

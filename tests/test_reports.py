@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datavsmath.notebooks import cell_options, qmd_to_notebook, read_qmd, split_qmd
+from notebooks import cell_options, qmd_to_notebook, read_qmd, split_qmd
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
@@ -31,6 +31,7 @@ MARKER = re.compile(r"\[absent: (table|experiment) ([\w.-]+)\]")
 
 sys.path.insert(0, str(REPORTS))
 import _common as C  # noqa: E402  (the reports' helper module)
+from test_parity import _toy  # noqa: E402
 
 
 # ============================================================================================
@@ -339,61 +340,8 @@ def test_every_page_converts_and_labels_are_unique(page):
 
 
 # ============================================================================================
-# Report helpers
+# Report helpers (the statistics themselves: test_parity.py and test_findings.py)
 # ============================================================================================
-
-def test_mean_ci_and_prediction_interval_match_textbook_values():
-    m, lo, hi, n = C.mean_ci([1.0, 2.0, 3.0])
-    half = 4.302652729911275 * 1.0 / math.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
-    assert (m, n) == (2.0, 3) and lo == pytest.approx(2 - half) and hi == pytest.approx(2 + half)
-    plo, phi = C.prediction_interval([1.0, 2.0, 3.0])
-    assert phi - 2 == pytest.approx(4.302652729911275 * math.sqrt(1 + 1 / 3))
-    assert math.isnan(C.mean_ci([0.5])[1]) and math.isnan(C.prediction_interval([0.5])[0])
-    d, dlo, dhi = C.diff_ci([1.0, 1.1, 0.9], [0.5, 0.6, 0.4])
-    assert d == pytest.approx(0.5) and dlo < 0.5 < dhi and dlo > 0
-
-
-def test_fmt_ci_says_single_run():
-    assert C.fmt_ci(0.9, math.nan, math.nan) == "0.900 (single run, no CI)"
-    assert C.fmt_ci(0.01, -0.002, 0.02, signed=True) == "+0.010 (95% CI -0.002 to +0.020)"
-
-
-def _toy(values_by_model: dict, experiment="size", frac_sample=0.5) -> pd.DataFrame:
-    rows = [{"dataset": "fashion", "experiment": experiment, "model": m, "frac_sample": frac_sample,
-             "frac_damage": 0.0, "replicate": i, "acc": v, "auc": v}
-            for m, vals in values_by_model.items() for i, v in enumerate(vals)]
-    return pd.DataFrame(rows)
-
-
-def test_parity_cells_flags_r_inside_and_outside_our_interval():
-    ours = _toy({"rf": [0.80, 0.81, 0.79], "cnn": [0.90, 0.901, 0.899]})
-    r = _toy({"rf": [0.805], "cnn": [0.95], "xgb": [0.5]})
-    cells = C.parity_cells(ours, r, "acc")
-    assert list(cells["model"].astype(str)) == ["rf", "cnn"]  # R's order; xgb: not ours
-    got = dict(zip(cells["model"].astype(str), cells["inside"]))
-    assert got == {"rf": 1.0, "cnn": 0.0}
-    assert cells.set_index(cells["model"].astype(str)).loc["cnn", "diff"] == pytest.approx(-0.05)
-    single = C.parity_cells(_toy({"rf": [0.8]}), r, "acc")
-    assert math.isnan(single["inside"].iloc[0])
-
-
-def test_systematic_differences_finds_a_shift_but_not_noise():
-    rng = np.random.default_rng(0)
-    fr = np.round(np.arange(1, 29) / 29, 4)
-    rows = []
-    for m, shift in [("rf", 0.0), ("cnn", 0.01)]:
-        for f in fr:
-            rows.append({"dataset": "fashion", "experiment": "size", "model": m, "frac_sample": f,
-                         "frac_damage": 0.0, "metric": "acc", "diff": shift + rng.normal(0, 0.003), "inside": 1.0})
-    cells = pd.DataFrame(rows)
-    tested = C.systematic_differences(cells)
-    assert sorted(tested["model"]) == ["cnn", "rf"]
-    found = tested[tested["systematic"]]
-    assert list(found["model"]) == ["cnn"]
-    assert C.systematic_differences(cells.iloc[:5]).empty  # too few cells to test
-    text = C.describe_systematic(found.iloc[0])
-    assert "cnn" in text and "higher" in text and "of 28 cells" in text
-
 
 def test_headline_steps_use_the_grid_at_hand(tmp_path):
     fake = C.load(build_results_folder(tmp_path / "f", 2, tables=False))
@@ -406,12 +354,6 @@ def test_headline_steps_use_the_grid_at_hand(tmp_path):
     h = C.headline(fake.results)
     assert list(h["model"]) == ["rf", "xgb", "dnn", "cnn"]
     assert (h["data_lo"] <= h["data_est"]).all() and (h["best_est"] > 0.8).all()
-
-
-def test_compare_costs_only_claims_what_the_intervals_show():
-    assert C.compare_costs((0.01, 0.0, 0.02), (0.05, 0.04, 0.06)).startswith("clearly larger")
-    assert C.compare_costs((0.01, 0.0, 0.02), (0.015, 0.01, 0.03)).startswith("not distinguishable")
-    assert "single runs" in C.compare_costs((0.01, math.nan, math.nan), (0.05, math.nan, math.nan))
 
 
 def test_banner_is_loud_for_quick_and_incomplete_runs(tmp_path, capsys, monkeypatch):

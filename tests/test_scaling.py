@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from datavsmath import scaling
+from datavsmath.stats import scaling
 from datavsmath.cli import main
-from datavsmath.scaling_curve import ScalingWarning, fit_curve
-from datavsmath.store import read_results
+from datavsmath.stats.curves import ScalingWarning, fit_curve
+from datavsmath.training.store import read_results
 
 R_DIR = Path(__file__).resolve().parents[1] / "data" / "r-results"
 FRACS = np.r_[np.arange(1, 10) / 100, np.arange(1, 10) / 10, np.arange(91, 101) / 100]

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datavsmath import scaling
-from datavsmath.scaling_curve import fit_curve
+from datavsmath.stats import scaling
+from datavsmath.stats.curves import fit_curve
 
 #: the R size grid: 28 sample fractions of the 60,000 training rows
 FRACS = np.r_[np.arange(1, 10) / 100, np.arange(1, 10) / 10, np.arange(91, 101) / 100]

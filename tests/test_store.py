@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from datavsmath.store import COLUMNS, R_FILES, ResultStore, read_r_csv, read_results, to_r_shape
+from datavsmath.training.store import COLUMNS, R_FILES, ResultStore, read_r_csv, read_results, to_r_shape
 
 R_DIR = Path(__file__).resolve().parents[1] / "data" / "r-results"
 

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import datavsmath.runner as runner
+import datavsmath.training.runner as runner
 from datavsmath.experiments import load_experiment
-from datavsmath.fused import Plan
-from datavsmath.runner import TREE_THREADS, pending_fits, plan_units, run_experiment, run_here, tree_threads_for
-from datavsmath.store import ResultStore
+from datavsmath.training.fused import Plan
+from datavsmath.training.runner import TREE_THREADS, pending_fits, plan_units, run_experiment, run_here, tree_threads_for
+from datavsmath.training.store import ResultStore
 
 MAIN = threading.main_thread()
 

@@ -1,8 +1,31 @@
 """datavsmath: Bigger Data v Better Math, a faithful Python port of the R Fashion-MNIST testbench.
 
-Pipeline, one module each: ``data`` -> ``damage`` (sampling and label damage) -> ``models``
--> ``metrics`` -> ``experiments`` (specs and grids) -> ``runner`` / ``store`` -> ``scaling``
-(statistics) -> ``figures`` -> the Quarto reports.
+The package follows the data through the experiment, one place per stage; imports point one
+way, from the command line down to the data:
+
+==========================  ====================================================================
+``datavsmath.data``         datasets: read and verify Fashion-MNIST (IDX files, checksums)
+``datavsmath.damage``       sampling and label damage: the noise rules (``random``, ``constant``)
+``datavsmath.models``       the four models ("the math"): a registry, ``make_model(name, seed)``
+``datavsmath.metrics``      accuracy and caret's mean one-vs-all AUC
+``datavsmath.experiments``  experiment specs (``reproduce/*.toml``), grids, seeds
+``datavsmath.training``     running a grid: runner, fused programs, Dask, results store, provenance
+``datavsmath.stats``        statistics of results: curve forms, fits, data needed, parity with R
+``datavsmath.report``       what the report pages show: figures, findings, results folders
+``datavsmath.cli``          the ``datavsmath`` command; one module per subcommand in ``commands/``
+==========================  ====================================================================
+
+Where to add things: a model in ``models.py`` (``MODELS``), a noise rule in ``damage.py``, a
+curve form in ``stats/forms.py`` (``LEARNING_FORMS``), a figure in ``report/figures.py``, a
+report page in ``reports/`` (narrative only; its numbers come from ``datavsmath.report`` and
+``datavsmath.stats``), a subcommand in ``commands/`` (listed in ``cli.COMMANDS``).
+
+The public API is the names listed in each module's ``__all__`` (or, where a module has none,
+its names without a leading underscore). Importing ``datavsmath`` imports nothing heavy:
+TensorFlow, JAX, xgboost and plotnine load when a function needs them.
 """
 
 __version__ = "0.1.0"
+
+#: the subpackages and modules of the public API, in the order data flows through them
+__all__ = ["data", "damage", "models", "metrics", "experiments", "training", "stats", "report", "cli"]

@@ -18,6 +18,7 @@ COMMANDS = {
     "export": "write results.csv and the R-shaped CSVs of a results folder",
     "fit": "scaling-law statistics: learning-curve fits, data needed, d(data)/d(quality), breakdown",
     "figures": "draw the talk's figures as PNGs from a results folder or CSVs",
+    "parity": "compare a results folder with R's published tables, cell by cell",
 }
 
 

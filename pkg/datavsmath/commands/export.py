@@ -16,7 +16,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     from ..errors import UserError
-    from ..store import ResultStore
+    from ..training.store import ResultStore
     from .run import resolve
 
     _, out, _ = resolve(args)

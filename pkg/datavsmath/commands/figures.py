@@ -57,10 +57,10 @@ def _out_dir(source: Path, out: str | None) -> Path:
 
 
 def run(args) -> int:
-    from .. import figures
+    from ..report import figures, site
 
     _check_size(args)
-    source = Path(args.source) if args.source else figures.default_results_dir()
+    source = Path(args.source) if args.source else site.default_results_dir()
     if not source.exists():
         hint = ("" if args.source else
                 " (the default results folder; run `datavsmath run --profile quick` first, "
@@ -68,7 +68,7 @@ def run(args) -> int:
         raise UserError(f"{source} does not exist{hint}")
     out = _out_dir(source, args.out)
     try:
-        results = figures.load_results(source)
+        results = site.load_results(source)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise UserError(f"cannot read results from {source}: {exc}") from exc
     if results.empty:

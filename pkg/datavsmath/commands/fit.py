@@ -77,7 +77,7 @@ def _read(source: str, experiment: str | None, dataset: str):
     from pathlib import Path
 
     from datavsmath.errors import UserError
-    from datavsmath.store import R_FILES, read_r_csv, read_results
+    from datavsmath.training.store import R_FILES, read_r_csv, read_results
 
     path = Path(source)
     if not path.exists():
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from datavsmath import scaling
+    from datavsmath.stats import scaling
     from datavsmath.errors import UserError
 
     targets = _parse_targets(args.targets)

@@ -76,7 +76,7 @@ def resolve(args):
 
     from ..errors import UserError
     from ..experiments import PROJECT_ROOT, experiment_names, load_experiment
-    from ..provenance import read_provenance
+    from ..training.provenance import read_provenance
 
     profile = args.profile
     if profile is None and args.out:
@@ -92,15 +92,26 @@ def resolve(args):
     return profile, out, exps
 
 
+def profile_complete(store, profile: str, datasets: set[str]) -> bool:
+    """Every fit of every experiment of ``profile`` (all its models, at least one replicate) is
+    stored: what a results folder must hold to be called complete, whatever subset of models
+    or experiments this session ran."""
+    from ..experiments import experiment_names, load_experiment
+    from ..training.runner import pending_fits
+
+    return all(not pending_fits(load_experiment(name, profile).with_options(dataset=d), store)
+               for name in experiment_names() for d in datasets)
+
+
 def run(args) -> int:
     import time
     from datetime import datetime, timezone
 
     from ..data import load_dataset
     from ..errors import UserError
-    from ..provenance import record_session
-    from ..runner import library_versions, pending_fits, run_experiment
-    from ..store import ResultStore
+    from ..training.provenance import record_session
+    from ..training.runner import library_versions, pending_fits, run_experiment
+    from ..training.store import ResultStore
 
     profile, out, exps = resolve(args)
     if args.workers is not None and (args.cluster is None or args.workers < 1):
@@ -126,15 +137,15 @@ def run(args) -> int:
     cluster = client = None
     pending = any(pending_fits(e, store) for e in exps)
     if pending and args.scheduler:
-        from ..cluster import connect
+        from ..training.cluster import connect
 
         client = connect(args.scheduler)
     elif pending and args.cluster == "local":
-        from ..cluster import local_cluster
+        from ..training.cluster import local_cluster
 
         cluster, client = local_cluster(args.workers)
     elif pending:
-        from ..fused import configure_devices
+        from ..training.fused import configure_devices
 
         configure_devices()  # before the keras backend claims the GPU: xgboost shares it
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -160,7 +171,7 @@ def run(args) -> int:
         record_session(out, profile=profile, experiments=planned, started_at=started,
                        wall_seconds=time.perf_counter() - t0, fits_done=done, status=status,
                        versions=library_versions(),
-                       complete=all(v["stored"] >= v["n_fits"] for v in planned.values()))
+                       complete=profile_complete(store, profile, {e.dataset for e in exps}))
         if store.records():
             for path in store.export():
                 print(f"wrote {path}")

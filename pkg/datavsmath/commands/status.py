@@ -13,9 +13,9 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..provenance import read_provenance
-    from ..runner import fit_weight, pending_fits
-    from ..store import ResultStore
+    from ..training.provenance import read_provenance
+    from ..training.runner import fit_weight, pending_fits
+    from ..training.store import ResultStore
     from .run import resolve
 
     profile, out, exps = resolve(args)

@@ -25,7 +25,7 @@ from scipy import stats
 from statsmodels.base.model import GenericLikelihoodModel
 from statsmodels.tools.numdiff import approx_fprime
 
-from .scaling_forms import Form, get_form
+from .forms import Form, get_form
 
 __all__ = ["CurveModel", "CurveFit", "ScalingWarning", "Summary", "fit_curve"]
 
@@ -403,7 +403,7 @@ def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = N
     ----------
     x : (m,) array, predictor in natural units (training rows, or damage fraction)
     y : (m,) array, response (error = 1 - metric for learning curves; the metric for damage)
-    form : form name (see :mod:`datavsmath.scaling_forms`) or a :class:`Form`
+    form : form name (see :mod:`datavsmath.stats.forms`) or a :class:`Form`
     weights : (m,) positive relative weights (inverse variances up to a common factor)
     x_ref : scale for x; default max(x) for learning curves, 1 otherwise
     starts : starting values (internal scale); default the form's own

@@ -54,7 +54,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .models import KerasNet, gpu_name, keras_backend, make_model, validation_cut
+from ..models import KerasNet, gpu_name, keras_backend, make_model, validation_cut
 
 __all__ = ["FusedKerasNets", "Plan", "BACKENDS", "CPU_POLICY", "GPU_MAX_COPIES", "configure_devices", "device_profile",
            "fusable", "plan_for", "copy_bytes"]

@@ -4,12 +4,12 @@
 ``datavsmath run --cluster local --workers N`` starts one on this machine. Either way:
 
 * the client cuts the grid into units (one naive fit, or one fused group, see
-  :func:`datavsmath.runner.plan_units`) and submits each as one task with a key derived from
+  :func:`datavsmath.training.runner.plan_units`) and submits each as one task with a key derived from
   the experiment and its cells, so a unit is never queued twice;
 * the verified dataset is sent to the workers once (``scatter``, broadcast); workers need no
   data files and no access to the results folder: a task returns its result records and writes
   nothing;
-* the client stores each returned record through :class:`~datavsmath.store.ResultStore`, whose
+* the client stores each returned record through :class:`~datavsmath.training.store.ResultStore`, whose
   ``put`` ignores a fit that is already stored, so a rerun resumes and nothing is stored twice;
 * a worker lost mid-task is the scheduler's business: it reschedules the task on another worker
   (up to ``distributed.scheduler.allowed-failures`` times, 3 by default, then the run stops with
@@ -37,7 +37,7 @@ def connect(scheduler: str, timeout: float = 60):
     """A ``distributed.Client`` of the running scheduler at ``scheduler`` (tcp://host:8786)."""
     from distributed import Client
 
-    from .errors import UserError
+    from ..errors import UserError
 
     try:
         return Client(scheduler, timeout=timeout)
@@ -61,7 +61,7 @@ def local_cluster(n_workers: int | None = None, cpu_threads: int | None = None):
 
     from distributed import Client, Nanny, Scheduler, SpecCluster
 
-    from .models import gpu_names
+    from ..models import gpu_names
 
     n_gpus = len(gpu_names())
     n_workers = n_workers or max(1, n_gpus)

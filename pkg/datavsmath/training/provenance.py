@@ -29,7 +29,7 @@ def _cpu_model() -> str:
 
 def hardware() -> dict:
     """Host, CPU model and core count, memory, and the GPU TensorFlow sees (or None)."""
-    from .models import gpu_name
+    from ..models import gpu_name
 
     try:
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30

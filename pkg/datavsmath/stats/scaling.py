@@ -1,13 +1,13 @@
 """Scaling-law statistics: the talk's conclusions as estimates with uncertainty.
 
-Everything here works on the tidy results frame of :mod:`datavsmath.store` (one dataset and one
+Everything here works on the tidy results frame of :mod:`datavsmath.training.store` (one dataset and one
 source at a time; :func:`analyze` and :func:`write_tables` split bigger frames), including the
-R-shaped CSVs read by :func:`datavsmath.store.read_results`.
+R-shaped CSVs read by :func:`datavsmath.training.store.read_results`.
 
 * :func:`fit_learning_curves` -- error ``e = 1 - metric`` against training rows ``n`` (the
   ``n_train`` column where present, else ``60000 * frac_sample``), four forms (power law, power
-  law with floor, exponential, exponential with floor; :mod:`datavsmath.scaling_forms`), fitted
-  by Gaussian maximum likelihood with statsmodels (:mod:`datavsmath.scaling_curve`); the form
+  law with floor, exponential, exponential with floor; :mod:`datavsmath.stats.forms`), fitted
+  by Gaussian maximum likelihood with statsmodels (:mod:`datavsmath.stats.curves`); the form
   the data support is picked by AICc among admissible fits.
 * :func:`data_needed` -- the ``n`` at which a fitted curve reaches a target metric, with a 95%
   interval (delta method on log n, or a parametric bootstrap), or "not reachable".
@@ -35,8 +35,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.tools.numdiff import approx_fprime
 
-from .scaling_curve import CurveFit, ScalingWarning, Summary, fit_curve
-from .scaling_forms import LEARNING_FORMS, get_form
+from .curves import CurveFit, ScalingWarning, Summary, fit_curve
+from .forms import LEARNING_FORMS, get_form
 
 __all__ = [
     "FORM_NAMES", "N_TOTAL", "CHANCE", "DEFAULT_TARGETS", "ScalingWarning",
@@ -80,7 +80,7 @@ def _check_frame(df: pd.DataFrame, experiment: str | None) -> pd.DataFrame:
     missing = [c for c in ("model", "frac_sample", "frac_damage") if c not in df.columns]
     if missing:
         raise ValueError(f"results lack the column(s) {missing}; read them with "
-                         "datavsmath.store.read_results")
+                         "datavsmath.training.store.read_results")
     for col in ("dataset", "source"):
         if col in df.columns and df[col].nunique(dropna=True) > 1:
             raise ValueError(f"the results mix several {col}s ({sorted(df[col].dropna().unique())}); "
@@ -982,7 +982,7 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
         df["dataset"] = "unknown"
     if "experiment" not in df.columns:
         raise ValueError("results lack an 'experiment' column; read them with "
-                         "datavsmath.store.read_results")
+                         "datavsmath.training.store.read_results")
     results = []
     for (source, dataset), part in df.groupby(["source", "dataset"], sort=False, dropna=False):
         present = set(part["experiment"].dropna())

@@ -1,4 +1,4 @@
-"""Run an experiment's grid fit by fit into a :class:`~datavsmath.store.ResultStore`.
+"""Run an experiment's grid fit by fit into a :class:`~datavsmath.training.store.ResultStore`.
 
 Each finished fit is stored at once, so an interrupted run loses at most the work in flight,
 and a rerun skips what is stored. The progress bar counts work in expected CPU seconds
@@ -7,10 +7,10 @@ swing between a 1% CNN cell and a 100% one.
 
 Execution backends (``backend``): "naive" fits one model on one cell at a time, as the R loop
 did; "fused" trains the keras networks of cells that share their training rows (the damage
-levels of one sample draw) as copies in one program (:mod:`datavsmath.fused`); "auto" picks
-per model and device (:func:`datavsmath.fused.plan_for`). The grid is cut into *units* (one
+levels of one sample draw) as copies in one program (:mod:`datavsmath.training.fused`); "auto" picks
+per model and device (:func:`datavsmath.training.fused.plan_for`). The grid is cut into *units* (one
 naive fit, or one fused group); with a Dask ``client`` the units run as tasks on a cluster
-(:mod:`datavsmath.cluster`) and this process stores what they return.
+(:mod:`datavsmath.training.cluster`) and this process stores what they return.
 
 Without a cluster, the optimised backends can also run the trees (models with no fused path:
 the forest on the CPU cores, xgboost on CUDA when there is a GPU) on background threads while
@@ -33,11 +33,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from .damage import constant_rule, damage_labels, random_rule, sample_rows
-from .data import Dataset
-from .experiments import Cell, Experiment
-from .metrics import score
-from .models import MODELS, device_label, keras_backend, make_model
+from ..damage import constant_rule, damage_labels, random_rule, sample_rows
+from ..data import Dataset
+from ..experiments import Cell, Experiment
+from ..metrics import score
+from ..models import MODELS, device_label, keras_backend, make_model
 from .store import ResultStore
 
 __all__ = ["training_data", "fit_and_score", "run_experiment", "pending_fits", "fit_weight", "library_versions",
@@ -72,7 +72,7 @@ def library_versions() -> dict[str, str]:
     """Versions that decide the numbers, recorded with every fit."""
     import importlib.metadata as md
 
-    from . import __version__
+    from .. import __version__
 
     # the package's own version, also when it runs from a source tree that is not installed
     out = {"python": platform.python_version(), "datavsmath": __version__}
@@ -183,7 +183,7 @@ class Unit:
 def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict) -> list[Unit]:
     """Cut the pending fits into units, in the grid's order.
 
-    plans : model -> :class:`datavsmath.fused.Plan`. A fused model's cells are grouped by
+    plans : model -> :class:`datavsmath.training.fused.Plan`. A fused model's cells are grouped by
     their training-row draw (``Cell.draw_seed``: same sample fraction and replicate) and each
     group is split into chunks of at most ``max_copies``; the unit sits where its first
     cell comes in the grid.

@@ -10,18 +10,15 @@ Colours follow ggplot2's rule for a character column: levels in alphabetical ord
 palette in turn, so ``cnn`` is blue, ``dnn`` orange, ``rf`` green and ``xgb`` pink, exactly as
 in the R plots. Each model keeps its colour on every figure, even when another is absent.
 
-Functions take the tidy results of :func:`datavsmath.store.read_results` (see that module for
+Functions take the tidy results of :func:`datavsmath.training.store.read_results` (see that module for
 the columns) and return ``plotnine.ggplot`` objects; :func:`save_png` and
 :func:`export_figures` write them as PNG files (16:9 at 300 dpi by default).
 
-Results folders (:func:`default_results_dir`): ``$DATAVSMATH_RESULTS`` if set (relative paths
-are taken from the project root), else ``results/full`` when its ``provenance.json`` says the
-full run finished, else ``results/quick``.
+Which results folder a page or ``datavsmath figures`` reads: :mod:`datavsmath.report.site`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -56,6 +53,8 @@ from plotnine import (
     theme_bw,
 )
 
+from .site import is_complete, read_provenance
+
 __all__ = [
     "FEW_DARK",
     "FEW_GRAY",
@@ -82,10 +81,6 @@ __all__ = [
     "with_caption",
     "profile_note",
     "export_figures",
-    "default_results_dir",
-    "is_complete",
-    "load_results",
-    "read_provenance",
 ]
 
 # ggthemes' few palettes (Stephen Few, "Practical Rules for Using Color in Charts").
@@ -304,7 +299,7 @@ def damaged_label_counts(y, damage: str = "random", frac: float = 0.3, true_labe
     then counts, for the rows whose true label is ``true_label``, each damaged label 0..9.
     Returns columns ``damaged`` (int 0..9) and ``n`` (int); labels never reached have n = 0.
     """
-    from .damage import constant_damage, random_damage
+    from ..damage import constant_damage, random_damage
 
     y = np.asarray(y)
     rng = np.random.default_rng(seed)
@@ -341,8 +336,8 @@ def damaged_labels_figure(y, damage: str = "random", frac: float = 0.3, true_lab
 def training_labels(dataset: str = "fashion") -> tuple[np.ndarray, str]:
     """The real training labels, or (if the dataset cannot be found) 6,000 rows of each class:
     the same class sizes, hence the same counts for one class under stratified damage."""
-    from .data import load_dataset
-    from .errors import UserError
+    from ..data import load_dataset
+    from ..errors import UserError
 
     try:
         return load_dataset(dataset).y_train, "training labels"
@@ -637,67 +632,3 @@ def export_figures(results: pd.DataFrame | None, out_dir: str | os.PathLike, *, 
     if illustrations:
         figs.update(illustration_figures())
     return [save_png(p, out_dir / f"{name}.png", width, height, dpi) for name, p in figs.items()]
-
-
-# --------------------------------------------------------------------------------------------
-# Where results live
-# --------------------------------------------------------------------------------------------
-
-def project_root() -> Path:
-    """The repository root (the folder holding pyproject.toml), else the working directory."""
-    here = Path(__file__).resolve().parents[2]
-    return here if (here / "pyproject.toml").is_file() else Path.cwd()
-
-
-def read_provenance(folder: str | os.PathLike) -> dict:
-    """``provenance.json`` of a results folder as a dict ({} if there is none)."""
-    path = Path(folder) / "provenance.json"
-    if not path.is_file():
-        return {}
-    with open(path) as fh:
-        return json.load(fh)
-
-
-def is_complete(folder: str | os.PathLike) -> bool:
-    """True if the folder's provenance says a ``full`` run finished (an explicit
-    ``"complete"`` key wins when present)."""
-    prov = read_provenance(folder)
-    if not prov:
-        return False
-    if "complete" in prov:
-        return bool(prov["complete"])
-    return prov.get("profile") == "full" and bool(prov.get("finished_at"))
-
-
-def default_results_dir(root: str | os.PathLike | None = None) -> Path:
-    """The results folder reports and ``datavsmath figures`` read by default.
-
-    ``$DATAVSMATH_RESULTS`` if set (relative to ``root``, the project root by default); else
-    ``results/full`` if :func:`is_complete`; else ``results/quick``. The folder may not exist.
-    """
-    root = Path(root) if root is not None else project_root()
-    env = os.environ.get("DATAVSMATH_RESULTS")
-    if env:
-        path = Path(env).expanduser()
-        return path if path.is_absolute() else root / path
-    full = root / "results" / "full"
-    return full if is_complete(full) else root / "results" / "quick"
-
-
-def load_results(source: str | os.PathLike) -> pd.DataFrame:
-    """Tidy results from a results folder, a results.csv, an R-shaped CSV, or a folder of
-    R-shaped CSVs named as R named them (e.g. ``data/r-results/``)."""
-    from .store import R_FILES, read_r_csv, read_results
-
-    source = Path(source)
-    if not source.exists():
-        raise FileNotFoundError(f"{source} does not exist")
-    if source.is_dir() and not (source / "cells").is_dir() and not (source / "results.csv").is_file():
-        parts = [read_r_csv(source / name, experiment, dataset)
-                 for (dataset, experiment), name in sorted(R_FILES.items()) if (source / name).is_file()]
-        if not parts:
-            raise FileNotFoundError(f"{source} holds no cells/, results.csv or R result CSVs")
-        return pd.concat(parts, ignore_index=True)
-    return read_results(source)
-
-

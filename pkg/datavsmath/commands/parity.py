@@ -1,0 +1,69 @@
+"""Compare a results folder with R's published tables, cell by cell.
+
+For each cell that R published (size, random damage, constant damage; accuracy and AUC): R's
+single run, our mean over replicates, the spread of one run, the prediction interval for one
+new run and whether R lies inside it. Prints the share of R cells inside our intervals per
+experiment and model, and the cells farthest outside; with --out, writes
+DIR/tables/parity_cells.csv and DIR/tables/parity_summary.csv.
+
+The spread of one run is pooled over the replicated cells of the same experiment and model
+(else of the model in all experiments), so that a cell run once still gets an interval; where
+no cell of a model has replicates, its cells have no interval ("n/a").
+
+examples:
+  datavsmath parity results/full
+  datavsmath parity results/full --out results/full
+  datavsmath parity my-results.csv --r data/r-results
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="RESULTS",
+                        help="results folder (cells/ or results.csv) or a tidy results.csv")
+    parser.add_argument("--r", default=None, metavar="DIR",
+                        help="folder of R's published CSVs (default: the project's data/r-results)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="also write DIR/tables/parity_cells.csv and parity_summary.csv")
+    parser.add_argument("--top", type=int, default=10, help="outlying cells to list (default 10)")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ..errors import UserError
+    from ..report.parity import readable_summary
+    from ..report.site import R_RESULTS, load_results
+    from ..stats.parity import outliers, parity_cells, parity_summary
+
+    try:
+        ours = load_results(args.source)
+        r = load_results(args.r or R_RESULTS)
+    except FileNotFoundError as exc:
+        raise UserError(f"{exc}; give a results folder made by `datavsmath run`, or a results.csv") from None
+    cells = pd.concat([parity_cells(ours, r, m) for m in ("acc", "auc")], ignore_index=True)
+    if cells.empty:
+        raise UserError(f"{args.source} shares no cell with R's tables (R published the size, "
+                        "random damage and constant damage experiments on Fashion-MNIST)")
+    summary = parity_summary(cells, ["experiment", "metric", "model"])
+    pd.set_option("display.width", 200)
+    print(f"Parity with R: {len(cells)} cells compared ({ours['model'].nunique()} models); "
+          "R inside = share of R's single runs inside our 95% prediction interval for one run")
+    print(readable_summary(summary).to_string(index=False))
+    far = outliers(cells, args.top)
+    if len(far):
+        print(f"\nFarthest outside (of {int((cells['inside'] == 0).sum())} cells outside):")
+        print(far[["experiment", "model", "metric", "frac_sample", "frac_damage", "r", "ours", "n", "sd", "z"]]
+              .round(4).to_string(index=False))
+    if args.out:
+        tables = Path(args.out) / "tables"
+        tables.mkdir(parents=True, exist_ok=True)
+        cells.to_csv(tables / "parity_cells.csv", index=False)
+        summary.to_csv(tables / "parity_summary.csv", index=False)
+        print(f"\nwrote {tables / 'parity_cells.csv'}\nwrote {tables / 'parity_summary.csv'}")
+    return 0

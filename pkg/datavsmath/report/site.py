@@ -1,0 +1,229 @@
+"""What a report page needs from a results folder: which folder, its fits and provenance, and
+what it says about where and how they ran.
+
+The folder is ``$DATAVSMATH_RESULTS`` if set, else ``results/full`` when its provenance says
+the full run is complete, else ``results/quick`` (:func:`default_results_dir`). Pages never
+train anything: they read ``cells/`` or ``results.csv``, ``provenance.json`` and
+``tables/*.csv``, and R's published tables in ``data/r-results/``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..training.provenance import read_provenance
+
+ROOT = Path(__file__).resolve().parents[3]
+R_RESULTS = ROOT / "data" / "r-results"
+MODEL_NAMES = {"rf": "random forest (rf)", "xgb": "gradient boosting (xgb)",
+               "dnn": "dense network (dnn)", "cnn": "convolutional network (cnn)"}
+EXPERIMENT_NAMES = {"size": "size", "random_damage": "random damage",
+                    "constant_damage": "constant damage", "size_x_damage": "size x damage"}
+#: the tables the statistics module (``datavsmath fit``) writes under <results>/tables/
+TABLES = ["learning_curve_fits.csv", "data_needed.csv", "observations_needed_acc90.csv",
+          "observations_needed_auc98.csv", "data_quality_derivative.csv", "breakdown_points.csv"]
+
+
+
+def project_root() -> Path:
+    """The repository root (the folder holding pyproject.toml), else the working directory."""
+    here = Path(__file__).resolve().parents[3]
+    return here if (here / "pyproject.toml").is_file() else Path.cwd()
+
+
+def is_complete(folder: str | os.PathLike) -> bool:
+    """True if the folder's provenance says a ``full`` run finished (an explicit
+    ``"complete"`` key wins when present)."""
+    prov = read_provenance(folder)
+    if not prov:
+        return False
+    if "complete" in prov:
+        return bool(prov["complete"])
+    return prov.get("profile") == "full" and bool(prov.get("finished_at"))
+
+
+def default_results_dir(root: str | os.PathLike | None = None) -> Path:
+    """The results folder reports and ``datavsmath figures`` read by default.
+
+    ``$DATAVSMATH_RESULTS`` if set (relative to ``root``, the project root by default); else
+    ``results/full`` if :func:`is_complete`; else ``results/quick``. The folder may not exist.
+    """
+    root = Path(root) if root is not None else project_root()
+    env = os.environ.get("DATAVSMATH_RESULTS")
+    if env:
+        path = Path(env).expanduser()
+        return path if path.is_absolute() else root / path
+    full = root / "results" / "full"
+    return full if is_complete(full) else root / "results" / "quick"
+
+
+def load_results(source: str | os.PathLike) -> pd.DataFrame:
+    """Tidy results from a results folder, a results.csv, an R-shaped CSV, or a folder of
+    R-shaped CSVs named as R named them (e.g. ``data/r-results/``)."""
+    from ..training.store import R_FILES, read_r_csv, read_results
+
+    source = Path(source)
+    if not source.exists():
+        raise FileNotFoundError(f"{source} does not exist")
+    if source.is_dir() and not (source / "cells").is_dir() and not (source / "results.csv").is_file():
+        parts = [read_r_csv(source / name, experiment, dataset)
+                 for (dataset, experiment), name in sorted(R_FILES.items()) if (source / name).is_file()]
+        if not parts:
+            raise FileNotFoundError(f"{source} holds no cells/, results.csv or R result CSVs")
+        return pd.concat(parts, ignore_index=True)
+    return read_results(source)
+
+
+
+
+@dataclass
+class Site:
+    """One results folder, loaded: ``results`` (tidy, one row per fit) and its provenance."""
+
+    folder: Path
+    results: pd.DataFrame
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def profile(self) -> str:
+        """"full", "quick", "smoke", "r-results" (R's CSVs) or "unknown"."""
+        prof = self.provenance.get("profile")
+        if prof:
+            return str(prof)
+        seen = self.results["profile"].dropna().unique() if "profile" in self.results else []
+        if len(seen) == 1:
+            return str(seen[0])
+        return "r-results" if self.folder.resolve() == R_RESULTS.resolve() else "unknown"
+
+    @property
+    def complete(self) -> bool:
+        return is_complete(self.folder)
+
+    @property
+    def replicates(self) -> tuple[int, int]:
+        """(fewest, most) replicates per cell over all experiments."""
+        keys = [c for c in ["experiment", "dataset", "model", "frac_sample", "frac_damage"]
+                if c in self.results]
+        n = self.results.groupby(keys, dropna=False).size()
+        return (int(n.min()), int(n.max())) if len(n) else (0, 0)
+
+    def has(self, experiment: str) -> bool:
+        return bool((self.results["experiment"] == experiment).any())
+
+    def experiments(self) -> list[str]:
+        present = set(self.results["experiment"].dropna())
+        return [e for e in EXPERIMENT_NAMES if e in present] + sorted(present - set(EXPERIMENT_NAMES))
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """``tables/<name>`` of the results folder, or None when absent."""
+        path = self.folder / "tables" / name
+        return pd.read_csv(path) if path.is_file() else None
+
+    def note(self, experiment: str) -> str | None:
+        """The profile's note for an experiment (e.g. the quick grid's caveat), if recorded."""
+        exp = (self.provenance.get("experiments") or {}).get(experiment)
+        return exp.get("note") if isinstance(exp, dict) else None
+
+
+def load(folder: str | Path | None = None) -> Site:
+    """Load the site's results (default: the folder chosen as described in the module doc)."""
+    folder = Path(folder) if folder is not None else default_results_dir(ROOT)
+    if not folder.exists():
+        raise FileNotFoundError(
+            f"No results at {folder}. Run `datavsmath run --profile quick` (a preview) or "
+            "`--profile full`, or set DATAVSMATH_RESULTS to a results folder.")
+    return Site(folder, load_results(folder), read_provenance(folder))
+
+
+def r_results() -> pd.DataFrame:
+    """R's published single runs (data/r-results/) in the tidy schema."""
+    return load_results(R_RESULTS)
+
+
+def hardware(site: Site) -> dict:
+    """Host, CPU and GPU as recorded (provenance's ``hardware`` or top-level keys)."""
+    prov = site.provenance
+    hw = dict(prov.get("hardware") or {})
+    for k in ("host", "cpu", "gpu", "cores", "memory_gib"):
+        if k not in hw and k in prov:
+            hw[k] = prov[k]
+    return hw
+
+
+def devices(site: Site) -> str:
+    """Where the fits ran, e.g. 'cpu (1,100 fits), gpu:NVIDIA H100 (56 fits)'."""
+    if "device" not in site.results or site.results["device"].isna().all():
+        return "not recorded"
+    n = site.results["device"].fillna("unknown").value_counts()
+    return ", ".join(f"{d} ({c:,} fits)" for d, c in n.items())
+
+
+def timings(results: pd.DataFrame) -> pd.DataFrame:
+    """Training time per experiment, model, device and backend (``naive``: one fit per cell;
+    ``fused``: copies in one program, each fit's time its group's share): fits, total hours,
+    median seconds. Results from before backends were recorded count as naive."""
+    if "fit_seconds" not in results or results["fit_seconds"].isna().all():
+        return pd.DataFrame()
+    df = results.assign(device=results["device"].fillna("unknown") if "device" in results else "unknown",
+                        backend=results["backend"].fillna("naive") if "backend" in results else "naive")
+    g = df.groupby(["experiment", "model", "device", "backend"], sort=True)["fit_seconds"]
+    out = g.agg(fits="count", total_hours=lambda s: s.sum() / 3600, median_seconds="median").reset_index()
+    return out
+
+
+def provenance_table(site: Site) -> pd.DataFrame:
+    """What the site was built from, as (item, value) rows."""
+    prov, hw = site.provenance, hardware(site)
+    lo, hi = site.replicates
+    sessions = prov.get("sessions") or []
+    rows = [
+        ("results folder", relative(site.folder)),
+        ("profile", site.profile + ("" if site.profile != "full" else (" (complete)" if site.complete else " (incomplete)"))),
+        ("replicates per cell", f"{hi}" if lo == hi else f"{lo} to {hi}"),
+        ("fits", f"{len(site.results):,} in {site.results['experiment'].nunique()} experiments "
+                 f"({', '.join(site.experiments())})"),
+        ("devices", devices(site)),
+        ("host", hw.get("host", "not recorded")),
+        ("CPU", f"{hw.get('cpu', 'not recorded')}" + (f", {hw['cores']} cores" if hw.get("cores") else "")),
+        ("GPU", hw.get("gpu") or "none recorded"),
+        ("command", prov.get("command") or (sessions[-1].get("command") if sessions else "not recorded")),
+        ("started", prov.get("started_at") or (sessions[0].get("started_at") if sessions else "not recorded")),
+        ("finished", prov.get("finished_at") or (sessions[-1].get("finished_at") if sessions else "not recorded")),
+        ("wall time", _hours(prov.get("wall_seconds"))),
+        ("sessions", str(len(sessions)) if sessions else "not recorded"),
+    ]
+    return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def _hours(seconds) -> str:
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "not recorded"
+    s = float(seconds)
+    return f"{s / 3600:.2f} h" if s >= 3600 else f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s"
+
+
+def versions_table(site: Site) -> pd.DataFrame:
+    """Library versions of the run (from provenance) and of this report build."""
+    import platform
+
+    import plotnine
+
+    run = site.provenance.get("versions") or {}
+    rows = [(f"{k} (run)", str(v)) for k, v in sorted(run.items())]
+    rows += [("python (report)", platform.python_version()), ("pandas (report)", pd.__version__),
+             ("plotnine (report)", plotnine.__version__)]
+    return pd.DataFrame(rows, columns=["component", "version"])
+
+
+
+def relative(path: Path) -> str:
+    """``path`` relative to the project root where it lies inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,1 @@
+"""Statistics of finished results: curve forms, curve fitting, learning curves, data needed, quality, breakdown, parity."""
