@@ -1,0 +1,102 @@
+"""The shipped results folders are what they claim: every stored fit is a cell of its profile's
+grid, once, with the seed derived for it, in range and with the schema; a folder whose
+provenance says complete holds every fit of its profile. Runs on results/quick and, when
+present, results/full (which may be partial while its xgboost fits are computed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from datavsmath.experiments import experiment_names, load_experiment
+from datavsmath.training.store import COLUMNS, ResultStore
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDERS = [p for p in (ROOT / "results" / "quick", ROOT / "results" / "full") if (p / "cells").is_dir()]
+KEY = ["experiment", "dataset", "model", "frac_sample", "frac_damage", "replicate"]
+
+
+@pytest.fixture(scope="module", params=FOLDERS, ids=[p.name for p in FOLDERS])
+def shipped(request):
+    folder = request.param
+    prov = json.loads((folder / "provenance.json").read_text())
+    return folder, prov, ResultStore(folder).to_frame()
+
+
+def _grid(profile: str, dataset: str = "fashion") -> pd.DataFrame:
+    """Every fit of the profile's grid at any replicate, with its derived seed and rows."""
+    rows = []
+    for name in experiment_names():
+        exp = load_experiment(name, profile).with_options(replicates=5, dataset=dataset)
+        for cell in exp.cells():
+            for model in exp.models:
+                rows.append({"experiment": name, "dataset": dataset, "model": model,
+                             "frac_sample": round(cell.frac_sample, 6), "frac_damage": round(cell.frac_damage, 6),
+                             "replicate": cell.replicate, "grid_seed": cell.seed, "grid_n_train": cell.n_train})
+    return pd.DataFrame(rows)
+
+
+def _rounded(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(frac_sample=df["frac_sample"].round(6), frac_damage=df["frac_damage"].round(6))
+
+
+def test_schema_and_values(shipped):
+    folder, prov, df = shipped
+    assert len(df) > 0
+    assert list(df.columns[:len(COLUMNS)]) == COLUMNS
+    assert df[["acc", "auc"]].notna().all().all()
+    assert df["acc"].between(0, 1).all() and df["auc"].between(0, 1).all()
+    assert (df["fit_seconds"] >= 0).all() and (df["n_train"] > 0).all()
+    assert (df["profile"] == prov["profile"]).all()
+    for versions in df["versions"].unique():  # every fit says which libraries made it
+        assert {"python", "numpy", "keras", "scikit-learn"} <= set(json.loads(versions))
+
+
+def test_every_fit_is_a_grid_cell_stored_once_with_its_derived_seed(shipped):
+    folder, prov, df = shipped
+    df = _rounded(df)
+    assert not df.duplicated(KEY).any(), df[df.duplicated(KEY, keep=False)][KEY]
+    merged = df.merge(_grid(prov["profile"]), on=KEY, how="left", indicator=True)
+    stray = merged[merged["_merge"] == "left_only"]
+    assert stray.empty, f"fits outside the {prov['profile']} grid:\n{stray[KEY]}"
+    assert (merged["seed"] == merged["grid_seed"]).all()
+    assert (merged["n_train"] == merged["grid_n_train"]).all()
+
+
+def test_counts_per_experiment_model_and_replicate(shipped):
+    """Replicates are filled in order (replicate 0 first everywhere); a folder called complete
+    holds every fit of replicate 0."""
+    folder, prov, df = shipped
+    df = _rounded(df)
+    grid = _grid(prov["profile"])
+    grid0 = grid[grid["replicate"] == 0]
+    have0 = df[df["replicate"] == 0].merge(grid0, on=KEY)
+    counts = have0.groupby(["experiment", "model"]).size()
+    expected = grid0.groupby(["experiment", "model"]).size()
+    for key, n in counts.items():
+        assert n <= expected[key]
+    if prov.get("complete"):
+        assert counts.reindex(expected.index).fillna(0).astype(int).equals(expected)
+    for (exp, model), part in df.groupby(["experiment", "model"]):
+        reps = sorted(part["replicate"].unique())
+        assert reps == list(range(len(reps))), f"{exp} {model}: replicates {reps} skip one"
+
+
+def test_the_full_reproduction_holds_every_network_and_forest_fit():
+    """What the README states of results/full: replicate 0 of every rf, dnn and cnn cell of the
+    four experiments (xgboost's fits are added as they finish)."""
+    folder = ROOT / "results" / "full"
+    if not (folder / "cells").is_dir():
+        pytest.skip("no results/full in this checkout")
+    df = _rounded(ResultStore(folder).to_frame())
+    grid = _grid("full")
+    want = grid[(grid["replicate"] == 0) & grid["model"].isin(["rf", "dnn", "cnn"])]
+    have = want.merge(df, on=KEY, how="left", indicator=True)
+    missing = have[have["_merge"] == "left_only"]
+    assert missing.empty, missing[KEY]
+    assert len(want) == 420 and np.isin(["size", "random_damage", "constant_damage", "size_x_damage"],
+                                        df["experiment"].unique()).all()
