@@ -17,8 +17,8 @@ import html
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from datavsmath.report.findings import (Steps, compare_costs, fmt_ci, headline,  # noqa: F401
-                                        headline_table, nearest, steps, values)
+from datavsmath.report.findings import (Steps, cell_means_table, compare_costs, fmt_ci,  # noqa: F401
+                                        headline, headline_table, nearest, steps, values)
 from datavsmath.report.parity import (KNOWN_DIFFERENCES, describe_systematic,  # noqa: F401
                                       parity_verdict_text, readable_cells, readable_summary)
 from datavsmath.report.site import (EXPERIMENT_NAMES, MODEL_NAMES, R_RESULTS, ROOT, TABLES,  # noqa: F401
@@ -110,3 +110,33 @@ def plot(fig) -> None:
 def parity_verdict(cells: pd.DataFrame) -> None:
     """The parity page's verdict callout."""
     callout("tip", "Verdict", parity_verdict_text(cells))
+
+
+def observations_table(site: Site, name: str, metric: str, threshold: str) -> None:
+    """Show one of the talk's "observations needed" tables with its steps in words."""
+    table = site.table(name)
+    if table is None:
+        absent_table(name, f"observations needed for {metric} > {threshold}")
+        return
+    shown = table.copy()
+    if metric in shown:
+        shown[metric] = shown[metric].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    show(shown, caption=f"Observations needed for {metric} > {threshold} (tables/{name})")
+    changes = table.dropna(subset=["d_obs"]) if "d_obs" in table else table.iloc[0:0]
+    if len(changes):
+        md("\n".join(f"- quality {q:g}: {d:+.0%} observations compared with the quality above"
+                    for q, d in zip(changes["quality"], changes["d_obs"])))
+    elif len(table) < 2:
+        md("*Fewer than two quality levels reach the threshold, so no change can be computed.*")
+
+
+def parity_plot(site: Site, cells: pd.DataFrame, metric: str) -> None:
+    """The parity figure of one metric, or a note saying why there is none."""
+    from datavsmath.report import figures
+
+    if (cells["metric"] == metric).any():
+        plot(figures.parity_figure(cells, metric))
+    elif not site.has("size"):
+        absent_experiment("size")
+    else:
+        md("*No Fashion-MNIST cell of ours matches one of R's, so there is nothing to draw.*")

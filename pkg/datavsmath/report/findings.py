@@ -127,3 +127,22 @@ def headline_table(h: pd.DataFrame, st: Steps, metric: str = "acc") -> pd.DataFr
     out[f"lost with {d} constant damage"] = [fmt_ci(*r, signed=True) for r in h[["constant_est", "constant_lo", "constant_hi"]].to_numpy()]
     return out
 
+
+
+def cell_means_table(results: pd.DataFrame, experiment: str, metric: str) -> pd.DataFrame:
+    """One row per level of the experiment's grid axis (sample fraction for ``size``, damage
+    fraction otherwise), one column per model: the mean over replicates with its 95% interval,
+    as :func:`fmt_ci` writes it."""
+    df = results[results["experiment"] == experiment]
+    by_size = experiment == "size"
+    axis = "frac_sample" if by_size else "frac_damage"
+    models = [m for m in MODEL_ORDER if m in set(df["model"])]
+    rows = []
+    for level in sorted(df[axis].unique()):
+        row = ({"sample fraction": f"{level:.0%}", "rows": f"{int(60000 * level + 1e-9):,}"} if by_size
+               else {"damage d": f"{level:.0%}", "correct 1 - d": f"{1 - level:.0%}"})
+        for m in models:
+            vals = values(results, experiment, m, metric, **{axis: level})
+            row[m] = fmt_ci(*mean_ci(vals)[:3])
+        rows.append(row)
+    return pd.DataFrame(rows)
