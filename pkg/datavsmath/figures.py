@@ -21,7 +21,6 @@ full run finished, else ``results/quick``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -650,12 +649,11 @@ def project_root() -> Path:
 
 
 def read_provenance(folder: str | os.PathLike) -> dict:
-    """``provenance.json`` of a results folder as a dict ({} if there is none)."""
-    path = Path(folder) / "provenance.json"
-    if not path.is_file():
-        return {}
-    with open(path) as fh:
-        return json.load(fh)
+    """``provenance.json`` of a results folder as a dict ({} if there is none, or if it is
+    damaged: :func:`datavsmath.provenance.read_provenance` reports that instead of failing)."""
+    from .provenance import read_provenance as read
+
+    return read(folder)
 
 
 def is_complete(folder: str | os.PathLike) -> bool:
