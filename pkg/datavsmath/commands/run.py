@@ -1,8 +1,14 @@
 """Run experiments into a results folder; resumable, one stored file per finished fit.
 
-Interrupt at any time (Ctrl-C, a kill, a lost machine) and rerun the same command: finished
-fits are kept and skipped, the fit in flight is redone. At the end the tidy results.csv and
-the R-shaped CSVs are (re)written.
+Interrupt at any time (Ctrl-C, SIGTERM, a kill, a lost machine) and rerun the same command:
+finished fits are kept and skipped, the fit in flight is redone. At the end the tidy
+results.csv and the R-shaped CSVs are (re)written. A damaged cell file is moved to
+quarantine/ and refitted; with nothing left to do, the folder is not touched.
+
+Before loading data the folder is checked writable, with room for the run, and locked
+(.run.lock): a second run on the same folder is refused; a lock of a run that died is taken
+over, one naming another machine needs --force-unlock. Exit codes: 0 done, 2 a bad option or
+an unwritable or full folder (one message), 130 Ctrl-C, 143 SIGTERM.
 
 profiles:
   full   the R testbench's grids (504 fits; a GPU job: about 50 CPU-hours on 2 cores)
