@@ -41,7 +41,8 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = ["COLUMNS", "R_FILES", "REQUIRED", "CHECKSUM", "ResultStore", "cell_id", "read_results",
-           "read_r_csv", "to_r_shape", "atomic_write", "clean_stale_temps", "pid_alive"]
+           "read_r_csv", "to_r_shape", "atomic_write", "check_cell", "clean_stale_temps", "pid_alive",
+           "estimate_bytes"]
 
 COLUMNS = [
     "experiment", "dataset", "model", "frac_sample", "frac_damage", "damage", "replicate",
@@ -65,6 +66,8 @@ REQUIRED = {"experiment": str, "dataset": str, "model": str, "frac_sample": (int
 CHECKSUM = "sha256"
 #: where damaged cells are moved, inside the results folder
 QUARANTINE = "quarantine"
+#: below this much free space a run warns (other programs fill the same disk)
+MIN_FREE_BYTES = 100 * 2**20
 
 _DAMAGE_OF = {"size": "none", "random_damage": "random", "constant_damage": "constant",
               "size_x_damage": "constant"}
@@ -84,6 +87,12 @@ def _file_mode() -> int:
 
 
 FILE_MODE = _file_mode()
+
+
+def estimate_bytes(n_fits: int) -> int:
+    """Rough disk space a folder of ``n_fits`` fits needs: a file-system block per cell, about
+    2 KiB a fit for the tables (twice, while they are replaced), 1 MiB for the rest."""
+    return n_fits * (4096 + 2 * 2048) + 2**20
 
 
 def _temp_prefix() -> str:
