@@ -242,8 +242,9 @@ def _run_locked(args, profile, out, exps, store) -> int:
             if status == "finished":
                 raise  # the CLI turns it into one clear message
             # the error that stopped the run is the one to report; this one only follows it
+            where = f": {exc.filename}" if exc.filename else ""
             print(f"datavsmath: could not record the session's end or write the tables "
-                  f"({exc.strerror}: {exc.filename}); the finished fits are stored", file=sys.stderr)
+                  f"({exc.strerror or exc}{where}); the finished fits are stored", file=sys.stderr)
     return 0
 
 
