@@ -124,6 +124,8 @@ def atomic_write(path: str | os.PathLike, write, *, binary: bool = False) -> Non
 
 def pid_alive(pid: int) -> bool:
     """True if a process ``pid`` exists on this machine (one we may not signal counts too)."""
+    if pid <= 0:  # kill(0 or -n, 0) asks about process groups, not a process
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
