@@ -42,7 +42,7 @@ import pandas as pd
 
 __all__ = ["COLUMNS", "R_FILES", "REQUIRED", "CHECKSUM", "ResultStore", "cell_id", "read_results",
            "read_r_csv", "to_r_shape", "atomic_write", "check_cell", "clean_stale_temps", "pid_alive",
-           "estimate_bytes"]
+           "estimate_bytes", "temp_prefix"]
 
 COLUMNS = [
     "experiment", "dataset", "model", "frac_sample", "frac_damage", "damage", "replicate",
@@ -95,8 +95,9 @@ def estimate_bytes(n_fits: int) -> int:
     return n_fits * (4096 + 2 * 2048) + 2**20
 
 
-def _temp_prefix() -> str:
-    # host and pid in the name tell a dead writer's leftover from a live writer's file
+def temp_prefix() -> str:
+    """Prefix of this process's temporary files: with host and pid in the name, a dead
+    writer's leftover can be told from a live writer's file (:func:`clean_stale_temps`)."""
     return f".tmp-{socket.gethostname()}-{os.getpid()}-"
 
 
@@ -108,7 +109,7 @@ def atomic_write(path: str | os.PathLike, write, *, binary: bool = False) -> Non
     raised; ``path`` is untouched.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(), suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=".part")
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb" if binary else "w") as fh:

@@ -107,8 +107,8 @@ def preflight(out, n_fits: int) -> None:
     """Check that ``out`` can take this run's files before any data is loaded or model
     trained, so that a read-only or full folder fails in a second, not after the first fit.
 
-    A probe file is written and removed: permission bits alone would say yes to root on a
-    read-only mount, and no to nothing on a full disk. Free space is compared with a rough
+    A probe file is written and removed: permission bits say nothing of a read-only mount or
+    a full disk, and root passes them all. Free space is compared with a rough
     estimate (each cell takes a file-system block, the tables about 2 KiB a fit, written twice
     while they are replaced).
     """
@@ -116,11 +116,11 @@ def preflight(out, n_fits: int) -> None:
     import tempfile
 
     from ..errors import UserError
-    from ..store import MIN_FREE_BYTES, estimate_bytes
+    from ..store import MIN_FREE_BYTES, estimate_bytes, temp_prefix
 
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".tmp-probe-", suffix=".part")
+        fd, probe = tempfile.mkstemp(dir=out, prefix=temp_prefix(), suffix=".part")
         try:
             os.write(fd, b"datavsmath write probe\n")
             os.fsync(fd)
