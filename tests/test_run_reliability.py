@@ -148,6 +148,16 @@ def test_a_chmod_read_only_folder_fails_before_the_data_is_loaded(tmp_path, fake
     assert "cannot write to the results folder" in capsys.readouterr().err and fake.loaded == 0
 
 
+def test_export_to_an_unwritable_place_is_one_clear_error(tmp_path, fake, capsys):
+    out = tmp_path / "res"
+    assert run(out, "--models", "rf") == 0
+    (tmp_path / "file").write_text("")
+    capsys.readouterr()
+    assert main(["export", "--out", str(out), "--to", str(tmp_path / "file" / "tables")]) == 2
+    err = capsys.readouterr().err
+    assert "datavsmath export: error:" in err and "choose another folder" in err and "Traceback" not in err
+
+
 def test_too_little_free_space_fails_before_the_data_is_loaded(tmp_path, fake, capsys, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(total=10**9, used=10**9, free=4096))
     assert run(tmp_path / "res") == 2

@@ -47,7 +47,9 @@ STORAGE_ERRORS = {errno.ENOSPC: "the disk is full: free some space (or choose an
                   errno.EROFS: "the folder is on a read-only file system: choose another folder",
                   errno.EACCES: "permission denied: choose another folder or fix its permissions",
                   errno.EPERM: "permission denied: choose another folder or fix its permissions",
-                  errno.EIO: "the disk reported an I/O error: check it, then rerun"}
+                  errno.EIO: "the disk reported an I/O error: check it, then rerun",
+                  errno.ENOTDIR: "part of that path is a file, not a folder: choose another folder",
+                  errno.EEXIST: "a file stands where a folder should be: choose another folder"}
 
 
 @contextlib.contextmanager
