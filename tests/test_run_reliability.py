@@ -280,6 +280,23 @@ def test_a_second_concurrent_run_is_refused(tmp_path, fake, capsys):
     assert f"taking over the lock of pid {holder.pid}" in capsys.readouterr().err
 
 
+def test_a_lock_held_before_its_holder_wrote_its_name_is_refused(tmp_path):
+    import fcntl
+
+    from datavsmath.errors import UserError
+    from datavsmath.lock import RunLock
+
+    fd = os.open(tmp_path / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another open file: to flock, another writer
+    try:
+        with pytest.raises(UserError, match="just starting"):
+            RunLock(tmp_path).acquire()
+    finally:
+        os.close(fd)
+    with RunLock(tmp_path):
+        assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
+
+
 def test_a_stale_lock_file_is_taken_over_and_another_hosts_needs_force(tmp_path, fake, capsys):
     out = tmp_path / "res"
     out.mkdir()

@@ -57,7 +57,8 @@ class RunLock:
         try:
             kernel = self._flock(fd)
             holder = _read(fd)
-            if holder and not self._stale(holder, kernel, pid_alive):
+            # a held kernel lock with an empty file: its holder has not written its name yet
+            if kernel is False or (holder and not self._stale(holder, kernel, pid_alive)):
                 raise UserError(self._busy(holder, kernel))
             if holder:
                 self.log(f"datavsmath: taking over the lock of pid {holder.get('pid')} on "
@@ -115,7 +116,7 @@ class RunLock:
 
     def _busy(self, holder: dict, kernel: bool | None) -> str:
         who = (f"pid {holder.get('pid')} on {holder.get('host')}, since {holder.get('started_at')}: "
-               f"{holder.get('command')}")
+               f"{holder.get('command')}" if holder else "a run that is just starting")
         if kernel is False:
             return (f"{self.path.parent} is being written by another run ({who}); wait for it to "
                     f"finish or stop that process, then rerun")
