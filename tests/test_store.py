@@ -1,12 +1,18 @@
 """The results store: atomic, duplicate-free, and R-shaped exports that match the R tables."""
 
+import errno
+import json
 import os
+import socket
+import stat
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from datavsmath.training.store import COLUMNS, R_FILES, ResultStore, read_r_csv, read_results, to_r_shape
+from datavsmath.training.store import (COLUMNS, R_FILES, ResultStore, check_cell, clean_stale_temps, read_r_csv, read_results,
+                              to_r_shape)
 
 R_DIR = Path(__file__).resolve().parents[1] / "data" / "r-results"
 
@@ -77,3 +83,132 @@ def test_replicates_add_a_column_to_the_r_shape(tmp_path):
     store.put(record(replicate=0))
     store.put(record(replicate=1))
     assert "replicate" in to_r_shape(store.to_frame()).columns
+
+
+# --- verified reads: damaged cells are quarantined, counted missing, refitted ---------------
+
+SHIPPED = Path(__file__).resolve().parents[1] / "results"
+
+
+def stored_cell(tmp_path, **kw):
+    messages = []
+    store = ResultStore(tmp_path, on_damaged=messages.append)
+    store.put(record(**kw))
+    return store, next((tmp_path / "cells").rglob("*.json")), messages
+
+
+@pytest.mark.parametrize("damage", ["truncated", "checksum", "schema", "wrong file", "binary"])
+def test_a_damaged_cell_is_reported_once_quarantined_and_missing(tmp_path, damage):
+    store, path, messages = stored_cell(tmp_path)
+    text = path.read_text()
+    if damage == "truncated":
+        path.write_text(text[: len(text) // 2])
+    elif damage == "checksum":  # an edit that keeps the JSON valid
+        path.write_text(text.replace('"acc": 0.8', '"acc": 0.9'))
+    elif damage == "schema":
+        path.write_text(json.dumps({k: v for k, v in json.loads(text).items() if k not in ("acc", "sha256")}))
+    elif damage == "wrong file":  # a sound record under another cell's name
+        path.rename(path.with_name(path.name.replace("_r0", "_r1")))
+        path = path.with_name(path.name.replace("_r0", "_r1"))
+    else:
+        path.write_bytes(b"\xff\xfe\x00garbage")
+    assert store.records() == [] and not store.has(record())
+    assert store.records() == []  # reported once, not on every read
+    assert len(messages) == 1 and str(path) in messages[0] and "quarantine" in messages[0]
+    assert not path.exists() and len(list((tmp_path / "quarantine").rglob("*.json"))) == 1
+    assert store.put(record()) is True and [r["acc"] for r in store.records()] == [0.8]  # refitted
+
+
+def test_cells_carry_a_checksum_that_is_not_a_column(tmp_path):
+    store, path, _ = stored_cell(tmp_path)
+    assert len(json.loads(path.read_text())["sha256"]) == 64
+    assert "sha256" not in store.to_frame().columns
+
+
+def test_a_legacy_cell_without_checksum_still_reads(tmp_path):
+    store, path, messages = stored_cell(tmp_path)
+    path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "sha256"}))
+    assert [r["acc"] for r in store.records()] == [0.8] and store.has(record()) and not messages
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_every_shipped_cell_passes_verification(profile):
+    """Checked without a store, which would move a damaged one: the shipped cells (written
+    before checksums) must read as they are, never be rewritten."""
+    files = sorted((SHIPPED / profile / "cells").rglob("*.json"))
+    problems = {f: check_cell(f, f.read_text())[1] for f in files}
+    assert files and not {f: p for f, p in problems.items() if p}
+
+
+def test_a_damaged_cell_in_a_read_only_place_is_skipped_and_left(tmp_path, monkeypatch):
+    store, path, messages = stored_cell(tmp_path)
+    path.write_text("{")
+
+    def refuse(*a):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    assert store.records() == [] and store.records() == [] and path.exists()
+    assert len(messages) == 1 and "left in place" in messages[0]
+
+
+def test_read_results_and_export_skip_a_damaged_cell(tmp_path):
+    store, path, _ = stored_cell(tmp_path)
+    store.put(record(model="cnn"))
+    path.write_text('{"trunc')
+    assert list(read_results(tmp_path)["model"]) == ["cnn"]
+    ResultStore(tmp_path).export()
+    assert list(pd.read_csv(tmp_path / "results.csv")["model"]) == ["cnn"]
+
+
+# --- atomic, shareable files ----------------------------------------------------------------
+
+def test_cells_and_exports_are_created_0644(tmp_path):
+    old = os.umask(0o022)
+    try:
+        store, path, _ = stored_cell(tmp_path)
+        paths = store.export()
+    finally:
+        os.umask(old)
+    for p in [path, *paths]:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644, p
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
+    """A full disk mid-export: results.csv keeps its previous content, nothing half-written
+    and no temporary file is left behind."""
+    store, _, _ = stored_cell(tmp_path)
+    store.export()
+    before = (tmp_path / "results.csv").read_text()
+    store.put(record(model="cnn"))
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space"):
+        store.export()
+    with pytest.raises(OSError, match="No space"):
+        store.put(record(model="xgb"))
+    assert (tmp_path / "results.csv").read_text() == before
+    assert not list(tmp_path.rglob(".tmp-*")) and len(store.records()) == 2
+
+
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
+    store, path, _ = stored_cell(tmp_path)
+    dead = _dead_pid()
+    host = socket.gethostname()
+    stale = path.parent / f".tmp-{host}-{dead}-abc123.part"
+    live = path.parent / f".tmp-{host}-{os.getpid()}-abc123.part"
+    foreign = path.parent / f".tmp-elsewhere-{dead}-abc123.part"
+    legacy = path.parent / ".tmp-abc123.part"
+    for f in (stale, live, foreign, legacy):
+        f.write_text("{")
+    assert clean_stale_temps(tmp_path) == [stale]
+    assert live.exists() and foreign.exists() and legacy.exists()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid

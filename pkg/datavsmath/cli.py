@@ -5,7 +5,10 @@ so that ``--help`` stays fast."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
+import signal
 import sys
 
 from . import __version__
@@ -39,15 +42,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: errors of the folder being written rather than of the program: one clear line, rc 2
+STORAGE_ERRORS = {errno.ENOSPC: "the disk is full: free some space (or choose another folder), then rerun",
+                  errno.EDQUOT: "the disk quota is used up: free some space (or choose another folder), then rerun",
+                  errno.EROFS: "the folder is on a read-only file system: choose another folder",
+                  errno.EACCES: "permission denied: choose another folder or fix its permissions",
+                  errno.EPERM: "permission denied: choose another folder or fix its permissions",
+                  errno.EIO: "the disk reported an I/O error: check it, then rerun",
+                  errno.ENOTDIR: "part of that path is a file, not a folder: choose another folder",
+                  errno.EEXIST: "a file stands where a folder should be: choose another folder"}
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (a scheduler's stop, ``kill``) unwinds like Ctrl-C, once: a second one during
+    the cleanup that follows is ignored, so that the session gets recorded."""
+    from .errors import Terminated
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from .errors import UserError
+    """Run one command; exit codes: 0 done, 1 ``status`` with fits left, 2 a user or storage
+    error (one line, no traceback), 130 Ctrl-C, 143 SIGTERM."""
+    from .errors import Terminated, UserError
 
     args = build_parser().parse_args(argv)
     try:
-        return int(args._module.run(args) or 0)
+        with sigterm_as_interrupt():
+            return int(args._module.run(args) or 0)
     except UserError as exc:
         print(f"datavsmath {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRORS:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"datavsmath {args.command}: error: {exc.strerror or exc}{where}; {STORAGE_ERRORS[exc.errno]}."
+              + (" Finished fits are stored; rerunning resumes." if args.command == "run" else ""),
+              file=sys.stderr)
+        return 2
+    except Terminated:
+        print("\nterminated (SIGTERM); finished fits are saved, rerun the same command to resume",
+              file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("\ninterrupted; finished fits are saved, rerun the same command to resume", file=sys.stderr)
         return 130

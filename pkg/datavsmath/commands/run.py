@@ -1,8 +1,14 @@
 """Run experiments into a results folder; resumable, one stored file per finished fit.
 
-Interrupt at any time (Ctrl-C, a kill, a lost machine) and rerun the same command: finished
-fits are kept and skipped, the fit in flight is redone. At the end the tidy results.csv and
-the R-shaped CSVs are (re)written.
+Interrupt at any time (Ctrl-C, SIGTERM, a kill, a lost machine) and rerun the same command:
+finished fits are kept and skipped, the fit in flight is redone. At the end the tidy
+results.csv and the R-shaped CSVs are (re)written. A damaged cell file is moved to
+quarantine/ and refitted; with nothing left to do, the folder is not touched.
+
+Before loading data the folder is checked writable, with room for the run, and locked
+(.run.lock): a second run on the same folder is refused; a lock of a run that died is taken
+over, one naming another machine needs --force-unlock. Exit codes: 0 done, 2 a bad option or
+an unwritable or full folder (one message), 130 Ctrl-C, 143 SIGTERM.
 
 profiles:
   full   the R testbench's grids (504 fits; a GPU job: about 50 CPU-hours on 2 cores)
@@ -29,6 +35,8 @@ on a CPU the CNN is about 4x slower there).
 """
 
 import argparse
+import os
+import sys
 
 from .data import add_data_arguments
 
@@ -67,6 +75,9 @@ def add_arguments(p):
     p.add_argument("--tree-threads", type=int, default=None, metavar="N",
                    help="background threads fitting the trees while the networks train (default: 2 "
                         "on a GPU, 0 on a CPU; 0: one fit at a time; ignored by --backend naive)")
+    p.add_argument("--force-unlock", action="store_true",
+                   help="take over the results folder's lock (.run.lock) even if it names a run "
+                        "that may still be running elsewhere; only when you know it is not")
 
 
 def resolve(args):
@@ -103,15 +114,48 @@ def profile_complete(store, profile: str, datasets: set[str]) -> bool:
                for name in experiment_names() for d in datasets)
 
 
-def run(args) -> int:
-    import time
-    from datetime import datetime, timezone
+def preflight(out, n_fits: int) -> None:
+    """Check that ``out`` can take this run's files before any data is loaded or model
+    trained, so that a read-only or full folder fails in a second, not after the first fit.
 
-    from ..data import load_dataset
+    A probe file is written and removed: permission bits say nothing of a read-only mount or
+    a full disk, and root passes them all. Free space is compared with a rough
+    estimate (each cell takes a file-system block, the tables about 2 KiB a fit, written twice
+    while they are replaced).
+    """
+    import shutil
+    import tempfile
+
     from ..errors import UserError
-    from ..training.provenance import record_session
-    from ..training.runner import library_versions, pending_fits, run_experiment
-    from ..training.store import ResultStore
+    from ..training.store import MIN_FREE_BYTES, estimate_bytes, temp_prefix
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=temp_prefix(), suffix=".part")
+        try:
+            os.write(fd, b"datavsmath write probe\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"cannot write to the results folder {out} ({exc.strerror}); choose "
+                        "another folder with --out, or make this one writable") from None
+    free, need = shutil.disk_usage(out).free, estimate_bytes(n_fits)
+    if free < need:
+        raise UserError(f"{out} has {free / 2**20:.1f} MiB free; this run needs about "
+                        f"{need / 2**20:.1f} MiB ({n_fits} fits); free some space or choose another "
+                        "folder with --out")
+    if free < MIN_FREE_BYTES:
+        print(f"warning: only {free / 2**20:.0f} MiB free in {out}; the run needs about "
+              f"{need / 2**20:.1f} MiB, but other programs share that disk", file=sys.stderr)
+
+
+def run(args) -> int:
+    from ..errors import UserError
+    from ..training.lock import RunLock
+    from ..training.runner import pending_fits
+    from ..training.store import ResultStore, clean_stale_temps
 
     profile, out, exps = resolve(args)
     if args.workers is not None and (args.cluster is None or args.workers < 1):
@@ -129,50 +173,93 @@ def run(args) -> int:
                            replicates=args.replicates, dataset=args.dataset) for e in exps]
     exps = [e for e in exps if e.models]
     store = ResultStore(out)
+    n_pending = sum(len(m) for e in exps for _, m in pending_fits(e, store))
+    if not n_pending:
+        return _nothing_to_do(exps, store)
+    preflight(out, sum(e.n_fits for e in exps))
+    with RunLock(out, force=args.force_unlock):
+        clean_stale_temps(out)
+        return _run_locked(args, profile, out, exps, store)
+
+
+def _nothing_to_do(exps, store) -> int:
+    """Every fit is stored: change nothing (no session, no versions, no rewritten tables),
+    unless the tables are missing."""
+    for e in exps:
+        print(f"{e.name}: all {e.n_fits} fits already stored in {store.root}")
+    if store.records() and not (store.root / "results.csv").is_file():
+        for path in store.export():
+            print(f"wrote {path}")
+    return 0
+
+
+def _run_locked(args, profile, out, exps, store) -> int:
+    """The run proper, with the folder's lock held: load the data, record the session as
+    running, run, record how it ended, export."""
+    import time
+
+    from ..data import load_dataset
+    from ..training.provenance import finish_session, start_session
+    from ..training.runner import library_versions, pending_fits, run_experiment
+
     datasets = {}
     for e in exps:  # load (and verify) data before the first fit, not after an hour
         if e.dataset not in datasets:
             datasets[e.dataset] = load_dataset(e.dataset, args.data_dir, download=args.download)
     print(f"results folder: {out}")
-    cluster = client = None
-    pending = any(pending_fits(e, store) for e in exps)
-    if pending and args.scheduler:
-        from ..training.cluster import connect
-
-        client = connect(args.scheduler)
-    elif pending and args.cluster == "local":
-        from ..training.cluster import local_cluster
-
-        cluster, client = local_cluster(args.workers)
-    elif pending:
-        from ..training.fused import configure_devices
-
-        configure_devices()  # before the keras backend claims the GPU: xgboost shares it
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     # fits this session stored, counted from the store so that an interrupted session (and the
     # tree threads' fits) are counted too, not only experiments that ran to the end
     stored_before = sum(len(store.records(e.name)) for e in exps)
-    t0, status = time.perf_counter(), "interrupted"
+    session = start_session(out, profile=profile, experiments=_plan(exps, store))
+    t0, status = time.perf_counter(), "failed"
+    cluster = client = None
     try:
+        pending = any(pending_fits(e, store) for e in exps)
+        if pending and args.scheduler:
+            from ..training.cluster import connect
+
+            client = connect(args.scheduler)
+        elif pending and args.cluster == "local":
+            from ..training.cluster import local_cluster
+
+            cluster, client = local_cluster(args.workers)
+        elif pending:
+            from ..training.fused import configure_devices
+
+            configure_devices()  # before the keras backend claims the GPU: xgboost shares it
         for e in exps:
             summary = run_experiment(e, store, datasets[e.dataset], progress=not args.no_progress,
                                      backend=args.backend, client=client, tree_threads=args.tree_threads)
             print(summary)
         status = "finished"
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see datavsmath.cli)
+        status = "interrupted"
+        raise
     finally:
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
-        planned = {e.name: {"n_fits": e.n_fits, "stored": len(store.records(e.name)),
-                            "models": list(e.models), "replicates": e.replicates, "note": e.note}
-                   for e in exps}
-        done = sum(v["stored"] for v in planned.values()) - stored_before
-        record_session(out, profile=profile, experiments=planned, started_at=started,
-                       wall_seconds=time.perf_counter() - t0, fits_done=done, status=status,
-                       versions=library_versions(),
-                       complete=profile_complete(store, profile, {e.dataset for e in exps}))
-        if store.records():
-            for path in store.export():
-                print(f"wrote {path}")
+        try:
+            planned = _plan(exps, store)
+            finish_session(out, session, experiments=planned, wall_seconds=time.perf_counter() - t0,
+                           fits_done=sum(v["stored"] for v in planned.values()) - stored_before,
+                           status=status, versions=library_versions(),
+                           complete=profile_complete(store, profile, {e.dataset for e in exps}))
+            if store.records():
+                for path in store.export():
+                    print(f"wrote {path}")
+        except OSError as exc:
+            if status == "finished":
+                raise  # the CLI turns it into one clear message
+            # the error that stopped the run is the one to report; this one only follows it
+            where = f": {exc.filename}" if exc.filename else ""
+            print(f"datavsmath: could not record the session's end or write the tables "
+                  f"({exc.strerror or exc}{where}); the finished fits are stored", file=sys.stderr)
     return 0
+
+
+def _plan(exps, store) -> dict:
+    return {e.name: {"n_fits": e.n_fits, "stored": len(store.records(e.name)),
+                     "models": list(e.models), "replicates": e.replicates, "note": e.note}
+            for e in exps}

@@ -1,5 +1,7 @@
 """Show what a results folder holds: fits stored and left per experiment, with the
-expected CPU time of the rest, and the sessions that produced it.
+expected CPU time of the rest, and the sessions that produced it (a session whose process
+died shows as killed). A damaged cell file is reported, moved to quarantine/ and counted as
+left.
 
 example:
   datavsmath status --out results/quick
@@ -10,6 +12,16 @@ from .run import add_experiment_arguments
 
 def add_arguments(p):
     add_experiment_arguments(p)
+
+
+def describe_session(s: dict) -> str:
+    """One line per session; a running or killed one has no end yet, so no fits or seconds."""
+    where = s.get("gpu") or s.get("cpu")
+    if s.get("status") in ("running", "killed"):
+        return (f"session {s.get('started_at')}: {s['status']} (pid {s.get('pid')} on {s.get('host')}; "
+                f"{where})")
+    return (f"session {s.get('started_at')}: {s.get('fits_done')} fits in {s.get('wall_seconds') or 0:.0f} s, "
+            f"{s.get('status')} ({where})")
 
 
 def run(args) -> int:
@@ -33,6 +45,5 @@ def run(args) -> int:
         print(f"  {e.name:<16} {e.n_fits - n_left:>4}/{e.n_fits} fits stored"
               + (f", {n_left} left (~{cpu / 3600:.1f} CPU-hours on 2 cores)" if n_left else ", complete"))
     for s in prov.get("sessions", []):
-        print(f"  session {s['started_at']}: {s['fits_done']} fits in {s['wall_seconds']:.0f} s, {s['status']}"
-              f" ({s.get('gpu') or s.get('cpu')})")
+        print("  " + describe_session(s))
     return 0 if left_total == 0 else 1

@@ -1,20 +1,35 @@
 """``provenance.json`` of a results folder: what produced the numbers, where and when.
 
-Each ``datavsmath run`` appends one session (command, times, fits done, hardware), so a grid
-finished over several interrupted runs still accounts for all of its wall time.
+Each ``datavsmath run`` that has fits to do records one session (command, times, fits done,
+hardware, its pid), so a grid finished over several interrupted runs still accounts for all
+of its wall time. The session is written when the run starts (status "running", with the
+profile) and updated when it ends ("finished" or "interrupted"); a session still "running"
+whose process is gone from this machine is shown, and at the next run stored, as "killed".
+
+Every change is a read-modify-write under an exclusive lock (``.provenance.lock``) and lands
+through a uniquely named temporary file and a rename, so two processes recording at once
+neither corrupt the file nor lose each other's session. A ``provenance.json`` that does not
+parse is reported, ignored by readers, and moved to ``quarantine/`` by the next writer.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import platform
 import socket
 import sys
+import time
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["hardware", "read_provenance", "record_session"]
+__all__ = ["hardware", "read_provenance", "record_session", "start_session", "finish_session",
+           "update_provenance"]
+
+LOCK_NAME = ".provenance.lock"
 
 
 def _cpu_model() -> str:
@@ -65,36 +80,143 @@ def git_commit() -> str | None:
     return sha + ("+dirty" if dirty else "")
 
 
+def _parse(path: Path) -> tuple[dict, str | None]:
+    """(provenance, None), or ({}, what is wrong) for a file that is not a JSON object."""
+    try:
+        prov = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}, None
+    except (ValueError, UnicodeDecodeError) as exc:
+        return {}, f"not valid JSON ({exc})"
+    if not isinstance(prov, dict) or not isinstance(prov.get("sessions", []), list):
+        return {}, "not a provenance record"
+    return prov, None
+
+
+def _mark_killed(prov: dict) -> dict:
+    """Sessions left "running" by a process that no longer exists on this machine are
+    "killed" (a session of another host cannot be checked from here and keeps its status)."""
+    from .store import pid_alive
+
+    host = socket.gethostname()
+    for s in prov.get("sessions", []):
+        if (isinstance(s, dict) and s.get("status") == "running" and s.get("host") == host
+                and isinstance(s.get("pid"), int) and not pid_alive(s["pid"])):
+            s["status"] = "killed"
+    return prov
+
+
 def read_provenance(root: str | os.PathLike) -> dict:
+    """The folder's provenance ({} if none), dead "running" sessions shown as "killed"; a
+    file that does not parse is reported on stderr and read as {}, never a traceback."""
     path = Path(root) / "provenance.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    prov, problem = _parse(path)
+    if problem:
+        print(f"datavsmath: {path} is damaged ({problem}); ignored here, and the next "
+              "`datavsmath run` moves it to quarantine/ and starts a new one", file=sys.stderr)
+    return _mark_killed(prov)
+
+
+@contextlib.contextmanager
+def _locked(root: Path):
+    """Exclusive lock on ``root/.provenance.lock`` for one read-modify-write."""
+    import fcntl
+
+    from .store import FILE_MODE
+
+    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:  # a file system without locks: the rename still keeps it whole
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def update_provenance(root: str | os.PathLike, change) -> dict:
+    """Apply ``change(prov)`` (which edits the dict in place) to ``root/provenance.json``
+    under the lock and write it atomically; return the new record."""
+    from .store import QUARANTINE, atomic_write
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "provenance.json"
+    with _locked(root):
+        prov, problem = _parse(path)
+        if problem:  # kept for whoever wants to look, out of the way of the new record
+            dest = root / QUARANTINE / f"provenance.{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
+            print(f"datavsmath: {path} was damaged ({problem}); moved to {dest}, starting a new one",
+                  file=sys.stderr)
+        prov = _mark_killed(prov)
+        change(prov)
+        text = json.dumps(prov, indent=2, sort_keys=True) + "\n"
+        atomic_write(path, lambda fh: fh.write(text))
+    return prov
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _total_wall(sessions: list) -> float:
+    # a killed session's wall time is unknown: the total counts the sessions that ended
+    return round(sum(s["wall_seconds"] for s in sessions
+                     if isinstance(s, dict) and isinstance(s.get("wall_seconds"), (int, float))), 1)
+
+
+def start_session(root: str | os.PathLike, *, profile: str, experiments: dict,
+                  started_at: str | None = None) -> str:
+    """Record a session of this process as "running" (with the folder's profile and plan)
+    before any work; return its id for :func:`finish_session`."""
+    session_id, hw = uuid.uuid4().hex[:12], hardware()
+    session = {
+        "id": session_id, "command": " ".join(["datavsmath"] + sys.argv[1:]),
+        "started_at": started_at or _now(), "finished_at": None, "wall_seconds": None,
+        "fits_done": None, "status": "running", "pid": os.getpid(), "git_commit": git_commit(), **hw,
+    }
+
+    def change(prov):
+        prov.setdefault("sessions", []).append(session)
+        prov.update({"profile": profile, "experiments": {**prov.get("experiments", {}), **experiments},
+                     "complete": False, "hardware": hw})
+
+    update_provenance(root, change)
+    return session_id
+
+
+def finish_session(root: str | os.PathLike, session_id: str, *, experiments: dict, wall_seconds: float,
+                   fits_done: int, status: str, versions: dict, complete: bool) -> dict:
+    """Close the session ``session_id``: its end, wall time, fits done and status, and the
+    folder's plan, versions and completeness; return the whole record.
+
+    experiments : name -> {"n_fits": planned fits, "stored": fits now stored, ...}
+    complete : every planned fit of every experiment is stored
+    """
+    def change(prov):
+        sessions = prov.setdefault("sessions", [])
+        mine = next((s for s in sessions if isinstance(s, dict) and s.get("id") == session_id), None)
+        if mine is None:  # the record was damaged and replaced meanwhile: add this session again
+            mine = {"id": session_id, "command": " ".join(["datavsmath"] + sys.argv[1:]),
+                    "pid": os.getpid(), "git_commit": git_commit(), **hardware()}
+            sessions.append(mine)
+        mine.update({"finished_at": _now(), "wall_seconds": round(wall_seconds, 1),
+                     "fits_done": fits_done, "status": status})
+        prov.update({"experiments": {**prov.get("experiments", {}), **experiments},
+                     "complete": complete, "versions": versions,
+                     "wall_seconds": _total_wall(sessions)})
+
+    return update_provenance(root, change)
 
 
 def record_session(root: str | os.PathLike, *, profile: str, experiments: dict, started_at: str,
                    wall_seconds: float, fits_done: int, status: str, versions: dict, complete: bool) -> dict:
-    """Append this run to ``root/provenance.json`` (atomically) and return the whole record.
-
-    experiments : name -> {"n_fits": planned fits, "stored": fits now stored}
-    complete : every planned fit of every experiment is stored
-    """
-    root = Path(root)
-    prov = read_provenance(root)
-    sessions = prov.get("sessions", [])
-    sessions.append({
-        "command": " ".join(["datavsmath"] + sys.argv[1:]), "started_at": started_at,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(wall_seconds, 1), "fits_done": fits_done, "status": status,
-        "git_commit": git_commit(),
-        **hardware(),
-    })
-    prov.update({
-        "profile": profile, "experiments": {**prov.get("experiments", {}), **experiments},
-        "complete": complete, "versions": versions, "sessions": sessions,
-        "wall_seconds": round(sum(s["wall_seconds"] for s in sessions), 1),
-        "hardware": hardware(),
-    })
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / ".provenance.json.tmp"
-    tmp.write_text(json.dumps(prov, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, root / "provenance.json")
-    return prov
+    """Record a whole session at once (:func:`start_session` then :func:`finish_session`)
+    and return the folder's record."""
+    session_id = start_session(root, profile=profile, experiments=experiments, started_at=started_at)
+    return finish_session(root, session_id, experiments=experiments, wall_seconds=wall_seconds,
+                          fits_done=fits_done, status=status, versions=versions, complete=complete)

@@ -27,14 +27,22 @@ finished_at        UTC ISO time; host: machine name; versions: JSON of library v
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import math
 import os
+import socket
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["COLUMNS", "R_FILES", "ResultStore", "cell_id", "read_results", "read_r_csv", "to_r_shape"]
+__all__ = ["COLUMNS", "R_FILES", "REQUIRED", "CHECKSUM", "ResultStore", "cell_id", "read_results",
+           "read_r_csv", "to_r_shape", "atomic_write", "check_cell", "clean_stale_temps", "pid_alive",
+           "estimate_bytes", "temp_prefix"]
 
 COLUMNS = [
     "experiment", "dataset", "model", "frac_sample", "frac_damage", "damage", "replicate",
@@ -50,6 +58,17 @@ R_FILES = {
     ("fashion", "size_x_damage"): "fashion-size-x-damage-results.csv",
     ("mnist", "size"): "data-size-results.csv",
 }
+#: fields every cell must hold, with the types they must have (``put`` refuses a record
+#: without them, a read quarantines a cell without them)
+REQUIRED = {"experiment": str, "dataset": str, "model": str, "frac_sample": (int, float),
+            "frac_damage": (int, float), "replicate": int, "acc": (int, float), "auc": (int, float)}
+#: the field of a cell file holding the SHA-256 of the rest of the record
+CHECKSUM = "sha256"
+#: where damaged cells are moved, inside the results folder
+QUARANTINE = "quarantine"
+#: below this much free space a run warns (other programs fill the same disk)
+MIN_FREE_BYTES = 100 * 2**20
+
 _DAMAGE_OF = {"size": "none", "random_damage": "random", "constant_damage": "constant",
               "size_x_damage": "constant"}
 
@@ -59,46 +78,202 @@ def cell_id(model: str, frac_sample: float, frac_damage: float, replicate: int, 
     return f"{dataset}_{model}_s{frac_sample!r}_d{frac_damage!r}_r{int(replicate)}"
 
 
-class ResultStore:
-    """Folder of finished fits; see the module docstring for the layout and guarantees."""
+def _file_mode() -> int:
+    """0644 under the usual umask: what ``open()`` would give a new file (``mkstemp`` gives
+    0600, which hides results from the group and other users for no reason)."""
+    mask = os.umask(0o022)  # read by setting; restored at once (import time, one thread)
+    os.umask(mask)
+    return 0o666 & ~mask
 
-    def __init__(self, root: str | os.PathLike):
+
+FILE_MODE = _file_mode()
+
+
+def estimate_bytes(n_fits: int) -> int:
+    """Rough disk space a folder of ``n_fits`` fits needs: a file-system block per cell, about
+    2 KiB a fit for the tables (twice, while they are replaced), 1 MiB for the rest."""
+    return n_fits * (4096 + 2 * 2048) + 2**20
+
+
+def temp_prefix() -> str:
+    """Prefix of this process's temporary files: with host and pid in the name, a dead
+    writer's leftover can be told from a live writer's file (:func:`clean_stale_temps`)."""
+    return f".tmp-{socket.gethostname()}-{os.getpid()}-"
+
+
+def atomic_write(path: str | os.PathLike, write, *, binary: bool = False) -> None:
+    """Write ``path`` through ``write(fh)`` on a unique temporary file in the same folder, then
+    rename it into place: readers see the old file or the new one, never a part of one.
+
+    On any error (a full disk, an interrupt) the temporary file is removed and the error
+    raised; ``path`` is untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=".part")
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb" if binary else "w") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process ``pid`` exists on this machine (one we may not signal counts too)."""
+    if pid <= 0:  # kill(0 or -n, 0) asks about process groups, not a process
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _temp_owner(name: str) -> tuple[str, int] | None:
+    """(host, pid) from a temporary file's name, or None for a name of another form."""
+    if not (name.startswith(".tmp-") and name.endswith(".part")):
+        return None
+    parts = name[len(".tmp-"):].rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
+
+
+def clean_stale_temps(root: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of writers that died on this machine; return them.
+
+    Only files whose name carries this host and a pid that no longer runs: a file of another
+    host, or of the older nameless form, may belong to a live writer and is left alone.
+    """
+    root, host = Path(root), socket.gethostname()
+    removed = []
+    folders = [root, root / "r-shaped"] + sorted(p for p in (root / "cells").glob("*") if p.is_dir())
+    for folder in folders:
+        for f in folder.glob(".tmp-*.part"):
+            owner = _temp_owner(f.name)
+            if owner and owner[0] == host and not pid_alive(owner[1]):
+                with contextlib.suppress(OSError):
+                    f.unlink()
+                    removed.append(f)
+    return removed
+
+
+def checksum(record: dict) -> str:
+    """SHA-256 of a record (without its checksum field) in the canonical JSON the store writes."""
+    body = {k: v for k, v in record.items() if k != CHECKSUM}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _is_type(value, types) -> bool:
+    return isinstance(value, types) and not isinstance(value, bool)
+
+
+def check_cell(path: Path, text: str) -> tuple[dict | None, str | None]:
+    """(record, None) for a sound cell file, else (None, what is wrong with it)."""
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        return None, f"not valid JSON ({exc})"
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    bad = [k for k, t in REQUIRED.items() if not _is_type(record.get(k), t)]
+    if bad:
+        return None, f"missing or mistyped fields {bad}"
+    if any(not math.isfinite(record[k]) for k in ("frac_sample", "frac_damage")):
+        return None, "non-finite fractions"
+    stored = record.pop(CHECKSUM, None)
+    if stored is not None and stored != checksum(record):  # None: written before checksums
+        return None, "checksum mismatch (the record was changed after it was written)"
+    if path.parent.name != record["experiment"] or path.name != _cell_name(record):
+        return None, f"its record belongs to {record['experiment']}/{_cell_name(record)}"
+    return record, None
+
+
+def _cell_name(record: dict) -> str:
+    return cell_id(record["model"], record["frac_sample"], record["frac_damage"],
+                   record["replicate"], record["dataset"]) + ".json"
+
+
+def _report_damage(message: str) -> None:
+    print(f"datavsmath: {message}", file=sys.stderr, flush=True)
+
+
+class ResultStore:
+    """Folder of finished fits; see the module docstring for the layout and guarantees.
+
+    on_damaged : called with one message per damaged cell found (default: print it to stderr)
+    """
+
+    def __init__(self, root: str | os.PathLike, on_damaged=_report_damage):
         self.root = Path(root)
+        self._on_damaged = on_damaged
+        self._reported: set[Path] = set()
 
     def _dir(self, experiment: str) -> Path:
         return self.root / "cells" / experiment
 
     def _path(self, record: dict) -> Path:
-        key = cell_id(record["model"], record["frac_sample"], record["frac_damage"],
-                      record["replicate"], record["dataset"])
-        return self._dir(record["experiment"]) / f"{key}.json"
+        return self._dir(record["experiment"]) / _cell_name(record)
+
+    def _load(self, path: Path) -> dict | None:
+        """The verified record of cell file ``path``; None if it is absent or damaged (a
+        damaged one is reported and moved to quarantine)."""
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return None
+        except UnicodeDecodeError as exc:
+            record, problem = None, f"not text ({exc.reason})"
+        else:
+            record, problem = check_cell(path, text)
+        if problem is not None:
+            self._quarantine(path, problem)
+        return record
+
+    def _quarantine(self, path: Path, problem: str) -> None:
+        """Move a damaged cell out of ``cells/`` so that it counts as missing and is refitted;
+        kept, not deleted, for whoever wants to see what happened to it."""
+        rel = path.relative_to(self.root / "cells")
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        dest = self.root / QUARANTINE / rel.parent / f"{rel.stem}.{stamp}-{os.getpid()}{rel.suffix}"
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
+            where = f"moved to {dest}; the next `datavsmath run` refits it"
+        except FileNotFoundError:  # another reader moved it first and reported it
+            return
+        except OSError as exc:  # e.g. a read-only folder: skip it here, say so
+            where = f"left in place ({exc.strerror}) and skipped; remove it to have it refitted"
+        if path not in self._reported:
+            self._reported.add(path)
+            self._on_damaged(f"damaged cell {path}: {problem}; {where}")
 
     def has(self, record: dict) -> bool:
-        """True if the fit identified by ``record``'s key fields is already stored."""
-        return self._path(record).is_file()
+        """True if the fit identified by ``record``'s key fields is stored and sound."""
+        path = self._path(record)
+        return path.is_file() and self._load(path) is not None
 
     def put(self, record: dict) -> bool:
-        """Store one finished fit atomically. Returns False (and writes nothing) if present."""
-        missing = [c for c in ("experiment", "dataset", "model", "frac_sample", "frac_damage",
-                               "replicate", "acc", "auc") if c not in record]
+        """Store one finished fit atomically, with its checksum. Returns False (and writes
+        nothing) if a sound copy is present; a damaged one is quarantined and replaced."""
+        missing = [c for c in REQUIRED if c not in record]
         if missing:
             raise ValueError(f"result record lacks {missing}")
         path = self._path(record)
-        if path.is_file():
+        if self.has(record):
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
+        body = {k: v for k, v in record.items() if k != CHECKSUM}
+        body[CHECKSUM] = checksum(body)
         # not "*.json" until renamed: whoever lists records (a rerun, a watcher) never sees a half-written one
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(record, fh, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, lambda fh: json.dump(body, fh, sort_keys=True))
         return True
 
     def records(self, experiment: str | None = None) -> list[dict]:
@@ -110,8 +285,9 @@ class ResultStore:
             for f in sorted(d.glob("*.json")):  # ".tmp-*.json" leftovers of older versions are skipped
                 if f.name.startswith(".tmp-"):
                     continue
-                with open(f) as fh:
-                    out.append(json.load(fh))
+                record = self._load(f)
+                if record is not None:
+                    out.append(record)
         return out
 
     def to_frame(self, experiment: str | None = None) -> pd.DataFrame:
@@ -130,14 +306,19 @@ class ResultStore:
         out_dir.mkdir(parents=True, exist_ok=True)
         df = self.to_frame()
         written = [out_dir / "results.csv"]
-        df.to_csv(written[0], index=False)
+        _write_csv(df, written[0])
         for (dataset, experiment), part in df.groupby(["dataset", "experiment"], sort=True):
             name = R_FILES.get((dataset, experiment), f"{dataset}-{experiment}-results.csv")
             path = out_dir / "r-shaped" / name
             path.parent.mkdir(exist_ok=True)
-            to_r_shape(part).to_csv(path, index=False)
+            _write_csv(to_r_shape(part), path)
             written.append(path)
         return written
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    # a reader (or a kill) mid-export sees the previous table, never a truncated one
+    atomic_write(path, lambda fh: df.to_csv(fh, index=False))
 
 
 def to_r_shape(df: pd.DataFrame) -> pd.DataFrame:
