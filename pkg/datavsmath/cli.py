@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -38,12 +39,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: exit status when the reader of our output went away (as a process killed by SIGPIPE shows)
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
     from .errors import UserError
 
     args = build_parser().parse_args(argv)
     try:
-        return int(args._module.run(args) or 0)
+        rc = int(args._module.run(args) or 0)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+        return rc
+    except BrokenPipeError:
+        # `datavsmath status | head -1`: the reader has what it wanted. Point stdout at
+        # /dev/null so that the interpreter's final flush does not raise again, and end quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except UserError as exc:
         print(f"datavsmath {args.command}: error: {exc}", file=sys.stderr)
         return 2
