@@ -11,7 +11,7 @@ import pytest
 import datavsmath.data
 import datavsmath.experiments
 from datavsmath.cli import EXIT_BROKEN_PIPE, main
-from datavsmath.errors import UserError
+from datavsmath.store import read_r_csv
 
 ALL = ["size", "random_damage", "constant_damage", "size_x_damage"]
 
@@ -143,3 +143,37 @@ def test_status_into_a_closed_pipe_ends_quietly(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait() == EXIT_BROKEN_PIPE
     assert "Traceback" not in err and "BrokenPipe" not in err and err == ""
+
+
+# --- --out reads a results folder, --to writes what a command derives ---------------------------
+R_SIZE = datavsmath.experiments.PROJECT_ROOT / "data" / "r-results" / "fashion-data-size-results.csv"
+FAST_FIT = ["--metric", "acc", "--forms", "power", "--targets", "acc=0.85", "--quiet"]
+
+
+def test_fit_writes_tables_to_to_and_still_accepts_out_with_a_note(tmp_path, capsys):
+    assert main(["fit", str(R_SIZE), "--to", str(tmp_path / "new"), *FAST_FIT]) == 0
+    assert (tmp_path / "new" / "tables" / "learning_curve_fits.csv").is_file()
+    assert "deprecated" not in capsys.readouterr().err
+    assert main(["fit", str(R_SIZE), "--out", str(tmp_path / "old"), *FAST_FIT]) == 0
+    assert (tmp_path / "old" / "tables" / "learning_curve_fits.csv").is_file()
+    assert "--out is deprecated here, use --to" in capsys.readouterr().err
+    assert main(["fit", str(R_SIZE), "--to", "a", "--out", "b", *FAST_FIT]) == 2
+    assert main(["fit", str(R_SIZE), *FAST_FIT]) == 2  # a CSV is no place for tables
+    assert "say where the tables go with --to DIR" in capsys.readouterr().err
+
+
+def test_fit_of_a_results_folder_writes_its_tables_into_it(tmp_path, capsys):
+    folder = tmp_path / "res"
+    folder.mkdir()
+    read_r_csv(R_SIZE).to_csv(folder / "results.csv", index=False)
+    assert main(["fit", str(folder), *FAST_FIT]) == 0
+    assert (folder / "tables" / "learning_curve_fits.csv").is_file()
+
+
+def test_figures_take_to_and_the_old_out(tmp_path, capsys):
+    small = ["--dpi", "20", "--width", "3", "--height", "2", "--no-illustrations"]
+    assert main(["figures", str(R_SIZE), "--to", str(tmp_path / "new"), *small]) == 0
+    assert (tmp_path / "new" / "acc-size.png").is_file()
+    assert main(["figures", str(R_SIZE), "--out", str(tmp_path / "old"), *small]) == 0
+    assert (tmp_path / "old" / "acc-size.png").is_file()
+    assert "--out is deprecated here, use --to" in capsys.readouterr().err

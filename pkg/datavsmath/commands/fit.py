@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_to_argument, output_dir
+
 METRICS = ("acc", "auc")
 FORMS = ("power", "power_floor", "exp", "exp_floor")
 
@@ -24,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sources", nargs="+", metavar="SOURCE",
                         help="results folder (cells/ or results.csv), tidy results.csv, or an "
                              "R-shaped CSV; several are analysed side by side")
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="results directory; tables are written to DIR/tables/")
+    add_to_argument(parser, "where the tables go: DIR/tables/ (default: SOURCE, when it is one "
+                            "results folder)")
     parser.add_argument("--targets", action="append", default=[], metavar="METRIC=V[,V...]",
                         help="target metric values for 'data needed', e.g. acc=0.85,0.9 "
                              "(repeatable; default acc=0.85,0.9 and auc=0.98,0.99)")
@@ -157,6 +159,20 @@ def _check_metrics(df, source: str, columns, metrics) -> None:
         df[m] = values
 
 
+def _tables_dir(args) -> str:
+    """--to, else the one source when it is a results folder (where its tables belong)."""
+    from pathlib import Path
+
+    from datavsmath.errors import UserError
+
+    to = output_dir(args, "fit")
+    if to is not None:
+        return to
+    if len(args.sources) == 1 and Path(args.sources[0]).is_dir():
+        return args.sources[0]
+    raise UserError("say where the tables go with --to DIR (they are written to DIR/tables/)")
+
+
 def run(args: argparse.Namespace) -> int:
     import warnings
     from pathlib import Path
@@ -166,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
     from datavsmath import scaling
     from datavsmath.errors import UserError
 
+    to = _tables_dir(args)
     targets = _parse_targets(args.targets)
     metrics = METRICS if args.metric == "both" else (args.metric,)
     forms = [f.strip() for f in args.forms.split(",") if f.strip()]
@@ -202,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
                                      quiet=True)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        written = report.write(args.out)
+        written = report.write(to)
     if not args.quiet:
         print(report.summary())
         print()
