@@ -177,3 +177,30 @@ def test_figures_take_to_and_the_old_out(tmp_path, capsys):
     assert main(["figures", str(R_SIZE), "--out", str(tmp_path / "old"), *small]) == 0
     assert (tmp_path / "old" / "acc-size.png").is_file()
     assert "--out is deprecated here, use --to" in capsys.readouterr().err
+
+
+# --- quiet CUDA probing on a CPU-only machine ---------------------------------------------------
+def test_stderr_filter_drops_only_the_cuda_noise(capfd):
+    from datavsmath.models import CPU_ONLY_NOISE, _drop_stderr_lines
+
+    with _drop_stderr_lines(CPU_ONLY_NOISE):
+        os.write(2, b"E0000 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\n")
+        os.write(2, b"E0000 some_op.cc:1] a real error\n")
+        print("a Python warning", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert "cuInit" not in err
+    assert "a real error" in err and "a Python warning" in err
+
+
+@pytest.mark.slow
+def test_tensorflow_on_a_cpu_only_machine_prints_no_cuda_noise():
+    from datavsmath.models import CPU_ONLY_NOISE, nvidia_gpu_present
+
+    if nvidia_gpu_present():
+        pytest.skip("this machine has an NVIDIA GPU: TensorFlow's CUDA messages are real there")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user has it
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    code = "from datavsmath.models import device_label; print(device_label())"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0 and res.stdout.strip() == "cpu"
+    assert not any(noise in res.stderr for noise in CPU_ONLY_NOISE), res.stderr
