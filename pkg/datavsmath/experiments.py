@@ -2,7 +2,10 @@
 
 ``reproduce/<name>.toml`` declares one experiment, mirroring one R run script: the models,
 the damage rule, and per profile the grids of sample and damage fractions. ``load_experiment``
-turns a spec and a profile into an :class:`Experiment`, whose ``cells()`` enumerate the grid.
+turns a spec and a profile into an :class:`Experiment`, whose ``cells()`` enumerate the grid;
+``load_spec`` does the same for a spec file anywhere. Every spec is checked against a schema
+(``SPEC_KEYS``; :func:`validate_spec`) before anything runs: a typo, a wrong type, a value out
+of range or a meaningless combination is a UserError naming the file, the key and the value.
 
 Seeds: every cell's seed is a hash of (base seed, experiment, dataset, frac_sample,
 frac_damage, replicate). The training-row draw uses a seed that leaves out frac_damage, so
