@@ -3,13 +3,17 @@
 Fits learning curves (power law and exponential, each with and without a floor) to the size
 experiment, estimates the training rows needed for target accuracies/AUCs, the R tables and a
 modelled d(data)/d(quality) for the size x damage grid, and breakdown points for the damage
-experiments. Prints the summaries and writes tidy CSVs to DIR/tables/.
+experiments. Prints the summaries and writes tidy CSVs to DIR/tables/ (--to DIR; by default
+the results folder analysed). --out is a deprecated alias of --to.
+
+The tables are checked first: a missing acc/auc column, text, a blank or a value outside
+[0, 1] in a column analysed is an error naming the file, the column, the line and the value.
 
 examples:
-  datavsmath fit results/ --out results/
+  datavsmath fit results/quick                             # -> results/quick/tables/
   datavsmath fit data/r-results/fashion-data-size-results.csv \\
-      data/r-results/fashion-mnist-damage-results.csv --out /tmp/fit --targets acc=0.85,0.9
-  datavsmath fit my-cross.csv --experiment size_x_damage --dataset fashion --out /tmp/fit
+      data/r-results/fashion-mnist-damage-results.csv --to /tmp/fit --targets acc=0.85,0.9
+  datavsmath fit my-cross.csv --experiment size_x_damage --dataset fashion --to /tmp/fit
 """
 
 from __future__ import annotations
