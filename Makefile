@@ -42,10 +42,10 @@ smoke: data
 	$(DVM) run all --profile smoke --out /tmp/datavsmath-smoke
 
 tables: venv
-	$(DVM) fit $(RESULTS) --out $(RESULTS)
+	$(DVM) fit $(RESULTS) --to $(RESULTS)
 
 figures: venv
-	$(DVM) figures $(RESULTS) --out $(RESULTS)/figures
+	$(DVM) figures $(RESULTS) --to $(RESULTS)/figures
 
 # Renders the site with Quarto when installed; without it, still writes the figures.
 report: figures

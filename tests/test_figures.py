@@ -316,7 +316,7 @@ def test_command_defaults_out_to_the_results_folder(r, tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv,match", [
     (["--dpi", "0"], "must be positive"),
     (["--dpi", "3000", "--width", "10"], "20,000 pixels"),
-    ([str(R_RESULTS / "fashion-data-size-results.csv")], "--out DIR"),
+    ([str(R_RESULTS / "fashion-data-size-results.csv")], "--to DIR"),
     (["/no/such/folder"], "does not exist"),
 ])
 def test_command_rejects_bad_input_helpfully(argv, match):

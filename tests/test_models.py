@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from datavsmath.metrics import score
-from datavsmath.models import (MODELS, KerasNet, ModelSpec, VoteFractionForest, XGBSoftprob, cnn_optimizer,
+from datavsmath.models import (MODELS, ModelSpec, VoteFractionForest, XGBSoftprob, cnn_optimizer,
                                dnn_optimizer, make_model, register, validation_cut)
 
 pytestmark = pytest.mark.slow

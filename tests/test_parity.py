@@ -135,7 +135,7 @@ def test_parity_command_prints_the_summary_and_writes_tables(tmp_path):
     ours.assign(auc=ours["acc"]).to_csv(folder / "results.csv", index=False)
     from datavsmath.cli import main
 
-    assert main(["parity", str(folder), "--out", str(tmp_path / "out")]) == 0
+    assert main(["parity", str(folder), "--to", str(tmp_path / "out")]) == 0
     cells = pd.read_csv(tmp_path / "out" / "tables" / "parity_cells.csv")
     assert set(cells["metric"]) == {"acc", "auc"} and (cells["experiment"] == "random_damage").all()
     assert len(cells) == 2 * 28  # R published 28 random-damage levels at all rows

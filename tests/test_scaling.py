@@ -396,3 +396,61 @@ def test_cli_fit_rejects_bad_input(tmp_path, capsys, args, message):
 def test_cli_fit_missing_source(tmp_path, capsys):
     assert main(["fit", str(tmp_path / "nope.csv"), "--out", str(tmp_path)]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+# --- fit on bad tables: one clear error naming file, column, row and value (rc 2) -------------
+def bad_size_csv(tmp_path, edit, header=True):
+    """The R size table with one edit (a function of the DataFrame), written where fit reads it."""
+    df = pd.read_csv(R_DIR / "fashion-data-size-results.csv")
+    df = edit(df)
+    path = tmp_path / "fashion-data-size-results.csv"
+    df.to_csv(path, index=False, header=header)
+    return path
+
+
+def _set(col, row, value):
+    def edit(df):
+        df[col] = df[col].astype(object)
+        df.loc[row, col] = value
+        return df
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda df: df.drop(columns="acc"), "no acc column (columns: frac,exp_name,auc); add it, or analyse auc "
+                                        "alone with --metric auc"),
+    (_set("acc", 4, "abc"), "column acc, line 6: the value 'abc' is not a number"),
+    (_set("acc", 4, 1.7), "column acc, line 6: the value 1.7 is outside [0, 1]"),
+    (_set("auc", 6, -0.2), "column auc, line 8: the value -0.2 is outside [0, 1]"),
+    (_set("acc", 6, np.nan), "column acc, line 8: the value is empty"),
+    (lambda df: df.iloc[:0], "has a header but no rows of results"),
+])
+def test_cli_fit_rejects_a_bad_table_naming_file_column_and_value(tmp_path, capsys, edit, message):
+    path = bad_size_csv(tmp_path, edit)
+    assert main(["fit", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"datavsmath fit: error: {path}: {message}" in err
+    assert not (tmp_path / "o").exists()  # nothing fitted, nothing written
+
+
+def test_cli_fit_on_an_empty_file_says_it_is_empty(tmp_path, capsys):
+    path = tmp_path / "fashion-data-size-results.csv"
+    path.write_text("")
+    assert main(["fit", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: the file is empty" in err and "--experiment" not in err  # not the R-name hint
+
+
+def test_cli_fit_checks_only_the_metric_it_analyses(tmp_path, capsys):
+    path = bad_size_csv(tmp_path, lambda df: df.drop(columns="auc"))
+    rc = main(["fit", str(path), "--out", str(tmp_path / "o"), "--metric", "acc", "--quiet",
+               "--targets", "acc=0.85"])
+    assert rc == 0, capsys.readouterr().err
+
+
+def test_fits_reject_text_in_a_metric_column():
+    df = size_frame(power_err())
+    df["acc"] = df["acc"].astype(object)
+    df.loc[2, "acc"] = "high"
+    with pytest.raises(ValueError, match=r"column acc holds 'high' \(row 2\)"):
+        scaling.fit_learning_curves(df, forms=["power"])

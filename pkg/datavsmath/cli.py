@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import errno
 import importlib
+import os
 import signal
 import sys
 
@@ -74,6 +75,10 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, old)
 
 
+#: exit status when the reader of our output went away (as a process killed by SIGPIPE shows)
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; exit codes: 0 done, 1 ``status`` with fits left, 2 a user or storage
     error (one line, no traceback), 130 Ctrl-C, 143 SIGTERM."""
@@ -82,7 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with sigterm_as_interrupt():
-            return int(args._module.run(args) or 0)
+            rc = int(args._module.run(args) or 0)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+        return rc
+    except BrokenPipeError:
+        # `datavsmath status | head -1`: the reader has what it wanted. Point stdout at
+        # /dev/null so that the interpreter's final flush does not raise again, and end quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except UserError as exc:
         print(f"datavsmath {args.command}: error: {exc}", file=sys.stderr)
         return 2

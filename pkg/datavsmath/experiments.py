@@ -2,7 +2,10 @@
 
 ``reproduce/<name>.toml`` declares one experiment, mirroring one R run script: the models,
 the damage rule, and per profile the grids of sample and damage fractions. ``load_experiment``
-turns a spec and a profile into an :class:`Experiment`, whose ``cells()`` enumerate the grid.
+turns a spec and a profile into an :class:`Experiment`, whose ``cells()`` enumerate the grid;
+``load_spec`` does the same for a spec file anywhere. Every spec is checked against a schema
+(``SPEC_KEYS``; :func:`validate_spec`) before anything runs: a typo, a wrong type, a value out
+of range or a meaningless combination is a UserError naming the file, the key and the value.
 
 Seeds: every cell's seed is a hash of (base seed, experiment, dataset, frac_sample,
 frac_damage, replicate). The training-row draw uses a seed that leaves out frac_damage, so
@@ -12,14 +15,17 @@ only by their damage (common random numbers; each cell's own distribution is unc
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import json
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import UserError
 
-__all__ = ["PROFILES", "Cell", "Experiment", "derive_seed", "load_experiment", "spec_dir", "experiment_names",
+__all__ = ["PROFILES", "Cell", "Experiment", "derive_seed", "load_experiment", "load_spec",
+           "validate_spec", "spec_dir", "experiment_names",
            "SAMPLE_GRID", "DAMAGE_GRID", "CROSS_DAMAGE_GRID"]
 
 PROFILES = ("full", "quick", "smoke")
@@ -40,10 +46,24 @@ def spec_dir() -> Path:
 
 
 def experiment_names(folder: Path | None = None) -> list[str]:
-    """Names of the specs in ``folder``, in R's run order (the ``order`` key)."""
+    """Names of the specs in ``folder``, in R's run order (the ``order`` key).
+
+    A spec that cannot be read still gets listed (last): naming it is how a command learns
+    which file is broken, and the experiments that do not need it keep working.
+    """
     folder = folder or spec_dir()
-    specs = [(tomllib.loads(p.read_text()).get("order", 99), p.stem) for p in folder.glob("*.toml")]
+    specs = [(_order(p), p.stem) for p in folder.glob("*.toml")]
     return [name for _, name in sorted(specs)]
+
+
+def _order(path: Path) -> int:
+    """A spec's ``order`` key, or 99 (listed last) when the file is broken or leaves it out;
+    load_experiment reports what is wrong with it."""
+    try:
+        order = tomllib.loads(path.read_text()).get("order", 99)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return 99
+    return order if isinstance(order, int) and not isinstance(order, bool) else 99
 
 
 def derive_seed(*parts) -> int:
@@ -114,6 +134,7 @@ class Experiment:
         """A copy with CLI overrides applied and validated."""
         changes = {}
         if models is not None:
+            models = [models] if isinstance(models, str) else list(models)  # "rf" is one name, not r, f
             unknown = [m for m in models if m not in self.models]
             if unknown:
                 raise UserError(f"experiment {self.name} has no model {', '.join(unknown)}; "
@@ -128,17 +149,188 @@ class Experiment:
         return replace(self, **changes)
 
 
-def _fractions(values, key: str, path: Path) -> tuple[float, ...]:
-    if not isinstance(values, list) or not values:
-        raise UserError(f"{path}: {key} must be a non-empty list of fractions")
+# --- spec schema ----------------------------------------------------------------------------
+# A spec is checked whole, every profile of it, when it is read: a typo or a value the runner
+# would misread (a damage level with no damage rule, seed 1.5) must stop the command before any
+# data is loaded, naming the file, the key and the value, never train on something else.
+
+#: keys a spec may set at its top level and in ``[profiles.<profile>]``, with what they hold
+SPEC_KEYS = {
+    "title": "a string",
+    "note": "a string",
+    "r_results": "a file name (string)",
+    "models": "a list of registered model names, e.g. [\"rf\", \"cnn\"]",
+    "dataset": "a dataset name",
+    "damage": "\"none\", \"random\" or \"constant\"",
+    "damage_shift": "an integer: constant damage moves label y to (y + shift) mod classes",
+    "frac_sample": "a list of sample fractions in (0, 1]",
+    "frac_damage": "a list of damage fractions in [0, 1]",
+    "replicates": "an integer of at least 1",
+    "seed": "an integer",
+    "full_sample_order": "\"drawn\" or \"file\"",
+}
+#: keys only the top level may set
+TOP_LEVEL_KEYS = {"order": "an integer (run order among the specs)",
+                  "profiles": "tables [profiles.full], [profiles.quick], [profiles.smoke]"}
+DAMAGE_RULES = ("none", "random", "constant")
+SAMPLE_ORDERS = ("drawn", "file")
+#: a cell needs at least one row per class; the networks also hold out 20% for validation
+MIN_TRAIN_ROWS = 10
+
+
+def _show(value) -> str:
+    """A value as the TOML file spells it (strings in double quotes)."""
+    return json.dumps(value, default=str)
+
+
+def _spec_error(path: Path, where: str, key: str, value, problem: str) -> UserError:
+    return UserError(f"{path}: {where}{key} = {_show(value)}: {problem}")
+
+
+def _check_keys(table: dict, allowed: dict, path: Path, where: str) -> None:
+    """Unknown keys are typos until proven otherwise: reject them, suggesting the nearest."""
+    for key, value in table.items():
+        if key not in allowed:
+            near = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]}?" if near else f"a spec sets {', '.join(allowed)}"
+            raise _spec_error(path, where, key, value, f"unknown key; {hint}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _fraction_list(key: str, values, path: Path, where: str) -> tuple[float, ...]:
+    """A list of fractions (a bare number counts as a list of one) in [0, 1]; for
+    frac_sample each must also give at least MIN_TRAIN_ROWS training rows."""
+    items = values if isinstance(values, list) else [values]
+    if not items:
+        raise _spec_error(path, where, key, values, f"give {SPEC_KEYS[key]}")
     out = []
-    for v in values:
+    for v in items:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-            raise UserError(f"{path}: {key} holds {v!r}; fractions must lie in [0, 1]")
+            raise _spec_error(path, where, key, values, f"holds {_show(v)}; fractions lie in [0, 1]")
+        if key == "frac_sample" and int(N_TRAIN * v + 1e-9) < MIN_TRAIN_ROWS:
+            raise _spec_error(path, where, key, values,
+                              f"{_show(v)} of {N_TRAIN:,} rows is {int(N_TRAIN * v + 1e-9)} training rows; "
+                              f"a cell needs at least {MIN_TRAIN_ROWS} (fraction {MIN_TRAIN_ROWS / N_TRAIN:.2g})")
         out.append(float(v))
     if len(set(out)) != len(out):
-        raise UserError(f"{path}: {key} repeats a value")
+        raise _spec_error(path, where, key, values, "repeats a value")
     return tuple(out)
+
+
+def _model_list(values, path: Path, where: str) -> tuple[str, ...]:
+    """Registered model names; a bare string is one name (``models = "rf"``), never its letters."""
+    from .models import MODELS
+
+    items = [values] if isinstance(values, str) else values
+    if not isinstance(items, list) or not items or not all(isinstance(m, str) for m in items):
+        raise _spec_error(path, where, "models", values, f"give {SPEC_KEYS['models']}")
+    unknown = [m for m in items if m not in MODELS]
+    if unknown:
+        raise _spec_error(path, where, "models", values,
+                          f"no model {', '.join(map(_show, unknown))}; registered: {', '.join(MODELS)}")
+    if len(set(items)) != len(items):
+        raise _spec_error(path, where, "models", values, "repeats a model")
+    return tuple(items)
+
+
+def _check_value(key: str, value, path: Path, where: str):
+    """One key's value, type- and range-checked, in the form Experiment holds it."""
+    from .data import DATASETS
+
+    if key in ("frac_sample", "frac_damage"):
+        return _fraction_list(key, value, path, where)
+    if key == "models":
+        return _model_list(value, path, where)
+    choices = {"damage": DAMAGE_RULES, "full_sample_order": SAMPLE_ORDERS, "dataset": tuple(DATASETS)}
+    if key in choices:
+        if value not in choices[key]:
+            raise _spec_error(path, where, key, value, f"choose from {', '.join(map(_show, choices[key]))}")
+        return value
+    if key in ("replicates", "seed", "damage_shift", "order"):
+        if not _is_int(value) or (key == "replicates" and value < 1):
+            raise _spec_error(path, where, key, value, f"must be {({**SPEC_KEYS, **TOP_LEVEL_KEYS})[key]}")
+        return value
+    if not isinstance(value, str):  # title, note, r_results
+        raise _spec_error(path, where, key, value, f"must be {SPEC_KEYS[key]}")
+    return value
+
+
+def _read_spec(path: Path) -> dict:
+    """The TOML table of a spec file; UserError naming the file if it cannot be read."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read the spec {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path} is not valid TOML: {exc}; fix or remove the file") from exc
+
+
+def _profile_tables(spec: dict, path: Path) -> dict[str, dict]:
+    """``[profiles.<name>]`` tables, each key-checked; unknown profile names rejected."""
+    tables = spec.get("profiles", {})
+    if not isinstance(tables, dict):
+        raise _spec_error(path, "", "profiles", tables, f"must be {TOP_LEVEL_KEYS['profiles']}")
+    for name, table in tables.items():
+        if name not in PROFILES:
+            near = difflib.get_close_matches(name, PROFILES, n=1)
+            raise UserError(f"{path}: unknown profile [profiles.{name}]; "
+                            + (f"did you mean [profiles.{near[0]}]?" if near else f"profiles: {', '.join(PROFILES)}"))
+        if not isinstance(table, dict):
+            raise _spec_error(path, "", f"profiles.{name}", table, "must be a table of spec keys")
+        _check_keys(table, SPEC_KEYS, path, f"[profiles.{name}] ")
+    return tables
+
+
+def _resolve_profile(spec: dict, tables: dict, profile: str, path: Path) -> dict:
+    """The spec's values at ``profile``: top-level defaults overridden by its profile table,
+    each value checked where it was written, then the combinations checked."""
+    merged, origin = {}, {}
+    for where, table in (("", spec), (f"[profiles.{profile}] ", tables.get(profile, {}))):
+        for key, value in table.items():
+            if key in SPEC_KEYS:
+                merged[key], origin[key] = _check_value(key, value, path, where), (where, value)
+    _check_combinations(merged, origin, path)
+    return merged
+
+
+def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
+    """Settings that are each valid but mean nothing together."""
+    from .data import DATASETS
+
+    damage = merged.get("damage", "none")
+    levels = [d for d in merged.get("frac_damage", (0.0,)) if d > 0]
+    if damage == "none" and levels:
+        where, value = origin["frac_damage"]
+        raise _spec_error(path, where, "frac_damage", value,
+                          "damages labels but the spec sets no damage rule; add damage = \"random\" "
+                          "or \"constant\", or use frac_damage = [0.0]")
+    if "damage_shift" in merged:
+        where, value = origin["damage_shift"]
+        if damage != "constant":
+            raise _spec_error(path, where, "damage_shift", value,
+                              f"applies to damage = \"constant\" only (this spec's damage is {_show(damage)})")
+        k = len(DATASETS[merged.get("dataset", "fashion")]["class_names"])
+        if value % k == 0:
+            raise _spec_error(path, where, "damage_shift", value,
+                              f"maps every class to itself ({k} classes); choose a shift from 1 to {k - 1}")
+    if "models" not in merged:
+        raise UserError(f"{path}: set models, {SPEC_KEYS['models']}")
+
+
+def validate_spec(path: Path) -> dict:
+    """Check a whole spec file (every key, every profile) and return its parsed table;
+    UserError naming the file, key and value at the first problem."""
+    spec = _read_spec(path)
+    _check_keys(spec, {**SPEC_KEYS, **TOP_LEVEL_KEYS}, path, "")
+    if "order" in spec:
+        _check_value("order", spec["order"], path, "")
+    tables = _profile_tables(spec, path)
+    for profile in PROFILES:
+        _resolve_profile(spec, tables, profile, path)
+    return spec
 
 
 def load_experiment(name: str, profile: str = "full", folder: Path | None = None) -> Experiment:
@@ -150,38 +342,32 @@ def load_experiment(name: str, profile: str = "full", folder: Path | None = None
     path = folder / f"{name}.toml"
     if not path.is_file():
         raise UserError(f"no experiment {name!r}; choose from {', '.join(experiment_names(folder))} or 'all'")
+    return load_spec(path, profile)
+
+
+def load_spec(path: str | Path, profile: str = "full") -> Experiment:
+    """The experiment a spec file declares (named after the file), at ``profile``; the
+    whole file is validated first (see :func:`validate_spec`)."""
+    path = Path(path)
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
-    try:
-        spec = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path} is not valid TOML: {exc}") from exc
-    merged = {k: v for k, v in spec.items() if k not in ("profiles", "order")}
-    merged.update(spec.get("profiles", {}).get(profile, {}))
-    from .models import MODELS
-
-    models = tuple(merged.get("models", ()))
-    unknown = [m for m in models if m not in MODELS]
-    if not models or unknown:
-        raise UserError(f"{path}: models must name registered models ({', '.join(MODELS)}); got {list(models)}")
-    damage = merged.get("damage", "none")
-    if damage not in ("none", "random", "constant"):
-        raise UserError(f"{path}: damage must be none, random or constant, got {damage!r}")
-    known = {f for f in Experiment.__dataclass_fields__} - {"name", "profile", "extra"}
+    if not path.is_file():
+        raise UserError(f"no spec file {path}")
+    spec = validate_spec(path)
+    merged = _resolve_profile(spec, _profile_tables(spec, path), profile, path)
     return Experiment(
-        name=name,
-        title=merged.get("title", name),
+        name=path.stem,
+        title=merged.get("title", path.stem),
         profile=profile,
-        models=models,
-        damage=damage,
-        frac_sample=_fractions(merged.get("frac_sample", [1.0]), "frac_sample", path),
-        frac_damage=_fractions(merged.get("frac_damage", [0.0]), "frac_damage", path),
+        models=merged["models"],
+        damage=merged.get("damage", "none"),
+        frac_sample=merged.get("frac_sample", (1.0,)),
+        frac_damage=merged.get("frac_damage", (0.0,)),
         dataset=merged.get("dataset", "fashion"),
-        replicates=int(merged.get("replicates", 1)),
-        seed=int(merged.get("seed", 2019)),
+        replicates=merged.get("replicates", 1),
+        seed=merged.get("seed", 2019),
         full_sample_order=merged.get("full_sample_order", "drawn"),
-        damage_shift=int(merged.get("damage_shift", 1)),
+        damage_shift=merged.get("damage_shift", 1),
         r_results=merged.get("r_results"),
         note=merged.get("note", ""),
-        extra={k: v for k, v in merged.items() if k not in known},
     )

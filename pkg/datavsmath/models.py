@@ -9,20 +9,36 @@ Each does its own preprocessing (pixels / 255; flat 784 features, or 28x28x1 for
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import glob
 import math
 import os
+import sys
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+#: whether the user chose TensorFlow's log level; if so, what it prints is left to them
+_USER_SET_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
 # keep TensorFlow's C++ start-up chatter out of logs and progress bars
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+#: what TensorFlow prints on a machine without an NVIDIA GPU while it looks for CUDA, whatever
+#: TF_CPP_MIN_LOG_LEVEL says (absl writes it before its logging starts; cuInit's failure is an
+#: ERROR there): noise on such a machine, and all TensorFlow has to say about CUDA there
+CPU_ONLY_NOISE = (
+    "All log messages before absl::InitializeLog() is called are written to STDERR",
+    "Could not find cuda drivers on your machine",
+    "failed call to cuInit",
+)
 
 __all__ = [
     "MODELS", "ModelSpec", "register", "make_model", "VoteFractionForest", "XGBSoftprob",
     "KerasNet", "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "gpu_name", "gpu_names", "keras_backend",
+    "nvidia_gpu_present",
     "device_label",
 ]
 
@@ -42,11 +58,60 @@ def image_features(x: np.ndarray) -> np.ndarray:
 
 # --- devices -------------------------------------------------------------------------------
 
-def keras_backend() -> str:
-    """The keras backend in use ("tensorflow", the default, or "jax"; ``$KERAS_BACKEND``)."""
-    import keras
+def nvidia_gpu_present() -> bool:
+    """Whether this machine shows an NVIDIA GPU (a device node or driver entry, or WSL's GPU
+    bridge), found without loading CUDA: cheap enough to ask before TensorFlow starts."""
+    return bool(glob.glob("/dev/nvidia[0-9]*") or glob.glob("/proc/driver/nvidia/gpus/*")
+                or os.path.exists("/dev/dxg"))
 
-    return keras.backend.backend()
+
+@contextlib.contextmanager
+def _drop_stderr_lines(patterns):
+    """Pass every line written to file descriptor 2 (C++ logs included) through, except those
+    containing one of ``patterns``. A thread relays the lines as they come, so that nothing
+    is held back if the process dies inside the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_end, write_end = os.pipe()
+
+    def relay():
+        with os.fdopen(read_end, "rb") as pipe:
+            for line in pipe:
+                if not any(p.encode() in line for p in patterns):
+                    os.write(saved, line)
+
+    thread = threading.Thread(target=relay, name="stderr-filter", daemon=True)
+    thread.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe's last writer closes: the relay reads to the end and stops
+        thread.join(timeout=10)
+        os.close(saved)
+
+
+@functools.lru_cache(maxsize=1)
+def keras_backend() -> str:
+    """The keras backend in use ("tensorflow", the default, or "jax"; ``$KERAS_BACKEND``).
+
+    The first call starts keras. On a machine without an NVIDIA GPU, unless the user set
+    TF_CPP_MIN_LOG_LEVEL, TensorFlow's search for CUDA (at import and at its first look at the
+    devices, done here) would print the ``CPU_ONLY_NOISE`` lines on every command: those lines
+    are dropped, everything else TensorFlow prints passes through.
+    """
+    quiet = not _USER_SET_TF_LOG_LEVEL and not nvidia_gpu_present()
+    with _drop_stderr_lines(CPU_ONLY_NOISE) if quiet else contextlib.nullcontext():
+        import keras
+
+        backend = keras.backend.backend()
+        if quiet and backend == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")  # the CUDA probe, once, while filtered
+    return backend
 
 
 @functools.lru_cache(maxsize=1)
@@ -220,6 +285,7 @@ class KerasNet:
         self.n_classes, self.seed, self.verbose = n_classes, seed, verbose
 
     def fit(self, x, y):
+        keras_backend()  # keras started once, quietly on a CPU-only machine
         import keras
 
         keras.backend.clear_session()  # one graph per fit; memory does not grow over a grid

@@ -19,7 +19,7 @@ def run(args) -> int:
     from ..training.store import ResultStore
     from .run import resolve
 
-    _, out, _ = resolve(args)
+    _, out, _ = resolve(args, broken=[])  # export reads the folder only; a broken spec is no reason to stop
     store = ResultStore(out)
     if not store.records():
         raise UserError(f"{out} holds no results; run `datavsmath run --out {out}` first")

@@ -5,8 +5,8 @@ R-shaped result CSV, or a folder of R's CSVs such as ``data/r-results/``. Withou
 default results folder is used: ``$DATAVSMATH_RESULTS``, else ``results/full`` when complete,
 else ``results/quick``.
 
-Writes, under --out (default: SOURCE/figures for a results folder): the accuracy and AUC charts
-of every experiment present, named as in the R testbench (acc-size.png, auc-rand-bias.png,
+Writes, under --to DIR (default: SOURCE/figures for a results folder; --out is a deprecated
+alias of --to): the accuracy and AUC charts of every experiment present, named as in the R testbench (acc-size.png, auc-rand-bias.png,
 acc-const-bias.png, acc-cnn-bias.png, ...; digit-MNIST runs get an ``mnist-`` prefix), the
 learning curves, the statistics charts when SOURCE/tables/ holds their tables, and the two
 illustrations of damaged labels (random-bias.png, constant-bias.png). Default size: 8 x 4.5
@@ -16,7 +16,7 @@ caption (e.g. "QUICK PREVIEW").
 examples:
   datavsmath figures                                   # default results folder
   datavsmath figures results/quick --dpi 150
-  datavsmath figures data/r-results --out /tmp/r-figures
+  datavsmath figures data/r-results --to /tmp/r-figures
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
+from . import add_to_argument, output_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", nargs="?", metavar="SOURCE",
                         help="results folder, results.csv, R-shaped CSV or folder of R CSVs "
                              "(default: $DATAVSMATH_RESULTS, results/full if complete, else results/quick)")
-    parser.add_argument("--out", metavar="DIR",
-                        help="folder for the PNG files (default: SOURCE/figures for a results folder)")
+    add_to_argument(parser, "folder for the PNG files (default: SOURCE/figures for a results folder)")
     parser.add_argument("--dpi", type=int, default=300, help="resolution in dots per inch (default: 300)")
     parser.add_argument("--width", type=float, default=8.0, help="width in inches (default: 8)")
     parser.add_argument("--height", type=float, default=4.5, help="height in inches (default: 4.5, i.e. 16:9)")
@@ -53,7 +53,7 @@ def _out_dir(source: Path, out: str | None) -> Path:
         return Path(out)
     if source.is_dir() and ((source / "cells").is_dir() or (source / "results.csv").is_file()):
         return source / "figures"
-    raise UserError(f"say where the PNG files go with --out DIR (SOURCE {source} is not a results folder)")
+    raise UserError(f"say where the PNG files go with --to DIR (SOURCE {source} is not a results folder)")
 
 
 def run(args) -> int:
@@ -66,7 +66,7 @@ def run(args) -> int:
                 " (the default results folder; run `datavsmath run --profile quick` first, "
                 "or set DATAVSMATH_RESULTS)")
         raise UserError(f"{source} does not exist{hint}")
-    out = _out_dir(source, args.out)
+    out = _out_dir(source, output_dir(args, "figures"))
     try:
         results = site.load_results(source)
     except (FileNotFoundError, ValueError, KeyError) as exc:

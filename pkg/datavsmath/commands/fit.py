@@ -3,18 +3,24 @@
 Fits learning curves (power law and exponential, each with and without a floor) to the size
 experiment, estimates the training rows needed for target accuracies/AUCs, the R tables and a
 modelled d(data)/d(quality) for the size x damage grid, and breakdown points for the damage
-experiments. Prints the summaries and writes tidy CSVs to DIR/tables/.
+experiments. Prints the summaries and writes tidy CSVs to DIR/tables/ (--to DIR; by default
+the results folder analysed). --out is a deprecated alias of --to.
+
+The tables are checked first: a missing acc/auc column, text, a blank or a value outside
+[0, 1] in a column analysed is an error naming the file, the column, the line and the value.
 
 examples:
-  datavsmath fit results/ --out results/
+  datavsmath fit results/quick                             # -> results/quick/tables/
   datavsmath fit data/r-results/fashion-data-size-results.csv \\
-      data/r-results/fashion-mnist-damage-results.csv --out /tmp/fit --targets acc=0.85,0.9
-  datavsmath fit my-cross.csv --experiment size_x_damage --dataset fashion --out /tmp/fit
+      data/r-results/fashion-mnist-damage-results.csv --to /tmp/fit --targets acc=0.85,0.9
+  datavsmath fit my-cross.csv --experiment size_x_damage --dataset fashion --to /tmp/fit
 """
 
 from __future__ import annotations
 
 import argparse
+
+from . import add_to_argument, output_dir
 
 METRICS = ("acc", "auc")
 FORMS = ("power", "power_floor", "exp", "exp_floor")
@@ -24,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sources", nargs="+", metavar="SOURCE",
                         help="results folder (cells/ or results.csv), tidy results.csv, or an "
                              "R-shaped CSV; several are analysed side by side")
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="results directory; tables are written to DIR/tables/")
+    add_to_argument(parser, "where the tables go: DIR/tables/ (default: SOURCE, when it is one "
+                            "results folder)")
     parser.add_argument("--targets", action="append", default=[], metavar="METRIC=V[,V...]",
                         help="target metric values for 'data needed', e.g. acc=0.85,0.9 "
                              "(repeatable; default acc=0.85,0.9 and auc=0.98,0.99)")
@@ -73,7 +79,33 @@ def _parse_targets(items: list[str]) -> dict | None:
     return out
 
 
+def _table_file(path):
+    """The CSV behind a source: the file itself, or a results folder's results.csv; None for a
+    folder of cells (their records were checked when stored)."""
+    if path.is_file():
+        return path
+    if path.is_dir() and not (path / "cells").is_dir() and (path / "results.csv").is_file():
+        return path / "results.csv"
+    return None
+
+
+def _columns(csv, source: str) -> list[str]:
+    """The header of ``csv``; a clear error for an empty file or one that is not a CSV."""
+    import pandas as pd
+
+    from datavsmath.errors import UserError
+
+    try:
+        return list(pd.read_csv(csv, nrows=0).columns)
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{csv}: the file is empty; expected a CSV whose first line names its "
+                        "columns: frac,exp_name,acc,auc (an R table) or a datavsmath results.csv") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserError(f"{csv}: not a readable CSV ({exc})") from None
+
+
 def _read(source: str, experiment: str | None, dataset: str):
+    """(tidy results, header of the CSV they came from or None for a folder of cells)."""
     from pathlib import Path
 
     from datavsmath.errors import UserError
@@ -82,16 +114,67 @@ def _read(source: str, experiment: str | None, dataset: str):
     path = Path(source)
     if not path.exists():
         raise UserError(f"{source}: no such file or folder")
+    csv = _table_file(path)
+    columns = _columns(csv, source) if csv is not None else None
     try:
         if path.is_file() and experiment is not None and path.name not in R_FILES.values():
-            import pandas as pd
-
-            if "experiment" not in pd.read_csv(path, nrows=0).columns:
-                return read_r_csv(path, experiment=experiment, dataset=dataset)
-        return read_results(path)
+            if "experiment" not in columns:
+                return read_r_csv(path, experiment=experiment, dataset=dataset), columns
+        return read_results(path), columns
     except (ValueError, FileNotFoundError, KeyError) as exc:
         raise UserError(f"{source}: {exc}. For an R-shaped CSV with another name pass "
                         "--experiment NAME (and --dataset)") from None
+
+
+def _where(df, i, csv: bool) -> str:
+    """A row as its reader finds it: the CSV line (after the header), or the fit it records."""
+    if csv:
+        return f"line {i + 2}"
+    row = df.loc[i]
+    return (f"the {row['experiment']} fit of {row['model']} at frac_sample {row['frac_sample']}, "
+            f"frac_damage {row['frac_damage']}, replicate {row['replicate']}")
+
+
+def _check_metrics(df, source: str, columns, metrics) -> None:
+    """Each analysed metric column is present and holds numbers in [0, 1] on every row;
+    otherwise one UserError naming the file, the column, the row and the value. (A blank
+    value is an error too: fitted, the row would silently drop out.)"""
+    import pandas as pd
+
+    from datavsmath.errors import UserError
+
+    present = columns if columns is not None else list(df.columns)
+    for m in metrics:
+        other = "auc" if m == "acc" else "acc"
+        if m not in present:
+            raise UserError(f"{source}: no {m} column (columns: {','.join(map(str, present))}); add it, "
+                            f"or analyse {other} alone with --metric {other}")
+        values = pd.to_numeric(df[m], errors="coerce")
+        for bad, problem in ((df[m].notna() & values.isna(), "is not a number"),
+                             (df[m].isna(), "is empty"),
+                             ((values < 0) | (values > 1), "is outside [0, 1]")):
+            if bad.any():
+                i = bad.idxmax()
+                v = df.at[i, m]
+                value = "" if pd.isna(v) else f" {v!r}" if isinstance(v, str) else f" {float(v):g}"
+                raise UserError(f"{source}: column {m}, {_where(df, i, columns is not None)}: the value"
+                                f"{value} {problem}; accuracies and AUCs are shares in [0, 1] (e.g. 0.87). "
+                                f"Fix the row, drop it, or analyse {other} alone with --metric {other}")
+        df[m] = values
+
+
+def _tables_dir(args) -> str:
+    """--to, else the one source when it is a results folder (where its tables belong)."""
+    from pathlib import Path
+
+    from datavsmath.errors import UserError
+
+    to = output_dir(args, "fit")
+    if to is not None:
+        return to
+    if len(args.sources) == 1 and Path(args.sources[0]).is_dir():
+        return args.sources[0]
+    raise UserError("say where the tables go with --to DIR (they are written to DIR/tables/)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
     from datavsmath.stats import scaling
     from datavsmath.errors import UserError
 
+    to = _tables_dir(args)
     targets = _parse_targets(args.targets)
     metrics = METRICS if args.metric == "both" else (args.metric,)
     forms = [f.strip() for f in args.forms.split(",") if f.strip()]
@@ -118,9 +202,11 @@ def run(args: argparse.Namespace) -> int:
 
     frames, names = [], set()
     for source in args.sources:
-        df = _read(source, args.experiment, args.dataset)
+        df, columns = _read(source, args.experiment, args.dataset)
         if df.empty:
-            raise UserError(f"{source}: holds no results yet")
+            raise UserError(f"{source}: holds no results yet" if columns is None else
+                            f"{source}: has a header but no rows of results")
+        _check_metrics(df, source, columns, metrics)
         name = Path(source).stem if Path(source).is_file() else Path(source).resolve().name
         while name in names:  # two sources with the same name stay apart
             name += "'"
@@ -137,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
                                      quiet=True)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        written = report.write(args.out)
+        written = report.write(to)
     if not args.quiet:
         print(report.summary())
         print()

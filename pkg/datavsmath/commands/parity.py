@@ -3,7 +3,7 @@
 For each cell that R published (size, random damage, constant damage; accuracy and AUC): R's
 single run, our mean over replicates, the spread of one run, the prediction interval for one
 new run and whether R lies inside it. Prints the share of R cells inside our intervals per
-experiment and model, and the cells farthest outside; with --out, writes
+experiment and model, and the cells farthest outside; with --to, writes
 DIR/tables/parity_cells.csv and DIR/tables/parity_summary.csv.
 
 The spread of one run is pooled over the replicated cells of the same experiment and model
@@ -12,7 +12,7 @@ no cell of a model has replicates, its cells have no interval ("n/a").
 
 examples:
   datavsmath parity results/full
-  datavsmath parity results/full --out results/full
+  datavsmath parity results/full --to results/full
   datavsmath parity my-results.csv --r data/r-results
 """
 
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="results folder (cells/ or results.csv) or a tidy results.csv")
     parser.add_argument("--r", default=None, metavar="DIR",
                         help="folder of R's published CSVs (default: the project's data/r-results)")
-    parser.add_argument("--out", default=None, metavar="DIR",
+    parser.add_argument("--to", default=None, metavar="DIR",
                         help="also write DIR/tables/parity_cells.csv and parity_summary.csv")
     parser.add_argument("--top", type=int, default=10, help="outlying cells to list (default 10)")
 
@@ -60,8 +60,8 @@ def run(args) -> int:
         print(f"\nFarthest outside (of {int((cells['inside'] == 0).sum())} cells outside):")
         print(far[["experiment", "model", "metric", "frac_sample", "frac_damage", "r", "ours", "n", "sd", "z"]]
               .round(4).to_string(index=False))
-    if args.out:
-        tables = Path(args.out) / "tables"
+    if args.to:
+        tables = Path(args.to) / "tables"
         tables.mkdir(parents=True, exist_ok=True)
         cells.to_csv(tables / "parity_cells.csv", index=False)
         summary.to_csv(tables / "parity_summary.csv", index=False)

@@ -15,8 +15,13 @@ profiles:
   quick  a documented preview of all four experiments and models (about 45 min on 2 cores)
   smoke  tiny, for tests
 
+A plain `datavsmath run` runs every experiment at the quick profile into results/quick; it
+first says so, with the number of fits and the expected time (every run prints this plan).
+
 examples:
   datavsmath run --profile quick
+  datavsmath run --profile smoke --out /tmp/try             # a one-minute try
+  datavsmath run --spec my-grid.toml                       # a spec of your own -> results/my-grid
   datavsmath run size random_damage --profile full --models rf,xgb
   datavsmath run --profile full --replicates 3 --out results/full-3rep
   datavsmath run --profile full --backend naive          # one model.fit per cell, as in R
@@ -45,9 +50,14 @@ def add_experiment_arguments(p, default_profile="quick"):
     """Options naming experiments, profile and results folder (shared with status/export)."""
     p.add_argument("experiments", nargs="*", default=["all"], metavar="EXPERIMENT",
                    help="size, random_damage, constant_damage, size_x_damage, or all (default)")
+    p.add_argument("--spec", metavar="FILE",
+                   help="a spec file of your own instead of EXPERIMENT (the keys of reproduce/*.toml; "
+                        "validated before anything runs); default profile full, i.e. its grid as written, "
+                        "default folder results/<file name>")
     p.add_argument("--profile", default=None, choices=["full", "quick", "smoke"],
                    help=f"grid profile (default: the folder's, else {default_profile})")
-    p.add_argument("--out", default=None, help="results folder (default: results/<profile>)")
+    p.add_argument("--out", default=None,
+                   help="results folder, read and written (default: results/<profile>)")
 
 
 def _csv_list(text):
@@ -80,27 +90,89 @@ def add_arguments(p):
                         "that may still be running elsewhere; only when you know it is not")
 
 
-def resolve(args):
+def resolve(args, broken: list | None = None):
     """(profile, results folder, experiments) from the shared options; validates everything
-    before any work starts."""
+    before any work starts. With a list as ``broken``, a spec that fails to load is appended
+    to it as (name, message) and left out, so that one broken file does not hide the others
+    (status, export); without one, it is an error."""
     from pathlib import Path
 
     from ..errors import UserError
-    from ..experiments import PROJECT_ROOT, experiment_names, load_experiment
+    from ..experiments import PROJECT_ROOT, experiment_names, load_experiment, load_spec, spec_dir
     from ..training.provenance import read_provenance
 
     profile = args.profile
     if profile is None and args.out:
         profile = read_provenance(args.out).get("profile")
+    spec = getattr(args, "spec", None)
+    if spec:
+        if args.experiments not in (["all"], []):
+            raise UserError(f"give experiment names or --spec, not both (got {' '.join(args.experiments)} "
+                            f"and --spec {spec})")
+        profile = profile or "full"  # a spec of one's own runs as written unless told otherwise
+        out = Path(args.out) if args.out else PROJECT_ROOT / "results" / Path(spec).stem
+        return profile, out, [load_spec(spec, profile)]
     profile = profile or "quick"
     out = Path(args.out) if args.out else PROJECT_ROOT / "results" / profile
     known = experiment_names()
+    if not known:
+        raise UserError(f"no experiment specs (*.toml) in {spec_dir()}; is this a complete checkout?")
     names = known if args.experiments in (["all"], []) else args.experiments
     bad = [n for n in names if n not in known]
     if bad:
         raise UserError(f"unknown experiment {', '.join(bad)}; choose from {', '.join(known)} or all")
-    exps = [load_experiment(n, profile) for n in names]
+    exps = []
+    for name in names:
+        try:
+            exps.append(load_experiment(name, profile))
+        except UserError as exc:
+            if broken is None:
+                raise
+            broken.append((name, str(exc)))
     return profile, out, exps
+
+
+def _is_bare(args) -> bool:
+    """True for a plain `datavsmath run`: the user chose no experiment, profile, spec or folder."""
+    return (args.experiments in (["all"], []) and args.profile is None and not args.spec
+            and args.out is None)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"about {max(1, round(seconds / 60))} min" if seconds >= 30 else "under a minute"
+    if seconds < 2 * 3600:
+        return f"about {round(seconds / 60)} min"
+    return f"about {seconds / 3600:.0f} hours"
+
+
+def _plan_text(profile, out, exps, store, bare: bool) -> str:
+    """What a run is about to do: profile, fits stored and to run, results folder and the
+    expected time. The estimate sums each fit's expected CPU seconds on 2 cores
+    (runner.fit_weight, the per-model times measured for README's "How long it takes";
+    it gives the table's 45 min for quick and ~50 hours for full)."""
+    from ..training.runner import fit_weight, pending_fits
+
+    todo = [(c, ms) for e in exps for c, ms in pending_fits(e, store)]
+    n_todo = sum(len(ms) for _, ms in todo)
+    n_all = sum(e.n_fits for e in exps)
+    seconds = sum(fit_weight(m, c.n_train) for c, ms in todo for m in ms)
+    names = ", ".join(e.name for e in exps)
+    when = (f"{_duration(seconds)} on a 2-core CPU without a GPU (README: How long it takes)"
+            if n_todo else "nothing to train, every fit is stored")
+    if not bare:
+        return (f"plan: profile {profile}, {n_todo} of {n_all} fits to run ({names}), {when}\n"
+                f"results folder: {out}")
+    return "\n".join([
+        "datavsmath run: no experiment, --profile or --out given, so this runs the defaults:",
+        f"  profile:        {profile}" + ("" if profile != "quick" else
+                                          " (a preview, not the R grids; --profile full for those, "
+                                          "--profile smoke for a one-minute try)"),
+        f"  fits:           {n_todo} to run, {n_all - n_todo} of {n_all} already stored ({names})",
+        f"  results folder: {out}",
+        f"  expected time:  {when}",
+        "  Ctrl-C stops it at any time; the same command resumes.",
+    ])
 
 
 def profile_complete(store, profile: str, datasets: set[str]) -> bool:
@@ -173,6 +245,8 @@ def run(args) -> int:
                            replicates=args.replicates, dataset=args.dataset) for e in exps]
     exps = [e for e in exps if e.models]
     store = ResultStore(out)
+    # say what is about to happen before the (slow) data check and the first fit
+    print(_plan_text(profile, out, exps, store, bare=_is_bare(args)), flush=True)
     n_pending = sum(len(m) for e in exps for _, m in pending_fits(e, store))
     if not n_pending:
         return _nothing_to_do(exps, store)
@@ -206,7 +280,6 @@ def _run_locked(args, profile, out, exps, store) -> int:
     for e in exps:  # load (and verify) data before the first fit, not after an hour
         if e.dataset not in datasets:
             datasets[e.dataset] = load_dataset(e.dataset, args.data_dir, download=args.download)
-    print(f"results folder: {out}")
     # fits this session stored, counted from the store so that an interrupted session (and the
     # tree threads' fits) are counted too, not only experiments that ran to the end
     stored_before = sum(len(store.records(e.name)) for e in exps)

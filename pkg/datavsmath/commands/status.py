@@ -3,9 +3,19 @@ expected CPU time of the rest, and the sessions that produced it (a session whos
 died shows as killed). A damaged cell file is reported, moved to quarantine/ and counted as
 left.
 
-example:
+exit status (for scripts):
+  0    every selected experiment is complete
+  1    fits are left (nothing is wrong: rerun `datavsmath run` with the same options to finish)
+  2    an error, e.g. an unknown experiment or a spec that cannot be read (the readable ones
+       are still listed, the broken one is named)
+  141  the reader of the output went away early (e.g. `| head -1`); nothing is printed about it
+
+examples:
   datavsmath status --out results/quick
+  datavsmath status --out results/quick || echo "not finished yet"
 """
+
+import sys
 
 from .run import add_experiment_arguments
 
@@ -30,7 +40,8 @@ def run(args) -> int:
     from ..training.store import ResultStore
     from .run import resolve
 
-    profile, out, exps = resolve(args)
+    broken: list = []
+    profile, out, exps = resolve(args, broken=broken)
     store = ResultStore(out)
     prov = read_provenance(out)
     print(f"{out} (profile {profile})")
@@ -44,6 +55,12 @@ def run(args) -> int:
         left_total += cpu
         print(f"  {e.name:<16} {e.n_fits - n_left:>4}/{e.n_fits} fits stored"
               + (f", {n_left} left (~{cpu / 3600:.1f} CPU-hours on 2 cores)" if n_left else ", complete"))
+    for name, message in broken:  # listed, not fatal: the other experiments' counts still hold
+        print(f"  {name:<16} spec error: {message}")
     for s in prov.get("sessions", []):
         print("  " + describe_session(s))
+    if broken:
+        print(f"datavsmath status: error: {len(broken)} spec(s) cannot be read; fix them (see above)",
+              file=sys.stderr)
+        return 2
     return 0 if left_total == 0 else 1

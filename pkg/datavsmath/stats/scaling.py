@@ -81,6 +81,7 @@ def _check_frame(df: pd.DataFrame, experiment: str | None) -> pd.DataFrame:
     if missing:
         raise ValueError(f"results lack the column(s) {missing}; read them with "
                          "datavsmath.training.store.read_results")
+    _check_metric_values(df)
     for col in ("dataset", "source"):
         if col in df.columns and df[col].nunique(dropna=True) > 1:
             raise ValueError(f"the results mix several {col}s ({sorted(df[col].dropna().unique())}); "
@@ -92,6 +93,21 @@ def _check_frame(df: pd.DataFrame, experiment: str | None) -> pd.DataFrame:
                              f"{sorted(df['experiment'].dropna().unique())}")
         return rows
     return df
+
+
+def _check_metric_values(df: pd.DataFrame) -> None:
+    """ValueError naming the column, row and value if an accuracy or AUC column holds text:
+    otherwise the fits end in a TypeError deep inside pandas. Missing values (NaN) pass, the
+    fits drop them with a warning; so do values outside [0, 1], which simulated curves with
+    noise produce (the datavsmath fit command rejects them in measured tables)."""
+    for col in CHANCE:  # the metrics: "acc", "auc"
+        if col not in df.columns:
+            continue
+        bad = df[col].notna() & pd.to_numeric(df[col], errors="coerce").isna()
+        if bad.any():
+            row = bad.idxmax()
+            raise ValueError(f"column {col} holds {df.at[row, col]!r} (row {row}); accuracies and "
+                             "AUCs are numbers")
 
 
 def _warn(notes: list, msg: str, quiet: bool = False):

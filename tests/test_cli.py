@@ -1,0 +1,206 @@
+"""The command line's edges, in process and fast: spec files of one's own, a broken spec in
+reproduce/, the plan a run prints before it starts, status's exit codes and a closed pipe.
+Nothing here trains: data loading is replaced by a stop sign where a command would go on."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import datavsmath.data
+import datavsmath.experiments
+from datavsmath.cli import EXIT_BROKEN_PIPE, main
+from datavsmath.training.store import read_r_csv
+
+ALL = ["size", "random_damage", "constant_damage", "size_x_damage"]
+
+
+class Stop(Exception):
+    """Raised where the command would start loading data, i.e. after every check passed."""
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """Stop a command where it would load data; the list records each dataset asked for."""
+    asked = []
+
+    def stop(name, *args, **kw):
+        asked.append(name)
+        raise Stop(name)
+
+    monkeypatch.setattr(datavsmath.data, "load_dataset", stop)
+    return asked
+
+
+@pytest.fixture
+def specs(tmp_path, monkeypatch):
+    """reproduce/ copied to a temporary folder that the commands read instead."""
+    folder = tmp_path / "reproduce"
+    folder.mkdir()
+    for name in ALL:
+        (folder / f"{name}.toml").write_text((datavsmath.experiments.spec_dir() / f"{name}.toml").read_text())
+    monkeypatch.setattr(datavsmath.experiments, "spec_dir", lambda: folder)
+    return folder
+
+
+# --- run --spec FILE --------------------------------------------------------------------------
+def test_run_spec_runs_a_file_of_ones_own_into_results_named_after_it(tmp_path, no_data, capsys):
+    spec = tmp_path / "my-grid.toml"
+    spec.write_text('models = ["rf"]\nfrac_sample = [0.01, 0.02]\n')
+    with pytest.raises(Stop):
+        main(["run", "--spec", str(spec), "--no-progress"])
+    out = capsys.readouterr().out
+    assert "profile full, 2 of 2 fits to run (my-grid)" in out
+    assert os.path.join("results", "my-grid") in out and no_data == ["fashion"]
+    with pytest.raises(Stop):
+        main(["run", "--spec", str(spec), "--out", str(tmp_path / "o"), "--profile", "smoke"])
+    assert str(tmp_path / "o") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text, message", [
+    ('models = ["rf"]\nfrac_sampel = [0.5]\n', "frac_sampel = [0.5]: unknown key; did you mean frac_sample?"),
+    ('models = ["rf"]\nfrac_sample = [0.0]\n', "frac_sample = [0.0]: 0.0 of 60,000 rows is 0 training rows"),
+    ('models = ["rf"]\nreplicates = "two"\n', 'replicates = "two": must be an integer of at least 1'),
+    ('models = ["rf"]\nfrac_damage = [0.9]\n', "frac_damage = [0.9]: damages labels but the spec sets no damage rule"),
+    ('models = ["rf"]\ndataset = "cifar"\n', 'dataset = "cifar": choose from'),
+])
+def test_run_spec_rejects_a_bad_spec_before_loading_data(tmp_path, no_data, capsys, text, message):
+    spec = tmp_path / "mine.toml"
+    spec.write_text(text)
+    assert main(["run", "--spec", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert f"datavsmath run: error: {spec}: " in err and message in err
+    assert no_data == []  # rejected before any data is loaded
+    assert not (tmp_path / "results").exists()
+
+
+def test_run_spec_and_experiment_names_do_not_mix(tmp_path, capsys):
+    spec = tmp_path / "mine.toml"
+    spec.write_text('models = ["rf"]\n')
+    assert main(["run", "size", "--spec", str(spec)]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["run", "--spec", str(tmp_path / "nope.toml")]) == 2
+    assert "no spec file" in capsys.readouterr().err
+
+
+# --- one broken spec in reproduce/ ------------------------------------------------------------
+def test_a_broken_spec_breaks_only_the_commands_that_need_it(specs, tmp_path, no_data, capsys):
+    (specs / "mine.toml").write_text('models = ["rf"\n')
+    out = str(tmp_path / "res")
+    with pytest.raises(Stop):  # an experiment that does not need it runs (up to the data)
+        main(["run", "size", "--profile", "smoke", "--out", out])
+    capsys.readouterr()
+    assert main(["status", "size", "--profile", "smoke", "--out", out]) == 1  # 4 fits left
+    assert "size" in capsys.readouterr().out
+    assert main(["run", "mine", "--profile", "smoke", "--out", out]) == 2
+    assert f"{specs / 'mine.toml'} is not valid TOML" in capsys.readouterr().err
+    assert main(["run", "--profile", "smoke", "--out", out]) == 2  # all: needs it, names it
+    assert "mine.toml is not valid TOML" in capsys.readouterr().err
+    # status lists every readable experiment and names the broken file
+    assert main(["status", "--profile", "smoke", "--out", out]) == 2
+    captured = capsys.readouterr()
+    assert all(name in captured.out for name in ALL)
+    assert "mine" in captured.out and "mine.toml is not valid TOML" in captured.out
+    assert "1 spec(s) cannot be read" in captured.err
+
+
+# --- the plan a run prints ----------------------------------------------------------------------
+def test_bare_run_says_what_it_is_about_to_do_before_starting(specs, tmp_path, monkeypatch, no_data, capsys):
+    monkeypatch.setattr(datavsmath.experiments, "PROJECT_ROOT", tmp_path)  # a fresh clone: no results yet
+    with pytest.raises(Stop):
+        main(["run", "--no-progress"])
+    out = capsys.readouterr().out
+    assert "no experiment, --profile or --out given, so this runs the defaults" in out
+    assert "profile:        quick" in out and "--profile smoke" in out
+    assert "92 to run, 0 of 92 already stored (size, random_damage, constant_damage, size_x_damage)" in out
+    assert f"results folder: {tmp_path / 'results' / 'quick'}" in out
+    assert "expected time:  about 47 min on a 2-core CPU without a GPU (README: How long it takes)" in out
+
+
+def test_plan_estimates_time_from_the_measured_fit_times(tmp_path, no_data, capsys):
+    with pytest.raises(Stop):
+        main(["run", "--profile", "quick", "--out", str(tmp_path / "q")])
+    out = capsys.readouterr().out
+    assert "profile quick, 92 of 92 fits to run" in out and "about 47 min on a 2-core CPU" in out
+
+
+# --- status: exit codes, a closed pipe ----------------------------------------------------------
+def test_status_exit_codes_are_documented_in_its_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    text = capsys.readouterr().out
+    for line in ("0    every selected experiment is complete", "1    fits are left", "2    an error",
+                 f"{EXIT_BROKEN_PIPE}  the reader of the output went away"):
+        assert line in text
+
+
+def test_status_into_a_closed_pipe_ends_quietly(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "datavsmath.cli", "status", "--profile", "smoke",
+                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # the reader is gone before the first line, as `| head -0` would be
+    err = proc.stderr.read().decode()
+    assert proc.wait() == EXIT_BROKEN_PIPE
+    assert "Traceback" not in err and "BrokenPipe" not in err and err == ""
+
+
+# --- --out reads a results folder, --to writes what a command derives ---------------------------
+R_SIZE = datavsmath.experiments.PROJECT_ROOT / "data" / "r-results" / "fashion-data-size-results.csv"
+FAST_FIT = ["--metric", "acc", "--forms", "power", "--targets", "acc=0.85", "--quiet"]
+
+
+def test_fit_writes_tables_to_to_and_still_accepts_out_with_a_note(tmp_path, capsys):
+    assert main(["fit", str(R_SIZE), "--to", str(tmp_path / "new"), *FAST_FIT]) == 0
+    assert (tmp_path / "new" / "tables" / "learning_curve_fits.csv").is_file()
+    assert "deprecated" not in capsys.readouterr().err
+    assert main(["fit", str(R_SIZE), "--out", str(tmp_path / "old"), *FAST_FIT]) == 0
+    assert (tmp_path / "old" / "tables" / "learning_curve_fits.csv").is_file()
+    assert "--out is deprecated here, use --to" in capsys.readouterr().err
+    assert main(["fit", str(R_SIZE), "--to", "a", "--out", "b", *FAST_FIT]) == 2
+    assert main(["fit", str(R_SIZE), *FAST_FIT]) == 2  # a CSV is no place for tables
+    assert "say where the tables go with --to DIR" in capsys.readouterr().err
+
+
+def test_fit_of_a_results_folder_writes_its_tables_into_it(tmp_path, capsys):
+    folder = tmp_path / "res"
+    folder.mkdir()
+    read_r_csv(R_SIZE).to_csv(folder / "results.csv", index=False)
+    assert main(["fit", str(folder), *FAST_FIT]) == 0
+    assert (folder / "tables" / "learning_curve_fits.csv").is_file()
+
+
+def test_figures_take_to_and_the_old_out(tmp_path, capsys):
+    small = ["--dpi", "20", "--width", "3", "--height", "2", "--no-illustrations"]
+    assert main(["figures", str(R_SIZE), "--to", str(tmp_path / "new"), *small]) == 0
+    assert (tmp_path / "new" / "acc-size.png").is_file()
+    assert main(["figures", str(R_SIZE), "--out", str(tmp_path / "old"), *small]) == 0
+    assert (tmp_path / "old" / "acc-size.png").is_file()
+    assert "--out is deprecated here, use --to" in capsys.readouterr().err
+
+
+# --- quiet CUDA probing on a CPU-only machine ---------------------------------------------------
+def test_stderr_filter_drops_only_the_cuda_noise(capfd):
+    from datavsmath.models import CPU_ONLY_NOISE, _drop_stderr_lines
+
+    with _drop_stderr_lines(CPU_ONLY_NOISE):
+        os.write(2, b"E0000 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\n")
+        os.write(2, b"E0000 some_op.cc:1] a real error\n")
+        print("a Python warning", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert "cuInit" not in err
+    assert "a real error" in err and "a Python warning" in err
+
+
+@pytest.mark.slow
+def test_tensorflow_on_a_cpu_only_machine_prints_no_cuda_noise():
+    from datavsmath.models import CPU_ONLY_NOISE, nvidia_gpu_present
+
+    if nvidia_gpu_present():
+        pytest.skip("this machine has an NVIDIA GPU: TensorFlow's CUDA messages are real there")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user has it
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    code = "from datavsmath.models import device_label; print(device_label())"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0 and res.stdout.strip() == "cpu"
+    assert not any(noise in res.stderr for noise in CPU_ONLY_NOISE), res.stderr
