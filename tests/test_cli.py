@@ -45,14 +45,15 @@ def specs(tmp_path, monkeypatch):
 
 
 # --- run --spec FILE --------------------------------------------------------------------------
-def test_run_spec_runs_a_file_of_ones_own_into_results_named_after_it(tmp_path, no_data, capsys):
+def test_run_spec_runs_a_file_of_ones_own_into_results_named_after_it(tmp_path, no_data, capsys, monkeypatch):
+    monkeypatch.setattr(datavsmath.experiments, "PROJECT_ROOT", tmp_path)  # results/ of a throw-away project
     spec = tmp_path / "my-grid.toml"
     spec.write_text('models = ["rf"]\nfrac_sample = [0.01, 0.02]\n')
     with pytest.raises(Stop):
         main(["run", "--spec", str(spec), "--no-progress"])
     out = capsys.readouterr().out
     assert "profile full, 2 of 2 fits to run (my-grid)" in out
-    assert os.path.join("results", "my-grid") in out and no_data == ["fashion"]
+    assert str(tmp_path / "results" / "my-grid") in out and no_data == ["fashion"]
     with pytest.raises(Stop):
         main(["run", "--spec", str(spec), "--out", str(tmp_path / "o"), "--profile", "smoke"])
     assert str(tmp_path / "o") in capsys.readouterr().out
