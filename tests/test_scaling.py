@@ -155,9 +155,10 @@ def test_data_needed_matches_analytic_inverse_and_flags_unreachable():
 
 def test_data_needed_bootstrap_agrees_with_delta():
     res = scaling.fit_learning_curves(size_frame(power_err(5)), forms=["power"])
-    delta = scaling.data_needed(res, [0.88]).table().iloc[0]
-    boot = scaling.data_needed(res, [0.88], method="bootstrap", n_boot=100, seed=1).table().iloc[0]
-    assert boot["n_needed"] == delta["n_needed"]
+    delta = scaling.data_needed(res, [0.88], form="selected").table().iloc[0]
+    boot = scaling.data_needed(res, [0.88], form="selected", method="bootstrap", n_boot=100,
+                               seed=1).table().iloc[0]
+    assert boot["n_needed"] == pytest.approx(delta["n_needed"], rel=1e-12)
     assert "bootstrap" in boot["method"] and "delta" in delta["method"]
     assert boot["ci_low"] < boot["n_needed"] < boot["ci_high"]
     width = np.log(boot["ci_high"] / boot["ci_low"]) / np.log(delta["ci_high"] / delta["ci_low"])
@@ -190,7 +191,8 @@ def test_data_quality_derivative_recovers_simulated_truth():
     q = np.array([1.0, 0.9, 0.8, 0.7, 0.6, 0.5])
     n_true = (3.0 / (0.10 - (0.05 + 0.08 * (1 - q)))) ** 2
     lev = res.levels
-    assert res.form == "cnn: power_floor"
+    assert res.form == "cnn: average"
+    assert set(res.per_form) == set(scaling.FORM_NAMES)  # each form's own answer is kept
     np.testing.assert_allclose(lev["quality"], q)
     assert ((lev["ci_low"] <= n_true) & (n_true <= lev["ci_high"])).all()
     steps = res.steps
@@ -211,8 +213,15 @@ def test_derivative_skips_unreachable_quality():
     with pytest.warns(ScalingWarning, match="not reachable"):
         res = scaling.data_quality_derivative(df, "acc", 0.90)
     last = res.steps.iloc[-1]
-    assert np.isnan(last["derivative_frac"]) and "not reachable" in last["note"]
-    assert res.overall.iloc[0]["quality_low"] == pytest.approx(0.6)
+    # no amount of data compensates: -inf and "not compensable", not a huge number
+    assert last["derivative_frac"] == -np.inf and not last["compensable"]
+    assert "not compensable" in last["note"]
+    lev = res.levels.set_index("quality")
+    assert not lev.loc[0.5, "reachable"] and np.isnan(lev.loc[0.5, "n_needed"])
+    assert lev.loc[0.5, "floor_ci_low"] > 0.10  # the floor's interval lies above the target
+    assert "floor" in lev.loc[0.5, "note"]
+    over = res.overall.iloc[0]
+    assert over["quality_low"] == pytest.approx(0.6) and "not compensable" in over["note"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,7 +375,7 @@ def test_write_tables_writes_what_applies(tmp_path):
         assert col in bp.columns
     dq = pd.read_csv(tmp_path / "tables" / "data_quality_derivative.csv")
     assert set(dq["metric"]) == {"acc", "auc"} and set(dq["scope"]) == {"level", "step", "overall"}
-    levels = dq[(dq.scope == "level") & (dq.metric == "acc")]
+    levels = dq[(dq.scope == "level") & (dq.metric == "acc") & (dq.form == "average")]
     assert levels["quality"].tolist() == [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]
     assert (levels["n_ci_low"] < levels["n_needed"]).all()
 
