@@ -46,7 +46,7 @@ from .scaling_curve import CurveFit, ScalingWarning, Summary, fit_curve
 from .scaling_forms import LEARNING_FORMS, get_form
 
 __all__ = [
-    "FORM_NAMES", "N_TOTAL", "CHANCE", "DEFAULT_TARGETS", "ScalingWarning",
+    "FORM_NAMES", "N_TOTAL", "N_TEST", "HORIZON", "CHANCE", "DEFAULT_TARGETS", "ScalingWarning",
     "cell_table", "fit_learning_curves", "data_needed", "observations_needed",
     "data_quality_derivative", "breakdown_points", "analyze", "write_tables",
     "CurveSet", "LearningCurveResults", "DataNeededResults", "ObservationsNeeded",
@@ -64,6 +64,10 @@ CHANCE = {"acc": 0.1, "auc": 0.5}
 DEFAULT_TARGETS = {"acc": (0.85, 0.90), "auc": (0.98, 0.99)}
 #: thresholds of the talk's two size x damage tables
 CROSS_THRESHOLDS = {"acc": 0.90, "auc": 0.98}
+#: extrapolation horizon of data_needed: an n* beyond this many times the largest training
+#: size observed is reported as not reachable within the horizon, not as a number (the data
+#: cannot tell a floor above the target from a very slow decline that far out)
+HORIZON = 100.0
 #: test images every model is scored on: the binomial variance of one run's accuracy is
 #: p (1 - p) / N_TEST
 N_TEST = 10000
@@ -538,6 +542,11 @@ def _status_note(sol: dict, y_target: float) -> str:
     """The note of a data-needed row: why a target is not reachable, with the floor's
     interval where the floor is the reason."""
     st = sol["status"]
+    if st == "beyond_horizon":
+        return (f"not reachable within the horizon: the estimate n* = {sol['x']:.3g} is "
+                f"{sol['factor']:.3g} times the largest training size observed (horizon "
+                f"{sol['horizon']:g}x); the data cannot tell a floor above the target from a "
+                "very slow decline")
     if st == "floor":
         return (f"not reachable: the target error {y_target:.4g} is at or below the fitted floor "
                 f"c = {sol['floor']:.4g} (95% CI [{sol['floor_ci_low']:.4g}, "
@@ -561,8 +570,10 @@ class DataNeededResults:
         target, n_needed, ci_low, ci_high, se_log, df, frac_needed (n_needed / 60000),
         reachable, extrapolated, extrapolation_factor (n_needed / largest observed n; > 1
         is beyond the data), floor, floor_ci_low, floor_ci_high (the error asymptote and its
-        interval), weight_unreachable (Akaike weight of forms that never reach the target),
-        forms (Akaike weights averaged over), method, conditional_on, note."""
+        interval; for the average, that of the weightiest form used, 0 for forms without a
+        floor), weight_unreachable (Akaike weight of forms that never reach the target),
+        forms (Akaike weights averaged over), status ("ok", "floor", "beyond_horizon",
+        "not_decreasing", "not identifiable", ...), method, conditional_on, note."""
         return self.frame.copy()
 
     def summary(self) -> Summary:
@@ -613,7 +624,8 @@ def _targets_dict(targets, metrics) -> dict:
 
 
 def data_needed(fits, targets=None, form: str = "average", method: str = "delta",
-                n_boot: int = 200, seed: int = 0, n_total: int = N_TOTAL) -> DataNeededResults:
+                n_boot: int = 200, seed: int = 0, n_total: int = N_TOTAL,
+                horizon: float = HORIZON) -> DataNeededResults:
     """Training rows at which a fitted learning curve reaches each target metric.
 
     Parameters
@@ -632,12 +644,15 @@ def data_needed(fits, targets=None, form: str = "average", method: str = "delta"
         percentile interval, never-reaching draws counted as infinite. The model average
         uses the delta method per form (ValueError with "bootstrap").
     n_total : full training rows, for ``frac_needed``
+    horizon : an n* above ``horizon`` times the largest training size observed is "not
+        reachable within the horizon" (status "beyond_horizon", the estimate in the note)
 
     Returns
     -------
     DataNeededResults; "not reachable" (``reachable = False``, NaN n_needed, the floor and its
-    interval in the row) when the target error lies at or below the fitted floor or the curve
-    does not fall with n.
+    interval in the row) when the target error lies at or below the fitted floor, the curve
+    does not fall with n, or n* lies beyond the horizon. Every reachable n* carries its
+    extrapolation_factor (n* over the largest size observed).
     """
     if method not in ("delta", "bootstrap"):
         raise ValueError(f"method must be 'delta' or 'bootstrap', not {method!r}")
@@ -663,13 +678,14 @@ def data_needed(fits, targets=None, form: str = "average", method: str = "delta"
             names = [form]
         for name in names:
             for target in tdict[cs.metric]:
-                rows.append(_need_row(cs, name, target, method, n_boot, seed, n_total))
+                rows.append(_need_row(cs, name, target, method, n_boot, seed, n_total,
+                                      horizon))
     label = _method_text("average" if form == "average" else method, n_boot)
     return DataNeededResults(pd.DataFrame(rows), label)
 
 
 def _need_row(cs: CurveSet, name, target: float, method: str, n_boot: int, seed: int,
-              n_total: int) -> dict:
+              n_total: int, horizon: float = HORIZON) -> dict:
     """One row of the data-needed table: form ``name`` of ``cs`` ("average": the model
     average; None: nothing selected) solved for error 1 - target."""
     y = 1.0 - target
@@ -696,6 +712,10 @@ def _need_row(cs: CurveSet, name, target: float, method: str, n_boot: int, seed:
     x = sol["x"]
     n_max = float(cs.cells["n"].max()) if len(cs.cells) else np.nan
     factor = x / n_max if sol["reachable"] and np.isfinite(x) else np.nan
+    if np.isfinite(factor) and factor > horizon:
+        sol.update(status="beyond_horizon", reachable=False, factor=factor, horizon=horizon,
+                   ci_low=np.nan, ci_high=np.nan)
+        factor = np.nan
     return {"experiment": cs.experiment, "frac_damage": cs.frac_damage, "model": cs.model,
             "metric": cs.metric, "form": name, "target": target,
             "n_needed": x if sol["reachable"] else np.nan,
@@ -708,7 +728,7 @@ def _need_row(cs: CurveSet, name, target: float, method: str, n_boot: int, seed:
             "floor": sol.get("floor", np.nan), "floor_ci_low": sol.get("floor_ci_low", np.nan),
             "floor_ci_high": sol.get("floor_ci_high", np.nan),
             "weight_unreachable": sol.get("weight_unreachable", np.nan),
-            "forms": sol.get("forms", ""),
+            "forms": sol.get("forms", ""), "status": sol["status"],
             "method": _method_text("average" if name == "average" else method, n_boot),
             "conditional_on": cond, "note": _status_note(sol, y)}
 
@@ -900,7 +920,7 @@ class DataQualityDerivative:
 def data_quality_derivative(df_cross: pd.DataFrame, metric: str = "acc", threshold: float = 0.90,
                             form: str = "auto", forms: Sequence[str] = FORM_NAMES,
                             criterion: str = "aicc", n_total: int = N_TOTAL,
-                            quiet: bool = False) -> DataQualityDerivative:
+                            quiet: bool = False, horizon: float = HORIZON) -> DataQualityDerivative:
     """Modelled d(data size)/d(quality) from the size x damage grid.
 
     Per quality q = 1 - frac_damage, fit every learning-curve form and solve n*(q) where the
@@ -921,7 +941,9 @@ def data_quality_derivative(df_cross: pd.DataFrame, metric: str = "acc", thresho
     from draws of the two log n* (t with each fit's residual df), so they respect that n* is
     positive and log-normal-like. "<< -1" is declared to hold when the whole 95% interval lies
     below -1. Where the threshold is not reachable at the lower quality (its floor is above the
-    target error) the step is "not compensable": derivative -inf, ``compensable = False``.
+    target error, or n* lies beyond ``horizon`` times the largest size observed, see
+    :func:`data_needed`) the step is "not compensable": derivative -inf,
+    ``compensable = False``.
 
     Returns
     -------
@@ -940,7 +962,7 @@ def data_quality_derivative(df_cross: pd.DataFrame, metric: str = "acc", thresho
                                     [cs for cs in fits if cs.model == model], criterion)
         for name in names:
             lev, st, ov = _derivative_block(sets, model, metric, threshold, name, n_total,
-                                            notes if name == main else [], quiet)
+                                            notes if name == main else [], quiet, horizon)
             blocks[name][0].append(lev)
             blocks[name][1].append(st)
             blocks[name][2].append(ov)
@@ -952,9 +974,10 @@ def data_quality_derivative(df_cross: pd.DataFrame, metric: str = "acc", thresho
                                  levels, steps, overall, fits, notes, per_form=frames)
 
 
-def _derivative_block(sets, model, metric, threshold, name, n_total, notes, quiet):
+def _derivative_block(sets, model, metric, threshold, name, n_total, notes, quiet, horizon):
     """levels, steps and overall frames of one model for one form (or "average")."""
-    need = data_needed(sets, {metric: [threshold]}, form=name, n_total=n_total).table()
+    need = data_needed(sets, {metric: [threshold]}, form=name, n_total=n_total,
+                       horizon=horizon).table()
     need["quality"] = np.round(1.0 - need["frac_damage"], 10)
     need = need.sort_values("quality", ascending=False).reset_index(drop=True)
     for r in need.itertuples():
@@ -962,7 +985,7 @@ def _derivative_block(sets, model, metric, threshold, name, n_total, notes, quie
             _warn(notes, f"{model}: {metric} > {threshold:g} at quality {r.quality:g}: {r.note}",
                   quiet)
     good = need["reachable"] & np.isfinite(need["se_log"]) & (need["n_needed"] > 0)
-    never = need["note"].str.startswith("not reachable: the target error")
+    never = need["status"].isin(["floor", "beyond_horizon"])
     base = dict(model=model, metric=metric, threshold=threshold, form=name, n_total=n_total)
     steps = []
     for i in range(len(need) - 1):
@@ -972,7 +995,8 @@ def _derivative_block(sets, model, metric, threshold, name, n_total, notes, quie
             note = ""
         elif good.iloc[i] and never.iloc[i + 1]:
             note = (f"not compensable: at quality {b['quality']:g} no amount of data reaches "
-                    "the threshold (floor above the target)")
+                    "the threshold (" + ("floor above the target)" if b["status"] == "floor"
+                                         else f"not within {horizon:g}x the data)"))
         else:
             note = "threshold not reachable (or n* undefined) at one end"
         steps.append(_difference(a, b, ok, scope="step", **base, note=note,
@@ -986,7 +1010,7 @@ def _derivative_block(sets, model, metric, threshold, name, n_total, notes, quie
         below = need.loc[never & (need["quality"] < b["quality"]), "quality"]
         if len(below):
             note += (f"; not compensable at quality {', '.join(f'{q:g}' for q in below)} "
-                     "(floor above the target)")
+                     f"(floor above the target, or beyond {horizon:g}x the data)")
     overall = [_difference(a, b, ok, scope="overall", **base, note=note)]
     return need, pd.DataFrame(steps), pd.DataFrame(overall)
 
