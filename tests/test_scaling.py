@@ -531,3 +531,36 @@ def test_derivative_intervals_use_t_quantiles_of_the_fits_df():
     power = res.per_form["power"][0]
     assert (power["df"] == 2).all() and power["reachable"].all()
     assert "outside the model choice" in power["conditional_on"].iloc[0]
+
+
+# --------------------------------------------------------------------------------------------
+# one law for size and quality
+def joint_grid(seed, g=lambda q: q ** 2):
+    """Size x damage grid from err = 0.05 + 0.1 (1 - q) + 3 (g(q) n)^-0.5, binomial noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for q in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
+        err = 0.05 + 0.1 * (1 - q) + 3.0 * (g(q) * N_ROWS) ** -0.5
+        rows.append(pd.DataFrame({"experiment": "size_x_damage", "model": "cnn",
+                                  "frac_damage": round(1 - q, 10), "frac_sample": FRACS,
+                                  "acc": rng.binomial(10000, 1 - err) / 10000}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_joint_law_recovers_a_known_effective_data_multiplier():
+    fit = scaling.joint_law(joint_grid(seed=1), "acc")
+    g = fit.g().set_index("quality")["g"]
+    q = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    np.testing.assert_allclose(g.loc[q], q ** 2, rtol=0.2)
+    assert g.loc[1.0] == 1.0
+    p = fit.params().set_index("param")
+    assert p.loc["b", "ci_low"] < 0.5 < p.loc["b", "ci_high"]
+    assert fit.df_resid == 168 - 13 and fit.converged and not fit.notes
+    comp = fit.comparison()
+    assert comp["aicc"].notna().all()  # compared with separate per-quality fits
+    assert comp.loc[0, "aicc"] < comp.loc[1, "aicc"]  # the true law needs fewer parameters
+    res = fit.residuals_by_quality()
+    assert res["rms_std_resid"].between(0.6, 1.5).all()
+    tab = fit.table()
+    assert {"param", "estimate", "ci_low", "ci_high", "conditional_on"} <= set(tab.columns)
+    assert "g(q)" in str(fit.summary()) or "g(q=0.5)" in str(fit.summary())

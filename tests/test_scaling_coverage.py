@@ -217,3 +217,31 @@ def test_model_averaged_n_star_coverage():
         row = scaling.data_needed(res, [1 - y_target]).table().iloc[0]
         hits += row["ci_low"] <= n_true <= row["ci_high"]
     assert 0.90 <= hits / n_sims <= 0.99, hits / n_sims
+
+
+def test_joint_law_g_interval_coverage():
+    """The joint law err = c(q) + a (g(q) n)^-b on 10 simulated R size x damage grids
+    (g(q) = q^2, binomial single-run noise): pooled over the 5 free g(q), the 95% t intervals
+    cover the truth 86-100% of the time (50 intervals, correlated within a grid; Monte Carlo
+    standard error about 3 points if they were independent: this is a coarse check, kept at
+    10 grids for time) and the median estimate is within 5% of the truth. Measured when
+    written: 0.90 over these 10 grids, 0.95 pooled over 40 (0.925-0.975 per q), median
+    ratio 0.99."""
+    from datavsmath.scaling_joint import fit_joint_law
+
+    qs = np.array([1.0, 0.9, 0.8, 0.7, 0.6, 0.5])
+    hits, ratios = 0, []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        cells = {}
+        for q in qs:
+            err = 0.05 + 0.1 * (1 - q) + 3.0 * (q ** 2 * N_ROWS) ** -0.5
+            df = pd.DataFrame({"model": "cnn", "frac_sample": FRACS, "frac_damage": 1 - q,
+                               "acc": rng.binomial(10000, 1 - err) / 10000})
+            cells[q] = scaling.cell_table(df, "acc")
+        g = fit_joint_law(cells).g().iloc[1:]
+        truth = qs[1:] ** 2
+        hits += int(np.sum((g["ci_low"].to_numpy() <= truth) & (truth <= g["ci_high"].to_numpy())))
+        ratios.append(g["g"].to_numpy() / truth)
+    assert 0.86 <= hits / 50 <= 1.0, hits / 50
+    assert np.median(ratios) == pytest.approx(1.0, abs=0.05)

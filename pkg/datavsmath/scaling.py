@@ -48,7 +48,7 @@ from .scaling_forms import LEARNING_FORMS, get_form
 __all__ = [
     "FORM_NAMES", "N_TOTAL", "N_TEST", "HORIZON", "CHANCE", "DEFAULT_TARGETS", "ScalingWarning",
     "cell_table", "fit_learning_curves", "data_needed", "observations_needed",
-    "data_quality_derivative", "breakdown_points", "analyze", "write_tables",
+    "data_quality_derivative", "joint_law", "breakdown_points", "analyze", "write_tables",
     "CurveSet", "LearningCurveResults", "DataNeededResults", "ObservationsNeeded",
     "DataQualityDerivative", "BreakdownResults", "ScalingReport", "TABLE_FILES",
     "CROSS_THRESHOLDS",
@@ -1068,6 +1068,35 @@ def _difference(a: pd.Series, b: pd.Series, ok: bool, *, model, metric, threshol
                        if ok else ""), "note": note}
 
 
+def joint_law(df_cross: pd.DataFrame, metric: str = "acc", model: str | None = None,
+              n_total: int = N_TOTAL):
+    """One law for size and quality on the whole size x damage grid:
+    err(n, q) = c(q) + a (g(q) n)^(-b) with g(1) = 1 (see :mod:`datavsmath.scaling_joint`).
+
+    g(q) is the effective-data multiplier of label quality: one row at quality q is worth g(q)
+    clean rows, with a 95% t interval from all cells at once; the fit is compared with separate
+    per-quality fits by AICc. Cells are weighted as in :func:`cell_table` (binomial for single
+    runs, replicate variance otherwise); cells with the metric outside [0, 1] are left out.
+
+    Returns
+    -------
+    :class:`datavsmath.scaling_joint.JointLawFit` (``table()``, ``summary()``, ``g()``)
+    """
+    from .scaling_joint import fit_joint_law
+
+    metric = _check_metric(metric)
+    rows = _cross_rows(df_cross)
+    models = list(dict.fromkeys(rows["model"]))
+    if model is None:
+        if len(models) > 1:
+            raise ValueError(f"the grid holds several models {models}; pass model=")
+        model = models[0]
+    rows = rows[(rows["model"] == model) & rows[metric].between(0.0, 1.0)]
+    cells = {float(np.round(1.0 - d, 10)): cell_table(part, metric, "frac_sample", n_total)
+             for d, part in rows.groupby("frac_damage", sort=True)}
+    return fit_joint_law(cells, model=model, metric=metric)
+
+
 # ============================================================================================
 # robustness to damage
 BREAKDOWN_DEFINITIONS = {
@@ -1209,6 +1238,7 @@ TABLE_FILES = {
     "observations_needed_acc90": "observations_needed_acc90.csv",
     "observations_needed_auc98": "observations_needed_auc98.csv",
     "data_quality_derivative": "data_quality_derivative.csv",
+    "joint_law": "joint_size_quality_law.csv",
     "breakdown_points": "breakdown_points.csv",
 }
 
@@ -1266,7 +1296,8 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
 
     * "size": learning-curve fits and data needed for ``targets`` (default
       :data:`DEFAULT_TARGETS`) for each metric;
-    * "size_x_damage": the R tables (acc > 0.90, auc > 0.98) and the modelled derivative;
+    * "size_x_damage": the R tables (acc > 0.90, auc > 0.98), the modelled derivative and
+      the joint law err = c(q) + a (g(q) n)^-b per model and metric;
     * "random_damage", "constant_damage": breakdown points of accuracy (of AUC only when
       accuracy is not among ``metrics``; :func:`breakdown_points` does either).
 
@@ -1305,6 +1336,10 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
                 results.append((source, dataset, "data_quality_derivative",
                                 data_quality_derivative(cross, m, thr, forms=forms,
                                                         criterion=criterion, quiet=quiet)))
+                for model in dict.fromkeys(cross["model"]):
+                    if cross.loc[cross["model"] == model, "frac_damage"].nunique() >= 2:
+                        results.append((source, dataset, "joint_law",
+                                        joint_law(cross, m, model=model)))
         for exp in ("random_damage", "constant_damage"):
             if exp in present:
                 for m in (("acc",) if "acc" in metrics else metrics):
