@@ -564,3 +564,19 @@ def test_joint_law_recovers_a_known_effective_data_multiplier():
     tab = fit.table()
     assert {"param", "estimate", "ci_low", "ci_high", "conditional_on"} <= set(tab.columns)
     assert "g(q)" in str(fit.summary()) or "g(q=0.5)" in str(fit.summary())
+
+
+def test_backtest_predicts_held_out_sizes_from_small_ones():
+    err = power_err(15, a=3.0, b=0.5, c=0.06, sd=0.003)
+    res = scaling.fit_learning_curves(size_frame(err), quiet=True)
+    bt = scaling.backtest(res).table().set_index("form")
+    assert (bt["n_fit"] == 14).all() and (bt["n_held"] == 14).all()  # R grid split at 0.5
+    assert bt.loc["power_floor", "pi_coverage"] >= 12 / 14  # the true form predicts the rest
+    assert bt.loc["power_floor", "rmse_held"] < bt.loc["exp", "rmse_held"]
+    assert bt.loc["power_floor", "aicc"] == res.get("m").fits["power_floor"].aicc
+    assert "pi_coverage" in str(scaling.backtest(res).summary())
+    fit = res.get("m").fits["power_floor"]
+    pi = fit.predict_interval(N_ROWS)
+    assert (pi["pi_low"] < pi["mean"]).all() and (pi["mean"] < pi["pi_high"]).all()
+    with pytest.raises(ValueError, match="split"):
+        scaling.backtest(res, split=1.5)

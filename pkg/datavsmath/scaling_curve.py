@@ -261,6 +261,20 @@ class CurveFit:
         """Fitted curve at natural ``x`` (e.g. training rows)."""
         return self.form.mean(self.theta, np.asarray(x, float) / self.x_ref)
 
+    def predict_interval(self, x, weights=None, alpha: float | None = None) -> pd.DataFrame:
+        """(1 - alpha) prediction interval for a new observation at natural ``x`` (m,):
+        mean -/+ t(df_resid) sqrt(var of the fitted mean (delta method) + sigma^2 / w), with
+        ``weights`` (m,) on the scale of the weights given to :func:`fit_curve` (default the
+        mean fitted weight). Columns x, mean, pi_low, pi_high."""
+        x = np.asarray(x, float)
+        w = (np.ones_like(x) if weights is None
+             else np.asarray(weights, float) / getattr(self, "w_scale", 1.0))
+        mean = self.predict(x)
+        jac = self.form.jac(self.theta, x / self.x_ref)
+        var_mean = np.einsum("ij,jk,ik->i", jac, self.cov_theta, jac)
+        half = self._q(alpha) * np.sqrt(var_mean + self.sigma ** 2 / w)
+        return pd.DataFrame({"x": x, "mean": mean, "pi_low": mean - half, "pi_high": mean + half})
+
     @property
     def floor(self) -> float:
         return float(self.form.floor(self.theta)) if self.converged else np.nan
@@ -462,7 +476,8 @@ def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = N
         _warn(notes, prefix + f"the curve is flat (every value is {y[0]:.4g}): nothing to fit; "
               "estimates are NaN", quiet)
         return _nan_fit(form, x, y, w, x_ref, notes)
-    w = w / np.mean(w)  # relative weights: keep them O(1)
+    w_scale = float(np.mean(w))
+    w = w / w_scale  # relative weights: keep them O(1)
     xs = x / x_ref
     model = CurveModel(y, xs, form, w)
     best = None
@@ -498,6 +513,7 @@ def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = N
               "data); estimates are NaN", quiet)
         return _nan_fit(form, x, y, w, x_ref, notes)
     fit = CurveFit(form, x, y, w, x_ref, theta, cov, best.llf, True, notes, best)
+    fit.w_scale = w_scale
     if m == form.k + 1:
         _warn(fit.notes, prefix + "as many points as parameters plus one: intervals are very wide",
               quiet)
