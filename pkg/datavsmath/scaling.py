@@ -7,12 +7,16 @@ R-shaped CSVs read by :func:`datavsmath.store.read_results`.
 * :func:`fit_learning_curves` -- error ``e = 1 - metric`` against training rows ``n`` (the
   ``n_train`` column where present, else ``60000 * frac_sample``), four forms (power law, power
   law with floor, exponential, exponential with floor; :mod:`datavsmath.scaling_forms`), fitted
-  by Gaussian maximum likelihood with statsmodels (:mod:`datavsmath.scaling_curve`); the form
-  the data support is picked by AICc among admissible fits.
-* :func:`data_needed` -- the ``n`` at which a fitted curve reaches a target metric, with a 95%
-  interval (delta method on log n, or a parametric bootstrap), or "not reachable".
+  by Gaussian maximum likelihood with statsmodels (:mod:`datavsmath.scaling_curve`); Akaike
+  weights by AICc among admissible fits, forms with an undefined AICc marked not identifiable.
+* :func:`backtest` -- each form fitted to the small sizes, predicting the large ones.
+* :func:`data_needed` -- the ``n`` at which the curve reaches a target metric: model-averaged
+  over forms (or per form), with a 95% interval on the log scale, its extrapolation factor,
+  or "not reachable" with the floor's interval.
 * :func:`observations_needed` -- the R table method on the size x damage grid.
-* :func:`data_quality_derivative` -- the modelled d(data)/d(quality) with intervals.
+* :func:`data_quality_derivative` -- the modelled d(data)/d(quality) with intervals, "not
+  compensable" where a quality cannot reach the threshold.
+* :func:`joint_law` -- err(n, q) = c(q) + a (g(q) n)^-b on the whole size x damage grid.
 * :func:`breakdown_points` -- the damage at which a model loses half its skill, with intervals.
 
 Weights: cells (one training-set size, or damage level) with several replicates are averaged
@@ -1039,8 +1043,10 @@ def data_quality_derivative(df_cross: pd.DataFrame, metric: str = "acc", thresho
         sets = LearningCurveResults("size_x_damage",
                                     [cs for cs in fits if cs.model == model], criterion)
         for name in names:
+            # the per-form blocks keep their notes in their rows: only the main one warns
             lev, st, ov = _derivative_block(sets, model, metric, threshold, name, n_total,
-                                            notes if name == main else [], quiet, horizon)
+                                            notes if name == main else [],
+                                            quiet or name != main, horizon)
             blocks[name][0].append(lev)
             blocks[name][1].append(st)
             blocks[name][2].append(ov)
