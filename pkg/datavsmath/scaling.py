@@ -431,7 +431,7 @@ class LearningCurveResults:
         ci_low, ci_high (95% t, the fit's residual df, conditional on the form and on the
         weighting), the fit's aic, aicc, bic, delta, weight (Akaike), n_points, sigma,
         converged, status (why a form is or is not in the model choice), admissible,
-        weighting, selected and notes."""
+        weighting, conditional_on, selected and notes."""
         rows = []
         for cs in self.sets:
             comp = cs.comparison()
@@ -448,6 +448,8 @@ class LearningCurveResults:
                         "criterion": cs.criterion, "n_points": fit.nobs, "sigma": fit.sigma,
                         "converged": fit.converged, "status": comp.loc[name, "status"],
                         "admissible": comp.loc[name, "admissible"], "weighting": cs.weighting,
+                        "conditional_on": f"the form {name}; {cs.weighting}; t with "
+                                          f"{fit.df_resid} df",
                         "selected": name == cs.selected, "notes": "; ".join(fit.notes)})
         return pd.DataFrame(rows)
 
@@ -1200,7 +1202,7 @@ class BreakdownResults:
         """experiment, model, metric, definition, clean, level, breakdown_frac, ci_low, ci_high,
         std_err, bracket_low/bracket_high (the grid levels between which the observed metric
         first falls below the level: a model-free check), lower, e50, hill, n_points,
-        converged, extrapolated, note."""
+        converged, extrapolated, conditional_on (what the interval assumes), note."""
         return self.frame.copy()
 
     def summary(self) -> Summary:
@@ -1310,6 +1312,8 @@ def breakdown_points(df: pd.DataFrame, experiment: str, metric: str = "acc",
                     "lower": p["L"], "e50": p["e50"], "hill": p["h"], "n_points": fit.nobs,
                     "converged": fit.converged,
                     "extrapolated": bool(np.isfinite(est) and (est > x.max() or est < x.min())),
+                    "conditional_on": f"the log-logistic form; equal weights; t with "
+                                      f"{fit.df_resid} df",
                     "note": "; ".join(notes)})
     return BreakdownResults(experiment, metric, definition, pd.DataFrame(out), fits)
 
