@@ -155,9 +155,10 @@ def test_data_needed_matches_analytic_inverse_and_flags_unreachable():
 
 def test_data_needed_bootstrap_agrees_with_delta():
     res = scaling.fit_learning_curves(size_frame(power_err(5)), forms=["power"])
-    delta = scaling.data_needed(res, [0.88]).table().iloc[0]
-    boot = scaling.data_needed(res, [0.88], method="bootstrap", n_boot=100, seed=1).table().iloc[0]
-    assert boot["n_needed"] == delta["n_needed"]
+    delta = scaling.data_needed(res, [0.88], form="selected").table().iloc[0]
+    boot = scaling.data_needed(res, [0.88], form="selected", method="bootstrap", n_boot=100,
+                               seed=1).table().iloc[0]
+    assert boot["n_needed"] == pytest.approx(delta["n_needed"], rel=1e-12)
     assert "bootstrap" in boot["method"] and "delta" in delta["method"]
     assert boot["ci_low"] < boot["n_needed"] < boot["ci_high"]
     width = np.log(boot["ci_high"] / boot["ci_low"]) / np.log(delta["ci_high"] / delta["ci_low"])
@@ -190,7 +191,8 @@ def test_data_quality_derivative_recovers_simulated_truth():
     q = np.array([1.0, 0.9, 0.8, 0.7, 0.6, 0.5])
     n_true = (3.0 / (0.10 - (0.05 + 0.08 * (1 - q)))) ** 2
     lev = res.levels
-    assert res.form == "cnn: power_floor"
+    assert res.form == "cnn: average"
+    assert set(res.per_form) == set(scaling.FORM_NAMES)  # each form's own answer is kept
     np.testing.assert_allclose(lev["quality"], q)
     assert ((lev["ci_low"] <= n_true) & (n_true <= lev["ci_high"])).all()
     steps = res.steps
@@ -211,8 +213,15 @@ def test_derivative_skips_unreachable_quality():
     with pytest.warns(ScalingWarning, match="not reachable"):
         res = scaling.data_quality_derivative(df, "acc", 0.90)
     last = res.steps.iloc[-1]
-    assert np.isnan(last["derivative_frac"]) and "not reachable" in last["note"]
-    assert res.overall.iloc[0]["quality_low"] == pytest.approx(0.6)
+    # no amount of data compensates: -inf and "not compensable", not a huge number
+    assert last["derivative_frac"] == -np.inf and not last["compensable"]
+    assert "not compensable" in last["note"]
+    lev = res.levels.set_index("quality")
+    assert not lev.loc[0.5, "reachable"] and np.isnan(lev.loc[0.5, "n_needed"])
+    assert lev.loc[0.5, "floor_ci_low"] > 0.10  # the floor's interval lies above the target
+    assert "floor" in lev.loc[0.5, "note"]
+    over = res.overall.iloc[0]
+    assert over["quality_low"] == pytest.approx(0.6) and "not compensable" in over["note"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,7 +375,7 @@ def test_write_tables_writes_what_applies(tmp_path):
         assert col in bp.columns
     dq = pd.read_csv(tmp_path / "tables" / "data_quality_derivative.csv")
     assert set(dq["metric"]) == {"acc", "auc"} and set(dq["scope"]) == {"level", "step", "overall"}
-    levels = dq[(dq.scope == "level") & (dq.metric == "acc")]
+    levels = dq[(dq.scope == "level") & (dq.metric == "acc") & (dq.form == "average")]
     assert levels["quality"].tolist() == [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]
     assert (levels["n_ci_low"] < levels["n_needed"]).all()
 
@@ -454,3 +463,178 @@ def test_fits_reject_text_in_a_metric_column():
     df.loc[2, "acc"] = "high"
     with pytest.raises(ValueError, match=r"column acc holds 'high' \(row 2\)"):
         scaling.fit_learning_curves(df, forms=["power"])
+
+
+# --------------------------------------------------------------------------------------------
+# honest intervals: weights, identifiability, model averaging, reachability
+def test_single_runs_get_binomial_weights():
+    err = power_err(9)
+    cells = scaling.cell_table(size_frame(err), "acc")
+    p = 1 - err
+    w = 1 / (p * (1 - p))
+    np.testing.assert_allclose(cells["weight"], w / w.mean())
+    np.testing.assert_allclose(cells["var_model"], p * (1 - p) / 10000)
+    equal = scaling.cell_table(size_frame(err), "acc", single_run="equal")
+    assert (equal["weight"] == 1).all()
+    res = scaling.fit_learning_curves(size_frame(err), forms=["power"], quiet=True)
+    assert "binomial" in res.get("m").weighting and "binomial" in str(res.get("m").summary())
+
+
+def test_form_without_defined_aicc_is_marked_not_identifiable():
+    fr = FRACS[[0, 4, 9, 13, 18]]  # 5 sizes: AICc undefined for the 3-parameter forms
+    err = 1.2 * (60000 * fr) ** -0.25 + np.array([1, -1, 1, -1, 0.5]) * 1e-3
+    res = scaling.fit_learning_curves(size_frame(err, fracs=fr), quiet=True)
+    cs = res.get("m")
+    comp = cs.comparison()
+    assert comp.loc["power_floor", "status"].startswith("not identifiable")
+    assert np.isnan(comp.loc["power_floor", "weight"])
+    assert cs.selected in ("power", "exp") and any("left out of the model choice" in n
+                                                     for n in cs.notes)
+    # 4 sizes: no form has an AICc; nothing is selected and nothing falls back silently
+    res4 = scaling.fit_learning_curves(size_frame(err[:4], fracs=fr[:4]), quiet=True)
+    assert res4.get("m").selected is None
+    row = scaling.data_needed(res4, [0.85]).table().iloc[0]
+    assert not row["reachable"] and "not identifiable" in row["note"]
+
+
+def test_model_choice_and_average_do_not_depend_on_the_order_of_forms():
+    err = power_err(10, a=3.0, b=0.5, c=0.05, sd=0.003)
+    forward = scaling.fit_learning_curves(size_frame(err), forms=scaling.FORM_NAMES, quiet=True)
+    backward = scaling.fit_learning_curves(size_frame(err), forms=scaling.FORM_NAMES[::-1],
+                                           quiet=True)
+    assert forward.get("m").selected == backward.get("m").selected
+    a = scaling.data_needed(forward, [0.88]).table().iloc[0]
+    b = scaling.data_needed(backward, [0.88]).table().iloc[0]
+    assert a["n_needed"] == pytest.approx(b["n_needed"], rel=1e-9)
+    assert a["ci_high"] == pytest.approx(b["ci_high"], rel=1e-9)
+
+
+def test_model_average_interval_includes_between_form_spread():
+    """Burnham-Anderson: log n* averaged with Akaike weights, se_u = sum w_i sqrt(se_i^2 +
+    (log n*_i - mean)^2), by hand from the per-form rows."""
+    err = power_err(11, a=3.0, b=0.5, c=0.05, sd=0.004)
+    res = scaling.fit_learning_curves(size_frame(err), quiet=True)
+    cs = res.get("m")
+    comp = cs.comparison()
+    ok = comp[comp["admissible"]]
+    assert len(ok) >= 2 and ok["weight"].sum() == pytest.approx(1.0)
+    per = {f: cs.fits[f].solve(0.12) for f in ok.index}
+    reach = [f for f in ok.index if per[f]["status"] == "ok"]
+    v = ok.loc[reach, "weight"] / ok.loc[reach, "weight"].sum()
+    lx = np.log([per[f]["x"] for f in reach])
+    mean = float(v @ lx)
+    se_u = float(v @ np.sqrt(np.array([per[f]["se_log"] for f in reach]) ** 2 + (lx - mean) ** 2))
+    avg = cs.average_solve(0.12)
+    assert avg["x"] == pytest.approx(np.exp(mean)) and avg["se_log"] == pytest.approx(se_u)
+    assert se_u >= max(v[f] * per[f]["se_log"] for f in reach)
+    row = scaling.data_needed(res, [0.88]).table().iloc[0]
+    assert row["form"] == "average" and "Akaike" in row["conditional_on"]
+    assert row["ci_low"] < row["n_needed"] < row["ci_high"]
+
+
+def test_unreachable_target_reports_the_floor_interval_not_a_number():
+    err = power_err(12, a=3.0, b=0.5, c=0.15, sd=0.003)  # floor 0.15 above error 0.10
+    res = scaling.fit_learning_curves(size_frame(err), quiet=True)
+    row = scaling.data_needed(res, [0.90]).table().iloc[0]
+    assert not row["reachable"] and np.isnan(row["n_needed"]) and row["status"] == "floor"
+    assert row["floor_ci_low"] < 0.15 < row["floor_ci_high"] and row["floor_ci_low"] > 0.10
+    assert "no amount of data" in row["note"]
+
+
+def test_far_extrapolation_is_flagged_and_cut_at_the_horizon():
+    err = power_err(13, a=0.8, b=0.05, sd=0.002)  # falls so slowly that n*(acc .7) ~ 3e8
+    res = scaling.fit_learning_curves(size_frame(err), forms=["power"], quiet=True)
+    row = scaling.data_needed(res, [0.70]).table().iloc[0]
+    assert row["status"] == "beyond_horizon" and not row["reachable"]
+    assert np.isnan(row["n_needed"]) and "times the largest training size" in row["note"]
+    near = scaling.data_needed(res, [0.70], horizon=np.inf).table().iloc[0]
+    assert near["reachable"] and near["extrapolation_factor"] > 100
+    assert near["extrapolation_factor"] == pytest.approx(near["n_needed"] / N_ROWS.max())
+
+
+def test_accuracy_above_one_is_not_fitted():
+    err = power_err(14)
+    df = size_frame(err)
+    df.loc[5, "acc"] = 1.2
+    with pytest.warns(ScalingWarning, match="outside"):
+        res = scaling.fit_learning_curves(df, forms=["power"])
+    assert res.fit("m").nobs == FRACS.size - 1 and (res.get("m").cells["error"] >= 0).all()
+
+
+def test_rising_error_says_it_rises():
+    err = 0.05 + 0.02 * np.log(N_ROWS / N_ROWS[0]) / np.log(100)
+    res = scaling.fit_learning_curves(size_frame(err + 1e-3 * np.sin(np.arange(err.size))),
+                                      forms=["power", "exp"], quiet=True)
+    row = scaling.data_needed(res, [0.95]).table().iloc[0]
+    assert "rises" in row["note"] and "no converged fit" not in row["note"]
+    assert res.get("m").comparison()["status"].eq("error rises with n").all()
+
+
+def test_derivative_intervals_use_t_quantiles_of_the_fits_df():
+    """On a 4-size grid (2 residual df for the power law) the derivative's interval is far
+    wider than a normal one; the model average is not identifiable and says so."""
+    fr = np.array([0.01, 0.02, 0.05, 0.1])
+    rng = np.random.default_rng(0)
+    rows = []
+    for d in (0.0, 0.1, 0.2):
+        err = (0.05 + 0.1 * d + 3.0 * (60000 * fr) ** -0.5
+               + 0.003 * rng.standard_normal(fr.size))
+        rows.append(pd.DataFrame({"experiment": "size_x_damage", "model": "cnn",
+                                  "frac_damage": d, "frac_sample": fr, "acc": 1 - err}))
+    df = pd.concat(rows, ignore_index=True)
+    res = scaling.data_quality_derivative(df, "acc", 0.85, quiet=True)
+    assert not res.levels["reachable"].any()
+    assert res.levels["status"].eq("not identifiable").all()
+    assert res.overall.iloc[0]["below_minus_1"] is None  # undetermined, not a fallback
+    power = res.per_form["power"][0]
+    assert (power["df"] == 2).all() and power["reachable"].all()
+    assert "outside the model choice" in power["conditional_on"].iloc[0]
+
+
+# --------------------------------------------------------------------------------------------
+# one law for size and quality
+def joint_grid(seed, g=lambda q: q ** 2):
+    """Size x damage grid from err = 0.05 + 0.1 (1 - q) + 3 (g(q) n)^-0.5, binomial noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for q in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
+        err = 0.05 + 0.1 * (1 - q) + 3.0 * (g(q) * N_ROWS) ** -0.5
+        rows.append(pd.DataFrame({"experiment": "size_x_damage", "model": "cnn",
+                                  "frac_damage": round(1 - q, 10), "frac_sample": FRACS,
+                                  "acc": rng.binomial(10000, 1 - err) / 10000}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_joint_law_recovers_a_known_effective_data_multiplier():
+    fit = scaling.joint_law(joint_grid(seed=1), "acc")
+    g = fit.g().set_index("quality")["g"]
+    q = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    np.testing.assert_allclose(g.loc[q], q ** 2, rtol=0.2)
+    assert g.loc[1.0] == 1.0
+    p = fit.params().set_index("param")
+    assert p.loc["b", "ci_low"] < 0.5 < p.loc["b", "ci_high"]
+    assert fit.df_resid == 168 - 13 and fit.converged and not fit.notes
+    comp = fit.comparison()
+    assert comp["aicc"].notna().all()  # compared with separate per-quality fits
+    assert comp.loc[0, "aicc"] < comp.loc[1, "aicc"]  # the true law needs fewer parameters
+    res = fit.residuals_by_quality()
+    assert res["rms_std_resid"].between(0.6, 1.5).all()
+    tab = fit.table()
+    assert {"param", "estimate", "ci_low", "ci_high", "conditional_on"} <= set(tab.columns)
+    assert "g(q)" in str(fit.summary()) or "g(q=0.5)" in str(fit.summary())
+
+
+def test_backtest_predicts_held_out_sizes_from_small_ones():
+    err = power_err(15, a=3.0, b=0.5, c=0.06, sd=0.003)
+    res = scaling.fit_learning_curves(size_frame(err), quiet=True)
+    bt = scaling.backtest(res).table().set_index("form")
+    assert (bt["n_fit"] == 14).all() and (bt["n_held"] == 14).all()  # R grid split at 0.5
+    assert bt.loc["power_floor", "pi_coverage"] >= 12 / 14  # the true form predicts the rest
+    assert bt.loc["power_floor", "rmse_held"] < bt.loc["exp", "rmse_held"]
+    assert bt.loc["power_floor", "aicc"] == res.get("m").fits["power_floor"].aicc
+    assert "pi_coverage" in str(scaling.backtest(res).summary())
+    fit = res.get("m").fits["power_floor"]
+    pi = fit.predict_interval(N_ROWS)
+    assert (pi["pi_low"] < pi["mean"]).all() and (pi["mean"] < pi["pi_high"]).all()
+    with pytest.raises(ValueError, match="split"):
+        scaling.backtest(res, split=1.5)

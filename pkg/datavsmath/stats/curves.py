@@ -7,9 +7,11 @@ weighted residual mean square), which leaves a well-conditioned problem in ``the
 statsmodels' :class:`~statsmodels.base.model.GenericLikelihoodModel` maximises it (BFGS with the
 analytic score, then a Newton polish with the Hessian of the analytic score).
 
-Inference follows nonlinear least squares (as R's ``nls``): the covariance is the inverse
-observed information rescaled from the ML variance RSS/m to the unbiased RSS/(m - k), and
-intervals use Student-t quantiles with m - k degrees of freedom. Intervals of positive natural
+Inference is that of (weighted) nonlinear least squares, the textbook ``nls`` covariance (no R
+fit of these curves exists to compare with; the check is statsmodels' GLM where a log link
+applies, see tests/test_scaling.py): the covariance is the inverse observed information rescaled
+from the ML variance RSS/m to the unbiased RSS/(m - k), and intervals use Student-t quantiles
+with the fit's residual degrees of freedom m - k. Intervals of positive natural
 parameters (amplitudes, e50, Hill slope) are computed on the log scale; everything derived
 (natural parameters, data needed) goes through the delta method, or a parametric bootstrap
 (simulate from the fitted curve with the fitted noise, refit) on request.
@@ -259,9 +261,35 @@ class CurveFit:
         """Fitted curve at natural ``x`` (e.g. training rows)."""
         return self.form.mean(self.theta, np.asarray(x, float) / self.x_ref)
 
+    def predict_interval(self, x, weights=None, alpha: float | None = None) -> pd.DataFrame:
+        """(1 - alpha) prediction interval for a new observation at natural ``x`` (m,):
+        mean -/+ t(df_resid) sqrt(var of the fitted mean (delta method) + sigma^2 / w), with
+        ``weights`` (m,) on the scale of the weights given to :func:`fit_curve` (default the
+        mean fitted weight). Columns x, mean, pi_low, pi_high."""
+        x = np.asarray(x, float)
+        w = (np.ones_like(x) if weights is None
+             else np.asarray(weights, float) / getattr(self, "w_scale", 1.0))
+        mean = self.predict(x)
+        jac = self.form.jac(self.theta, x / self.x_ref)
+        var_mean = np.einsum("ij,jk,ik->i", jac, self.cov_theta, jac)
+        half = self._q(alpha) * np.sqrt(var_mean + self.sigma ** 2 / w)
+        return pd.DataFrame({"x": x, "mean": mean, "pi_low": mean - half, "pi_high": mean + half})
+
     @property
     def floor(self) -> float:
         return float(self.form.floor(self.theta)) if self.converged else np.nan
+
+    def floor_interval(self, alpha: float | None = None) -> dict:
+        """The asymptote (error as n -> infinity) and its (1 - alpha) t interval: floor,
+        floor_ci_low, floor_ci_high. Exactly 0 for forms without a floor (a modelling
+        assumption, not an estimate); NaN when not converged."""
+        if not self.converged:
+            return {"floor": np.nan, "floor_ci_low": np.nan, "floor_ci_high": np.nan}
+        if "c" not in self.form.natural:
+            return {"floor": 0.0, "floor_ci_low": 0.0, "floor_ci_high": 0.0}
+        ci = self.conf_int(alpha).loc["c"]
+        return {"floor": self.floor, "floor_ci_low": float(ci["ci_low"]),
+                "floor_ci_high": float(ci["ci_high"])}
 
     # ---- inverse: x at which the curve reaches y -------------------------------------------
     def solve(self, y_target: float, method: str = "delta", alpha: float | None = None,
@@ -274,15 +302,23 @@ class CurveFit:
         parametric bootstrap, percentile interval; draws that never reach the target count
         as infinite.
 
+        Reachability is judged against the fitted floor c with its interval (forms without a
+        floor have c = 0): status ``"floor"`` (not reachable) when the target is at or below
+        c; when only the floor's interval reaches the target, x* is reported but its upper
+        limit is infinite.
+
         Returns a dict: x, ci_low, ci_high, se_log (delta-method standard error of log x*,
-        whatever the method), reachable (bool), status, method.
+        whatever the method), df (residual degrees of freedom of the t quantile), reachable
+        (bool), status, method, floor, floor_ci_low, floor_ci_high (the asymptote and its 95%
+        t interval; 0 for forms without a floor).
         """
         if self.form.inverse is None:
             raise ValueError(f"form {self.form.name} cannot be inverted")
         if method not in ("delta", "bootstrap"):
             raise ValueError(f"method must be 'delta' or 'bootstrap', not {method!r}")
         out = {"x": np.nan, "ci_low": np.nan, "ci_high": np.nan, "se_log": np.nan, "reachable": False,
-               "status": "not fitted", "method": method}
+               "status": "not fitted", "method": method, "df": self.df_resid}
+        out.update(self.floor_interval(alpha))
         if not self.converged:
             return out
         xs, status = self.form.inverse(self.theta, y_target)
@@ -440,7 +476,8 @@ def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = N
         _warn(notes, prefix + f"the curve is flat (every value is {y[0]:.4g}): nothing to fit; "
               "estimates are NaN", quiet)
         return _nan_fit(form, x, y, w, x_ref, notes)
-    w = w / np.mean(w)  # relative weights: keep them O(1)
+    w_scale = float(np.mean(w))
+    w = w / w_scale  # relative weights: keep them O(1)
     xs = x / x_ref
     model = CurveModel(y, xs, form, w)
     best = None
@@ -476,6 +513,7 @@ def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = N
               "data); estimates are NaN", quiet)
         return _nan_fit(form, x, y, w, x_ref, notes)
     fit = CurveFit(form, x, y, w, x_ref, theta, cov, best.llf, True, notes, best)
+    fit.w_scale = w_scale
     if m == form.k + 1:
         _warn(fit.notes, prefix + "as many points as parameters plus one: intervals are very wide",
               quiet)
