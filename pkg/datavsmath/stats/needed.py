@@ -1,0 +1,279 @@
+"""Data needed: the training rows at which a learning curve reaches a target (model-averaged
+over forms, log-scale intervals, reachability against the floor), and the talk's
+"observations needed" tables by R's rule."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .cells import DEFAULT_TARGETS, HORIZON, N_TOTAL, _check_frame, _check_metric
+from .curves import Summary
+from .learning import CurveSet, _status_note, fit_learning_curves
+
+
+class DataNeededResults:
+    """Training rows needed for target metrics; ``table()`` and ``summary()``."""
+
+    def __init__(self, frame: pd.DataFrame, method: str):
+        self.frame = frame
+        self.method = method
+
+    def table(self) -> pd.DataFrame:
+        """experiment, frac_damage, model, metric, form ("average" for the model average),
+        target, n_needed, ci_low, ci_high, se_log, df, frac_needed (n_needed / 60000),
+        reachable, extrapolated, extrapolation_factor (n_needed / largest observed n; > 1
+        is beyond the data), floor, floor_ci_low, floor_ci_high (the error asymptote and its
+        interval; for the average, that of the weightiest form used, 0 for forms without a
+        floor), weight_unreachable (Akaike weight of forms that never reach the target),
+        forms (Akaike weights averaged over), status ("ok", "floor", "beyond_horizon",
+        "not_decreasing", "not identifiable", ...), method, conditional_on, note."""
+        return self.frame.copy()
+
+    def summary(self) -> Summary:
+        s = Summary("Training rows needed to reach a target")
+        cols = ["model", "metric", "form", "target", "n_needed", "ci_low", "ci_high",
+                "reachable", "extrapolation_factor"]
+        if self.frame["frac_damage"].nunique() > 1:
+            cols.insert(1, "frac_damage")
+        s.add_df(self.frame[cols], index=False, digits=5)
+        s.add_text(f"Intervals: 95%, {self.method}. extrapolation_factor: n_needed over the "
+                   "largest training size observed (above 1: extrapolated, the interval then "
+                   "also leans on the form holding beyond the data).")
+        for cond in dict.fromkeys(self.frame["conditional_on"]):
+            s.add_text(f"Conditional on: {cond}")
+        for r in self.frame.itertuples():
+            if r.note:
+                s.add_text(f"Note: {r.model} {r.metric} {r.target:g}: {r.note}")
+        return s
+
+    def __repr__(self):
+        return f"<DataNeededResults {len(self.frame)} rows>"
+
+
+
+def _method_text(method: str, n_boot: int) -> str:
+    if method == "average":
+        return ("model average over forms (Akaike weights), Burnham-Anderson unconditional "
+                "variance of log n*, t quantiles")
+    if method == "delta":
+        return "delta method on log n* (t quantiles, the fit's residual df)"
+    return f"parametric bootstrap, {n_boot} refits, percentile"
+
+
+
+def _targets_dict(targets, metrics) -> dict:
+    if targets is None:
+        return {m: DEFAULT_TARGETS[m] for m in metrics}
+    if isinstance(targets, Mapping):
+        out = {_check_metric(m): tuple(np.atleast_1d(np.asarray(v, float))) for m, v in targets.items()}
+    else:
+        if len(metrics) != 1:
+            raise ValueError(f"the fits cover metrics {list(metrics)}; give targets as a dict, "
+                             "e.g. {'acc': [0.85, 0.9], 'auc': [0.98]}")
+        out = {metrics[0]: tuple(np.atleast_1d(np.asarray(targets, float)))}
+    for m, vals in out.items():
+        bad = [v for v in vals if not 0 < v < 1]
+        if bad:
+            raise ValueError(f"targets for {m} must lie strictly between 0 and 1, got {bad}")
+    return out
+
+
+
+def data_needed(fits, targets=None, form: str = "average", method: str = "delta",
+                n_boot: int = 200, seed: int = 0, n_total: int = N_TOTAL,
+                horizon: float = HORIZON) -> DataNeededResults:
+    """Training rows at which a fitted learning curve reaches each target metric.
+
+    Parameters
+    ----------
+    fits : LearningCurveResults, or a tidy results frame (size experiment is then fitted
+        for the metrics named in ``targets``)
+    targets : {"acc": [0.85, 0.9], "auc": [0.98]}, or a list when the fits have one metric;
+        default :data:`DEFAULT_TARGETS`
+    form : "average" (default: Akaike-weighted average over the admissible forms, interval
+        with the between-form spread, see :meth:`CurveSet.average_solve`), "selected" (the
+        form with the lowest criterion; interval conditional on it), "all" (one row per
+        form, each conditional on its form), or a form name
+    method : for single forms: "delta" -- Wald interval for log n* by the delta method (t
+        quantiles), mapped back, upper limit infinite when the floor's interval reaches the
+        target; or "bootstrap" -- parametric bootstrap (refit ``n_boot`` simulated curves),
+        percentile interval, never-reaching draws counted as infinite. The model average
+        uses the delta method per form (ValueError with "bootstrap").
+    n_total : full training rows, for ``frac_needed``
+    horizon : an n* above ``horizon`` times the largest training size observed is "not
+        reachable within the horizon" (status "beyond_horizon", the estimate in the note)
+
+    Returns
+    -------
+    DataNeededResults; "not reachable" (``reachable = False``, NaN n_needed, the floor and its
+    interval in the row) when the target error lies at or below the fitted floor, the curve
+    does not fall with n, or n* lies beyond the horizon. Every reachable n* carries its
+    extrapolation_factor (n* over the largest size observed).
+    """
+    if method not in ("delta", "bootstrap"):
+        raise ValueError(f"method must be 'delta' or 'bootstrap', not {method!r}")
+    if form == "average" and method == "bootstrap":
+        raise ValueError("the model average uses the delta method per form; with "
+                         "method='bootstrap' pass form='selected', 'all' or a form name")
+    if isinstance(fits, pd.DataFrame):
+        metrics = tuple(targets) if isinstance(targets, Mapping) else ("acc",)
+        fits = fit_learning_curves(fits, metric=metrics)
+    metrics = tuple(dict.fromkeys(cs.metric for cs in fits))
+    tdict = _targets_dict(targets, metrics)
+    rows = []
+    for cs in fits:
+        if cs.metric not in tdict:
+            continue
+        if form in ("selected", "average"):
+            names = [cs.selected if form == "selected" else "average"]
+        elif form == "all":
+            names = list(cs.fits)
+        else:
+            if form not in cs.fits:
+                raise ValueError(f"form {form!r} was not fitted; fitted: {list(cs.fits)}")
+            names = [form]
+        for name in names:
+            for target in tdict[cs.metric]:
+                rows.append(_need_row(cs, name, target, method, n_boot, seed, n_total,
+                                      horizon))
+    label = _method_text("average" if form == "average" else method, n_boot)
+    return DataNeededResults(pd.DataFrame(rows), label)
+
+
+
+def _need_row(cs: CurveSet, name, target: float, method: str, n_boot: int, seed: int,
+              n_total: int, horizon: float = HORIZON) -> dict:
+    """One row of the data-needed table: form ``name`` of ``cs`` ("average": the model
+    average; None: nothing selected) solved for error 1 - target."""
+    y = 1.0 - target
+    if name == "average":
+        sol = cs.average_solve(y)
+        comp = cs.comparison()
+        out = [f for f, st in comp["status"].items() if st.startswith("not identifiable")]
+        cond = ("the admissible forms with their Akaike weights (column forms)"
+                + (f", without {', '.join(out)} (not identifiable)" if out else "")
+                + f"; {cs.weighting}")
+    elif name is None or cs.fits.get(name) is None:
+        sol = cs.average_solve(y)  # for the reason (not identifiable, rising, ...)
+        sol.update(x=np.nan, ci_low=np.nan, ci_high=np.nan, reachable=False)
+        if sol["status"] == "ok":
+            sol["status"] = "not fitted"
+        cond = cs.weighting
+    else:
+        fit = cs.fits[name]
+        sol = fit.solve(y, method=method, n_boot=n_boot, seed=seed)
+        cond = f"the form {name} being right; {cs.weighting}"
+        status = CurveSet.status(fit, cs.criterion)
+        if status != "ok" and fit.converged:  # a conditional answer the model choice excludes
+            cond += f" (form outside the model choice: {status})"
+    x = sol["x"]
+    n_max = float(cs.cells["n"].max()) if len(cs.cells) else np.nan
+    factor = x / n_max if sol["reachable"] and np.isfinite(x) else np.nan
+    if np.isfinite(factor) and factor > horizon:
+        sol.update(status="beyond_horizon", reachable=False, factor=factor, horizon=horizon,
+                   ci_low=np.nan, ci_high=np.nan)
+        factor = np.nan
+    return {"experiment": cs.experiment, "frac_damage": cs.frac_damage, "model": cs.model,
+            "metric": cs.metric, "form": name, "target": target,
+            "n_needed": x if sol["reachable"] else np.nan,
+            "ci_low": sol["ci_low"], "ci_high": sol["ci_high"],
+            "se_log": sol.get("se_log", np.nan), "df": sol.get("df", np.nan),
+            "frac_needed": x / n_total if sol["reachable"] else np.nan,
+            "reachable": bool(sol["reachable"]),
+            "extrapolated": bool(np.isfinite(factor) and factor > 1 + 1e-9),
+            "extrapolation_factor": factor,
+            "floor": sol.get("floor", np.nan), "floor_ci_low": sol.get("floor_ci_low", np.nan),
+            "floor_ci_high": sol.get("floor_ci_high", np.nan),
+            "weight_unreachable": sol.get("weight_unreachable", np.nan),
+            "forms": sol.get("forms", ""), "status": sol["status"],
+            "method": _method_text("average" if name == "average" else method, n_boot),
+            "conditional_on": cond, "note": _status_note(sol, y)}
+
+
+
+# ============================================================================================
+# the R table method on the size x damage grid
+def _cross_rows(df: pd.DataFrame) -> pd.DataFrame:
+    if "experiment" in df.columns and df["experiment"].nunique(dropna=True) > 1:
+        return _check_frame(df, "size_x_damage")
+    return _check_frame(df, None)
+
+
+
+class ObservationsNeeded:
+    """The R table "observations needed for > threshold": ``table()`` and ``summary()``.
+
+    ``missing_qualities`` lists qualities where no cell exceeds the threshold (no R row)."""
+
+    def __init__(self, frame, metric, threshold, missing_qualities, model=None):
+        self.frame = frame
+        self.metric = metric
+        self.threshold = threshold
+        self.missing_qualities = missing_qualities
+        self.model = model
+
+    def table(self) -> pd.DataFrame:
+        """quality, <metric> (3 decimals), frac_sample, num_obs, d_obs; decreasing quality."""
+        return self.frame.copy()
+
+    def summary(self) -> Summary:
+        s = Summary(f"Observations needed for {self.metric} > {self.threshold:g} (R table method"
+                    + (f", model {self.model})" if self.model else ")"))
+        s.add_df(self.frame, index=False, digits=6)
+        s.add_text("Per quality q = 1 - damage: the cell with the lowest metric above the threshold; "
+                   "d_obs = relative change of num_obs from the previous (higher-quality) row.")
+        if self.missing_qualities:
+            s.add_text(f"Note: no cell exceeds the threshold at quality {self.missing_qualities}; "
+                       "those rows are absent, as in R.")
+        return s
+
+    def __repr__(self):
+        return f"<ObservationsNeeded {self.metric} > {self.threshold:g}: {len(self.frame)} rows>"
+
+
+
+def observations_needed(df_cross: pd.DataFrame, metric: str = "acc", threshold: float = 0.90,
+                        n_total: int = N_TOTAL, model: str | None = None) -> ObservationsNeeded:
+    """The reference's table method for the size x damage grid, exactly.
+
+    For each quality q = 1 - frac_damage, among the cells whose metric is strictly above
+    ``threshold``, take the cell with the lowest metric (ties: the smaller sample); report q,
+    the metric rounded to 3 decimals, frac_sample, num_obs = n_total * frac_sample and
+    d_obs = (num_obs - previous num_obs) / previous num_obs, rows by decreasing q, NaN on the
+    first. Qualities with no cell above the threshold give no row (as R's filter does).
+    Replicates of a cell are averaged first.
+
+    Parameters
+    ----------
+    df_cross : tidy results holding the size x damage grid (other experiments are ignored)
+    metric, threshold : e.g. ("acc", 0.90) or ("auc", 0.98)
+    model : which model's grid (default: the only one present; the R grid is CNN only)
+    """
+    metric = _check_metric(metric)
+    rows = _cross_rows(df_cross)
+    models = list(dict.fromkeys(rows["model"]))
+    if model is None:
+        if len(models) > 1:
+            raise ValueError(f"the grid holds several models {models}; pass model=")
+        model = models[0] if models else None
+    rows = rows[(rows["model"] == model) & rows[metric].notna()]
+    cells = (rows.groupby(["frac_damage", "frac_sample"], as_index=False)[metric].mean())
+    cells["quality"] = np.round(1.0 - cells["frac_damage"].astype(float), 10)
+    out, missing = [], []
+    for q in sorted(cells["quality"].unique(), reverse=True):
+        above = cells[(cells["quality"] == q) & (cells[metric] > threshold)]
+        if above.empty:
+            missing.append(float(q))
+            continue
+        best = above.sort_values([metric, "frac_sample"], kind="stable").iloc[0]
+        out.append({"quality": float(q), metric: round(float(best[metric]), 3),
+                    "frac_sample": float(best["frac_sample"]),
+                    "num_obs": float(np.round(n_total * best["frac_sample"], 6))})
+    frame = pd.DataFrame(out, columns=["quality", metric, "frac_sample", "num_obs"])
+    prev = frame["num_obs"].shift(1)
+    frame["d_obs"] = (frame["num_obs"] - prev) / prev
+    return ObservationsNeeded(frame, metric, threshold, missing, model)
+
