@@ -106,7 +106,7 @@ def markdown_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4
         if same and len(same) < out.shape[1] - 1:
             const = "; ".join(f"{c}: {out[c].iloc[0]}" for c in same if str(out[c].iloc[0]) != "")
             out = out.drop(columns=same)
-    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")
+    cell = lambda v: _escape(str(v)).replace("\n", " ")
     lines = ["| " + " | ".join(cell(c) for c in out.columns) + " |",
              "|" + "|".join("---" for _ in out.columns) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in out.itertuples(index=False)]
@@ -120,6 +120,16 @@ def markdown_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4
         return (f"<details><summary>{html.escape(caption or 'Table')} ({len(df)} rows)</summary>\n\n"
                 + (f"*Every row: {const}.*\n\n" if const else "") + table + "\n\n</details>\n")
     return (head + "\n\n" if head else "") + table + "\n"
+
+
+_MD_SPECIAL = set("\\`*_[]<>$|~^")
+
+
+def _escape(text: str) -> str:
+    """A table cell as literal text: Markdown's special characters escaped, and "--" kept as two
+    hyphens (not a smart dash: command lines stay copyable)."""
+    out = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
+    return out.replace("--", "-\\-")
 
 
 def download(site: Site, name: str, what: str | None = None) -> None:
@@ -148,7 +158,8 @@ def plot(fig, size: tuple[float, float] = FIG_SIZE) -> None:
 
     buf = io.BytesIO()
     look = theme(figure_size=size, dpi=DPI, legend_position="bottom",
-                 legend_text=element_text(size=11), legend_title=element_text(size=11))
+                 legend_text=element_text(size=11), legend_title=element_text(size=11),
+                 axis_text=element_text(size=10))
     (fig + look).save(buf, format="png", verbose=False)
     display(Image(data=buf.getvalue(), format="png"))
 
