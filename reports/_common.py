@@ -20,7 +20,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from datavsmath.report.findings import (Steps, breakdown_table, breakdown_verdict, choice_table, fits_table, needed_table, cell_means_table, compare_costs,  # noqa: F401
-                                        derivative_table, derivative_verdict, fmt_ci, fmt_interval, fmt_num, headline,
+                                        derivative_caption, derivative_table, derivative_verdict, fmt_ci, fmt_interval, fmt_num, headline,
                                         headline_table, loss_words, nearest, replicate_note, scaling_verdict,
                                         size_verdict, size_x_damage_verdict, steps, values)
 from datavsmath.report.parity import (KNOWN_DIFFERENCES, describe_systematic,  # noqa: F401
@@ -46,11 +46,16 @@ def callout(kind: str, title: str, body: str) -> None:
 
 
 def banner(site: Site) -> None:
-    """The loud notice on every page when the site is not built from the complete full grid."""
+    """The loud notice on every page when the site is not built from the complete full grid,
+    then the build stamp (results folder, their hash, commit, date)."""
+    _notice(site)
+    md(f"::: {{.build-stamp}}\n{build_stamp(site)}\n:::")
+
+
+def _notice(site: Site) -> None:
     lo, hi = site.replicates
     reps = f"{hi} replicate{'s' if hi != 1 else ''} per cell" + (f" (some have {lo})" if lo != hi else "")
     where = relative(site.folder)
-    md(f"::: {{.build-stamp}}\n{build_stamp(site)}\n:::")
     if site.profile == "full" and site.complete:
         md(f"*Built from the full grid in `{where}`, {reps}.*")
         return

@@ -524,3 +524,10 @@ def breakdown_table(breakdown: pd.DataFrame) -> pd.DataFrame:
                      "accuracy at breakdown": "" if _nan(r.get("level")) else f"{r['level']:.3f}",
                      "damage fraction d [95% CI]": val})
     return pd.DataFrame(rows)
+
+
+def derivative_caption(deriv: pd.DataFrame) -> str:
+    """The caption of :func:`derivative_table`: the model(s) it is about and the units."""
+    models = (", ".join(deriv["model"].dropna().astype(str).str.upper().unique())
+              if "model" in deriv and deriv["model"].notna().any() else "model")
+    return f"d(data)/d(quality) of the {models}, 95% intervals (data in training sets of 60,000 rows)"
