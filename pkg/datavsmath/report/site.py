@@ -290,7 +290,8 @@ def build_info(site: Site) -> dict:
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    dirty = bool(git("status", "--porcelain", "--", "pkg", "reports"))
+    # tracked changes only: Quarto writes scratch files (page_files/, *.quarto_ipynb) into reports/ while rendering
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "pkg", "reports"))
     return {
         "results_folder": relative(site.folder),
         "profile": site.profile,
