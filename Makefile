@@ -13,7 +13,7 @@ help:
 	@echo "make reproduce  full R grids (504 fits; ~50 CPU-hours on 2 cores, a GPU job), resumable"
 	@echo "make quick      the documented preview of all four experiments (~45 min on 2 cores)"
 	@echo "make test       the test suite (installs what it needs into $(VENV))"
-	@echo "make report     figures, statistics tables and the Quarto site"
+	@echo "make report     render the Quarto site from the shipped results into docs/"
 	@echo "make bench      naive loop vs fused training (~3 min on 2 cores; BENCH=cpu ~28 min, BENCH=full on a GPU)"
 
 $(VENV)/.installed: pyproject.toml
@@ -47,16 +47,17 @@ tables: venv
 figures: venv
 	$(DVM) figures $(RESULTS) --to $(RESULTS)/figures
 
-# Renders the site with Quarto when installed; without it, still writes the figures.
-report: figures
-	@if command -v quarto >/dev/null 2>&1; then \
-	  QUARTO_PYTHON=$(CURDIR)/$(PY) quarto render reports/ && echo "site: reports/_site/index.html"; \
-	else \
-	  echo "Quarto is not installed, so the HTML site was not rendered."; \
-	  echo "The figures are in $(RESULTS)/figures/."; \
-	  echo "To render the site, install Quarto (https://quarto.org/docs/get-started/;"; \
-	  echo "  Debian/Ubuntu: sudo dpkg -i quarto-<version>-linux-amd64.deb), then run make report again."; \
-	fi
+# Renders the site from the shipped results (the pages choose the folder: results/full once
+# complete, else results/quick) and publishes it to docs/ with docs/build.json (results folder,
+# their SHA-256, commit, date). Needs Quarto (see README: "The published site").
+report: venv
+	@command -v quarto >/dev/null 2>&1 || { \
+	  echo "Quarto is not installed, so the site was not rendered (docs/ is unchanged)."; \
+	  echo "Install Quarto (https://quarto.org/docs/get-started/, or offline: bash ../shared/tools/quarto-offline.sh)"; \
+	  echo "and run make report again."; exit 1; }
+	cd reports && QUARTO_PYTHON=$(abspath $(PY)) PYTHONPATH=$(CURDIR)/pkg quarto render
+	PYTHONPATH=$(CURDIR)/pkg $(PY) -m datavsmath.report.publish reports/_site docs
+	@echo "site: docs/index.html (check it: $(PY) tests/browser_check.py docs)"
 
 test: venv
 	$(PY) -m pytest -q

@@ -12,23 +12,28 @@ is announced with a visible note that also carries a marker, ``[absent: table <f
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 
 import pandas as pd
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 
-from datavsmath.report.findings import (Steps, cell_means_table, compare_costs, fmt_ci,  # noqa: F401
-                                        headline, headline_table, nearest, steps, values)
+from datavsmath.report.findings import (Steps, breakdown_table, breakdown_verdict, choice_table, fits_table, needed_table, cell_means_table, compare_costs,  # noqa: F401
+                                        derivative_caption, derivative_table, derivative_verdict, fmt_ci, fmt_interval, fmt_num, headline,
+                                        headline_table, loss_words, nearest, replicate_note, scaling_verdict,
+                                        size_verdict, size_x_damage_verdict, steps, values)
 from datavsmath.report.parity import (KNOWN_DIFFERENCES, describe_systematic,  # noqa: F401
                                       parity_verdict_text, readable_cells, readable_summary)
 from datavsmath.report.site import (EXPERIMENT_NAMES, MODEL_NAMES, R_RESULTS, ROOT, TABLES,  # noqa: F401
-                                    Site, devices, hardware, load, provenance_table, r_results,
+                                    Site, build_stamp, build_summary, devices, duration, hardware, load, provenance_table, r_results, readable_timings,
                                     relative, timings, versions_table)
 from datavsmath.stats.parity import (LEVEL, MODEL_ORDER, diff_ci, mean_ci,  # noqa: F401
                                      outliers, parity_cells, parity_summary, prediction_interval,
                                      systematic_differences)
 
-FIG_SIZE = (8, 4.5)  # inches, 16:9 like the exported PNGs
+FIG_SIZE = (7, 4.6)  # inches: text stays readable when the image is fitted to a 530 px column
+DPI = 150  # 1,050 px wide, sharp on the 800 px column at 1280 px and on high-density screens
 
 
 def md(text: str) -> None:
@@ -41,7 +46,13 @@ def callout(kind: str, title: str, body: str) -> None:
 
 
 def banner(site: Site) -> None:
-    """The loud notice on every page when the site is not built from the complete full grid."""
+    """The loud notice on every page when the site is not built from the complete full grid,
+    then the build stamp (results folder, their hash, commit, date)."""
+    _notice(site)
+    md(f"::: {{.build-stamp}}\n{build_stamp(site)}\n:::")
+
+
+def _notice(site: Site) -> None:
     lo, hi = site.replicates
     reps = f"{hi} replicate{'s' if hi != 1 else ''} per cell" + (f" (some have {lo})" if lo != hi else "")
     where = relative(site.folder)
@@ -78,19 +89,64 @@ def absent_experiment(name: str) -> None:
 
 
 def show(df: pd.DataFrame, caption: str | None = None, digits: int = 4, collapsed: bool = False,
-         index: bool = False) -> None:
-    """Display a table as HTML: floats rounded to ``digits``, NaN as an empty cell."""
-    out = df.copy()
+         index: bool = False, empty: str | None = None) -> None:
+    """Display a table as a Markdown pipe table (no script needed to show it): floats rounded
+    to ``digits``, NaN as an empty cell. Columns holding one value on every row are stated once
+    above the table instead. A table with no rows becomes the sentence ``empty``."""
+    md(markdown_table(df, caption=caption, digits=digits, collapsed=collapsed, index=index, empty=empty))
+
+
+def markdown_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4, collapsed: bool = False,
+                   index: bool = False, empty: str | None = None) -> str:
+    out = df.reset_index() if index else df.copy()
+    if out.empty:
+        return f"*{empty or ((caption + ': ') if caption else '') + 'no rows.'}*"
     for c in out.columns:
         if pd.api.types.is_float_dtype(out[c]):
             out[c] = out[c].map(lambda v: _num(v, digits))
-    table = out.to_html(index=index, na_rep="", border=0, classes="table table-sm", escape=True)
+    out = out.astype(object).where(out.notna(), "")
+    const = ""
+    if len(out) > 1 and out.shape[1] > 2:
+        same = [c for c in out.columns if out[c].astype(str).nunique() == 1]
+        if same and len(same) < out.shape[1] - 1:
+            const = "; ".join(f"{c}: {out[c].iloc[0]}" for c in same if str(out[c].iloc[0]) != "")
+            out = out.drop(columns=same)
+    cell = lambda v: _escape(str(v)).replace("\n", " ")
+    lines = ["| " + " | ".join(cell(c) for c in out.columns) + " |",
+             "|" + "|".join("---" for _ in out.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in out.itertuples(index=False)]
+    table = "\n".join(lines)
+    head = ""
     if caption:
-        table = f"<p><em>{html.escape(caption)}</em></p>" + table
+        head = f"*{caption}*" + (f" (every row: {const})" if const else "")
+    elif const:
+        head = f"*Every row: {const}.*"
     if collapsed:
-        summary = html.escape(caption or "Table")
-        table = f"<details><summary>{summary} ({len(df)} rows)</summary>{table}</details>"
-    display(HTML(table))
+        return (f"<details><summary>{html.escape(caption or 'Table')} ({len(df)} rows)</summary>\n\n"
+                + (f"*Every row: {const}.*\n\n" if const else "") + table + "\n\n</details>\n")
+    return (head + "\n\n" if head else "") + table + "\n"
+
+
+_MD_SPECIAL = set("\\`*_[]<>$|~^")
+
+
+def _escape(text: str) -> str:
+    """A table cell as literal text: Markdown's special characters escaped, and "--" kept as two
+    hyphens (not a smart dash: command lines stay copyable)."""
+    out = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
+    return out.replace("--", "-\\-")
+
+
+def download(site: Site, name: str, what: str | None = None) -> None:
+    """A link that downloads ``tables/<name>`` in full (embedded in the page, so it works
+    offline and needs no copy of the results folder next to the site)."""
+    path = site.folder / "tables" / name
+    if not path.is_file():
+        return
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    n = sum(1 for _ in path.open()) - 1
+    md(f'<a download="{html.escape(name)}" href="data:text/csv;base64,{data}">Download '
+       f'`{name}`</a> ({what or "the full table"}: {n:,} rows, every column).')
 
 
 def _num(v: float, digits: int) -> str:
@@ -99,17 +155,29 @@ def _num(v: float, digits: int) -> str:
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.{digits}g}"
 
 
-def plot(fig) -> None:
-    """Show a plotnine figure sized for the page (16:9)."""
-    from plotnine import theme
+def plot(fig, size: tuple[float, float] = FIG_SIZE) -> None:
+    """Show a plotnine figure sized for the page (16:9) as a PNG with no width or height of its
+    own, so the page's CSS fits it to the column (max-width 100%)."""
+    from IPython.display import Image
+    from plotnine import element_text, theme
 
-    display(fig + theme(figure_size=FIG_SIZE, dpi=110))
+    buf = io.BytesIO()
+    look = theme(figure_size=size, dpi=DPI, legend_position="bottom",
+                 legend_text=element_text(size=11), legend_title=element_text(size=11),
+                 axis_text=element_text(size=10))
+    (fig + look).save(buf, format="png", verbose=False)
+    display(Image(data=buf.getvalue(), format="png"))
 
+
+def verdict(text: str, title: str = "Verdict") -> None:
+    """The page's verdict: a callout (class ``callout-tip``, titled "Verdict") answering the
+    page's question with the numbers shown; the browser check looks for it on every page."""
+    callout("tip", title, text)
 
 
 def parity_verdict(cells: pd.DataFrame) -> None:
     """The parity page's verdict callout."""
-    callout("tip", "Verdict", parity_verdict_text(cells))
+    verdict(parity_verdict_text(cells))
 
 
 def observations_table(site: Site, name: str, metric: str, threshold: str) -> None:
@@ -118,15 +186,19 @@ def observations_table(site: Site, name: str, metric: str, threshold: str) -> No
     if table is None:
         absent_table(name, f"observations needed for {metric} > {threshold}")
         return
-    shown = table.copy()
-    if metric in shown:
-        shown[metric] = shown[metric].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    if table.empty:
+        md(f"*No cell of the size x damage grid reaches {metric} > {threshold} at any label quality, "
+           f"so `tables/{name}` has no rows: the grid's largest sample is too small for this threshold.*")
+        return
+    shown = pd.DataFrame({
+        "quality": table["quality"].map(lambda v: f"{v:g}"),
+        metric: table[metric].map(lambda v: "" if pd.isna(v) else f"{v:.3f}"),
+        "sample fraction": table["frac_sample"].map(lambda v: f"{v:.0%}"),
+        "observations": table["num_obs"].map(lambda v: f"{v:,.0f}"),
+        "change from the quality above": table["d_obs"].map(lambda v: "" if pd.isna(v) else f"{v:+.0%}"),
+    })
     show(shown, caption=f"Observations needed for {metric} > {threshold} (tables/{name})")
-    changes = table.dropna(subset=["d_obs"]) if "d_obs" in table else table.iloc[0:0]
-    if len(changes):
-        md("\n".join(f"- quality {q:g}: {d:+.0%} observations compared with the quality above"
-                    for q, d in zip(changes["quality"], changes["d_obs"])))
-    elif len(table) < 2:
+    if len(table) < 2:
         md("*Fewer than two quality levels reach the threshold, so no change can be computed.*")
 
 

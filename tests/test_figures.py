@@ -345,3 +345,19 @@ def test_a_group_with_one_point_is_still_drawn(r):
     one = r[(r["experiment"] == "random_damage") & (r["frac_damage"] == 0)]
     assert geoms(F.damage_figure(one, "random")) == ["geom_point", "geom_line", "geom_point"]
     assert geoms(F.damage_figure(r, "random")) == ["geom_line", "geom_point"]  # R's layers otherwise
+
+
+def test_damage_axis_names_the_rows_actually_trained_on(r):
+    """The quick profile's damage runs train on a 3,000-row draw: the axis says so."""
+    dam = r[(r["experiment"] == "random_damage") & (r["dataset"] == "fashion")].assign(frac_sample=0.05)
+    p = F.damage_figure(dam, "random", "acc")
+    assert p.labels.x == "Correctly labeled training data\n(percent of 3,000 obs)"
+
+
+def test_sample_images_figure_has_a_panel_per_class():
+    x = np.zeros((20, 28, 28), dtype=np.uint8)
+    y = np.repeat(np.arange(10), 2)
+    names = [f"c{k}" for k in range(10)]
+    p = F.sample_images_figure(x, y, names)
+    assert list(p.data["panel"].cat.categories) == [f"{k}: c{k}" for k in range(10)]
+    assert len(p.data) == 10 * 28 * 28

@@ -27,6 +27,112 @@ def test_cell_means_table_has_a_row_per_level_and_a_column_per_model():
     table = C.cell_means_table(pd.DataFrame(rows), "random_damage", "acc")
     assert list(table.columns) == ["damage d", "correct 1 - d", "rf", "cnn"]  # R's model order
     assert list(table["damage d"]) == ["0%", "50%"]
-    assert table.loc[1, "rf"].startswith("0.410 (95% CI")
+    assert table.loc[1, "rf"].startswith("0.410 [")
     size = C.cell_means_table(pd.DataFrame(rows).assign(experiment="size"), "size", "acc")
     assert list(size["rows"]) == ["60,000"] and size.loc[0, "cnn"].startswith("0.660")
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts and curated tables
+# --------------------------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _deriv(est, lo, hi, el=(-10.0, -19.0, -2.5)):
+    """A data_quality_derivative.csv with one level row and one overall row."""
+    base = {"source": "quick", "dataset": "fashion", "experiment": "size_x_damage", "model": "cnn",
+            "metric": "acc", "threshold": 0.9, "form": "power"}
+    return pd.DataFrame([
+        {**base, "scope": "level", "quality": 1.0, "n_needed": 16486.7},
+        {**base, "scope": "overall", "quality_high": 1.0, "quality_low": 0.6, "derivative_frac": est,
+         "ci_low_frac": lo, "ci_high_frac": hi, "elasticity": el[0], "elasticity_ci_low": el[1],
+         "elasticity_ci_high": el[2], "extrapolated": np.nan},
+    ])
+
+
+def test_fmt_interval_and_numbers():
+    assert C.fmt_interval(27733.2, 23258.4, 33068.0) == "27,733 [23,258, 33,068]"
+    assert C.fmt_interval(0.5004, 0.434, 0.577, 2) == "0.5 [0.43, 0.58]"
+    assert C.fmt_interval(0.88, math.nan, math.nan) == "0.88 (no interval)"
+    assert C.fmt_num(2.5e14) == "2.5e+14"  # no 30-digit integers
+
+
+def test_loss_words_say_the_sign_in_words():
+    assert C.loss_words(0.028) == "loses 0.028 accuracy (single run, no interval)"
+    assert C.loss_words(-0.004, -0.006, -0.002) == "gains 0.004 accuracy (95% CI 0.002 to 0.006)"
+    assert C.loss_words(0.02, -0.01, 0.05) == "loses 0.020 accuracy (95% CI from a gain of 0.010 to a loss of 0.050)"
+    assert "+" not in C.loss_words(0.028, 0.02, 0.035)
+
+
+def test_derivative_verdict_answers_the_talks_question():
+    yes = C.derivative_verdict(_deriv(-40.0, -60.0, -20.0))
+    assert yes.startswith("**Yes") and "-40 [-60, -20]" in yes
+    no = C.derivative_verdict(_deriv(-0.5, -0.8, -0.2))
+    assert no.startswith("**No")
+    open_ = C.derivative_verdict(_deriv(-168.0, -871.5, 535.5))
+    assert open_.startswith("**Not established") and "includes -1 and 0" in open_
+    assert "-168 [-872, 536]" in open_ and "wholly below -1" in open_
+    assert "not tested" in C.derivative_verdict(None)
+    assert "not tested" in C.derivative_verdict(_deriv(np.nan, np.nan, np.nan))
+
+
+def test_derivative_table_keeps_the_columns_a_reader_needs():
+    t = C.derivative_table(_deriv(-168.0, -871.5, 535.5))
+    assert len(t) == 1 and t.shape[1] == 4  # the level row is left to the download
+    assert t.iloc[0]["quality"] == "1 to 0.6 (overall)"
+    assert t.iloc[0]["d(data)/d(quality) [95% CI]"] == "-168 [-872, 536]"
+
+
+def _grid(experiment, models, fracs, damages, acc):
+    return pd.DataFrame([{"experiment": experiment, "dataset": "fashion", "model": m, "frac_sample": s,
+                          "frac_damage": d, "replicate": 0, "acc": acc(m, s, d), "auc": 0.9}
+                         for m in models for s in fracs for d in damages])
+
+
+def test_size_verdict_compares_data_and_math_with_numbers():
+    res = _grid("size", ["rf", "cnn"], [0.01, 0.2], [0.0],
+                lambda m, s, d: (0.85 if m == "cnn" else 0.80) - (0.1 if s < 0.1 else 0))
+    text = C.size_verdict(res)
+    assert text.startswith("**More data moved accuracy more")
+    assert "CNN is best at accuracy 0.850" in text and "single run" in text
+
+
+def test_breakdown_verdict_uses_the_fit_or_the_grid_bracket():
+    res = _grid("constant_damage", ["rf", "cnn"], [0.05], [0.0, 0.3, 0.5, 0.7],
+                lambda m, s, d: 0.8 if d < 0.5 else 0.05)
+    bp = pd.DataFrame([{"experiment": "constant_damage", "model": "rf", "metric": "acc",
+                        "breakdown_frac": 0.486, "ci_low": 0.44, "ci_high": 0.537}])
+    text = C.breakdown_verdict(res, "constant", bp)
+    assert "RF at d = 0.49 [0.44, 0.54]" in text
+    assert "CNN between d = 0.3 and 0.5 (grid bracket" in text
+    assert "3,000 rows, not 60,000" in text
+
+
+def test_size_x_damage_verdict_says_when_no_cell_reaches_the_threshold():
+    res = _grid("size_x_damage", ["cnn"], [0.01, 0.1], [0.0, 0.5],
+                lambda m, s, d: 0.85 - d * 0.8 - (0.1 if s < 0.1 else 0))
+    text = C.size_x_damage_verdict(res, "acc", 0.9)
+    assert text.startswith("**Label damage moved")
+    assert "No cell reaches accuracy above 0.9" in text
+
+
+def test_choice_table_uses_the_selection_criterion():
+    fits = pd.DataFrame([
+        {"model": "xgb", "metric": "acc", "form": f, "aic": aic, "aicc": aicc, "criterion": "aicc",
+         "weight": w, "selected": sel}
+        for f, aic, aicc, w, sel in [("exp", -40.0, -16.0, 0.1, False), ("power", -30.0, -20.0, 0.9, True)]])
+    t = C.choice_table(fits)
+    assert "AICc" in t.columns and "ΔAICc" in t.columns and "aic" not in t.columns
+    assert list(t["form"]) == ["power", "exp"] and list(t["ΔAICc"]) == ["0.0", "4.0"]
+
+
+def test_needed_table_marks_extrapolated_and_unreachable():
+    needed = pd.DataFrame([
+        {"model": "cnn", "metric": "acc", "form": "power", "target": 0.9, "n_needed": 34395.0,
+         "ci_low": 14147.7, "ci_high": 83618.6, "reachable": True, "extrapolated": True},
+        {"model": "rf", "metric": "acc", "form": "power", "target": 0.99, "n_needed": np.nan,
+         "ci_low": np.nan, "ci_high": np.nan, "reachable": False, "extrapolated": False}])
+    t = C.needed_table(needed)
+    assert list(t["training rows needed [95% CI]"]) == ["34,395 [14,148, 83,619] (extrapolated)", "not reachable"]

@@ -371,3 +371,14 @@ def test_banner_is_loud_for_quick_and_incomplete_runs(tmp_path, capsys, monkeypa
 def test_load_explains_missing_results(tmp_path):
     with pytest.raises(FileNotFoundError, match="datavsmath run --profile quick"):
         C.load(tmp_path / "nothing")
+
+
+def test_tables_go_out_as_markdown_with_constant_columns_once_and_empty_as_a_sentence():
+    df = pd.DataFrame({"source": ["quick", "quick"], "model": ["cnn", "rf"], "value": ["1 -- 2", "a_b"]})
+    text = C.markdown_table(df, caption="Cap")
+    assert text.startswith("*Cap* (every row: source: quick)")
+    assert "| model | value |" in text and "source" not in text.split("\n", 1)[1]
+    assert "1 -\\- 2" in text and "a\\_b" in text  # no smart dash, no emphasis
+    assert "<table" not in text  # no raw HTML: Quarto then needs no require.js/jQuery
+    empty = C.markdown_table(df.iloc[0:0], empty="No cell reaches the threshold.")
+    assert empty == "*No cell reaches the threshold.*"

@@ -175,9 +175,19 @@ def damage_figure(results: pd.DataFrame, damage: str = "random", metric: str = "
     return _line_figure(s, "unbiased", "model", "Model Type", {
         "title": _DAMAGE_TITLE[damage],
         "subtitle": _DATASET_SUBTITLE.get(dataset, dataset),
-        "x": "Correctly labeled training data\n(percent of 60,000 obs)",
+        "x": f"Correctly labeled training data\n(percent of {_rows_trained(df)} obs)",
         "y": _METRIC_Y["damage"][metric],
     }, percent_x=True, note=_subsample_note(df))
+
+
+def _rows_trained(df: pd.DataFrame) -> str:
+    """The training rows of a damage run, for the axis title: '60,000' as in R when the run
+    used every row, else the rows it did use (e.g. '3,000' for the quick profile's 5% draw)."""
+    if "n_train" in df and df["n_train"].notna().any():
+        rows = sorted({int(v) for v in df["n_train"].dropna()})
+    else:
+        rows = sorted({math.floor(60000 * f + 1e-9) for f in df["frac_sample"].dropna()})
+    return " or ".join(f"{r:,}" for r in rows) if rows else "60,000"
 
 
 def _subsample_note(df: pd.DataFrame) -> str | None:
@@ -335,3 +345,41 @@ def export_figures(results: pd.DataFrame | None, out_dir: str | os.PathLike, *, 
     if illustrations:
         figs.update(illustration_figures())
     return [save_png(p, out_dir / f"{name}.png", width, height, dpi) for name, p in figs.items()]
+
+
+def sample_images_figure(x: np.ndarray, y: np.ndarray, class_names: list[str], per_class: int = 1,
+                         title: str = "Fashion-MNIST: the ten classes") -> ggplot:
+    """The talk's sample grid: the first ``per_class`` training images of each class, one panel
+    per image, titled 'label: class name'. ``x``: (n, 28, 28) grey levels, ``y``: labels."""
+    from plotnine import coord_fixed, element_blank, facet_wrap, geom_raster, scale_fill_gradient, theme
+
+    parts = []
+    for k, name in enumerate(class_names):
+        for j, i in enumerate(np.flatnonzero(y == k)[:per_class]):
+            img = np.asarray(x[i], dtype=float)
+            rr, cc = np.indices(img.shape)
+            label = f"{k}: {name}" + (f" ({j + 1})" if per_class > 1 else "")
+            parts.append(pd.DataFrame({"panel": label, "col": cc.ravel(), "row": -rr.ravel(),
+                                       "grey": img.ravel()}))
+    df = pd.concat(parts, ignore_index=True)
+    df["panel"] = pd.Categorical(df["panel"], list(dict.fromkeys(df["panel"])))
+    return (ggplot(df, aes("col", "row", fill="grey")) + geom_raster()
+            + facet_wrap("panel", ncol=5) + coord_fixed()
+            + scale_fill_gradient(low="white", high="black", guide=None)
+            + theme_few()
+            + theme(axis_text=element_blank(), axis_ticks=element_blank(), axis_title=element_blank(),
+                    axis_line=element_blank(), panel_border=element_blank(), panel_background=element_blank())
+            + labs(title=title))
+
+
+def sample_images(dataset: str = "fashion") -> ggplot | None:
+    """:func:`sample_images_figure` of the dataset's training images, or None when the
+    dataset's files cannot be found."""
+    from ..data import load_dataset
+    from ..errors import UserError
+
+    try:
+        ds = load_dataset(dataset)
+    except (UserError, OSError):
+        return None
+    return sample_images_figure(ds.x_train, ds.y_train, ds.class_names)

@@ -121,12 +121,12 @@ def headline_table(h: pd.DataFrame, st: Steps, metric: str = "acc") -> pd.DataFr
     d = f"{st.d:.0%}" if st.d is not None else "?"
     s_max = f"{st.s_max:.0%}" if st.s_max is not None else "?"
     out = pd.DataFrame({"model": h["model"]})
-    out[f"{name} at {s_max} of the rows"] = [fmt_ci(*r) for r in h[["best_est", "best_lo", "best_hi"]].to_numpy()]
-    out[f"lost with {less} fewer rows"] = [fmt_ci(*r, signed=True) for r in h[["data_est", "data_lo", "data_hi"]].to_numpy()]
-    out[f"lost with {d} random damage"] = [fmt_ci(*r, signed=True) for r in h[["random_est", "random_lo", "random_hi"]].to_numpy()]
-    out[f"lost with {d} constant damage"] = [fmt_ci(*r, signed=True) for r in h[["constant_est", "constant_lo", "constant_hi"]].to_numpy()]
+    cell = lambda r: compact(*r)
+    out[f"{name} at {s_max} of the rows"] = [cell(r) for r in h[["best_est", "best_lo", "best_hi"]].to_numpy()]
+    out[f"lost with {less} fewer rows"] = [cell(r) for r in h[["data_est", "data_lo", "data_hi"]].to_numpy()]
+    out[f"lost with {d} random damage"] = [cell(r) for r in h[["random_est", "random_lo", "random_hi"]].to_numpy()]
+    out[f"lost with {d} constant damage"] = [cell(r) for r in h[["constant_est", "constant_lo", "constant_hi"]].to_numpy()]
     return out
-
 
 
 def cell_means_table(results: pd.DataFrame, experiment: str, metric: str) -> pd.DataFrame:
@@ -143,6 +143,406 @@ def cell_means_table(results: pd.DataFrame, experiment: str, metric: str) -> pd.
                else {"damage d": f"{level:.0%}", "correct 1 - d": f"{1 - level:.0%}"})
         for m in models:
             vals = values(results, experiment, m, metric, **{axis: level})
-            row[m] = fmt_ci(*mean_ci(vals)[:3])
+            row[m] = compact(*mean_ci(vals)[:3])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts: one or two sentences per page, computed from the results the page shows
+# --------------------------------------------------------------------------------------------
+
+def _nan(v) -> bool:
+    try:
+        return v is None or math.isnan(float(v))
+    except (TypeError, ValueError):
+        return True
+
+
+def fmt_num(v: float, digits: int = 3) -> str:
+    """A number for prose: thousands with separators ('27,733'), small values to ``digits``
+    significant figures ('0.0282'), huge ones in scientific notation ('2.5e+14')."""
+    if _nan(v):
+        return "n/a"
+    v = float(v)
+    if abs(v) >= 1e7:
+        return f"{v:.2g}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}g}"
+
+
+def fmt_interval(est: float, lo: float, hi: float, digits: int = 3) -> str:
+    """'27,733 [23,258, 33,068]'; 'est (single run, no interval)' without bounds."""
+    if _nan(est):
+        return "n/a"
+    if est == float("-inf"):  # the lower quality cannot reach the target at any size
+        return "not compensable (no amount of data)"
+    if _nan(lo) or _nan(hi):
+        return f"{fmt_num(est, digits)} (no interval)"
+    return f"{fmt_num(est, digits)} [{fmt_num(lo, digits)}, {fmt_num(hi, digits)}]"
+
+
+def _replicate_words(results: pd.DataFrame) -> str:
+    keys = [c for c in ["experiment", "dataset", "model", "frac_sample", "frac_damage"] if c in results]
+    n = results.groupby(keys, dropna=False).size() if len(results) else pd.Series(dtype=int)
+    hi = int(n.max()) if len(n) else 0
+    return ("a single run per cell, so differences between cells carry no interval"
+            if hi <= 1 else f"up to {hi} replicates per cell, 95% intervals over replicates")
+
+
+def loss_words(est: float, lo: float = float("nan"), hi: float = float("nan"), what: str = "accuracy",
+               digits: int = 3) -> str:
+    """A drop written with its sign in words: 'loses 0.028 accuracy (95% CI 0.020 to 0.035)'
+    for a positive ``est`` (clean minus worse), 'gains 0.004 accuracy' for a negative one."""
+    if _nan(est):
+        return f"has no {what} to compare (a cell is missing)"
+    verb = "loses" if est >= 0 else "gains"
+    e = abs(est)
+    if _nan(lo) or _nan(hi):
+        return f"{verb} {e:.{digits}f} {what} (single run, no interval)"
+    if lo >= 0 or hi <= 0:
+        a, b = sorted((abs(lo), abs(hi)))
+        return f"{verb} {e:.{digits}f} {what} (95% CI {a:.{digits}f} to {b:.{digits}f})"
+    return (f"{verb} {e:.{digits}f} {what} (95% CI from a gain of {-lo:.{digits}f} "
+            f"to a loss of {hi:.{digits}f})")
+
+
+def primary_derivative(deriv: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The rows a reader sees first: the model average over curve forms where the table has
+    one (``form == "average"``); each form's own rows stay in the download."""
+    if deriv is None or "form" not in deriv or not (deriv["form"] == "average").any():
+        return deriv
+    return deriv[deriv["form"] == "average"]
+
+
+def derivative_verdict(deriv: pd.DataFrame | None, metric: str = "acc") -> str:
+    """Whether the talk's d(data)/d(quality) << -1 holds, from ``data_quality_derivative.csv``
+    (the ``overall`` row of ``metric``: the derivative in dataset sizes of 60,000 rows per unit
+    of quality, with its 95% interval, and the elasticity d log n / d log q)."""
+    name = {"acc": "accuracy", "auc": "AUC"}.get(metric, metric)
+    if deriv is None or deriv.empty:
+        return "The d(data)/d(quality) table is not in the results folder, so the claim is not tested here."
+    deriv = primary_derivative(deriv)
+    d = deriv[deriv["metric"] == metric] if "metric" in deriv else deriv
+    rows = d[d["scope"] == "overall"] if "scope" in d else d
+    rows = rows.dropna(subset=["derivative_frac"]) if "derivative_frac" in rows else rows.iloc[0:0]
+    if rows.empty:
+        return (f"No overall d(data)/d(quality) could be estimated for {name} from these results "
+                "(fewer than two quality levels reach the threshold), so the claim is not tested here.")
+    r = rows.iloc[0]
+    est, lo, hi = float(r["derivative_frac"]), float(r["ci_low_frac"]), float(r["ci_high_frac"])
+    thr = f" {float(r['threshold']):g}" if "threshold" in r and not _nan(r["threshold"]) else ""
+    span = (f" from quality {float(r['quality_high']):g} to {float(r['quality_low']):g}"
+            if not _nan(r.get("quality_high")) and not _nan(r.get("quality_low")) else "")
+    model = str(r.get("model", "")).upper() or "the model"
+    if not _nan(hi) and hi < -1:
+        answer = "**Yes: d(data)/d(quality) << -1 holds here.**"
+        why = "the whole 95% interval lies below -1"
+    elif not _nan(lo) and lo > -1:
+        answer = "**No: d(data)/d(quality) << -1 does not hold here.**"
+        why = "the whole 95% interval lies above -1"
+    elif _nan(lo) or _nan(hi):
+        answer = "**Not established: no interval could be computed.**"
+        why = "the estimate has no interval"
+    else:
+        answer = "**Not established by these results.**"
+        why = "the 95% interval includes -1" + (" and 0" if lo < 0 < hi else "")
+    text = (f"{answer} For the {model} at {name}{thr}{span}, the data needed changes by "
+            f"{fmt_interval(est, lo, hi)} training sets of 60,000 rows per unit of label quality: "
+            f"{why}.")
+    if "elasticity" in r and not _nan(r["elasticity"]):
+        el, elo, ehi = float(r["elasticity"]), float(r["elasticity_ci_low"]), float(r["elasticity_ci_high"])
+        side = ("wholly below -1" if ehi < -1 else "wholly above -1" if elo > -1 else "including -1")
+        text += (f" As an elasticity (percent more data per percent less quality) it is "
+                 f"{fmt_interval(el, elo, ehi)}, {side}.")
+    if "extrapolated" in d and d["extrapolated"].astype(str).str.lower().eq("true").any():
+        text += " Some of the data-needed values behind it are extrapolated beyond the rows trained on."
+    return text
+
+
+def size_verdict(results: pd.DataFrame, metric: str = "acc") -> str:
+    """Which model is best at the largest sample, and how much each gains from the smallest
+    to the largest sample."""
+    name = {"acc": "accuracy", "auc": "AUC"}.get(metric, metric)
+    size = results[results["experiment"] == "size"]
+    if "dataset" in size and size["dataset"].notna().any():
+        size = size[size["dataset"] == "fashion"]
+    if size.empty:
+        return "There are no size results to judge."
+    s_lo, s_hi = float(size["frac_sample"].min()), float(size["frac_sample"].max())
+    models = [m for m in MODEL_ORDER if m in set(size["model"])]
+    at_hi = {m: mean_ci(values(results, "size", m, metric, frac_sample=s_hi))[0] for m in models}
+    at_lo = {m: mean_ci(values(results, "size", m, metric, frac_sample=s_lo))[0] for m in models}
+    ok = {m: v for m, v in at_hi.items() if not _nan(v)}
+    if not ok:
+        return "There are no size results to judge."
+    best = max(ok, key=ok.get)
+    worst = min(ok, key=ok.get)
+    gain = {m: at_hi[m] - at_lo[m] for m in models if not _nan(at_hi[m]) and not _nan(at_lo[m])}
+    most = max(gain, key=gain.get) if gain else best
+    rows = lambda s: f"{math.floor(60000 * s + 1e-9):,}"
+    math_gap = at_hi[best] - at_hi[worst]
+    data_gain = gain.get(best, float("nan"))
+    if _nan(data_gain):
+        lead = f"**The {best.upper()} is the best model at the largest sample.**"
+    elif data_gain > math_gap:
+        lead = (f"**More data moved {name} more than the choice of model:** {data_gain:+.3f} for the "
+                f"{best.upper()} from {s_lo:.0%} to {s_hi:.0%} of the rows, against {math_gap:.3f} between "
+                f"the best and the weakest model.")
+    else:
+        lead = (f"**The choice of model moved {name} more than more data:** {math_gap:.3f} between the best "
+                f"and the weakest model, against {data_gain:+.3f} for the {best.upper()} from {s_lo:.0%} "
+                f"to {s_hi:.0%} of the rows.")
+    text = (f"{lead} With {s_hi:.0%} of the "
+            f"rows ({rows(s_hi)}), the {best.upper()} is best at {name} {at_hi[best]:.3f}, "
+            f"{at_hi[best] - at_hi[worst]:.3f} above the {worst.upper()} ({at_hi[worst]:.3f}). ")
+    if gain and s_lo < s_hi:
+        text += (f"Going from {s_lo:.0%} ({rows(s_lo)} rows) to {s_hi:.0%} gains "
+                 + ", ".join(f"{gain[m]:+.3f} ({m.upper()})" for m in models if m in gain)
+                 + f"; the {most.upper()} gains most. ")
+    return text + f"Based on {_replicate_words(size)}."
+
+
+def breakdown_verdict(results: pd.DataFrame, damage: str, breakdown: pd.DataFrame | None = None,
+                      metric: str = "acc") -> str:
+    """At which damage each model breaks down (accuracy half-way from its clean value to chance),
+    from ``breakdown_points.csv`` when it has an estimate, else bracketed by the grid."""
+    exp = f"{damage}_damage"
+    df = results[results["experiment"] == exp]
+    if "dataset" in df and df["dataset"].notna().any():
+        df = df[df["dataset"] == "fashion"]
+    if df.empty:
+        return f"There are no {damage}-damage results to judge."
+    models = [m for m in MODEL_ORDER if m in set(df["model"])]
+    levels = sorted(df["frac_damage"].unique())
+    parts, never = [], []
+    for m in models:
+        b = None
+        if breakdown is not None and len(breakdown):
+            sel = breakdown[(breakdown["experiment"] == exp) & (breakdown["model"] == m)]
+            if "metric" in sel:
+                sel = sel[sel["metric"] == metric]
+            b = sel.iloc[0] if len(sel) else None
+        if b is not None and not _nan(b.get("breakdown_frac")):
+            parts.append(f"{m.upper()} at d = {fmt_interval(b['breakdown_frac'], b.get('ci_low'), b.get('ci_high'), 2)}")
+            continue
+        means = [(d, mean_ci(values(results, exp, m, metric, frac_damage=d))[0]) for d in levels]
+        clean = means[0][1]
+        half = (clean + 0.1) / 2
+        below = [d for d, v in means if not _nan(v) and v < half]
+        if below:
+            prev = max([d for d in levels if d < below[0]], default=0.0)
+            parts.append(f"{m.upper()} between d = {prev:g} and {below[0]:g} (grid bracket, no fit)")
+        else:
+            never.append(m.upper())
+    rows = sorted(df["frac_sample"].unique())
+    on = ("" if rows == [1.0] else
+          f" These runs train on {', '.join(f'{math.floor(60000 * s + 1e-9):,}' for s in rows)} rows, not 60,000.")
+    text = (f"**Where the models break down under {damage} damage** (accuracy half-way from its clean "
+            f"value to chance, 0.1): " + "; ".join(parts) + "." if parts else
+            f"**No model breaks down under {damage} damage in this grid.**")
+    if never:
+        text += f" {', '.join(never)} never fell below that point up to d = {levels[-1]:g}."
+    hi = levels[-1]
+    accs = {m: mean_ci(values(results, exp, m, metric, frac_damage=hi))[0] for m in models}
+    text += (f" At d = {hi:g} accuracy is " + ", ".join(f"{accs[m]:.3f} ({m.upper()})" for m in models)
+             + f".{on} Based on {_replicate_words(df)}.")
+    return text
+
+
+def size_x_damage_verdict(results: pd.DataFrame, metric: str = "acc", threshold: float = 0.9) -> str:
+    """The CNN's metric at the largest sample per quality, and which qualities reach ``threshold``."""
+    name = {"acc": "accuracy", "auc": "AUC"}.get(metric, metric)
+    df = results[(results["experiment"] == "size_x_damage") & (results["model"] == "cnn")]
+    if df.empty:
+        return "There are no size x damage results to judge."
+    s_hi = float(df["frac_sample"].max())
+    levels = sorted(df["frac_damage"].unique())
+    at = {d: mean_ci(values(results, "size_x_damage", "cnn", metric, frac_sample=s_hi, frac_damage=d))[0]
+          for d in levels}
+    means = df.groupby(["frac_damage", "frac_sample"])[metric].mean()
+    reach = sorted({1 - d for (d, s), v in means.items() if v > threshold})
+    s_lo = float(df["frac_sample"].min())
+    clean_lo = mean_ci(values(results, "size_x_damage", "cnn", metric, frac_sample=s_lo, frac_damage=levels[0]))[0]
+    data_gain, damage_loss = at[levels[0]] - clean_lo, at[levels[0]] - at[levels[-1]]
+    lead = (f"**Label damage moved the CNN's {name} more than data did:** "
+            if damage_loss > data_gain else f"**Data moved the CNN's {name} more than label damage did:** ")
+    lead += (f"{levels[-1]:.0%} constant damage loses {damage_loss:.3f}, while {s_hi / s_lo:.0f} times the rows "
+             f"({s_lo:.0%} to {s_hi:.0%}) gain {data_gain:.3f} on clean labels.")
+    text = (f"{lead} With "
+            f"{s_hi:.0%} of the rows ({math.floor(60000 * s_hi + 1e-9):,}), {name} falls from "
+            f"{at[levels[0]]:.3f} with clean labels to {at[levels[-1]]:.3f} at {levels[-1]:.0%} constant "
+            f"damage. ")
+    if reach:
+        text += (f"{name[0].upper() + name[1:]} above {threshold:g} is reached at quality "
+                 f"{', '.join(f'{q:g}' for q in sorted(reach, reverse=True))} within this grid")
+    else:
+        text += (f"No cell reaches {name} above {threshold:g} at any quality in this grid "
+                 f"(largest sample {s_hi:.0%}), so the observations-needed table for it is empty")
+    return text + f". Based on {_replicate_words(df)}."
+
+
+def scaling_verdict(fits: pd.DataFrame | None, needed: pd.DataFrame | None, metric: str = "acc",
+                    target: float = 0.9) -> str:
+    """Which curve form the AICc selects per model, and the rows each model needs for ``target``."""
+    name = {"acc": "accuracy", "auc": "AUC"}.get(metric, metric)
+    parts = []
+    if fits is not None and len(fits):
+        sel = fits[fits["selected"].astype(str).str.lower().isin(["true", "1"]) & (fits["metric"] == metric)]
+        forms = sel.drop_duplicates("model").set_index("model")["form"]
+        crit = str(fits["criterion"].dropna().iloc[0]).upper().replace("AICC", "AICc") if "criterion" in fits and fits["criterion"].notna().any() else "AICc"
+        if len(forms):
+            parts.append(f"By {crit}, the {name} learning curves are best described by "
+                         + ", ".join(f"{f} ({m.upper()})" for m, f in forms.items() if m in MODEL_ORDER) + ".")
+    if needed is not None and len(needed):
+        nd = needed[(needed["metric"] == metric) & np.isclose(needed["target"].astype(float), target)]
+        if "frac_damage" in nd:
+            nd = nd[np.isclose(nd["frac_damage"].fillna(0).astype(float), 0.0)]
+        bits, best = [], None
+        for m in [m for m in MODEL_ORDER if m in set(nd["model"])]:
+            r = nd[nd["model"] == m].iloc[0]
+            if str(r.get("reachable")).lower() != "true" or _nan(r["n_needed"]):
+                bits.append(f"{m.upper()}: not reachable")
+                continue
+            ext = " (extrapolated)" if str(r.get("extrapolated")).lower() == "true" else ""
+            bits.append(f"{m.upper()}: {fmt_interval(r['n_needed'], r['ci_low'], r['ci_high'])}{ext}")
+            if best is None or r["n_needed"] < best[1]:
+                best = (m, float(r["n_needed"]), ext)
+        if best is not None:
+            parts.insert(0, f"**To reach {name} {target:g}, the {best[0].upper()} needs the fewest training rows, "
+                            f"about {fmt_num(best[1])}{best[2]}.**")
+        if bits:
+            parts.append(f"Training rows needed for {name} {target:g} [95% CI]: " + "; ".join(bits) + ".")
+    return " ".join(parts) or "The statistics tables are not in the results folder, so nothing is fitted here."
+
+
+def derivative_table(deriv: pd.DataFrame) -> pd.DataFrame:
+    """The few columns of ``data_quality_derivative.csv`` a reader needs: per metric and step
+    of quality (and over the whole range), the derivative in 60,000-row training sets per unit
+    of quality and the elasticity, each as 'est [lo, hi]'. Model, threshold and form, constant
+    in the table, are left to the caption."""
+    if deriv is None or deriv.empty or "scope" not in deriv:
+        return pd.DataFrame()
+    deriv = primary_derivative(deriv)
+    d = deriv[deriv["scope"].isin(["step", "overall"])]
+    rows = []
+    for r in d.itertuples(index=False):
+        r = r._asdict()
+        step = (f"{r['quality_high']:g} to {r['quality_low']:g}"
+                if not _nan(r.get("quality_high")) and not _nan(r.get("quality_low")) else "")
+        rows.append({
+            "metric": f"{r['metric']} > {r['threshold']:g}" if not _nan(r.get("threshold")) else r["metric"],
+            "quality": step + (" (overall)" if r["scope"] == "overall" else ""),
+            "d(data)/d(quality) [95% CI]": fmt_interval(
+                r.get("derivative_frac"), r.get("ci_low_frac"), r.get("ci_high_frac")),
+            "elasticity [95% CI]": fmt_interval(
+                r.get("elasticity"), r.get("elasticity_ci_low"), r.get("elasticity_ci_high")),
+        })
+    return pd.DataFrame(rows)
+
+
+def compact(est: float, lo: float, hi: float) -> str:
+    """A table cell: '0.880 [0.871, 0.889]' with an interval, '0.880' for a single run."""
+    if _nan(est):
+        return ""
+    if _nan(lo) or _nan(hi):
+        return f"{est:.3f}" if abs(est) < 100 else fmt_num(est)
+    return f"{est:.3f} [{lo:.3f}, {hi:.3f}]" if abs(est) < 100 else fmt_interval(est, lo, hi)
+
+
+def replicate_note(results: pd.DataFrame) -> str:
+    """'single runs (no intervals)' or 'mean [95% CI] over up to N replicates', for captions."""
+    keys = [c for c in ["experiment", "dataset", "model", "frac_sample", "frac_damage"] if c in results]
+    hi = int(results.groupby(keys, dropna=False).size().max()) if len(results) else 0
+    return "single runs, so no intervals" if hi <= 1 else f"mean [95% CI] over up to {hi} replicates"
+
+
+# --------------------------------------------------------------------------------------------
+# Curated views of the statistics tables (the full CSVs are offered as downloads)
+# --------------------------------------------------------------------------------------------
+
+def _true(v) -> bool:
+    return str(v).strip().lower() in ("true", "1", "1.0")
+
+
+def fits_table(fits: pd.DataFrame) -> pd.DataFrame:
+    """Parameters of the selected curve form per model and metric: 'est [lo, hi]'."""
+    sel = fits[fits["selected"].map(_true)]
+    return pd.DataFrame({
+        "model": sel["model"].str.upper(), "metric": sel["metric"], "form": sel["form"],
+        "formula": sel["formula"] if "formula" in sel else "",
+        "parameter": sel["param"],
+        "estimate [95% CI]": [fmt_interval(e, lo, hi, 4) for e, lo, hi in
+                              zip(sel["estimate"], sel["ci_low"], sel["ci_high"])],
+        "points": sel["n_points"] if "n_points" in sel else "",
+    }).reset_index(drop=True)
+
+
+def choice_table(fits: pd.DataFrame) -> pd.DataFrame:
+    """Every candidate form per model and metric with the criterion selection uses (AICc when
+    the table says so, its ``criterion`` column), its difference to the best and the weight,
+    sorted by that difference."""
+    crit = (str(fits["criterion"].dropna().iloc[0]).lower()
+            if "criterion" in fits and fits["criterion"].notna().any() else "aic")
+    col = crit if crit in fits else "aic"
+    label = {"aicc": "AICc", "aic": "AIC", "bic": "BIC"}.get(col, col)
+    c = fits.drop_duplicates(["model", "metric", "form"]).copy()
+    c["_delta"] = c[col] - c.groupby(["model", "metric"])[col].transform("min")
+    c = c.sort_values(["metric", "model", "_delta"], na_position="last")
+    out = pd.DataFrame({
+        "model": c["model"].str.upper(), "metric": c["metric"], "form": c["form"],
+        label: c[col].map(lambda v: "" if _nan(v) else f"{v:.1f}"),
+        f"Δ{label}": c["_delta"].map(lambda v: "not fitted" if _nan(v) else f"{v:.1f}"),
+        "weight": c["weight"].map(lambda v: "" if _nan(v) else f"{v:.2f}") if "weight" in c else "",
+        "selected": c["selected"].map(lambda v: "yes" if _true(v) else ""),
+    })
+    return out.reset_index(drop=True)
+
+
+def needed_table(needed: pd.DataFrame) -> pd.DataFrame:
+    """Training rows needed per model, metric and target: 'est [lo, hi]', marked extrapolated
+    (beyond the rows trained on) or not reachable."""
+    rows = []
+    for r in needed.itertuples(index=False):
+        r = r._asdict()
+        if not _true(r.get("reachable")) or _nan(r.get("n_needed")):
+            val = "not reachable"
+        else:
+            val = fmt_interval(r["n_needed"], r.get("ci_low"), r.get("ci_high"))
+            if _true(r.get("extrapolated")):
+                val += " (extrapolated)"
+        rows.append({"model": str(r["model"]).upper(), "metric": r["metric"], "target": f"{r['target']:g}",
+                     "form": r.get("form", ""), "training rows needed [95% CI]": val})
+    return pd.DataFrame(rows)
+
+
+def breakdown_table(breakdown: pd.DataFrame) -> pd.DataFrame:
+    """Breakdown damage per experiment and model: 'est [lo, hi]', or the grid bracket when the
+    curve could not be fitted."""
+    rows = []
+    for r in breakdown.itertuples(index=False):
+        r = r._asdict()
+        if _nan(r.get("breakdown_frac")):
+            val = (f"between {r['bracket_low']:g} and {r['bracket_high']:g} (grid bracket, not fitted)"
+                   if not _nan(r.get("bracket_low")) and not _nan(r.get("bracket_high")) else "not found")
+        else:
+            val = fmt_interval(r["breakdown_frac"], r.get("ci_low"), r.get("ci_high"), 2)
+            if _true(r.get("extrapolated")):
+                val += " (extrapolated)"
+        rows.append({"damage": str(r["experiment"]).replace("_damage", ""), "model": str(r["model"]).upper(),
+                     "metric": r.get("metric", "acc"),
+                     "clean": "" if _nan(r.get("clean")) else f"{r['clean']:.3f}",
+                     "accuracy at breakdown": "" if _nan(r.get("level")) else f"{r['level']:.3f}",
+                     "damage fraction d [95% CI]": val})
+    return pd.DataFrame(rows)
+
+
+def derivative_caption(deriv: pd.DataFrame) -> str:
+    """The caption of :func:`derivative_table`: the model(s) it is about and the units."""
+    models = (", ".join(deriv["model"].dropna().astype(str).str.upper().unique())
+              if "model" in deriv and deriv["model"].notna().any() else "model")
+    averaged = "form" in deriv and (deriv["form"] == "average").any()
+    return (f"d(data)/d(quality) of the {models}, 95% intervals (data in training sets of 60,000 rows)"
+            + ("; model-averaged over the curve forms (each form's own rows are in the download)"
+               if averaged else ""))

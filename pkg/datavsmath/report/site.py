@@ -227,3 +227,84 @@ def relative(path: Path) -> str:
         return str(Path(path).resolve().relative_to(ROOT))
     except ValueError:
         return str(path)
+
+
+def duration(seconds) -> str:
+    """Seconds in a sensible unit: '0.4 s', '12 s', '3.5 min', '2.10 h'."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return ""
+    s = float(seconds)
+    if s < 10:
+        return f"{s:.1f} s"
+    return _hours(s)
+
+
+def readable_timings(t: pd.DataFrame) -> pd.DataFrame:
+    """:func:`timings` for reading: total and median time each in a sensible unit."""
+    if t.empty:
+        return t
+    return pd.DataFrame({
+        "experiment": t["experiment"].map(lambda e: EXPERIMENT_NAMES.get(e, e)),
+        "model": t["model"], "device": t["device"], "backend": t["backend"], "fits": t["fits"],
+        "total training time": (t["total_hours"] * 3600).map(duration),
+        "median per fit": t["median_seconds"].map(duration),
+    })
+
+
+def build_summary(site: Site, deviations: int | None = None) -> str:
+    """The methods page's verdict: what the pages rest on, in one sentence."""
+    lo, hi = site.replicates
+    reps = ("a single run per cell (as in R), so no interval between runs" if hi <= 1
+            else f"{lo}-{hi} replicates per cell" if lo != hi else f"{hi} replicates per cell")
+    dev = f"; {deviations} deviations from the R testbench are listed below, each with its reason" if deviations else ""
+    return (f"**These pages rest on {len(site.results):,} fits of the `{site.profile}` profile** in "
+            f"`{relative(site.folder)}` ({devices(site)}), {reps}{dev}.")
+
+
+def results_hash(folder: str | os.PathLike) -> str:
+    """SHA-256 of what the pages read from a results folder: ``results.csv`` (or, without it,
+    every cell file) and ``tables/*.csv``, each by relative path and content, in sorted order."""
+    import hashlib
+
+    folder = Path(folder)
+    files = [folder / "results.csv"] if (folder / "results.csv").is_file() else sorted((folder / "cells").rglob("*.json"))
+    files += sorted((folder / "tables").glob("*.csv"))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(folder).as_posix().encode() + b"\0")
+        h.update(f.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def build_info(site: Site) -> dict:
+    """Where a build of the site comes from: results folder and its hash, git commit (and
+    whether the report sources had uncommitted changes), UTC date."""
+    import datetime
+    import subprocess
+
+    def git(*args) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    # tracked changes only: Quarto writes scratch files (page_files/, *.quarto_ipynb) into reports/ while rendering
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "pkg", "reports"))
+    return {
+        "results_folder": relative(site.folder),
+        "profile": site.profile,
+        "results_sha256": results_hash(site.folder),
+        "commit": git("rev-parse", "HEAD") or "unknown",
+        "uncommitted_changes": dirty,
+        "built_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def build_stamp(site: Site) -> str:
+    """One line for every page: results folder, its hash, commit and date of this build."""
+    b = build_info(site)
+    commit = b["commit"][:10] + (" with uncommitted changes" if b["uncommitted_changes"] else "")
+    return (f"Built from `{b['results_folder']}` (results SHA-256 `{b['results_sha256'][:16]}`) at commit "
+            f"`{commit}` on {b['built_at']}.")

@@ -1,0 +1,34 @@
+"""Publish the rendered site: copy Quarto's output (``reports/_site``) to ``docs/`` and record
+what it was built from in ``docs/build.json`` (results folder, the results' SHA-256, commit,
+date), which ``tests/test_site.py`` checks against the shipped results.
+
+    python -m datavsmath.report.publish [reports/_site] [docs]
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from .site import ROOT, build_info, load
+
+
+def publish(site_dir: str | Path = ROOT / "reports" / "_site", out: str | Path = ROOT / "docs") -> dict:
+    site_dir, out = Path(site_dir), Path(out)
+    if not (site_dir / "index.html").is_file():
+        raise FileNotFoundError(f"{site_dir} holds no rendered site (index.html): run quarto render reports/ first")
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(site_dir, out)
+    (out / ".nojekyll").write_text("")  # serve site_libs/ as is on GitHub Pages
+    info = build_info(load())
+    (out / "build.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+if __name__ == "__main__":
+    info = publish(*sys.argv[1:3])
+    print(f"published {info['results_folder']} ({info['results_sha256'][:16]}) to "
+          f"{sys.argv[2] if len(sys.argv) > 2 else 'docs'}")
