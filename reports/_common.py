@@ -19,10 +19,13 @@ import io
 import pandas as pd
 from IPython.display import Markdown, display
 
-from datavsmath.report.findings import (Steps, breakdown_table, breakdown_verdict, choice_table, fits_table, needed_table, cell_means_table, compare_costs,  # noqa: F401
-                                        derivative_caption, derivative_table, derivative_verdict, fmt_ci, fmt_interval, fmt_num, headline,
-                                        headline_table, loss_words, nearest, replicate_note, scaling_verdict,
-                                        size_verdict, size_x_damage_verdict, steps, values)
+from datavsmath.report.findings import (  # noqa: F401
+    Steps, breakdown_verdict, cell_means_table, compare_costs, derivative_verdict, fmt_ci, fmt_interval,
+    fmt_num, headline, headline_table, loss_words, nearest, scaling_verdict, size_verdict,
+    size_x_damage_verdict, steps, values)
+from datavsmath.report.tables import (  # noqa: F401
+    backtest_view, breakdown_table, choice_table, derivative_caption, derivative_table, fits_table,
+    joint_law_view, needed_table, replicate_note)
 from datavsmath.report.parity import (KNOWN_DIFFERENCES, describe_systematic,  # noqa: F401
                                       parity_verdict_text, readable_cells, readable_summary)
 from datavsmath.report.site import (EXPERIMENT_NAMES, MODEL_NAMES, R_RESULTS, ROOT, TABLES,  # noqa: F401

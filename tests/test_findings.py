@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from datavsmath.report import findings as C
+from datavsmath.report import tables as T
 
 
 def test_fmt_ci_says_single_run():
@@ -79,7 +80,7 @@ def test_derivative_verdict_answers_the_talks_question():
 
 
 def test_derivative_table_keeps_the_columns_a_reader_needs():
-    t = C.derivative_table(_deriv(-168.0, -871.5, 535.5))
+    t = T.derivative_table(_deriv(-168.0, -871.5, 535.5))
     assert len(t) == 1 and t.shape[1] == 4  # the level row is left to the download
     assert t.iloc[0]["quality"] == "1 to 0.6 (overall)"
     assert t.iloc[0]["d(data)/d(quality) [95% CI]"] == "-168 [-872, 536]"
@@ -123,7 +124,7 @@ def test_choice_table_uses_the_selection_criterion():
         {"model": "xgb", "metric": "acc", "form": f, "aic": aic, "aicc": aicc, "criterion": "aicc",
          "weight": w, "selected": sel}
         for f, aic, aicc, w, sel in [("exp", -40.0, -16.0, 0.1, False), ("power", -30.0, -20.0, 0.9, True)]])
-    t = C.choice_table(fits)
+    t = T.choice_table(fits)
     assert "AICc" in t.columns and "ΔAICc" in t.columns and "aic" not in t.columns
     assert list(t["form"]) == ["power", "exp"] and list(t["ΔAICc"]) == ["0.0", "4.0"]
 
@@ -134,5 +135,22 @@ def test_needed_table_marks_extrapolated_and_unreachable():
          "ci_low": 14147.7, "ci_high": 83618.6, "reachable": True, "extrapolated": True},
         {"model": "rf", "metric": "acc", "form": "power", "target": 0.99, "n_needed": np.nan,
          "ci_low": np.nan, "ci_high": np.nan, "reachable": False, "extrapolated": False}])
-    t = C.needed_table(needed)
+    t = T.needed_table(needed)
     assert list(t["training rows needed [95% CI]"]) == ["34,395 [14,148, 83,619] (extrapolated)", "not reachable"]
+
+
+def test_joint_law_and_backtest_views_keep_what_a_reader_needs():
+    import pandas as pd
+
+    joint = pd.DataFrame({"metric": ["acc", "acc"], "param": ["b", "g"], "quality": [float("nan"), 0.8],
+                          "estimate": [0.35, 0.61], "ci_low": [0.3, 0.52], "ci_high": [0.4, 0.7],
+                          "std_err": [0.02, 0.04], "notes": ["", ""]})
+    v = T.joint_law_view(joint)
+    assert list(v.columns) == ["metric", "parameter", "estimate [95% CI]"]
+    assert list(v["parameter"]) == ["b", "g (q = 0.8)"] and v.loc[1, "estimate [95% CI]"] == "0.61 [0.52, 0.7]"
+    bt = pd.DataFrame({"model": ["cnn"], "metric": ["acc"], "form": ["power"], "weight": [0.96],
+                       "rmse_held": [0.0121], "pi_coverage": [1.0], "status": ["ok"], "aicc": [-5.7]})
+    b = T.backtest_view(bt)
+    assert b.iloc[0].to_dict() == {"model": "cnn", "metric": "acc", "form": "power", "weight": "0.96",
+                                   "held-out RMSE": "0.0121", "inside 95% PI": "100%", "status": "ok"}
+    assert T.joint_law_view(None).empty and T.backtest_view(pd.DataFrame()).empty

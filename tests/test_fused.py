@@ -16,7 +16,7 @@ from datavsmath.experiments import load_experiment
 from datavsmath.training.fused import CPU_POLICY, GPU_MAX_COPIES, FusedKerasNets, plan_for
 from datavsmath.metrics import score
 from datavsmath.models import build_cnn, build_dnn, gpu_name, make_model, validation_cut
-from datavsmath.training.runner import pending_fits, plan_units
+from datavsmath.training.units import pending_fits, plan_units
 from datavsmath.training.store import ResultStore
 
 pytestmark = pytest.mark.slow

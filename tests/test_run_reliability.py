@@ -22,9 +22,10 @@ import datavsmath.data
 import datavsmath.training.fused
 import datavsmath.training.provenance
 import datavsmath.training.runner
+import datavsmath.training.units
 from datavsmath.cli import main
 from datavsmath.training.lock import LOCK_NAME
-from datavsmath.training.runner import _key, pending_fits
+from datavsmath.training.units import _key, pending_fits
 
 SHIPPED = Path(__file__).resolve().parents[1] / "results"
 HOST = socket.gethostname()
@@ -53,7 +54,7 @@ def fake(monkeypatch):
 
     monkeypatch.setattr(datavsmath.data, "load_dataset", load_dataset)
     monkeypatch.setattr(datavsmath.training.runner, "run_experiment", run_experiment)
-    monkeypatch.setattr(datavsmath.training.runner, "library_versions", lambda: {"python": "test"})
+    monkeypatch.setattr(datavsmath.training.units, "library_versions", lambda: {"python": "test"})
     monkeypatch.setattr(datavsmath.training.fused, "configure_devices", lambda: None)
     monkeypatch.setattr(datavsmath.training.provenance, "hardware",
                         lambda: {"host": HOST, "cpu": "test", "cores": 1, "memory_gib": 1.0, "gpu": None})

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from datavsmath.experiments import load_experiment
-from datavsmath.training.runner import training_data
+from datavsmath.training.units import training_data
 
 pytestmark = pytest.mark.slow
 

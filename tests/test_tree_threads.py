@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 import datavsmath.training.runner as runner
 from datavsmath.experiments import load_experiment
 from datavsmath.training.fused import Plan
-from datavsmath.training.runner import TREE_THREADS, pending_fits, plan_units, run_experiment, run_here, tree_threads_for
+from datavsmath.training.runner import TREE_THREADS, run_experiment, run_here, tree_threads_for
+from datavsmath.training.units import pending_fits, plan_units
 from datavsmath.training.store import ResultStore
 
 MAIN = threading.main_thread()

@@ -151,7 +151,7 @@ def _plan_text(profile, out, exps, store, bare: bool) -> str:
     expected time. The estimate sums each fit's expected CPU seconds on 2 cores
     (runner.fit_weight, the per-model times measured for README's "How long it takes";
     it gives the table's 45 min for quick and ~50 hours for full)."""
-    from ..training.runner import fit_weight, pending_fits
+    from ..training.units import fit_weight, pending_fits
 
     todo = [(c, ms) for e in exps for c, ms in pending_fits(e, store)]
     n_todo = sum(len(ms) for _, ms in todo)
@@ -180,7 +180,7 @@ def profile_complete(store, profile: str, datasets: set[str]) -> bool:
     stored: what a results folder must hold to be called complete, whatever subset of models
     or experiments this session ran."""
     from ..experiments import experiment_names, load_experiment
-    from ..training.runner import pending_fits
+    from ..training.units import pending_fits
 
     return all(not pending_fits(load_experiment(name, profile).with_options(dataset=d), store)
                for name in experiment_names() for d in datasets)
@@ -226,7 +226,7 @@ def preflight(out, n_fits: int) -> None:
 def run(args) -> int:
     from ..errors import UserError
     from ..training.lock import RunLock
-    from ..training.runner import pending_fits
+    from ..training.units import pending_fits
     from ..training.store import ResultStore, clean_stale_temps
 
     profile, out, exps = resolve(args)
@@ -274,7 +274,8 @@ def _run_locked(args, profile, out, exps, store) -> int:
 
     from ..data import load_dataset
     from ..training.provenance import finish_session, start_session
-    from ..training.runner import library_versions, pending_fits, run_experiment
+    from ..training.runner import run_experiment
+    from ..training.units import library_versions, pending_fits
 
     datasets = {}
     for e in exps:  # load (and verify) data before the first fit, not after an hour

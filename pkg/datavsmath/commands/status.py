@@ -36,7 +36,7 @@ def describe_session(s: dict) -> str:
 
 def run(args) -> int:
     from ..training.provenance import read_provenance
-    from ..training.runner import fit_weight, pending_fits
+    from ..training.units import fit_weight, pending_fits
     from ..training.store import ResultStore
     from .run import resolve
 

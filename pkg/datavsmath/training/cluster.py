@@ -4,7 +4,7 @@
 ``datavsmath run --cluster local --workers N`` starts one on this machine. Either way:
 
 * the client cuts the grid into units (one naive fit, or one fused group, see
-  :func:`datavsmath.training.runner.plan_units`) and submits each as one task with a key derived from
+  :func:`datavsmath.training.units.plan_units`) and submits each as one task with a key derived from
   the experiment and its cells, so a unit is never queued twice;
 * the verified dataset is sent to the workers once (``scatter``, broadcast); workers need no
   data files and no access to the results folder: a task returns its result records and writes
@@ -118,7 +118,7 @@ def unit_key(exp, unit) -> str:
 def _run_unit(exp, unit, data) -> list[dict]:
     """Worker side: train and score one unit, return its records; writes nothing."""
     from .fused import configure_devices
-    from .runner import execute_unit
+    from .units import execute_unit
 
     with _WORKER_LOCK:
         configure_devices()

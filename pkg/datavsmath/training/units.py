@@ -1,0 +1,205 @@
+"""A grid *unit* and its execution: one naive fit, or one fused group of networks that share
+their training rows, from the cell's data to the records to store.
+
+Both ways of running a grid use this module: the runner in this process
+(:mod:`datavsmath.training.runner`) and the Dask tasks on a cluster
+(:mod:`datavsmath.training.cluster`), so neither depends on the other.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+
+import numpy as np
+
+from ..damage import constant_rule, damage_labels, random_rule, sample_rows
+from ..data import Dataset
+from ..experiments import Cell, Experiment
+from ..metrics import score
+from ..models import MODELS, device_label, keras_backend, make_model
+from .store import ResultStore
+
+#: seconds a fit costs besides its rows (graph building, scoring 10,000 test rows)
+FIT_OVERHEAD_SECONDS = 4.0
+
+
+
+def training_data(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The cell's training images and (damaged) labels: shapes (n, 28, 28) and (n,)."""
+    n_rows = len(data.y_train)
+    if cell.frac_sample == 1.0 and exp.full_sample_order == "file":
+        idx = np.arange(n_rows)
+    else:
+        idx = sample_rows(n_rows, cell.frac_sample, np.random.default_rng(cell.draw_seed))
+    y = data.y_train[idx]
+    if exp.damage != "none" and cell.frac_damage > 0:
+        rule = random_rule(data.n_classes) if exp.damage == "random" else constant_rule(data.n_classes, exp.damage_shift)
+        y = damage_labels(y, cell.frac_damage, rule, np.random.default_rng(cell.seed), data.n_classes)
+    return data.x_train[idx], y
+
+
+
+@lru_cache(maxsize=1)
+def library_versions() -> dict[str, str]:
+    """Versions that decide the numbers, recorded with every fit."""
+    import importlib.metadata as md
+
+    from .. import __version__
+
+    # the package's own version, also when it runs from a source tree that is not installed
+    out = {"python": platform.python_version(), "datavsmath": __version__}
+    for pkg in ("numpy", "tensorflow", "keras", "jax", "scikit-learn", "xgboost"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = "absent"
+    out["keras_backend"] = keras_backend()
+    return out
+
+
+
+def _record(exp: Experiment, cell: Cell, model: str, n_train: int, proba, data: Dataset,
+            fit_seconds: float, predict_seconds: float, backend: str = "naive", copies: int = 1) -> dict:
+    return {
+        "experiment": exp.name, "dataset": data.name, "model": model,
+        "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "damage": exp.damage,
+        "replicate": cell.replicate, "seed": cell.seed, "n_train": int(n_train),
+        **score(data.y_test, proba),
+        "fit_seconds": round(fit_seconds, 3), "predict_seconds": round(predict_seconds, 3),
+        "device": device_label(), "profile": exp.profile,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(), "versions": json.dumps(library_versions(), sort_keys=True),
+        # extra columns (after the standard ones): how the fit ran; a fused fit's seconds
+        # are its group's wall time divided by the group's copies
+        "backend": backend, "copies": int(copies),
+    }
+
+
+
+def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset) -> dict:
+    """Train ``model`` on (x, y), score it on the test set; return the result record."""
+    estimator = make_model(model, seed=cell.model_seed(model), n_classes=data.n_classes)
+    t0 = time.perf_counter()
+    estimator.fit(x, y)
+    t1 = time.perf_counter()
+    proba = estimator.predict_proba(data.x_test)
+    t2 = time.perf_counter()
+    return _record(exp, cell, model, len(y), proba, data, t1 - t0, t2 - t1)
+
+
+
+def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Dataset,
+                        jit: bool | None = None) -> list[dict]:
+    """Train ``model`` on every cell of ``cells`` (which must share their training rows) as
+    copies of one fused program; return one record per cell, in order."""
+    from .fused import FusedKerasNets
+
+    x, ys = None, []
+    for cell in cells:
+        xc, yc = training_data(exp, cell, data)
+        if x is None:
+            x = xc
+        elif not np.array_equal(x, xc):
+            raise ValueError(f"cells of a fused group must share their training rows; {cell} does not")
+        ys.append(yc)
+    nets = FusedKerasNets.for_model(model, [c.model_seed(model) for c in cells], data.n_classes, jit=jit)
+    t0 = time.perf_counter()
+    nets.fit(x, np.stack(ys))
+    t1 = time.perf_counter()
+    probas = nets.predict_proba(data.x_test)
+    t2 = time.perf_counter()
+    n = len(cells)
+    return [_record(exp, cell, model, len(x), proba, data, (t1 - t0) / n, (t2 - t1) / n, "fused", n)
+            for cell, proba in zip(cells, probas)]
+
+
+
+def _key(exp: Experiment, cell: Cell, model: str) -> dict:
+    return {"experiment": exp.name, "dataset": exp.dataset, "model": model,
+            "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "replicate": cell.replicate}
+
+
+
+def pending_fits(exp: Experiment, store: ResultStore) -> list[tuple[Cell, list[str]]]:
+    """Cells with at least one model not yet stored, each with its missing models."""
+    out = []
+    for cell in exp.cells():
+        missing = [m for m in exp.models if not store.has(_key(exp, cell, m))]
+        if missing:
+            out.append((cell, missing))
+    return out
+
+
+
+def fit_weight(model: str, n_train: int) -> float:
+    """Expected CPU seconds of one fit, for the progress bar's ETA."""
+    return MODELS[model].cpu_seconds_full * n_train / 60000 + FIT_OVERHEAD_SECONDS
+
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of work: ``model`` on ``cells`` with ``backend`` "naive" (one fit per cell,
+    one after another) or "fused" (the cells share their training rows and train together)."""
+
+    model: str
+    backend: str
+    cells: tuple[Cell, ...]
+    jit: bool = False
+
+    @property
+    def weight(self) -> float:
+        return sum(fit_weight(self.model, c.n_train) for c in self.cells)
+
+    def describe(self) -> str:
+        c = self.cells[0]
+        if len(self.cells) == 1:
+            return f"{self.model} s={c.frac_sample:g} d={c.frac_damage:g}"
+        damages = sorted({x.frac_damage for x in self.cells})
+        return f"{self.model} x{len(self.cells)} s={c.frac_sample:g} d={damages[0]:g}..{damages[-1]:g}"
+
+
+
+def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict) -> list[Unit]:
+    """Cut the pending fits into units, in the grid's order.
+
+    plans : model -> :class:`datavsmath.training.fused.Plan`. A fused model's cells are grouped by
+    their training-row draw (``Cell.draw_seed``: same sample fraction and replicate) and each
+    group is split into chunks of at most ``max_copies``; the unit sits where its first
+    cell comes in the grid.
+    """
+    units: list[Unit] = []
+    groups: dict = {}
+    for cell, models in todo:
+        for model in models:
+            plan = plans[model]
+            if plan.backend != "fused":
+                units.append(Unit(model, "naive", (cell,)))
+                continue
+            key = (model, cell.draw_seed, cell.frac_sample)
+            if key not in groups or len(units[groups[key]].cells) >= plan.max_copies:
+                groups[key] = len(units)
+                units.append(Unit(model, "fused", (cell,), plan.jit))
+            else:
+                u = units[groups[key]]
+                units[groups[key]] = Unit(model, "fused", u.cells + (cell,), u.jit)
+    return units
+
+
+
+def execute_unit(exp: Experiment, unit: Unit, data: Dataset) -> list[dict]:
+    """Train and score one unit; return its result records (nothing is written)."""
+    if unit.backend == "fused":
+        return fused_fit_and_score(exp, list(unit.cells), unit.model, data, jit=unit.jit)
+    out = []
+    for cell in unit.cells:
+        x, y = training_data(exp, cell, data)
+        out.append(fit_and_score(exp, cell, unit.model, x, y, data))
+    return out
+
