@@ -91,32 +91,48 @@ def _lstsq(design: np.ndarray, z: np.ndarray, w: np.ndarray) -> np.ndarray:
     return coef
 
 
-def _loglin_start(x, y, w, c, log_x: bool):
-    """(log amp, slope) from OLS of log(y - c) on log x (power) or x (exp); None if too few."""
+def _loglin(u, y, w, c):
+    """(intercept, -slope) of the weighted OLS of log(y - c) on u; None if < 2 points lie above c."""
     ok = (y - c) > 0
     if ok.sum() < 2:
         return None
-    u = np.log(x[ok]) if log_x else x[ok]
-    coef = _lstsq(np.column_stack([np.ones(ok.sum()), u]), np.log(y[ok] - c), w[ok])
+    coef = _lstsq(np.column_stack([np.ones(ok.sum()), u[ok]]), np.log(y[ok] - c), w[ok])
     return coef[0], -coef[1]
+
+
+def _loglin_start(x, y, w, c, log_x: bool):
+    """(log amp, slope) from OLS of log(y - c) on log x (power) or x (exp); None if too few."""
+    return _loglin(np.log(x) if log_x else x, y, w, c)
+
+
+def _best_starts(cands, form_mean, x, y, w, n_keep: int):
+    """The ``n_keep`` candidate thetas with the smallest weighted RSS (finite ones only), so
+    the optimiser starts from several distinct, plausible points rather than one guess."""
+    scored = []
+    for theta in cands:
+        with np.errstate(all="ignore"):
+            rss = np.sum(w * (y - form_mean(theta, x)) ** 2)
+        if np.all(np.isfinite(theta)) and np.isfinite(rss):
+            scored.append((rss, theta))
+    scored.sort(key=lambda t: t[0])
+    return [t for _, t in scored[:n_keep]]
+
+
+#: shares of min(y) tried as the floor c when linearising a floor form
+_FLOOR_SHARES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
 
 
 def _floor_grid(x, y, w, form_mean, log_x: bool, n_keep: int = 2):
     """Starting values for the floor forms: profile the floor over a grid below min(y)."""
     ymin = np.min(y)
     cands = []
-    for share in (0.0, 0.5, 0.8, 0.9, 0.95, 0.99):
+    for share in _FLOOR_SHARES:
         c = share * ymin if ymin > 0 else 0.0
         start = _loglin_start(x, y, w, c, log_x)
-        if start is None:
-            continue
-        theta = np.array([start[0], start[1], c])
-        with np.errstate(all="ignore"):
-            rss = np.sum(w * (y - form_mean(theta, x)) ** 2)
-        if np.isfinite(rss):
-            cands.append((rss, theta))
-    cands.sort(key=lambda t: t[0])
-    return [t for _, t in cands[:n_keep]] or [np.array([np.log(max(np.mean(y), 1e-6)), 0.3, 0.0])]
+        if start is not None:
+            cands.append(np.array([start[0], start[1], c]))
+    return (_best_starts(cands, form_mean, x, y, w, n_keep)
+            or [np.array([np.log(max(np.mean(y), 1e-6)), 0.3, 0.0])])
 
 
 def _simple_start(x, y, w, log_x: bool):
@@ -261,13 +277,8 @@ def _ll_starts(x, y, w):
     else:
         e50 = float(np.median(xs[xs > 0])) if np.any(xs > 0) else 0.5
     e50 = max(e50, 1e-3)
-    cands = []
-    for h in (2.0, 6.0, 20.0):
-        theta = np.array([upper, lower, np.log(e50), np.log(h)])
-        rss = np.sum(w * (y - _ll_mean(theta, x)) ** 2)
-        cands.append((rss, theta))
-    cands.sort(key=lambda t: t[0])
-    return [t for _, t in cands[:2]]
+    cands = [np.array([upper, lower, np.log(e50), np.log(h)]) for h in (2.0, 6.0, 20.0)]
+    return _best_starts(cands, _ll_mean, x, y, w, n_keep=2)
 
 
 LOGLOGISTIC = Form(
