@@ -153,15 +153,6 @@ def _power_jac(t, x):
     return np.column_stack([m, -m * np.log(x)])
 
 
-def _powerf_mean(t, x):
-    return t[2] + np.exp(t[0]) * x ** (-t[1])
-
-
-def _powerf_jac(t, x):
-    m = np.exp(t[0]) * x ** (-t[1])
-    return np.column_stack([m, -m * np.log(x), np.ones_like(x)])
-
-
 def _exp_mean(t, x):
     return np.exp(t[0] - t[1] * x)
 
@@ -171,13 +162,21 @@ def _exp_jac(t, x):
     return np.column_stack([m, -x * m])
 
 
-def _expf_mean(t, x):
-    return t[2] + np.exp(t[0] - t[1] * x)
+def _with_floor(core_mean, core_jac):
+    """(mean, jac) of ``c + core(theta[:-1], x)``: the floor c is the last internal parameter,
+    so every floor form is its floorless core plus one column of ones in the Jacobian."""
+
+    def mean(t, x):
+        return t[-1] + core_mean(t[:-1], x)
+
+    def jac(t, x):
+        return np.column_stack([core_jac(t[:-1], x), np.ones_like(x)])
+
+    return mean, jac
 
 
-def _expf_jac(t, x):
-    m = np.exp(t[0] - t[1] * x)
-    return np.column_stack([m, -x * m, np.ones_like(x)])
+_powerf_mean, _powerf_jac = _with_floor(_power_mean, _power_jac)
+_expf_mean, _expf_jac = _with_floor(_exp_mean, _exp_jac)
 
 
 def _inverse(log_x_of, floor_of, rate_of):
@@ -194,6 +193,8 @@ def _inverse(log_x_of, floor_of, rate_of):
         lx = log_x_of(theta, gap)
         if lx is None:
             return 0.0, "before_data"
+        if not np.isfinite(lx):  # not reached within the root finder's range: as a floor
+            return np.inf, "floor"
         return float(np.exp(lx)), "ok"
 
     return inverse
@@ -244,11 +245,17 @@ EXP_FLOOR = Form(
 
 # --------------------------------------------------------------------------------------------
 # four-parameter log-logistic dose-response curve (drc's LL.4), for metric vs damage
-def _ll_parts(t, x):
+def _hill(x, log_m, log_h):
+    """Hill term of the sigmoid forms: z = (x / m)^h, log(x / m) and g = 1 / (1 + z), each (m,);
+    z is 0 and log(x / m) is -inf at x = 0; the exponent is clipped so z never overflows."""
     with np.errstate(divide="ignore"):
-        lr = np.log(x) - t[2]                       # log(x / e50); -inf at x = 0
-    z = np.exp(np.clip(np.exp(t[3]) * lr, -700, 700))  # (x / e50)^h, 0 at x = 0
+        lr = np.log(x) - log_m
+    z = np.exp(np.clip(np.exp(log_h) * lr, -700, 700))
     return z, lr, 1.0 / (1.0 + z)
+
+
+def _ll_parts(t, x):
+    return _hill(x, t[2], t[3])
 
 
 def _ll_mean(t, x):
