@@ -25,11 +25,12 @@ form              error e(n)                 internal theta                   na
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["Form", "FORMS", "LEARNING_FORMS", "LOGLOGISTIC", "get_form"]
+__all__ = ["Form", "FORMS", "LEARNING_FORMS", "EXTENDED_FORMS", "ALL_LEARNING_FORMS", "FORM_SETS",
+           "LOGLOGISTIC", "get_form", "learning_forms"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class Form:
         Natural parameter that must be positive for the curve to fall with x.
     scaled : bool
         Whether ``x`` is divided by its maximum before fitting (learning curves) or used as is.
+    bounds : dict of str -> (low, high)
+        Natural parameters whose range the parameterisation enforces (fitted on the log
+        scale, so they stay inside whatever the data say); the others are unconstrained.
     """
 
     name: str
@@ -76,6 +80,7 @@ class Form:
     rate: str | None = None
     log_ci: frozenset = frozenset()
     scaled: bool = True
+    bounds: dict = field(default_factory=dict)
 
     @property
     def k(self) -> int:
@@ -296,9 +301,238 @@ LOGLOGISTIC = Form(
     starts=_ll_starts, log_ci=frozenset({"e50", "h"}), scaled=False,
 )
 
+# --------------------------------------------------------------------------------------------
+# opt-in learning curves from the literature (Domhan et al. 2015; Viering & Loog 2022).
+# Shape parameters (shift d, scale m or s, Hill/Weibull slope h) are positive by construction:
+# they are fitted on the log scale, which is how their bounds are enforced; amplitudes too.
+def _root_log_x(excess, lo: float = -30.0, hi: float = 60.0):
+    """log x*(theta, gap) by root finding, for forms without a closed-form inverse.
+
+    ``excess(theta, x)`` is mean - floor, (m,) for x (m,). The last crossing of ``gap`` on a
+    grid of log x in [lo, hi] is bracketed and refined by Brent's method on log x (the curve
+    may rise before it falls, e.g. vapor pressure with b < 0). None when the excess is below
+    the gap already at x = e^lo (reached before the data); inf when it is still above at e^hi.
+    """
+    from scipy.optimize import brentq
+
+    grid = np.linspace(lo, hi, 181)
+
+    def f(theta, lx, gap):
+        with np.errstate(all="ignore"):
+            return np.log(excess(theta, np.exp(np.atleast_1d(lx)))) - np.log(gap)
+
+    def log_x_of(theta, gap):
+        above = np.flatnonzero(f(theta, grid, gap) > 0)
+        if above.size == 0:
+            return None
+        i = above[-1]
+        if i == grid.size - 1:
+            return np.inf
+        return brentq(lambda lx: f(theta, lx, gap)[0], grid[i], grid[i + 1], xtol=1e-12)
+
+    return log_x_of
+
+
+# power law with a shift, Rosenfeld's 4-parameter form: theta = (log A, b, log D, c)
+def _shifted_power_mean(t, x):
+    return np.exp(t[0] - t[1] * np.log(x + np.exp(t[2])))
+
+
+def _shifted_power_jac(t, x):
+    m, d = _shifted_power_mean(t, x), np.exp(t[2])
+    return np.column_stack([m, -m * np.log(x + d), -t[1] * m * d / (x + d)])
+
+
+def _power4_log_x(theta, gap):
+    x = np.exp((theta[0] - np.log(gap)) / theta[1]) - np.exp(theta[2])
+    return None if x <= 0 else np.log(x)
+
+
+def _power4_starts(x, y, w):
+    """Floor grid x shift grid (d = 0.3%, 3%, 30% of n_ref), each linearised as a power law."""
+    ymin, cands = np.min(y), []
+    for log_d in np.log([0.003, 0.03, 0.3]):
+        for share in _FLOOR_SHARES:
+            c = share * ymin if ymin > 0 else 0.0
+            start = _loglin(np.log(x + np.exp(log_d)), y, w, c)
+            if start is not None:
+                cands.append(np.array([start[0], start[1], log_d, c]))
+    return (_best_starts(cands, _power4_mean, x, y, w, n_keep=3)
+            or [np.array([np.log(max(np.mean(y), 1e-6)), 0.3, np.log(0.03), 0.0])])
+
+
+_power4_mean, _power4_jac = _with_floor(_shifted_power_mean, _shifted_power_jac)
+
+
+# sigmoids in log x that fall from c + a (x -> 0) to c: theta = (log a, log m, log h[, c])
+def _logpow_mean(t, x):
+    return np.exp(t[0]) * _hill(x, t[1], t[2])[2]
+
+
+def _logpow_jac(t, x):
+    z, lr, g = _hill(x, t[1], t[2])
+    m, h = np.exp(t[0]) * g, np.exp(t[2])
+    return np.column_stack([m, m * g * h * z, -m * g * h * z * lr])
+
+
+def _weibull_core_mean(t, x):
+    with np.errstate(divide="ignore"):
+        return np.exp(t[0] - np.exp(np.exp(t[2]) * (np.log(x) - t[1])))
+
+
+def _weibull_core_jac(t, x):
+    lr, h = np.log(x) - t[1], np.exp(t[2])
+    m, u = _weibull_core_mean(t, x), np.exp(h * lr)  # u = (x / s)^h
+    return np.column_stack([m, m * u * h, -m * u * h * lr])
+
+
+# how a sigmoid's excess ratio r = a / (e - c) > 1 becomes a line in log x:
+# log link(r) = h (log x - log m); MMF/log-power: link = r - 1, Weibull: link = log r
+_MMF_LINK = lambda r: r - 1.0  # noqa: E731
+_WEIBULL_LINK = np.log
+
+
+def _sigmoid_log_x(link):
+    """Closed-form inverse of a sigmoid form: log x = log m + log(link(a / gap)) / h."""
+
+    def log_x_of(theta, gap):
+        z = link(np.exp(theta[0]) / gap)
+        return None if z <= 0 else theta[1] + np.log(z) / np.exp(theta[2])
+
+    return log_x_of
+
+
+def _sigmoid_starts(link, form_mean, with_floor: bool):
+    """Starting values of a sigmoid form: for floors c below min(y) and spans a above the data
+    (1.5, 3, 10 x the range), log link(a / (y - c)) is a line in log x; the 3 best by RSS."""
+
+    def starts(x, y, w):
+        ymin, ymax, cands = np.min(y), np.max(y), []
+        for share in (_FLOOR_SHARES if with_floor else (0.0,)):
+            c = share * ymin if ymin > 0 else 0.0
+            for mult in (1.5, 3.0, 10.0):
+                a = mult * max(ymax - c, 1e-6)
+                with np.errstate(all="ignore"):
+                    z = np.log(link(a / (y - c)))
+                ok = np.isfinite(z) & (y > c)
+                if ok.sum() < 2:
+                    continue
+                icpt, slope = _lstsq(np.column_stack([np.ones(ok.sum()), np.log(x[ok])]),
+                                     z[ok], w[ok])
+                if slope > 0:
+                    cands.append(np.array([np.log(a), -icpt / slope, np.log(slope)]
+                                          + ([c] if with_floor else [])))
+        fallback = np.array([np.log(max(ymax, 1e-6)), 0.0, 0.0] + ([0.0] if with_floor else []))
+        return _best_starts(cands, form_mean, x, y, w, n_keep=3) or [fallback]
+
+    return starts
+
+
+_mmf_mean, _mmf_jac = _with_floor(_logpow_mean, _logpow_jac)
+_weibull_mean, _weibull_jac = _with_floor(_weibull_core_mean, _weibull_core_jac)
+
+
+# vapor pressure: log e linear in (1, 1/x, -log x): theta = (alpha, beta, k)
+def _vapor_design(x):
+    return np.column_stack([np.ones_like(x), 1.0 / x, -np.log(x)])
+
+
+def _vapor_mean(t, x):
+    return np.exp(_vapor_design(x) @ np.asarray(t, float))
+
+
+def _vapor_jac(t, x):
+    return _vapor_design(x) * _vapor_mean(t, x)[:, None]
+
+
+def _vapor_starts(x, y, w):
+    """Weighted OLS of log y on (1, 1/x, -log x), and the pure power law (beta = 0)."""
+    ok = y > 0
+    if ok.sum() < 3:
+        return [np.array([np.log(max(np.mean(np.abs(y)), 1e-6)), 0.0, 0.3])]
+    full = _lstsq(_vapor_design(x[ok]), np.log(y[ok]), w[ok])
+    power = _loglin(np.log(x), y, w, 0.0)
+    cands = [full] + ([np.array([power[0], 0.0, power[1]])] if power else [])
+    return _best_starts(cands, _vapor_mean, x, y, w, n_keep=2) or [full]
+
+
+def _sigmoid_natural(t, xr):
+    """(a, m or s, h[, c]) of a sigmoid form: exp of the log parameters, the scale in rows
+    (times n_ref), the floor as is."""
+    nat = np.exp(np.asarray(t[:3], float)) * np.array([1.0, xr, 1.0])
+    return np.concatenate([nat, np.asarray(t[3:], float)])
+
+
+_POSITIVE = (0.0, np.inf)
+
+POWER4 = Form(
+    name="power4", formula="e = c + a (n + d)^(-b)", internal=("log_A", "b", "log_D", "c"),
+    natural=("a", "b", "d", "c"), mean=_power4_mean, jac=_power4_jac,
+    to_natural=lambda t, xr: np.array([np.exp(t[0] + t[1] * np.log(xr)), t[1],
+                                       np.exp(t[2]) * xr, t[3]]),
+    starts=_power4_starts,
+    inverse=_inverse(_power4_log_x, lambda t: t[3], lambda t: t[1]),
+    floor=lambda t: t[3], rate="b", log_ci=frozenset({"a", "d"}),
+    bounds={"a": _POSITIVE, "d": _POSITIVE},
+)
+MMF = Form(
+    name="mmf", formula="e = c + a / (1 + (n / m)^h)", internal=("log_a", "log_M", "log_h", "c"),
+    natural=("a", "m", "h", "c"), mean=_mmf_mean, jac=_mmf_jac,
+    to_natural=_sigmoid_natural, starts=_sigmoid_starts(_MMF_LINK, _mmf_mean, True),
+    inverse=_inverse(_sigmoid_log_x(_MMF_LINK), lambda t: t[3], lambda t: np.exp(t[2])),
+    floor=lambda t: t[3], rate="h", log_ci=frozenset({"a", "m", "h"}),
+    bounds={"a": _POSITIVE, "m": _POSITIVE, "h": _POSITIVE},
+)
+WEIBULL = Form(
+    name="weibull", formula="e = c + a exp(-(n / s)^h)", internal=("log_a", "log_S", "log_h", "c"),
+    natural=("a", "s", "h", "c"), mean=_weibull_mean, jac=_weibull_jac,
+    to_natural=_sigmoid_natural,
+    starts=_sigmoid_starts(_WEIBULL_LINK, _weibull_mean, True),
+    inverse=_inverse(_sigmoid_log_x(_WEIBULL_LINK), lambda t: t[3], lambda t: np.exp(t[2])),
+    floor=lambda t: t[3], rate="h", log_ci=frozenset({"a", "s", "h"}),
+    bounds={"a": _POSITIVE, "s": _POSITIVE, "h": _POSITIVE},
+)
+VAPOR_PRESSURE = Form(
+    name="vapor_pressure", formula="e = exp(a + b / n - k log n)",
+    internal=("alpha", "beta", "k"), natural=("a", "b", "k"),
+    mean=_vapor_mean, jac=_vapor_jac,
+    to_natural=lambda t, xr: np.array([t[0] + t[2] * np.log(xr), t[1] * xr, t[2]]),
+    starts=_vapor_starts,
+    inverse=_inverse(_root_log_x(_vapor_mean), lambda t: 0.0, lambda t: t[2]),
+    rate="k",
+)
+LOG_POWER = Form(
+    name="log_power", formula="e = a / (1 + (n / m)^h)", internal=("log_a", "log_M", "log_h"),
+    natural=("a", "m", "h"), mean=_logpow_mean, jac=_logpow_jac,
+    to_natural=_sigmoid_natural, starts=_sigmoid_starts(_MMF_LINK, _logpow_mean, False),
+    inverse=_inverse(_sigmoid_log_x(_MMF_LINK), lambda t: 0.0, lambda t: np.exp(t[2])),
+    rate="h", log_ci=frozenset({"a", "m", "h"}),
+    bounds={"a": _POSITIVE, "m": _POSITIVE, "h": _POSITIVE},
+)
+
+
 #: the learning-curve forms by name, in the order they are reported
 LEARNING_FORMS = {f.name: f for f in (POWER, POWER_FLOOR, EXP, EXP_FLOOR)}
-FORMS = {**LEARNING_FORMS, LOGLOGISTIC.name: LOGLOGISTIC}
+#: opt-in learning-curve forms (``--forms extended`` / ``all``)
+EXTENDED_FORMS = {f.name: f for f in (POWER4, MMF, WEIBULL, VAPOR_PRESSURE, LOG_POWER)}
+ALL_LEARNING_FORMS = {**LEARNING_FORMS, **EXTENDED_FORMS}
+FORMS = {**ALL_LEARNING_FORMS, LOGLOGISTIC.name: LOGLOGISTIC}
+#: names that select a set of learning-curve forms
+FORM_SETS = {"default": tuple(LEARNING_FORMS), "extended": tuple(EXTENDED_FORMS),
+             "all": tuple(ALL_LEARNING_FORMS)}
+
+
+def learning_forms(spec: "str | Sequence[str]") -> tuple:
+    """Learning-curve form names from ``spec``: comma-separated (or a list of) form names and
+    set names (default, extended, all), expanded in order, duplicates dropped; ValueError
+    naming the unknown entries and the choices."""
+    items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
+    names = [n for item in items if item for n in FORM_SETS.get(item, (item,))]
+    bad = [n for n in names if n not in ALL_LEARNING_FORMS]
+    if not names or bad:
+        raise ValueError(f"unknown learning-curve form(s) {bad or spec!r}; choose from "
+                         f"{', '.join(ALL_LEARNING_FORMS)} or a set: {', '.join(FORM_SETS)}")
+    return tuple(dict.fromkeys(names))
 
 
 def get_form(form: "str | Form") -> Form:
