@@ -530,7 +530,7 @@ def learning_forms(spec: "str | Sequence[str]") -> tuple:
     names = [n for item in items if item for n in FORM_SETS.get(item, (item,))]
     bad = [n for n in names if n not in ALL_LEARNING_FORMS]
     if not names or bad:
-        raise ValueError(f"unknown learning-curve form(s) {bad or spec!r}; choose from "
+        raise ValueError(f"unknown form(s) {bad or spec!r}; choose learning-curve forms from "
                          f"{', '.join(ALL_LEARNING_FORMS)} or a set: {', '.join(FORM_SETS)}")
     return tuple(dict.fromkeys(names))
 

@@ -12,7 +12,7 @@ from scipy import stats
 
 from .cells import CRITERIA, FORM_NAMES, N_TOTAL, _check_frame, _metrics, _warn, cell_table
 from .curves import CurveFit, Summary, fit_curve
-from .forms import LEARNING_FORMS, get_form
+from .forms import ALL_LEARNING_FORMS, get_form
 
 
 # ============================================================================================
@@ -271,7 +271,8 @@ class LearningCurveResults:
         s = Summary(f"Learning-curve fits ({self.experiment}): selected form per curve, "
                      f"by {self.criterion.upper()}")
         s.add_df(head, index=False, digits=4)
-        s.add_text("rate: b of a power law (e ~ n^-b), k of an exponential (per training row); "
+        s.add_text("rate: b of a power law (e ~ n^-b), k of an exponential (per training row) "
+                   "or of vapor pressure, h of the sigmoid forms (mmf, weibull, log_power); "
                    "95% t intervals.")
         for cs in self.sets:
             s.extend(cs.summary())
@@ -294,7 +295,9 @@ def fit_learning_curves(df: pd.DataFrame, experiment: str = "size", metric="acc"
     df : tidy results (one dataset); rows of other experiments are ignored
     experiment : "size" or "size_x_damage" (any experiment varying frac_sample works)
     metric : "acc", "auc", or a list of both
-    forms : subset of :data:`FORM_NAMES`
+    forms : learning-curve form names: default :data:`FORM_NAMES` (the four of
+        :data:`~datavsmath.stats.forms.LEARNING_FORMS`); the opt-in ones of
+        :data:`~datavsmath.stats.forms.EXTENDED_FORMS` may be added
     criterion : "aicc" (default; AIC corrected for ~28 points), "aic" or "bic"
     models : restrict to these models; default all present
     n_total : rows of the full training set, for ``n = n_total * frac_sample``
@@ -307,8 +310,9 @@ def fit_learning_curves(df: pd.DataFrame, experiment: str = "size", metric="acc"
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, not {criterion!r}")
     forms = [get_form(f).name for f in forms]
-    if not forms or any(f not in LEARNING_FORMS for f in forms):
-        raise ValueError(f"forms must be a non-empty subset of {FORM_NAMES}, got {forms}")
+    if not forms or any(f not in ALL_LEARNING_FORMS for f in forms):
+        raise ValueError(f"forms must be a non-empty subset of {tuple(ALL_LEARNING_FORMS)}, "
+                         f"got {forms}")
     rows = _check_frame(df, experiment)
     present = list(dict.fromkeys(rows["model"]))
     models = present if models is None else list(models)
