@@ -126,3 +126,14 @@ def test_cli_fit_with_all_forms_on_the_r_size_table(tmp_path, capsys):
     assert set(fits["form"]) == set(ALL_LEARNING_FORMS)
     weights = fits.drop_duplicates(["model", "form"]).groupby("model")["weight"].sum()
     np.testing.assert_allclose(weights, 1.0)
+
+
+@pytest.mark.parametrize("name", list(TRUTH))
+def test_natural_parameters_give_the_same_curve_in_rows(name):
+    """The figure's curve in rows from the reported parameters is the fitted mean."""
+    from datavsmath.report.stats_figures import LEARNING_FORMS as FIGURE_CURVES
+
+    form, theta = EXTENDED_FORMS[name], np.array(TRUTH[name])
+    params = dict(zip(form.natural, form.to_natural(theta, N_REF)))
+    np.testing.assert_allclose(FIGURE_CURVES[name](N_ROWS, params), form.mean(theta, FRACS),
+                               rtol=1e-10)

@@ -1,4 +1,4 @@
-"""Curve forms for the scaling statistics: the four learning curves and a dose-response curve.
+"""Curve forms for the scaling statistics: learning curves and a dose-response curve.
 
 A :class:`Form` is the deterministic part of a nonlinear regression ``y = mean(theta, x) + noise``.
 It knows its mean and Jacobian, how to map its *internal* parameters ``theta`` (the ones the
@@ -11,6 +11,10 @@ training rows. Positive amplitudes are fitted on the log scale (``log_amp``); ex
 and floors are left unconstrained so that a non-decreasing curve or a negative floor shows up
 as an estimate (and a warning) rather than being hidden by a constraint.
 
+The default set, :data:`LEARNING_FORMS` (what ``datavsmath fit`` and ``fit_learning_curves``
+use unless told otherwise), is kept small: four forms whose parameters 5 to 28 sizes can pin
+down.
+
 ================  =========================  ===============================  ===============
 form              error e(n)                 internal theta                   natural params
 ================  =========================  ===============================  ===============
@@ -18,8 +22,39 @@ form              error e(n)                 internal theta                   na
 ``power_floor``   c + a n^-b                 log A, b, c                      a, b, c
 ``exp``           a exp(-k n)                log a, k n_ref                   a, k
 ``exp_floor``     c + a exp(-k n)            log a, k n_ref, c                a, k, c
+================  =========================  ===============================  ===============
+
+Opt-in forms, :data:`EXTENDED_FORMS` (``--forms extended`` or ``all``, or by name), from the
+learning-curve literature (Domhan et al. 2015; Viering & Loog 2022). Their shape parameters
+are positive by construction (fitted on the log scale: these are their bounds, listed in
+``Form.bounds``); ``M = m / n_ref``, ``S = s / n_ref``, ``D = d / n_ref``:
+
+==================  ============================  =======================  ==============
+form                error e(n)                    internal theta           natural params
+==================  ============================  =======================  ==============
+``power4``          c + a (n + d)^-b, d > 0        log A, b, log D, c       a, b, d, c
+``mmf``             c + a / (1 + (n / m)^h)        log a, log M, log h, c   a, m, h, c
+``weibull``         c + a exp(-(n / s)^h)          log a, log S, log h, c   a, s, h, c
+``vapor_pressure``  exp(a + b / n - k log n)       alpha, beta, k           a, b, k
+``log_power``       a / (1 + (n / m)^h)            log a, log M, log h      a, m, h
+==================  ============================  =======================  ==============
+
+and the dose-response curve for metric vs damage (not a learning curve):
+
+================  =========================  ===============================  ===============
 ``loglogistic``   L + (U-L)/(1+(d/e50)^h)    U, L, log e50, log h             U, L, e50, h
 ================  =========================  ===============================  ===============
+
+Adding a learning-curve form: write its mean and analytic Jacobian on the scaled x (a floor
+form is its floorless core through :func:`_with_floor`, with c as the last internal parameter
+and named ``c`` among the natural ones: fits, reachability and floor intervals look for that
+name, so no other parameter may be called ``c``); ``to_natural`` mapping theta to parameters in
+rows; ``starts`` giving several candidates ranked by :func:`_best_starts`; an ``inverse`` via
+:func:`_inverse` (closed form, or :func:`_root_log_x` for numeric root finding); ``floor``,
+``rate`` (the natural parameter that must be positive for the error to fall), ``log_ci`` and
+``bounds``. Register it in :data:`EXTENDED_FORMS` (opt-in; the default set changes only with
+the methods text), and add it to the truth table of ``tests/test_forms.py``, which checks the
+Jacobian, the inverse and the recovery of simulated truth for every extended form.
 """
 
 from __future__ import annotations
