@@ -32,11 +32,19 @@ TRUTH = {
 }
 
 
-def simulate(form, seed):
-    """Error on the R grid with binomial noise of a 10,000-image test set: (mean (28,), y (28,))."""
-    e = form.mean(np.array(TRUTH[form.name]), FRACS)
+def simulate(form, seed, theta=None):
+    """Error on the R grid with binomial noise of a 10,000-image test set, from ``theta``
+    (default the form's truth): (mean (28,), y (28,))."""
+    e = form.mean(np.array(TRUTH[form.name] if theta is None else theta), FRACS)
     rng = np.random.default_rng(seed)
     return e, e + rng.standard_normal(e.size) * np.sqrt(e * (1 - e) / N_TEST)
+
+
+def size_frame(err):
+    """A size experiment of one model "m" with error ``err`` (28,) on the R grid."""
+    return pd.DataFrame({"experiment": "size", "dataset": "fashion", "model": "m",
+                         "frac_sample": FRACS, "frac_damage": 0.0, "replicate": 0,
+                         "acc": 1 - err, "auc": 1 - err / 5})
 
 
 def test_sets_default_stays_the_four_and_names_parse():
@@ -101,10 +109,7 @@ def test_simulated_truth_is_recovered_inside_the_95_intervals(name):
 
 def test_model_average_runs_with_the_extended_set():
     e, y = simulate(EXTENDED_FORMS["weibull"], seed=2)
-    df = pd.DataFrame({"experiment": "size", "dataset": "fashion", "model": "m",
-                       "frac_sample": FRACS, "frac_damage": 0.0, "replicate": 0,
-                       "acc": 1 - y, "auc": 1 - y / 5})
-    res = scaling.fit_learning_curves(df, forms=learning_forms("all"), metric="acc", quiet=True)
+    res = scaling.fit_learning_curves(size_frame(y), forms=learning_forms("all"), metric="acc", quiet=True)
     cs = res.get("m", "acc")
     comp = cs.comparison()
     assert list(comp.index) == list(ALL_LEARNING_FORMS)
@@ -137,3 +142,17 @@ def test_natural_parameters_give_the_same_curve_in_rows(name):
     params = dict(zip(form.natural, form.to_natural(theta, N_REF)))
     np.testing.assert_allclose(FIGURE_CURVES[name](N_ROWS, params), form.mean(theta, FRACS),
                                rtol=1e-10)
+
+
+def test_a_curve_that_rises_inside_the_data_is_not_admissible():
+    """Vapor pressure with b < 0 rises up to n = -b/k; here that is 12,000 rows, inside the grid."""
+    form = EXTENDED_FORMS["vapor_pressure"]
+    theta = np.array([np.log(0.1), -0.05, 0.25])  # beta = -0.05, k = 0.25: peak at x = 0.2
+    _, y = simulate(form, seed=3, theta=theta)
+    cs = scaling.fit_learning_curves(size_frame(y), forms=["power", "vapor_pressure"], metric="acc",
+                                     quiet=True).get("m", "acc")
+    fit = cs.fits["vapor_pressure"]
+    assert fit.converged and fit.params["k"] > 0 and fit.params["b"] < 0
+    assert cs.status(fit) == "error rises with n"
+    assert cs.comparison().loc["vapor_pressure", "weight"] != cs.comparison().loc[
+        "vapor_pressure", "weight"]  # NaN: out of the average

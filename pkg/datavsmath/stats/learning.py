@@ -40,7 +40,8 @@ class CurveSet:
     @staticmethod
     def status(fit: CurveFit, criterion: str = "aicc") -> str:
         """Why a form can or cannot take part in the model choice: "ok", "not identifiable:
-        ..." (no converged fit, or too few points for the criterion), "error rises with n",
+        ..." (no converged fit, or too few points for the criterion), "error rises with n"
+        (its rate is negative, or the fitted curve rises anywhere over the sizes observed),
         "no decline" or "negative floor"."""
         K, m = fit.n_params, fit.nobs
         if not fit.converged:
@@ -53,6 +54,10 @@ class CurveSet:
         p = fit.params
         if fit.form.rate and not p[fit.form.rate] > 0:
             return "error rises with n" if p[fit.form.rate] < 0 else "no decline"
+        if np.any(np.diff(fit.predict(np.unique(fit.x))) > 0):
+            # a falling tail is not enough: vapor pressure with b < 0 peaks at n = -b/k, which
+            # may lie inside the data
+            return "error rises with n"
         if "c" in p.index and p["c"] < 0:
             return "negative floor"
         return "ok"
