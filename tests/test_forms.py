@@ -156,3 +156,12 @@ def test_a_curve_that_rises_inside_the_data_is_not_admissible():
     assert cs.status(fit) == "error rises with n"
     assert cs.comparison().loc["vapor_pressure", "weight"] != cs.comparison().loc[
         "vapor_pressure", "weight"]  # NaN: out of the average
+
+
+def test_fit_help_lists_every_table_and_every_form(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = capsys.readouterr().out
+    for name in list(scaling.TABLE_FILES.values()) + list(ALL_LEARNING_FORMS) + list(FORM_SETS):
+        if name != "observations_needed_auc98.csv":  # written as "(and _auc98)"
+            assert name in text, name
