@@ -35,6 +35,12 @@ LEARNING_FORMS = {
     "power_floor": lambda n, p: p["c"] + p["a"] * n ** -p["b"],
     "exp": lambda n, p: p["a"] * np.exp(-p["k"] * n),
     "exp_floor": lambda n, p: p["c"] + p["a"] * np.exp(-p["k"] * n),
+    # the opt-in forms (datavsmath fit --forms all)
+    "power4": lambda n, p: p["c"] + p["a"] * (n + p["d"]) ** -p["b"],
+    "mmf": lambda n, p: p["c"] + p["a"] / (1 + (n / p["m"]) ** p["h"]),
+    "weibull": lambda n, p: p["c"] + p["a"] * np.exp(-(n / p["s"]) ** p["h"]),
+    "vapor_pressure": lambda n, p: np.exp(p["a"] + p["b"] / n - p["k"] * np.log(n)),
+    "log_power": lambda n, p: p["a"] / (1 + (n / p["m"]) ** p["h"]),
 }
 
 

@@ -499,7 +499,8 @@ def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = N
     if not np.all(np.isfinite(eig)) or eig.min() <= 1e-10 * max(eig.max(), 1e-300):
         _warn(notes, prefix + "the parameters are not identified by these data (singular "
               "information matrix: the curve's shape does not pin down every parameter of this "
-              "form, e.g. a floor without curvature); estimates are NaN",
+              "form, e.g. a floor without curvature, or a shape parameter running to its bound where the "
+              "form reduces to a simpler one, e.g. power4 with d -> 0); estimates are NaN",
               quiet)
         return _nan_fit(form, x, y, w, x_ref, notes)
     m = y.size

@@ -1,4 +1,4 @@
-"""Curve forms for the scaling statistics: the four learning curves and a dose-response curve.
+"""Curve forms for the scaling statistics: learning curves and a dose-response curve.
 
 A :class:`Form` is the deterministic part of a nonlinear regression ``y = mean(theta, x) + noise``.
 It knows its mean and Jacobian, how to map its *internal* parameters ``theta`` (the ones the
@@ -11,6 +11,10 @@ training rows. Positive amplitudes are fitted on the log scale (``log_amp``); ex
 and floors are left unconstrained so that a non-decreasing curve or a negative floor shows up
 as an estimate (and a warning) rather than being hidden by a constraint.
 
+The default set, :data:`LEARNING_FORMS` (what ``datavsmath fit`` and ``fit_learning_curves``
+use unless told otherwise), is kept small: four forms whose parameters 5 to 28 sizes can pin
+down.
+
 ================  =========================  ===============================  ===============
 form              error e(n)                 internal theta                   natural params
 ================  =========================  ===============================  ===============
@@ -18,18 +22,50 @@ form              error e(n)                 internal theta                   na
 ``power_floor``   c + a n^-b                 log A, b, c                      a, b, c
 ``exp``           a exp(-k n)                log a, k n_ref                   a, k
 ``exp_floor``     c + a exp(-k n)            log a, k n_ref, c                a, k, c
+================  =========================  ===============================  ===============
+
+Opt-in forms, :data:`EXTENDED_FORMS` (``--forms extended`` or ``all``, or by name), from the
+learning-curve literature (Domhan et al. 2015; Viering & Loog 2022). Their shape parameters
+are positive by construction (fitted on the log scale: these are their bounds, listed in
+``Form.bounds``); ``M = m / n_ref``, ``S = s / n_ref``, ``D = d / n_ref``:
+
+==================  ============================  =======================  ==============
+form                error e(n)                    internal theta           natural params
+==================  ============================  =======================  ==============
+``power4``          c + a (n + d)^-b, d > 0        log A, b, log D, c       a, b, d, c
+``mmf``             c + a / (1 + (n / m)^h)        log a, log M, log h, c   a, m, h, c
+``weibull``         c + a exp(-(n / s)^h)          log a, log S, log h, c   a, s, h, c
+``vapor_pressure``  exp(a + b / n - k log n)       alpha, beta, k           a, b, k
+``log_power``       a / (1 + (n / m)^h)            log a, log M, log h      a, m, h
+==================  ============================  =======================  ==============
+
+and the dose-response curve for metric vs damage (not a learning curve):
+
+================  =========================  ===============================  ===============
 ``loglogistic``   L + (U-L)/(1+(d/e50)^h)    U, L, log e50, log h             U, L, e50, h
 ================  =========================  ===============================  ===============
+
+Adding a learning-curve form: write its mean and analytic Jacobian on the scaled x (a floor
+form is its floorless core through :func:`_with_floor`, with c as the last internal parameter
+and named ``c`` among the natural ones: fits, reachability and floor intervals look for that
+name, so no other parameter may be called ``c``); ``to_natural`` mapping theta to parameters in
+rows; ``starts`` giving several candidates ranked by :func:`_best_starts`; an ``inverse`` via
+:func:`_inverse` (closed form, or :func:`_root_log_x` for numeric root finding); ``floor``,
+``rate`` (the natural parameter that must be positive for the error to fall), ``log_ci`` and
+``bounds``. Register it in :data:`EXTENDED_FORMS` (opt-in; the default set changes only with
+the methods text), and add it to the truth table of ``tests/test_forms.py``, which checks the
+Jacobian, the inverse and the recovery of simulated truth for every extended form.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["Form", "FORMS", "LEARNING_FORMS", "LOGLOGISTIC", "get_form"]
+__all__ = ["Form", "FORMS", "LEARNING_FORMS", "EXTENDED_FORMS", "ALL_LEARNING_FORMS", "FORM_SETS",
+           "LOGLOGISTIC", "get_form", "learning_forms"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +97,9 @@ class Form:
         Natural parameter that must be positive for the curve to fall with x.
     scaled : bool
         Whether ``x`` is divided by its maximum before fitting (learning curves) or used as is.
+    bounds : dict of str -> (low, high)
+        Natural parameters whose range the parameterisation enforces (fitted on the log
+        scale, so they stay inside whatever the data say); the others are unconstrained.
     """
 
     name: str
@@ -76,6 +115,7 @@ class Form:
     rate: str | None = None
     log_ci: frozenset = frozenset()
     scaled: bool = True
+    bounds: dict = field(default_factory=dict)
 
     @property
     def k(self) -> int:
@@ -91,32 +131,48 @@ def _lstsq(design: np.ndarray, z: np.ndarray, w: np.ndarray) -> np.ndarray:
     return coef
 
 
-def _loglin_start(x, y, w, c, log_x: bool):
-    """(log amp, slope) from OLS of log(y - c) on log x (power) or x (exp); None if too few."""
+def _loglin(u, y, w, c):
+    """(intercept, -slope) of the weighted OLS of log(y - c) on u; None if < 2 points lie above c."""
     ok = (y - c) > 0
     if ok.sum() < 2:
         return None
-    u = np.log(x[ok]) if log_x else x[ok]
-    coef = _lstsq(np.column_stack([np.ones(ok.sum()), u]), np.log(y[ok] - c), w[ok])
+    coef = _lstsq(np.column_stack([np.ones(ok.sum()), u[ok]]), np.log(y[ok] - c), w[ok])
     return coef[0], -coef[1]
+
+
+def _loglin_start(x, y, w, c, log_x: bool):
+    """(log amp, slope) from OLS of log(y - c) on log x (power) or x (exp); None if too few."""
+    return _loglin(np.log(x) if log_x else x, y, w, c)
+
+
+def _best_starts(cands, form_mean, x, y, w, n_keep: int):
+    """The ``n_keep`` candidate thetas with the smallest weighted RSS (finite ones only), so
+    the optimiser starts from several distinct, plausible points rather than one guess."""
+    scored = []
+    for theta in cands:
+        with np.errstate(all="ignore"):
+            rss = np.sum(w * (y - form_mean(theta, x)) ** 2)
+        if np.all(np.isfinite(theta)) and np.isfinite(rss):
+            scored.append((rss, theta))
+    scored.sort(key=lambda t: t[0])
+    return [t for _, t in scored[:n_keep]]
+
+
+#: shares of min(y) tried as the floor c when linearising a floor form
+_FLOOR_SHARES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
 
 
 def _floor_grid(x, y, w, form_mean, log_x: bool, n_keep: int = 2):
     """Starting values for the floor forms: profile the floor over a grid below min(y)."""
     ymin = np.min(y)
     cands = []
-    for share in (0.0, 0.5, 0.8, 0.9, 0.95, 0.99):
+    for share in _FLOOR_SHARES:
         c = share * ymin if ymin > 0 else 0.0
         start = _loglin_start(x, y, w, c, log_x)
-        if start is None:
-            continue
-        theta = np.array([start[0], start[1], c])
-        with np.errstate(all="ignore"):
-            rss = np.sum(w * (y - form_mean(theta, x)) ** 2)
-        if np.isfinite(rss):
-            cands.append((rss, theta))
-    cands.sort(key=lambda t: t[0])
-    return [t for _, t in cands[:n_keep]] or [np.array([np.log(max(np.mean(y), 1e-6)), 0.3, 0.0])]
+        if start is not None:
+            cands.append(np.array([start[0], start[1], c]))
+    return (_best_starts(cands, form_mean, x, y, w, n_keep)
+            or [np.array([np.log(max(np.mean(y), 1e-6)), 0.3, 0.0])])
 
 
 def _simple_start(x, y, w, log_x: bool):
@@ -137,15 +193,6 @@ def _power_jac(t, x):
     return np.column_stack([m, -m * np.log(x)])
 
 
-def _powerf_mean(t, x):
-    return t[2] + np.exp(t[0]) * x ** (-t[1])
-
-
-def _powerf_jac(t, x):
-    m = np.exp(t[0]) * x ** (-t[1])
-    return np.column_stack([m, -m * np.log(x), np.ones_like(x)])
-
-
 def _exp_mean(t, x):
     return np.exp(t[0] - t[1] * x)
 
@@ -155,13 +202,21 @@ def _exp_jac(t, x):
     return np.column_stack([m, -x * m])
 
 
-def _expf_mean(t, x):
-    return t[2] + np.exp(t[0] - t[1] * x)
+def _with_floor(core_mean, core_jac):
+    """(mean, jac) of ``c + core(theta[:-1], x)``: the floor c is the last internal parameter,
+    so every floor form is its floorless core plus one column of ones in the Jacobian."""
+
+    def mean(t, x):
+        return t[-1] + core_mean(t[:-1], x)
+
+    def jac(t, x):
+        return np.column_stack([core_jac(t[:-1], x), np.ones_like(x)])
+
+    return mean, jac
 
 
-def _expf_jac(t, x):
-    m = np.exp(t[0] - t[1] * x)
-    return np.column_stack([m, -x * m, np.ones_like(x)])
+_powerf_mean, _powerf_jac = _with_floor(_power_mean, _power_jac)
+_expf_mean, _expf_jac = _with_floor(_exp_mean, _exp_jac)
 
 
 def _inverse(log_x_of, floor_of, rate_of):
@@ -178,6 +233,8 @@ def _inverse(log_x_of, floor_of, rate_of):
         lx = log_x_of(theta, gap)
         if lx is None:
             return 0.0, "before_data"
+        if not np.isfinite(lx):  # not reached within the root finder's range: as a floor
+            return np.inf, "floor"
         return float(np.exp(lx)), "ok"
 
     return inverse
@@ -228,11 +285,17 @@ EXP_FLOOR = Form(
 
 # --------------------------------------------------------------------------------------------
 # four-parameter log-logistic dose-response curve (drc's LL.4), for metric vs damage
-def _ll_parts(t, x):
+def _hill(x, log_m, log_h):
+    """Hill term of the sigmoid forms: z = (x / m)^h, log(x / m) and g = 1 / (1 + z), each (m,);
+    z is 0 and log(x / m) is -inf at x = 0; the exponent is clipped so z never overflows."""
     with np.errstate(divide="ignore"):
-        lr = np.log(x) - t[2]                       # log(x / e50); -inf at x = 0
-    z = np.exp(np.clip(np.exp(t[3]) * lr, -700, 700))  # (x / e50)^h, 0 at x = 0
+        lr = np.log(x) - log_m
+    z = np.exp(np.clip(np.exp(log_h) * lr, -700, 700))
     return z, lr, 1.0 / (1.0 + z)
+
+
+def _ll_parts(t, x):
+    return _hill(x, t[2], t[3])
 
 
 def _ll_mean(t, x):
@@ -261,13 +324,8 @@ def _ll_starts(x, y, w):
     else:
         e50 = float(np.median(xs[xs > 0])) if np.any(xs > 0) else 0.5
     e50 = max(e50, 1e-3)
-    cands = []
-    for h in (2.0, 6.0, 20.0):
-        theta = np.array([upper, lower, np.log(e50), np.log(h)])
-        rss = np.sum(w * (y - _ll_mean(theta, x)) ** 2)
-        cands.append((rss, theta))
-    cands.sort(key=lambda t: t[0])
-    return [t for _, t in cands[:2]]
+    cands = [np.array([upper, lower, np.log(e50), np.log(h)]) for h in (2.0, 6.0, 20.0)]
+    return _best_starts(cands, _ll_mean, x, y, w, n_keep=2)
 
 
 LOGLOGISTIC = Form(
@@ -278,9 +336,238 @@ LOGLOGISTIC = Form(
     starts=_ll_starts, log_ci=frozenset({"e50", "h"}), scaled=False,
 )
 
+# --------------------------------------------------------------------------------------------
+# opt-in learning curves from the literature (Domhan et al. 2015; Viering & Loog 2022).
+# Shape parameters (shift d, scale m or s, Hill/Weibull slope h) are positive by construction:
+# they are fitted on the log scale, which is how their bounds are enforced; amplitudes too.
+def _root_log_x(excess, lo: float = -30.0, hi: float = 60.0):
+    """log x*(theta, gap) by root finding, for forms without a closed-form inverse.
+
+    ``excess(theta, x)`` is mean - floor, (m,) for x (m,). The last crossing of ``gap`` on a
+    grid of log x in [lo, hi] is bracketed and refined by Brent's method on log x (the curve
+    may rise before it falls, e.g. vapor pressure with b < 0). None when the excess is below
+    the gap already at x = e^lo (reached before the data); inf when it is still above at e^hi.
+    """
+    from scipy.optimize import brentq
+
+    grid = np.linspace(lo, hi, 181)
+
+    def f(theta, lx, gap):
+        with np.errstate(all="ignore"):
+            return np.log(excess(theta, np.exp(np.atleast_1d(lx)))) - np.log(gap)
+
+    def log_x_of(theta, gap):
+        above = np.flatnonzero(f(theta, grid, gap) > 0)
+        if above.size == 0:
+            return None
+        i = above[-1]
+        if i == grid.size - 1:
+            return np.inf
+        return brentq(lambda lx: f(theta, lx, gap)[0], grid[i], grid[i + 1], xtol=1e-12)
+
+    return log_x_of
+
+
+# power law with a shift, Rosenfeld's 4-parameter form: theta = (log A, b, log D, c)
+def _shifted_power_mean(t, x):
+    return np.exp(t[0] - t[1] * np.log(x + np.exp(t[2])))
+
+
+def _shifted_power_jac(t, x):
+    m, d = _shifted_power_mean(t, x), np.exp(t[2])
+    return np.column_stack([m, -m * np.log(x + d), -t[1] * m * d / (x + d)])
+
+
+def _power4_log_x(theta, gap):
+    x = np.exp((theta[0] - np.log(gap)) / theta[1]) - np.exp(theta[2])
+    return None if x <= 0 else np.log(x)
+
+
+def _power4_starts(x, y, w):
+    """Floor grid x shift grid (d = 0.3%, 3%, 30% of n_ref), each linearised as a power law."""
+    ymin, cands = np.min(y), []
+    for log_d in np.log([0.003, 0.03, 0.3]):
+        for share in _FLOOR_SHARES:
+            c = share * ymin if ymin > 0 else 0.0
+            start = _loglin(np.log(x + np.exp(log_d)), y, w, c)
+            if start is not None:
+                cands.append(np.array([start[0], start[1], log_d, c]))
+    return (_best_starts(cands, _power4_mean, x, y, w, n_keep=3)
+            or [np.array([np.log(max(np.mean(y), 1e-6)), 0.3, np.log(0.03), 0.0])])
+
+
+_power4_mean, _power4_jac = _with_floor(_shifted_power_mean, _shifted_power_jac)
+
+
+# sigmoids in log x that fall from c + a (x -> 0) to c: theta = (log a, log m, log h[, c])
+def _logpow_mean(t, x):
+    return np.exp(t[0]) * _hill(x, t[1], t[2])[2]
+
+
+def _logpow_jac(t, x):
+    z, lr, g = _hill(x, t[1], t[2])
+    m, h = np.exp(t[0]) * g, np.exp(t[2])
+    return np.column_stack([m, m * g * h * z, -m * g * h * z * lr])
+
+
+def _weibull_core_mean(t, x):
+    with np.errstate(divide="ignore"):
+        return np.exp(t[0] - np.exp(np.exp(t[2]) * (np.log(x) - t[1])))
+
+
+def _weibull_core_jac(t, x):
+    lr, h = np.log(x) - t[1], np.exp(t[2])
+    m, u = _weibull_core_mean(t, x), np.exp(h * lr)  # u = (x / s)^h
+    return np.column_stack([m, m * u * h, -m * u * h * lr])
+
+
+# how a sigmoid's excess ratio r = a / (e - c) > 1 becomes a line in log x:
+# log link(r) = h (log x - log m); MMF/log-power: link = r - 1, Weibull: link = log r
+_MMF_LINK = lambda r: r - 1.0  # noqa: E731
+_WEIBULL_LINK = np.log
+
+
+def _sigmoid_log_x(link):
+    """Closed-form inverse of a sigmoid form: log x = log m + log(link(a / gap)) / h."""
+
+    def log_x_of(theta, gap):
+        z = link(np.exp(theta[0]) / gap)
+        return None if z <= 0 else theta[1] + np.log(z) / np.exp(theta[2])
+
+    return log_x_of
+
+
+def _sigmoid_starts(link, form_mean, with_floor: bool):
+    """Starting values of a sigmoid form: for floors c below min(y) and spans a above the data
+    (1.5, 3, 10 x the range), log link(a / (y - c)) is a line in log x; the 3 best by RSS."""
+
+    def starts(x, y, w):
+        ymin, ymax, cands = np.min(y), np.max(y), []
+        for share in (_FLOOR_SHARES if with_floor else (0.0,)):
+            c = share * ymin if ymin > 0 else 0.0
+            for mult in (1.5, 3.0, 10.0):
+                a = mult * max(ymax - c, 1e-6)
+                with np.errstate(all="ignore"):
+                    z = np.log(link(a / (y - c)))
+                ok = np.isfinite(z) & (y > c)
+                if ok.sum() < 2:
+                    continue
+                icpt, slope = _lstsq(np.column_stack([np.ones(ok.sum()), np.log(x[ok])]),
+                                     z[ok], w[ok])
+                if slope > 0:
+                    cands.append(np.array([np.log(a), -icpt / slope, np.log(slope)]
+                                          + ([c] if with_floor else [])))
+        fallback = np.array([np.log(max(ymax, 1e-6)), 0.0, 0.0] + ([0.0] if with_floor else []))
+        return _best_starts(cands, form_mean, x, y, w, n_keep=3) or [fallback]
+
+    return starts
+
+
+_mmf_mean, _mmf_jac = _with_floor(_logpow_mean, _logpow_jac)
+_weibull_mean, _weibull_jac = _with_floor(_weibull_core_mean, _weibull_core_jac)
+
+
+# vapor pressure: log e linear in (1, 1/x, -log x): theta = (alpha, beta, k)
+def _vapor_design(x):
+    return np.column_stack([np.ones_like(x), 1.0 / x, -np.log(x)])
+
+
+def _vapor_mean(t, x):
+    return np.exp(_vapor_design(x) @ np.asarray(t, float))
+
+
+def _vapor_jac(t, x):
+    return _vapor_design(x) * _vapor_mean(t, x)[:, None]
+
+
+def _vapor_starts(x, y, w):
+    """Weighted OLS of log y on (1, 1/x, -log x), and the pure power law (beta = 0)."""
+    ok = y > 0
+    if ok.sum() < 3:
+        return [np.array([np.log(max(np.mean(np.abs(y)), 1e-6)), 0.0, 0.3])]
+    full = _lstsq(_vapor_design(x[ok]), np.log(y[ok]), w[ok])
+    power = _loglin(np.log(x), y, w, 0.0)
+    cands = [full] + ([np.array([power[0], 0.0, power[1]])] if power else [])
+    return _best_starts(cands, _vapor_mean, x, y, w, n_keep=2) or [full]
+
+
+def _sigmoid_natural(t, xr):
+    """(a, m or s, h[, c]) of a sigmoid form: exp of the log parameters, the scale in rows
+    (times n_ref), the floor as is."""
+    nat = np.exp(np.asarray(t[:3], float)) * np.array([1.0, xr, 1.0])
+    return np.concatenate([nat, np.asarray(t[3:], float)])
+
+
+_POSITIVE = (0.0, np.inf)
+
+POWER4 = Form(
+    name="power4", formula="e = c + a (n + d)^(-b)", internal=("log_A", "b", "log_D", "c"),
+    natural=("a", "b", "d", "c"), mean=_power4_mean, jac=_power4_jac,
+    to_natural=lambda t, xr: np.array([np.exp(t[0] + t[1] * np.log(xr)), t[1],
+                                       np.exp(t[2]) * xr, t[3]]),
+    starts=_power4_starts,
+    inverse=_inverse(_power4_log_x, lambda t: t[3], lambda t: t[1]),
+    floor=lambda t: t[3], rate="b", log_ci=frozenset({"a", "d"}),
+    bounds={"a": _POSITIVE, "d": _POSITIVE},
+)
+MMF = Form(
+    name="mmf", formula="e = c + a / (1 + (n / m)^h)", internal=("log_a", "log_M", "log_h", "c"),
+    natural=("a", "m", "h", "c"), mean=_mmf_mean, jac=_mmf_jac,
+    to_natural=_sigmoid_natural, starts=_sigmoid_starts(_MMF_LINK, _mmf_mean, True),
+    inverse=_inverse(_sigmoid_log_x(_MMF_LINK), lambda t: t[3], lambda t: np.exp(t[2])),
+    floor=lambda t: t[3], rate="h", log_ci=frozenset({"a", "m", "h"}),
+    bounds={"a": _POSITIVE, "m": _POSITIVE, "h": _POSITIVE},
+)
+WEIBULL = Form(
+    name="weibull", formula="e = c + a exp(-(n / s)^h)", internal=("log_a", "log_S", "log_h", "c"),
+    natural=("a", "s", "h", "c"), mean=_weibull_mean, jac=_weibull_jac,
+    to_natural=_sigmoid_natural,
+    starts=_sigmoid_starts(_WEIBULL_LINK, _weibull_mean, True),
+    inverse=_inverse(_sigmoid_log_x(_WEIBULL_LINK), lambda t: t[3], lambda t: np.exp(t[2])),
+    floor=lambda t: t[3], rate="h", log_ci=frozenset({"a", "s", "h"}),
+    bounds={"a": _POSITIVE, "s": _POSITIVE, "h": _POSITIVE},
+)
+VAPOR_PRESSURE = Form(
+    name="vapor_pressure", formula="e = exp(a + b / n - k log n)",
+    internal=("alpha", "beta", "k"), natural=("a", "b", "k"),
+    mean=_vapor_mean, jac=_vapor_jac,
+    to_natural=lambda t, xr: np.array([t[0] + t[2] * np.log(xr), t[1] * xr, t[2]]),
+    starts=_vapor_starts,
+    inverse=_inverse(_root_log_x(_vapor_mean), lambda t: 0.0, lambda t: t[2]),
+    rate="k",
+)
+LOG_POWER = Form(
+    name="log_power", formula="e = a / (1 + (n / m)^h)", internal=("log_a", "log_M", "log_h"),
+    natural=("a", "m", "h"), mean=_logpow_mean, jac=_logpow_jac,
+    to_natural=_sigmoid_natural, starts=_sigmoid_starts(_MMF_LINK, _logpow_mean, False),
+    inverse=_inverse(_sigmoid_log_x(_MMF_LINK), lambda t: 0.0, lambda t: np.exp(t[2])),
+    rate="h", log_ci=frozenset({"a", "m", "h"}),
+    bounds={"a": _POSITIVE, "m": _POSITIVE, "h": _POSITIVE},
+)
+
+
 #: the learning-curve forms by name, in the order they are reported
 LEARNING_FORMS = {f.name: f for f in (POWER, POWER_FLOOR, EXP, EXP_FLOOR)}
-FORMS = {**LEARNING_FORMS, LOGLOGISTIC.name: LOGLOGISTIC}
+#: opt-in learning-curve forms (``--forms extended`` / ``all``)
+EXTENDED_FORMS = {f.name: f for f in (POWER4, MMF, WEIBULL, VAPOR_PRESSURE, LOG_POWER)}
+ALL_LEARNING_FORMS = {**LEARNING_FORMS, **EXTENDED_FORMS}
+FORMS = {**ALL_LEARNING_FORMS, LOGLOGISTIC.name: LOGLOGISTIC}
+#: names that select a set of learning-curve forms
+FORM_SETS = {"default": tuple(LEARNING_FORMS), "extended": tuple(EXTENDED_FORMS),
+             "all": tuple(ALL_LEARNING_FORMS)}
+
+
+def learning_forms(spec: "str | Sequence[str]") -> tuple:
+    """Learning-curve form names from ``spec``: comma-separated (or a list of) form names and
+    set names (default, extended, all), expanded in order, duplicates dropped; ValueError
+    naming the unknown entries and the choices."""
+    items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
+    names = [n for item in items if item for n in FORM_SETS.get(item, (item,))]
+    bad = [n for n in names if n not in ALL_LEARNING_FORMS]
+    if not names or bad:
+        raise ValueError(f"unknown form(s) {bad or spec!r}; choose learning-curve forms from "
+                         f"{', '.join(ALL_LEARNING_FORMS)} or a set: {', '.join(FORM_SETS)}")
+    return tuple(dict.fromkeys(names))
 
 
 def get_form(form: "str | Form") -> Form:

@@ -12,7 +12,7 @@ from scipy import stats
 
 from .cells import CRITERIA, FORM_NAMES, N_TOTAL, _check_frame, _metrics, _warn, cell_table
 from .curves import CurveFit, Summary, fit_curve
-from .forms import LEARNING_FORMS, get_form
+from .forms import ALL_LEARNING_FORMS, get_form
 
 
 # ============================================================================================
@@ -40,7 +40,8 @@ class CurveSet:
     @staticmethod
     def status(fit: CurveFit, criterion: str = "aicc") -> str:
         """Why a form can or cannot take part in the model choice: "ok", "not identifiable:
-        ..." (no converged fit, or too few points for the criterion), "error rises with n",
+        ..." (no converged fit, or too few points for the criterion), "error rises with n"
+        (its rate is negative, or the fitted curve rises anywhere over the sizes observed),
         "no decline" or "negative floor"."""
         K, m = fit.n_params, fit.nobs
         if not fit.converged:
@@ -53,6 +54,10 @@ class CurveSet:
         p = fit.params
         if fit.form.rate and not p[fit.form.rate] > 0:
             return "error rises with n" if p[fit.form.rate] < 0 else "no decline"
+        if np.any(np.diff(fit.predict(np.unique(fit.x))) > 0):
+            # a falling tail is not enough: vapor pressure with b < 0 peaks at n = -b/k, which
+            # may lie inside the data
+            return "error rises with n"
         if "c" in p.index and p["c"] < 0:
             return "negative floor"
         return "ok"
@@ -271,7 +276,8 @@ class LearningCurveResults:
         s = Summary(f"Learning-curve fits ({self.experiment}): selected form per curve, "
                      f"by {self.criterion.upper()}")
         s.add_df(head, index=False, digits=4)
-        s.add_text("rate: b of a power law (e ~ n^-b), k of an exponential (per training row); "
+        s.add_text("rate: b of a power law (e ~ n^-b), k of an exponential (per training row) "
+                   "or of vapor pressure, h of the sigmoid forms (mmf, weibull, log_power); "
                    "95% t intervals.")
         for cs in self.sets:
             s.extend(cs.summary())
@@ -294,7 +300,9 @@ def fit_learning_curves(df: pd.DataFrame, experiment: str = "size", metric="acc"
     df : tidy results (one dataset); rows of other experiments are ignored
     experiment : "size" or "size_x_damage" (any experiment varying frac_sample works)
     metric : "acc", "auc", or a list of both
-    forms : subset of :data:`FORM_NAMES`
+    forms : learning-curve form names: default :data:`FORM_NAMES` (the four of
+        :data:`~datavsmath.stats.forms.LEARNING_FORMS`); the opt-in ones of
+        :data:`~datavsmath.stats.forms.EXTENDED_FORMS` may be added
     criterion : "aicc" (default; AIC corrected for ~28 points), "aic" or "bic"
     models : restrict to these models; default all present
     n_total : rows of the full training set, for ``n = n_total * frac_sample``
@@ -307,8 +315,9 @@ def fit_learning_curves(df: pd.DataFrame, experiment: str = "size", metric="acc"
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, not {criterion!r}")
     forms = [get_form(f).name for f in forms]
-    if not forms or any(f not in LEARNING_FORMS for f in forms):
-        raise ValueError(f"forms must be a non-empty subset of {FORM_NAMES}, got {forms}")
+    if not forms or any(f not in ALL_LEARNING_FORMS for f in forms):
+        raise ValueError(f"forms must be a non-empty subset of {tuple(ALL_LEARNING_FORMS)}, "
+                         f"got {forms}")
     rows = _check_frame(df, experiment)
     present = list(dict.fromkeys(rows["model"]))
     models = present if models is None else list(models)

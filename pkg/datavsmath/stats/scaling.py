@@ -12,7 +12,8 @@ R-shaped CSVs read by :func:`datavsmath.training.store.read_results`.
 
 * :func:`fit_learning_curves` -- error ``e = 1 - metric`` against training rows ``n`` (the
   ``n_train`` column where present, else ``60000 * frac_sample``), four forms (power law, power
-  law with floor, exponential, exponential with floor; :mod:`datavsmath.stats.forms`), fitted
+  law with floor, exponential, exponential with floor; :mod:`datavsmath.stats.forms`; five more
+  from the literature on request: ``forms=learning_forms("all")``), fitted
   by Gaussian maximum likelihood with statsmodels (:mod:`datavsmath.stats.curves`); Akaike
   weights by AICc among admissible fits, forms with an undefined AICc marked not identifiable.
 * :func:`backtest` -- each form fitted to the small sizes, predicting the large ones.
@@ -48,6 +49,7 @@ from typing import Sequence
 import pandas as pd
 
 from .breakdown import BreakdownResults, breakdown_points
+from .forms import EXTENDED_FORMS, learning_forms
 from .cells import (
     CHANCE,
     CROSS_THRESHOLDS,
@@ -65,7 +67,8 @@ from .needed import DataNeededResults, ObservationsNeeded, _targets_dict, data_n
 from .quality import DataQualityDerivative, data_quality_derivative, joint_law
 
 __all__ = [
-    "FORM_NAMES", "N_TOTAL", "N_TEST", "HORIZON", "CHANCE", "DEFAULT_TARGETS", "ScalingWarning",
+    "FORM_NAMES", "EXTENDED_FORMS", "learning_forms", "N_TOTAL", "N_TEST", "HORIZON", "CHANCE",
+    "DEFAULT_TARGETS", "ScalingWarning",
     "cell_table", "fit_learning_curves", "data_needed", "observations_needed",
     "data_quality_derivative", "joint_law", "backtest", "breakdown_points", "analyze",
     "write_tables", "BacktestResults",
