@@ -53,8 +53,7 @@ figures: venv
 report: venv
 	@command -v quarto >/dev/null 2>&1 || { \
 	  echo "Quarto is not installed, so the site was not rendered (docs/ is unchanged)."; \
-	  echo "Install Quarto (https://quarto.org/docs/get-started/, or offline: bash ../shared/tools/quarto-offline.sh)"; \
-	  echo "and run make report again."; exit 1; }
+	  echo "Install Quarto (https://quarto.org/docs/get-started/) and run make report again."; exit 1; }
 	cd reports && QUARTO_PYTHON=$(abspath $(PY)) PYTHONPATH=$(CURDIR)/pkg quarto render
 	PYTHONPATH=$(CURDIR)/pkg $(PY) -m datavsmath.report.publish reports/_site docs
 	@echo "site: docs/index.html (check it: $(PY) tests/browser_check.py docs)"

@@ -36,7 +36,7 @@ def environment() -> dict:
     from datavsmath.training.fused import device_profile
     from datavsmath.training.provenance import git_commit, hardware
     from datavsmath.models import keras_backend
-    from datavsmath.training.runner import library_versions
+    from datavsmath.training.units import library_versions
 
     if keras_backend() == "jax":
         import jax
