@@ -241,3 +241,12 @@ def test_units_group_cells_that_share_rows(tmp_path):
         cnn = [u for u in units if u.model == "cnn"]
         assert sum(len(u.cells) for u in cnn) == len(exp.cells())
         assert max(len(u.cells) for u in cnn) == min(width, plans["cnn"].max_copies)
+
+
+def test_fit_reports_each_epoch_for_the_progress_bar(small_slice):
+    """A fused group trains for minutes at full size: it reports every epoch, so the runner's
+    progress bar (and its ETA) moves inside the group."""
+    x, y = small_slice[0][:300], small_slice[1][:300]
+    seen = []
+    FusedKerasNets(short("dnn", 3), seeds=[1, 2]).fit(x, np.stack([y, y]), on_epoch=lambda i, n: seen.append((i, n)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]

@@ -183,3 +183,20 @@ def test_ctrl_c_with_tree_threads_exits_promptly_and_a_rerun_completes(tmp_path)
     done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert len(list(cells.glob("*.json"))) == 4 and f"{4 - stored} fits to run" in done.stdout
+
+
+def test_epochs_of_a_fused_group_reach_the_progress_callback(monkeypatch):
+    """run_here passes each fused epoch on as on_epoch(unit, done, epochs), so the bar moves
+    inside a group; without a callback execute_unit is called as before."""
+    exp, units = grid_units(models=("dnn",), levels=(0.0, 0.2))
+
+    def fused(exp, unit, data, on_epoch=None):
+        for i in (1, 2):
+            on_epoch(i, 2)
+        return [unit]
+
+    monkeypatch.setattr(runner, "execute_unit", fused)
+    got, on_done = collect()
+    seen = []
+    run_here(exp, units, None, on_done, on_epoch=lambda unit, i, n: seen.append((unit, i, n)))
+    assert got == units and seen == [(u, i, 2) for u in units for i in (1, 2)]

@@ -451,7 +451,8 @@ class FusedKerasNets:
         w[:n_train] = 1.0
         return idx.reshape(steps, batch), w.reshape(steps, batch)
 
-    def fit(self, x: np.ndarray, ys) -> "FusedKerasNets":
+    def fit(self, x: np.ndarray, ys, on_epoch=None) -> "FusedKerasNets":
+        """Train every copy; ``on_epoch(done, epochs)`` is called after each epoch (progress)."""
         t = self.template
         ys = np.asarray(ys)
         if ys.ndim != 2 or ys.shape != (self.n_copies, len(x)):
@@ -467,10 +468,12 @@ class FusedKerasNets:
         y_dev = prog.to_device(ys[:, :cut].astype(np.int32))
         # each copy shuffles with its own stream, independent of its initialiser stream
         rngs = [np.random.default_rng([seed, 0x5EED]) for seed in self.seeds]
-        for _ in range(t.epochs):
+        for epoch in range(t.epochs):
             orders = [self.order(rng, cut) for rng in rngs]
             order = np.stack([o for o, _ in orders], axis=1)  # (S, N, B)
             prog.run_epoch(x_dev, y_dev, order, orders[0][1])
+            if on_epoch is not None:
+                on_epoch(epoch + 1, t.epochs)
         self._program = prog
         return self
 

@@ -111,9 +111,10 @@ class _TreeThreads:
 
 
 def run_here(exp: Experiment, units: list[Unit], data: Dataset, on_done, *, tree_threads: int = 0,
-             on_start=None) -> None:
+             on_start=None, on_epoch=None) -> None:
     """Run ``units`` in this process, calling ``on_done(unit, records)`` on this thread as
-    each finishes (``on_start(unit)`` before a unit runs on this thread).
+    each finishes (``on_start(unit)`` before a unit runs on this thread, ``on_epoch(unit,
+    done, epochs)`` after each epoch of a fused group on it).
 
     tree_threads : 0 runs every unit here in grid order; more runs the tree units (models
         with no fused path) on that many background threads while this thread trains the
@@ -129,7 +130,11 @@ def run_here(exp: Experiment, units: list[Unit], data: Dataset, on_done, *, tree
         for unit in here:
             if on_start is not None:
                 on_start(unit)
-            on_done(unit, execute_unit(exp, unit, data))
+            if on_epoch is None:
+                on_done(unit, execute_unit(exp, unit, data))
+            else:
+                on_done(unit, execute_unit(exp, unit, data,
+                                           on_epoch=lambda i, n, unit=unit: on_epoch(unit, i, n)))
             for done in trees.finished(wait=False):
                 on_done(*done)
         for done in trees.finished(wait=True):
@@ -211,16 +216,26 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
         def on_start(unit: Unit) -> None:
             bar.set_postfix_str(f"{done}/{n_todo} fits, now {unit.describe()}")
 
+        credited: dict[int, float] = {}  # bar units already given to a unit by its epochs
+
+        def on_epoch(unit: Unit, epoch: int, epochs: int) -> None:
+            # a fused group can train for minutes: move the bar (and its ETA) epoch by epoch
+            step = unit.weight / epochs
+            credited[id(unit)] = credited.get(id(unit), 0.0) + step
+            bar.set_postfix_str(f"{done}/{n_todo} fits, now {unit.describe()}, epoch {epoch}/{epochs}")
+            bar.update(step)
+
         def on_done(unit: Unit, records: list[dict]) -> None:
             nonlocal done
             for record in records:
                 store.put(record)  # False for a duplicate: never stored twice
             done += len(unit.cells)
             bar.set_postfix_str(f"{done}/{n_todo} fits, last {unit.describe()}")
-            bar.update(round(unit.weight))
+            bar.update(unit.weight - credited.pop(id(unit), 0.0))
 
         if client is None:
-            run_here(exp, units, data, on_done, tree_threads=tree_threads, on_start=on_start)
+            run_here(exp, units, data, on_done, tree_threads=tree_threads, on_start=on_start,
+                     on_epoch=on_epoch if progress else None)
         else:
             from .cluster import run_units
 

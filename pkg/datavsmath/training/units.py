@@ -95,9 +95,10 @@ def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset) 
 
 
 def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Dataset,
-                        jit: bool | None = None) -> list[dict]:
+                        jit: bool | None = None, on_epoch=None) -> list[dict]:
     """Train ``model`` on every cell of ``cells`` (which must share their training rows) as
-    copies of one fused program; return one record per cell, in order."""
+    copies of one fused program; return one record per cell, in order. ``on_epoch(done,
+    epochs)`` reports progress inside the group."""
     from .fused import FusedKerasNets
 
     x, ys = None, []
@@ -110,7 +111,7 @@ def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Da
         ys.append(yc)
     nets = FusedKerasNets.for_model(model, [c.model_seed(model) for c in cells], data.n_classes, jit=jit)
     t0 = time.perf_counter()
-    nets.fit(x, np.stack(ys))
+    nets.fit(x, np.stack(ys), on_epoch=on_epoch)
     t1 = time.perf_counter()
     probas = nets.predict_proba(data.x_test)
     t2 = time.perf_counter()
@@ -193,10 +194,11 @@ def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict) -> list[Unit]:
 
 
 
-def execute_unit(exp: Experiment, unit: Unit, data: Dataset) -> list[dict]:
-    """Train and score one unit; return its result records (nothing is written)."""
+def execute_unit(exp: Experiment, unit: Unit, data: Dataset, on_epoch=None) -> list[dict]:
+    """Train and score one unit; return its result records (nothing is written).
+    ``on_epoch(done, epochs)``: progress inside a fused group (a naive fit reports none)."""
     if unit.backend == "fused":
-        return fused_fit_and_score(exp, list(unit.cells), unit.model, data, jit=unit.jit)
+        return fused_fit_and_score(exp, list(unit.cells), unit.model, data, jit=unit.jit, on_epoch=on_epoch)
     out = []
     for cell in unit.cells:
         x, y = training_data(exp, cell, data)
