@@ -154,3 +154,16 @@ def test_joint_law_and_backtest_views_keep_what_a_reader_needs():
     assert b.iloc[0].to_dict() == {"model": "cnn", "metric": "acc", "form": "power", "weight": "0.96",
                                    "held-out RMSE": "0.0121", "inside 95% PI": "100%", "status": "ok"}
     assert T.joint_law_view(None).empty and T.backtest_view(pd.DataFrame()).empty
+
+
+def test_derivative_verdict_says_undetermined_when_no_form_is_identifiable():
+    import pandas as pd
+
+    rows = [{"metric": "acc", "form": "average", "scope": "level", "quality": q, "derivative_frac": float("nan"),
+             "note": "not identifiable: too few points for any form's AICc"} for q in (1.0, 0.9)]
+    rows.append({"metric": "acc", "form": "average", "scope": "overall", "derivative_frac": float("nan"),
+                 "note": "fewer than 2 qualities reach the threshold"})
+    rows.append({"metric": "acc", "form": "power", "scope": "overall", "derivative_frac": -2.0,
+                 "ci_low_frac": -3.0, "ci_high_frac": -1.5, "note": ""})
+    text = C.derivative_verdict(pd.DataFrame(rows), "acc")
+    assert text.startswith("**Undetermined for accuracy:**") and "download" in text

@@ -236,6 +236,14 @@ def derivative_verdict(deriv: pd.DataFrame | None, metric: str = "acc") -> str:
     rows = d[d["scope"] == "overall"] if "scope" in d else d
     rows = rows.dropna(subset=["derivative_frac"]) if "derivative_frac" in rows else rows.iloc[0:0]
     if rows.empty:
+        levels = d[d["scope"] == "level"] if "scope" in d else d.iloc[0:0]
+        notes = levels["note"].dropna().astype(str) if "note" in levels else pd.Series(dtype=str)
+        if len(notes) and notes.str.startswith("not identifiable").all():
+            return (f"**Undetermined for {name}:** with this few training-set sizes per quality no curve "
+                    "form can be identified (AICc needs more points than the form has parameters, plus "
+                    "one), so the model-averaged data needed, and with it d(data)/d(quality), cannot be "
+                    "estimated here; each form's own answer, conditional on that form, is in the "
+                    "download. The full grid's 28 sizes per quality answer it.")
         return (f"No overall d(data)/d(quality) could be estimated for {name} from these results "
                 "(fewer than two quality levels reach the threshold), so the claim is not tested here.")
     r = rows.iloc[0]
