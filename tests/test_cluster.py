@@ -166,3 +166,17 @@ def test_the_local_cluster_listens_on_loopback_only(one_worker):
                  if c.status == psutil.CONN_LISTEN]
     assert listening and all(addr.ip == "127.0.0.1" for addr in listening), listening
     assert 8787 not in {addr.port for addr in listening}  # no dashboard
+
+
+def test_the_device_probe_survives_a_worker_that_died_and_came_back(one_worker):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from datavsmath.cluster import cluster_profile
+
+    cluster, client = one_worker
+    (pid,) = client.run(os.getpid).values()
+    os.kill(pid, signal.SIGKILL)  # the nanny starts a new worker under a new address
+    with ThreadPoolExecutor(1) as pool:  # on failure the fixture's client.close ends the wait
+        profile, line = pool.submit(cluster_profile, client).result(timeout=240)
+    assert profile["cpu_cores"] >= 1 and "1 workers (cpu)" in line
+    assert pid not in client.run(os.getpid).values()

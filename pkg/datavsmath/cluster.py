@@ -117,13 +117,33 @@ def _worker_profile() -> dict:
     return device_profile()
 
 
+async def _worker_profile_async() -> dict:
+    import asyncio
+
+    # off the worker's event loop: importing the keras backend can take a minute
+    return await asyncio.get_running_loop().run_in_executor(None, _worker_profile)
+
+
+def _probe_workers(client, timeout: float) -> list[dict]:
+    """Every connected worker's device profile. Asked directly (``client.run``), not as tasks
+    pinned to worker addresses: such a task waits forever for a worker that died and came back
+    under another address. A worker lost while answering is left out, unless all were."""
+    from .errors import UserError
+
+    for _ in range(MAX_ATTEMPTS):
+        client.wait_for_workers(1, timeout=timeout)
+        answers = client.run(_worker_profile_async, on_error="return")
+        profiles = [p for p in answers.values() if isinstance(p, dict)]
+        if profiles:
+            return profiles
+    raise UserError(f"every Dask worker was lost while reporting its device, {MAX_ATTEMPTS} times; "
+                    f"last: {next(iter(answers.values()), 'no answer')}")
+
+
 def cluster_profile(client, timeout: float = 300) -> tuple[dict, str]:
     """The device profile the planner should assume for ``client``'s workers, and a line for
     the log. GPU only if every worker has one; the smallest free GPU memory of them."""
-    client.wait_for_workers(1, timeout=timeout)
-    addrs = sorted(client.scheduler_info()["workers"])
-    futs = [client.submit(_worker_profile, workers=[a], allow_other_workers=False, pure=False) for a in addrs]
-    profiles = client.gather(futs)
+    profiles = _probe_workers(client, timeout)
     gpus = [p["gpu"] for p in profiles]
     profile = {"gpu": None, "gpu_free_bytes": None, "cpu_cores": min(p["cpu_cores"] for p in profiles)}
     if all(gpus):
@@ -131,7 +151,7 @@ def cluster_profile(client, timeout: float = 300) -> tuple[dict, str]:
         profile.update(gpu=gpus[0], gpu_free_bytes=min(free) if free else None)
     devices = ", ".join(sorted({f"gpu:{g}" if g else "cpu" for g in gpus}))
     address = client.scheduler_info().get("address", "?")
-    return profile, f"Dask cluster {address}, {len(addrs)} workers ({devices})"
+    return profile, f"Dask cluster {address}, {len(profiles)} workers ({devices})"
 
 
 def unit_key(exp, unit) -> str:
