@@ -12,14 +12,16 @@ RESULTS ?= results/$(PROFILE)
 help:
 	@echo "make reproduce  full R grids (504 fits; ~50 CPU-hours on 2 cores, a GPU job), resumable"
 	@echo "make quick      the documented preview of all four experiments (~45 min on 2 cores)"
-	@echo "make test       the test suite (installs what it needs into $(VENV))"
+	@echo "make test       the test suite (~17 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
 	@echo "make report     render the Quarto site from the shipped results into docs/"
 	@echo "make bench      naive loop vs fused training (~3 min on 2 cores; BENCH=cpu ~28 min, BENCH=full on a GPU)"
 
+# not -q: the install takes minutes, and pip's "Collecting ..." lines are its progress
 $(VENV)/.installed: pyproject.toml
+	@echo "Installing datavsmath and its dependencies into $(VENV) (once; about 3 minutes, most of it TensorFlow and JAX)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install --progress-bar off -q --upgrade pip
+	$(PY) -m pip install --progress-bar off -e ".[test]"
 	touch $@
 
 venv: $(VENV)/.installed
@@ -58,8 +60,11 @@ report: venv
 	PYTHONPATH=$(CURDIR)/pkg $(PY) -m datavsmath.report.publish reports/_site docs
 	@echo "site: docs/index.html (check it: $(PY) tests/browser_check.py docs)"
 
+# pytest -q prints a dot per test and the percentage done on each line; the total time at the end
 test: venv
-	$(PY) -m pytest -q
+	@echo "Running the test suite: about 17 minutes on a 2-core CPU (the Dask and training tests are the slow ones)"
+	@start=$$(date +%s); $(PY) -m pytest -q; rc=$$?; \
+	  echo "make test: $$(( ($$(date +%s) - start) / 60 )) min $$(( ($$(date +%s) - start) % 60 )) s, exit status $$rc"; exit $$rc
 
 # small on a CPU (CI-sized), full grid on a GPU; results in bench/results/
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--naive-every 14" (see bench/run.py --help)

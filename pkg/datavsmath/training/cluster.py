@@ -11,9 +11,18 @@
   nothing;
 * the client stores each returned record through :class:`~datavsmath.training.store.ResultStore`, whose
   ``put`` ignores a fit that is already stored, so a rerun resumes and nothing is stored twice;
-* a worker lost mid-task is the scheduler's business: it reschedules the task on another worker
-  (up to ``distributed.scheduler.allowed-failures`` times, 3 by default, then the run stops with
-  ``KilledWorker`` and a rerun resumes). Tasks that raise are retried once.
+* a worker lost mid-task is first the scheduler's business: it reschedules the task on another
+  worker (up to ``distributed.scheduler.allowed-failures`` times, 3 by default). When that is
+  not enough (the task ends in ``KilledWorker``, or is cancelled: by ``client.restart``, or
+  because the only copy of the scattered dataset died with its worker), this client scatters
+  the dataset again if it was lost and resubmits the unit, up to :data:`MAX_ATTEMPTS`
+  submissions; then the run stops with a :class:`~datavsmath.errors.UserError` naming the unit,
+  and a rerun resumes. Tasks that raise are retried once by the scheduler, then their error
+  propagates (a bug, not a lost machine).
+
+A local cluster listens on 127.0.0.1 only (scheduler, workers, nannies; no dashboard): it
+has no authentication. Securing a real cluster (TLS, a ``distributed.security`` config):
+bench/README.md.
 
 Each worker process trains one unit at a time (keras' seeding and session state are
 per-process), so start workers with one thread each. See bench/README.md for starting a
@@ -25,9 +34,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from concurrent.futures import CancelledError
 from typing import Iterator
 
-__all__ = ["connect", "local_cluster", "cluster_profile", "run_units", "unit_key"]
+__all__ = ["connect", "local_cluster", "cluster_profile", "run_units", "unit_key", "MAX_ATTEMPTS"]
+
+#: submissions of one unit before the run gives up on it: the first, and resubmissions after it
+#: was lost with a worker or cancelled. Each submission also has the scheduler's own reruns
+#: after a worker dies (``distributed.scheduler.allowed-failures``), so a unit that fails this
+#: often kills its workers (out of memory, a crashing GPU driver) rather than met bad luck.
+MAX_ATTEMPTS = 3
+
+#: seconds to wait for a worker to (re)join before scattering the dataset again
+WORKER_WAIT_SECONDS = 180
+
+#: the local cluster's interface: loopback, as nothing there authenticates its peers
+LOCAL_HOST = "127.0.0.1"
 
 #: one unit at a time per worker process, whatever its thread count
 _WORKER_LOCK = threading.Lock()
@@ -56,6 +78,9 @@ def local_cluster(n_workers: int | None = None, cpu_threads: int | None = None):
     GPU count (``CUDA_VISIBLE_DEVICES``): more workers than GPUs share them, which overlaps
     the trees with the networks on one GPU. The cores are split between the workers
     (``TF_NUM_INTRAOP_THREADS``, ``OMP_NUM_THREADS``).
+
+    Everything listens on 127.0.0.1 only, with no dashboard: a Dask cluster runs whatever
+    pickled code a peer sends it, and this one has no authentication.
     """
     import os
 
@@ -74,10 +99,12 @@ def local_cluster(n_workers: int | None = None, cpu_threads: int | None = None):
                "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}  # workers sharing a GPU take memory as needed
         if n_gpus:
             env["CUDA_VISIBLE_DEVICES"] = str(i % n_gpus)
-        options = {"nthreads": 1, "env": env, "memory_limit": 0, "silence_logs": logging.WARNING}
+        options = {"nthreads": 1, "env": env, "memory_limit": 0, "silence_logs": logging.WARNING,
+                   "host": LOCAL_HOST, "dashboard_address": f"{LOCAL_HOST}:0"}  # the worker's /health, /metrics
         workers[f"datavsmath-{i}"] = {"cls": Nanny, "options": options}
-    cluster = SpecCluster(workers=workers, scheduler={"cls": Scheduler, "options": {"dashboard_address": None}},
-                          silence_logs=logging.WARNING)
+    scheduler = {"cls": Scheduler, "options": {"host": LOCAL_HOST, "dashboard": False,
+                                               "dashboard_address": f"{LOCAL_HOST}:0"}}
+    cluster = SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.WARNING)
     client = Client(cluster)
     client.wait_for_workers(n_workers, timeout=180)
     return cluster, client
@@ -90,13 +117,33 @@ def _worker_profile() -> dict:
     return device_profile()
 
 
+async def _worker_profile_async() -> dict:
+    import asyncio
+
+    # off the worker's event loop: importing the keras backend can take a minute
+    return await asyncio.get_running_loop().run_in_executor(None, _worker_profile)
+
+
+def _probe_workers(client, timeout: float) -> list[dict]:
+    """Every connected worker's device profile. Asked directly (``client.run``), not as tasks
+    pinned to worker addresses: such a task waits forever for a worker that died and came back
+    under another address. A worker lost while answering is left out, unless all were."""
+    from .errors import UserError
+
+    for _ in range(MAX_ATTEMPTS):
+        client.wait_for_workers(1, timeout=timeout)
+        answers = client.run(_worker_profile_async, on_error="return")
+        profiles = [p for p in answers.values() if isinstance(p, dict)]
+        if profiles:
+            return profiles
+    raise UserError(f"every Dask worker was lost while reporting its device, {MAX_ATTEMPTS} times; "
+                    f"last: {next(iter(answers.values()), 'no answer')}")
+
+
 def cluster_profile(client, timeout: float = 300) -> tuple[dict, str]:
     """The device profile the planner should assume for ``client``'s workers, and a line for
     the log. GPU only if every worker has one; the smallest free GPU memory of them."""
-    client.wait_for_workers(1, timeout=timeout)
-    addrs = sorted(client.scheduler_info()["workers"])
-    futs = [client.submit(_worker_profile, workers=[a], allow_other_workers=False, pure=False) for a in addrs]
-    profiles = client.gather(futs)
+    profiles = _probe_workers(client, timeout)
     gpus = [p["gpu"] for p in profiles]
     profile = {"gpu": None, "gpu_free_bytes": None, "cpu_cores": min(p["cpu_cores"] for p in profiles)}
     if all(gpus):
@@ -104,7 +151,7 @@ def cluster_profile(client, timeout: float = 300) -> tuple[dict, str]:
         profile.update(gpu=gpus[0], gpu_free_bytes=min(free) if free else None)
     devices = ", ".join(sorted({f"gpu:{g}" if g else "cpu" for g in gpus}))
     address = client.scheduler_info().get("address", "?")
-    return profile, f"Dask cluster {address}, {len(addrs)} workers ({devices})"
+    return profile, f"Dask cluster {address}, {len(profiles)} workers ({devices})"
 
 
 def unit_key(exp, unit) -> str:
@@ -125,22 +172,113 @@ def _run_unit(exp, unit, data) -> list[dict]:
         return execute_unit(exp, unit, data)
 
 
-def run_units(client, exp, units, data) -> Iterator[tuple[object, list[dict]]]:
+class _SharedData:
+    """The dataset as the workers' copy of it: scattered once, scattered again if lost.
+
+    Scattered data has no recipe the scheduler could rerun, so when the last worker holding it
+    dies (the only worker of a one-worker cluster, or every worker at a ``client.restart``) the
+    scheduler forgets it and cancels every task that needs it. The client keeps the verified
+    arrays in memory anyway and is the one place that cannot lose them while the run lasts, so
+    it scatters them again. The alternatives are less robust: workers loading the files
+    themselves would need the data files (and the same checksums) on every worker machine; a
+    task holding the arrays would keep a copy in the scheduler's memory; and a content-hashed
+    key (``hash=True``) does not help, as the scheduler forgets lost scattered data whatever its
+    key.
+    """
+
+    def __init__(self, client, data):
+        self._client, self._data = client, data
+        self._future = self._scatter()
+
+    def _scatter(self):
+        from .errors import UserError
+
+        try:
+            self._client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
+        except TimeoutError as exc:
+            raise UserError(f"no Dask worker is connected to the scheduler after "
+                            f"{WORKER_WAIT_SECONDS} s; start one (`dask worker ADDRESS --nthreads 1`) "
+                            "and rerun: the fits stored so far are kept") from exc
+        # broadcast: every worker has a replica, so one lost worker loses no data
+        return self._client.scatter(self._data, broadcast=True, hash=False)
+
+    def _alive(self) -> bool:
+        if self._future.status != "finished":
+            return False
+        # the scheduler may have forgotten the key before this client heard of it
+        return bool(self._client.who_has(self._future).get(self._future.key))
+
+    def future(self, check: bool = False):
+        """The future of the workers' copy; with ``check``, scattered again if it was lost."""
+        if check and not self._alive():
+            self._client.cancel(self._future)
+            self._future = self._scatter()
+        return self._future
+
+    def release(self) -> None:
+        self._client.cancel(self._future)
+
+
+def _outcome(future) -> tuple[list[dict] | None, str | None]:
+    """``(records, None)`` for a finished task, ``(None, why)`` for one the cluster lost (to
+    resubmit). A task's own error (after the scheduler's retry) is raised."""
+    from distributed import KilledWorker
+
+    try:
+        return future.result(), None
+    except KilledWorker as exc:
+        return None, f"its workers died while running it ({exc})"
+    except CancelledError as exc:  # distributed's FutureCancelledError is one
+        return None, f"it was cancelled ({exc or 'a restart, or its data was lost with a worker'})"
+
+
+def run_units(client, exp, units, data, *, log=None, attempts: int | None = None) -> Iterator[tuple[object, list[dict]]]:
     """Submit every unit as a task; yield ``(unit, records)`` as tasks finish.
+
+    A unit lost with a worker or cancelled is submitted again (the dataset scattered again if
+    it was lost too), at most ``attempts`` submissions in all (default :data:`MAX_ATTEMPTS`);
+    then a :class:`~datavsmath.errors.UserError` names it. ``log`` gets a line per resubmission.
 
     On an error (or when the caller stops early, e.g. Ctrl-C) the tasks not yet finished are
     cancelled; what was yielded before is the caller's to keep.
     """
     from distributed import as_completed
 
-    data_f = client.scatter(data, broadcast=True, hash=False)
-    futures = {}
-    for unit in units:
-        fut = client.submit(_run_unit, exp, unit, data_f, key=unit_key(exp, unit), retries=1)
-        futures[fut.key] = (fut, unit)
+    from .errors import UserError
+
+    attempts = MAX_ATTEMPTS if attempts is None else attempts
+    if attempts < 1:
+        raise ValueError(f"attempts must be 1 or more, got {attempts}")
+    log = log or (lambda *a: None)
+    shared = _SharedData(client, data)
+    running: dict[str, tuple[object, object]] = {}  # task key -> (future, unit)
+    tries: dict[str, int] = {}  # unit key -> submissions so far
+
+    def submit(unit, check: bool = False):
+        ukey = unit_key(exp, unit)
+        tries[ukey] = n = tries.get(ukey, 0) + 1
+        # a fresh key per submission: the scheduler may still hold the failed one
+        key = ukey if n == 1 else f"{ukey}-attempt{n}"
+        fut = client.submit(_run_unit, exp, unit, shared.future(check), key=key, retries=1, pure=False)
+        running[fut.key] = (fut, unit)
+        return fut
+
+    done = as_completed([submit(u) for u in units])
     try:
-        for fut, records in as_completed([f for f, _ in futures.values()], with_results=True):
-            yield futures[fut.key][1], records
+        for fut in done:
+            _, unit = running.pop(fut.key)
+            records, why = _outcome(fut)
+            fut.release()
+            if why is None:
+                yield unit, records
+                continue
+            n = tries[unit_key(exp, unit)]
+            if n >= attempts:
+                raise UserError(f"{exp.name}: unit {unit.describe()} ({unit_key(exp, unit)}) failed on the "
+                                f"Dask cluster {n} times; last: {why}. The fits stored so far are kept; "
+                                "rerun the command to resume")
+            log(f"  resubmitting {unit.describe()} (attempt {n + 1} of {attempts}): {why}")
+            done.add(submit(unit, check=True))
     finally:
-        client.cancel([f for f, _ in futures.values()])
-        client.cancel(data_f)
+        client.cancel([f for f, _ in running.values()])
+        shared.release()

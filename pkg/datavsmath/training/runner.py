@@ -239,6 +239,6 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
         else:
             from .cluster import run_units
 
-            for unit, records in run_units(client, exp, units, data):
+            for unit, records in run_units(client, exp, units, data, log=log):
                 on_done(unit, records)
     return RunSummary(exp.name, n_todo, skipped, time.perf_counter() - start)
