@@ -212,3 +212,17 @@ def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+def test_r_shaped_csvs_of_a_preview_say_so_and_read_back(tmp_path):
+    tidy = pd.DataFrame([{"experiment": "size", "dataset": "fashion", "model": m, "frac_sample": 0.1,
+                          "frac_damage": 0.0, "replicate": 0, "acc": 0.8, "auc": 0.97, "profile": "quick"}
+                         for m in ("rf", "cnn")])
+    shaped = to_r_shape(tidy)
+    assert list(shaped.columns) == ["frac", "exp_name", "acc", "auc", "preview"]
+    assert shaped["preview"].str.startswith("QUICK PREVIEW").all()
+    assert "preview" not in to_r_shape(tidy.assign(profile="full")).columns
+    path = tmp_path / "fashion-data-size-results.csv"
+    shaped.to_csv(path, index=False)
+    back = read_r_csv(path)
+    assert list(back["model"]) == ["rf", "cnn"] and back["acc"].tolist() == [0.8, 0.8]

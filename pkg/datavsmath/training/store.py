@@ -323,7 +323,8 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 
 def to_r_shape(df: pd.DataFrame) -> pd.DataFrame:
     """R's columns for one experiment: ``frac,exp_name,acc,auc`` or, for the cross product,
-    ``frac_damage,frac_sample,exp_name,acc,auc``; a ``replicate`` column only if there are several.
+    ``frac_damage,frac_sample,exp_name,acc,auc``; a ``replicate`` column only if there are several,
+    and a trailing ``preview`` column ("QUICK PREVIEW ...") for any profile but ``full``.
     Rows follow R's order: by fraction, then the models in the order rf, xgb, dnn, cnn."""
     experiment = df["experiment"].iloc[0]
     order = {m: i for i, m in enumerate(["rf", "xgb", "dnn", "cnn"])}
@@ -336,6 +337,13 @@ def to_r_shape(df: pd.DataFrame) -> pd.DataFrame:
         cols = ["frac"]
     df = df.sort_values(cols + ["replicate", "_m"], kind="stable")
     keep = cols + ["exp_name", "acc", "auc"] + (["replicate"] if df["replicate"].nunique() > 1 else [])
+    profiles = sorted(set(df["profile"].dropna()) - {"full"}) if "profile" in df else []
+    if profiles:
+        # a preview must say so wherever it goes, also in a file shaped like R's tables; the
+        # trailing column is dropped again by read_r_csv
+        label = "QUICK PREVIEW" if profiles == ["quick"] else " / ".join(p.upper() for p in profiles)
+        df = df.assign(preview=f"{label} (profile {', '.join(profiles)}), not the R grid")
+        keep.append("preview")
     return df.rename(columns={"model": "exp_name"})[keep].reset_index(drop=True)
 
 
