@@ -128,7 +128,7 @@ def _probe_workers(client, timeout: float) -> list[dict]:
     """Every connected worker's device profile. Asked directly (``client.run``), not as tasks
     pinned to worker addresses: such a task waits forever for a worker that died and came back
     under another address. A worker lost while answering is left out, unless all were."""
-    from .errors import UserError
+    from ..errors import UserError
 
     for _ in range(MAX_ATTEMPTS):
         client.wait_for_workers(1, timeout=timeout)
@@ -191,7 +191,7 @@ class _SharedData:
         self._future = self._scatter()
 
     def _scatter(self):
-        from .errors import UserError
+        from ..errors import UserError
 
         try:
             self._client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
@@ -244,7 +244,7 @@ def run_units(client, exp, units, data, *, log=None, attempts: int | None = None
     """
     from distributed import as_completed
 
-    from .errors import UserError
+    from ..errors import UserError
 
     attempts = MAX_ATTEMPTS if attempts is None else attempts
     if attempts < 1:
