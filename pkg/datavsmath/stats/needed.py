@@ -202,6 +202,17 @@ def _cross_rows(df: pd.DataFrame) -> pd.DataFrame:
     return _check_frame(df, None)
 
 
+def _cross_model(df_cross: pd.DataFrame, model: str | None) -> tuple[pd.DataFrame, str | None]:
+    """The size x damage rows and the model they are about: ``model``, or the only one there."""
+    rows = _cross_rows(df_cross)
+    models = list(dict.fromkeys(rows["model"]))
+    if model is None:
+        if len(models) > 1:
+            raise ValueError(f"the grid holds several models {models}; pass model=")
+        model = models[0] if models else None
+    return rows, model
+
+
 
 class ObservationsNeeded:
     """The R table "observations needed for > threshold": ``table()`` and ``summary()``.
@@ -253,12 +264,7 @@ def observations_needed(df_cross: pd.DataFrame, metric: str = "acc", threshold: 
     model : which model's grid (default: the only one present; the R grid is CNN only)
     """
     metric = _check_metric(metric)
-    rows = _cross_rows(df_cross)
-    models = list(dict.fromkeys(rows["model"]))
-    if model is None:
-        if len(models) > 1:
-            raise ValueError(f"the grid holds several models {models}; pass model=")
-        model = models[0] if models else None
+    rows, model = _cross_model(df_cross, model)
     rows = rows[(rows["model"] == model) & rows[metric].notna()]
     cells = (rows.groupby(["frac_damage", "frac_sample"], as_index=False)[metric].mean())
     cells["quality"] = np.round(1.0 - cells["frac_damage"].astype(float), 10)

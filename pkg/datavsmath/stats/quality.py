@@ -12,7 +12,7 @@ from .cells import FORM_NAMES, HORIZON, N_TOTAL, _check_metric, _fmt, _warn, cel
 from .curves import Summary
 from .forms import get_form
 from .learning import LearningCurveResults, fit_learning_curves
-from .needed import _cross_rows, data_needed
+from .needed import _cross_model, _cross_rows, data_needed
 
 
 # ============================================================================================
@@ -293,12 +293,7 @@ def joint_law(df_cross: pd.DataFrame, metric: str = "acc", model: str | None = N
     from .joint import fit_joint_law
 
     metric = _check_metric(metric)
-    rows = _cross_rows(df_cross)
-    models = list(dict.fromkeys(rows["model"]))
-    if model is None:
-        if len(models) > 1:
-            raise ValueError(f"the grid holds several models {models}; pass model=")
-        model = models[0]
+    rows, model = _cross_model(df_cross, model)
     rows = rows[(rows["model"] == model) & rows[metric].between(0.0, 1.0)]
     cells = {float(np.round(1.0 - d, 10)): cell_table(part, metric, "frac_sample", n_total)
              for d, part in rows.groupby("frac_damage", sort=True)}
