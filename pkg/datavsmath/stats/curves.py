@@ -1,5 +1,8 @@
 """Maximum-likelihood fit of one nonlinear curve with statsmodels, and its inference.
 
+Why one module of ~530 lines: the fit, its inference and the :class:`Summary` that prints it
+share the same state and are read together.
+
 Model: ``y_i = mean(theta, x_i) + eps_i`` with ``eps_i ~ N(0, sigma^2 / w_i)``, independent;
 ``w_i`` are known relative weights (1 for single runs; replicate counts over per-cell variances
 when there are replicates). ``sigma`` is concentrated out of the likelihood (its MLE is the

@@ -1,5 +1,8 @@
 """Curve forms for the scaling statistics: learning curves and a dose-response curve.
 
+Why one module of ~580 lines: every form is an entry of the same registry, beside the helpers
+the entries share (Jacobians, starts, inverses); split, the place to add a form would scatter.
+
 A :class:`Form` is the deterministic part of a nonlinear regression ``y = mean(theta, x) + noise``.
 It knows its mean and Jacobian, how to map its *internal* parameters ``theta`` (the ones the
 optimiser sees) to the *natural* parameters that are reported, starting values, and how to
