@@ -140,7 +140,7 @@ def test_a_fused_unit_whose_only_worker_dies_is_resubmitted_with_the_data_scatte
 
 
 def test_a_unit_that_always_kills_its_worker_ends_in_an_error_naming_it(tmp_path, fashion, one_worker, monkeypatch):
-    from datavsmath import cluster as cluster_mod
+    from datavsmath.training import cluster as cluster_mod
 
     cluster, client = one_worker
     monkeypatch.setattr(cluster_mod, "MAX_ATTEMPTS", 2)
