@@ -65,7 +65,8 @@ def test_smoke_run_kill_and_resume_ends_with_every_fit_once(tmp_path):
     # finished; not "complete", which means every experiment of the profile, not size alone
     assert prov["complete"] is False and prov["sessions"][-1]["status"] == "finished"
     r = pd.read_csv(out / "r-shaped" / "fashion-data-size-results.csv")
-    assert list(r.columns) == ["frac", "exp_name", "acc", "auc"]
+    assert list(r.columns) == ["frac", "exp_name", "acc", "auc", "preview"]  # smoke says it is no R grid
+    assert r["preview"].str.startswith("SMOKE").all()
     again = cli(*args)
     assert "already stored" in again.stdout + again.stderr
     status = cli("status", "size", "--out", str(out))
