@@ -24,7 +24,7 @@ from datavsmath.report.findings import (  # noqa: F401
     fmt_num, headline, headline_table, loss_words, nearest, scaling_verdict, size_verdict,
     size_x_damage_verdict, steps, values)
 from datavsmath.report.tables import (  # noqa: F401
-    backtest_view, breakdown_table, choice_table, derivative_caption, derivative_table, fits_table,
+    advice_view, backtest_view, breakdown_table, choice_table, derivative_caption, derivative_table, fits_table,
     joint_law_view, needed_table, replicate_note)
 from datavsmath.report.parity import (KNOWN_DIFFERENCES, describe_systematic,  # noqa: F401
                                       parity_verdict_text, readable_cells, readable_summary)

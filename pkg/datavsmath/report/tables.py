@@ -3,6 +3,7 @@ as 'est [lo, hi]', constant columns left to the caption. The full CSVs stay down
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .findings import _nan, fmt_interval, primary_derivative
@@ -162,3 +163,58 @@ def backtest_view(bt: pd.DataFrame) -> pd.DataFrame:
         "status": bt["status"].fillna(""),
     })
     return out
+
+
+def advice_view(results: pd.DataFrame, metric: str = "acc", threshold: float = 0.90,
+                held: tuple = (6_000, 12_000, 30_000), qualities: tuple = (0.9, 0.8, 0.7),
+                price_ratio: float = 0.25, cleaning: str = "review") -> tuple[pd.DataFrame, str]:
+    """Collect or clean, for a few label sets one might hold (rows x quality), from the size x
+    damage grid's CNN: the break-even price ratio (cleaning pays while one cleaning action
+    costs less than that many new labels) and the cheapest plan when a cleaning action costs
+    ``price_ratio`` new labels. Returns the view and a one-paragraph verdict."""
+    from ..stats.quality import data_quality_derivative
+    from ..stats.value import value_of_quality
+
+    cross = results[(results["experiment"] == "size_x_damage") & (results["model"] == "cnn")]
+    if cross.empty:
+        return pd.DataFrame(), "There are no size x damage results to price."
+    levels = data_quality_derivative(cross, metric, threshold, quiet=True).levels
+    out, answers = [], []
+    for q in qualities:
+        if not levels["quality"].min() - 1e-9 <= q <= levels["quality"].max() + 1e-9:
+            continue
+        for n in held:
+            v = value_of_quality(levels, rows=n, quality=q, cost_label=1.0,
+                                 cost_clean=price_ratio, cleaning=cleaning, model="cnn",
+                                 metric=metric, threshold=threshold, n_draws=5000)
+            best = v.plans.set_index("plan").loc["cheapest"]
+            be = v.break_even
+            plan = ("out of reach" if not best["reachable"] else
+                    "collect only" if best["quality"] <= q + 1e-9 else
+                    "clean only" if best["rows_to_collect"] == 0 else
+                    f"clean to {best['quality']:.2f}, collect {best['rows_to_collect']:,.0f}")
+            answers.append(v)
+            out.append({"rows held": f"{n:,}", "quality": f"{q:g}",
+                        "break-even ratio [95% CI]": (
+                            "no plan reaches the target" if not best["reachable"] else
+                            "any (collecting alone never reaches it)" if np.isinf(be["estimate"])
+                            else fmt_interval(be["estimate"], be["ci_low"], be["ci_high"], 3)),
+                        f"cheapest at ratio {price_ratio:g}": plan,
+                        "cost in new labels [95% CI]": (
+                            "" if not best["reachable"] else
+                            fmt_interval(best["cost"], best["cost_ci_low"], best["cost_ci_high"], 3)),
+                        "P(cleaning cheaper)": f"{v.p_clean_cheaper:.0%}"})
+    view = pd.DataFrame(out)
+    if not answers:
+        return view, "The grid's label qualities do not cover the examples."
+    if all(not v.plans.set_index("plan").loc["cheapest", "reachable"] for v in answers):
+        return view, answers[0].verdict
+    wins = sum(v.p_clean_cheaper >= 0.95 for v in answers)
+    loses = sum(v.p_clean_cheaper <= 0.05 for v in answers)
+    text = (f"**At a price of {price_ratio:g} new labels per reviewed label, cleaning is the cheaper "
+            f"way to {metric} > {threshold:g} in {wins} of {len(answers)} situations, collecting in "
+            f"{loses}, and {len(answers) - wins - loses} are too close to call at 95%.** ")
+    text += ("The break-even ratio is the price of a reviewed label, in new labels, below which "
+             "cleaning pays; it depends on how many rows are held and how dirty they are, since "
+             "cleaning reviews every row held while collecting only adds the missing ones.")
+    return view, text

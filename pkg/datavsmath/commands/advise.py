@@ -1,0 +1,94 @@
+"""Collect or clean? The cheapest way to a target accuracy (or AUC) for labels you hold.
+
+From a results folder's size x damage grid (the learning curve at every label quality), price
+three plans for RESULTS' model: collect new rows at today's label quality; clean the labels
+held until they suffice; or clean to some quality and collect the rest at it. Prints each
+plan's rows, cleaning actions and cost with a 95% interval, the break-even price ratio
+(cleaning pays while a cleaned label costs less than that many new labels) and a verdict.
+
+Costs are in any one currency. Cleaning models: review (default) pays for every row reviewed,
+since errors are not known in advance (raising quality q0 to q reviews a share (q - q0) /
+(1 - q0) of the rows); targeted pays only per corrected label (a perfect error detector: an
+optimistic bound). The answer holds for the grid's damage rule, model and dataset; run the
+size x damage experiment on your own data to ask it there.
+
+examples:
+  datavsmath advise results/full --target-acc 0.9 --rows 20000 --quality 0.8 \\
+      --cost-label 0.05 --cost-clean 0.20
+  datavsmath advise results/full --target-auc 0.98 --rows 5000 --quality 0.7 \\
+      --cost-label 1 --cost-clean 0.1 --cleaning targeted --to /tmp/advice
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="RESULTS",
+                        help="results folder (cells/ or results.csv) or a tidy CSV holding the "
+                             "size x damage experiment")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-acc", type=float, metavar="A", help="target accuracy, e.g. 0.9")
+    target.add_argument("--target-auc", type=float, metavar="A", help="target AUC, e.g. 0.98")
+    parser.add_argument("--rows", type=float, required=True,
+                        help="labelled training rows you hold")
+    parser.add_argument("--quality", type=float, required=True,
+                        help="their label quality: share of labels that are right, e.g. 0.8")
+    parser.add_argument("--cost-label", type=float, required=True, metavar="C",
+                        help="cost of labelling one new row")
+    parser.add_argument("--cost-clean", type=float, required=True, metavar="C",
+                        help="cost of one cleaning action (a reviewed row, or a corrected label "
+                             "with --cleaning targeted)")
+    parser.add_argument("--cleaning", choices=("review", "targeted"), default="review",
+                        help="review: pay per row reviewed (default); targeted: pay per wrong "
+                             "label corrected (optimistic)")
+    parser.add_argument("--model", default=None,
+                        help="model to advise on (default: the only one in the grid)")
+    parser.add_argument("--form", default="auto",
+                        help="learning-curve form for n*: auto (model average, default) or a "
+                             "form name such as power_floor")
+    parser.add_argument("--to", default=None, metavar="DIR",
+                        help="also write DIR/tables/advice.csv")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from ..errors import UserError
+    from ..report.site import load_results
+    from ..stats.value import advise
+
+    try:
+        df = load_results(args.source)
+    except FileNotFoundError as exc:
+        raise UserError(f"{exc}; give a results folder made by `datavsmath run`, or a results.csv") from None
+    if "experiment" in df.columns:
+        df = df[df["experiment"] == "size_x_damage"]
+    if df.empty:
+        raise UserError(f"{args.source} holds no size x damage cells: run "
+                        "`datavsmath run size_x_damage` first (the advice needs the learning "
+                        "curve at several label qualities)")
+    metric, threshold = (("acc", args.target_acc) if args.target_acc is not None
+                         else ("auc", args.target_auc))
+    if not 0 < threshold < 1:
+        raise UserError(f"the target {metric} must lie strictly between 0 and 1, got {threshold:g}")
+    models = sorted(df["model"].unique())
+    if args.model is not None and args.model not in models:
+        raise UserError(f"model {args.model!r} is not in the size x damage grid (it holds "
+                        f"{', '.join(models)})")
+    if args.model is None and len(models) > 1:
+        raise UserError(f"the grid holds several models ({', '.join(models)}): choose one with --model")
+    try:
+        advice = advise(df, rows=args.rows, quality=args.quality, cost_label=args.cost_label,
+                        cost_clean=args.cost_clean, metric=metric, threshold=threshold,
+                        model=args.model, cleaning=args.cleaning, form=args.form)
+    except (KeyError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    print(advice.summary())
+    if args.to:
+        tables = Path(args.to) / "tables"
+        tables.mkdir(parents=True, exist_ok=True)
+        advice.table().to_csv(tables / "advice.csv", index=False)
+        print(f"\nwrote {tables / 'advice.csv'}")
+    return 0
