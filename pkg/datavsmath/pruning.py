@@ -31,8 +31,16 @@ import threading
 
 import numpy as np
 
-__all__ = ["SELECTIONS", "N_COMPONENTS", "N_CLUSTERS", "EMBEDDING", "prototype_scores",
-           "dataset_scores", "class_quotas", "select_rows"]
+__all__ = [
+    "EMBEDDING",
+    "N_CLUSTERS",
+    "N_COMPONENTS",
+    "SELECTIONS",
+    "class_quotas",
+    "dataset_scores",
+    "prototype_scores",
+    "select_rows",
+]
 
 #: the row-selection rules of a pruning experiment, in report order
 SELECTIONS = ("random", "keep_easy", "keep_hard")
