@@ -97,6 +97,7 @@ def test_the_full_reproduction_holds_every_network_and_forest_fit():
     if not (folder / "cells").is_dir():
         pytest.skip("no results/full in this checkout")
     df = _rounded(ResultStore(folder).to_frame())
+    df["selection"] = df["selection"].fillna("random") if "selection" in df else "random"
     grid = _grid("full")
     want = grid[(grid["replicate"] == 0) & grid["model"].isin(["rf", "dnn", "cnn"])
                 & grid["experiment"].isin(R_EXPERIMENTS)]
