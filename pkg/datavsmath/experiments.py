@@ -11,6 +11,13 @@ Seeds: every cell's seed is a hash of (base seed, experiment, dataset, frac_samp
 frac_damage, replicate). The training-row draw uses a seed that leaves out frac_damage, so
 all damage levels of one (sample fraction, replicate) train on the same rows and differ
 only by their damage (common random numbers; each cell's own distribution is unchanged).
+
+Row selection (``selection``, the pruning experiment): "random" is the uniform draw above, and
+a cell without the key is random, so the other experiments' cells, seeds and file names are
+what they were. "keep_easy" and "keep_hard" keep the most or least prototypical rows
+(:mod:`datavsmath.pruning`). The selection is left out of the seeds: the three rules of one
+(sample fraction, replicate) give their models the same initial weights and differ only by
+their rows (common random numbers again).
 """
 
 from __future__ import annotations
@@ -83,6 +90,7 @@ class Cell:
     replicate: int
     seed: int
     draw_seed: int
+    selection: str = "random"  # which rows: "random", "keep_easy", "keep_hard" (see pruning.py)
 
     @property
     def n_train(self) -> int:
@@ -111,24 +119,33 @@ class Experiment:
     r_results: str | None = None
     note: str = ""
     extra: dict = field(default_factory=dict, compare=False)
+    selection: tuple[str, ...] = ("random",)
 
     def cells(self) -> list[Cell]:
         """The grid, replicate-major (a partial run holds whole replicates first), then in
-        the R script's loop order: damage outer, sample inner."""
+        the R script's loop order: damage outer, sample inner; selections innermost."""
         out = []
         for r in range(self.replicates):
             for d in self.frac_damage:
                 for s in self.frac_sample:
-                    out.append(Cell(
-                        self.name, self.dataset, s, d, r,
-                        seed=derive_seed(self.seed, self.name, self.dataset, s, d, r),
-                        draw_seed=derive_seed(self.seed, self.name, self.dataset, s, r, "draw"),
-                    ))
+                    for sel in self.selection:
+                        out.append(Cell(
+                            self.name, self.dataset, s, d, r,
+                            seed=derive_seed(self.seed, self.name, self.dataset, s, d, r),
+                            draw_seed=derive_seed(self.seed, self.name, self.dataset, s, r, "draw"),
+                            selection=sel,
+                        ))
         return out
+
+    def score_seed(self, replicate: int) -> int:
+        """Seed of the prototypicality scores (embedding and k-means) of one replicate: each
+        replicate clusters afresh, so its spread includes the clustering's."""
+        return derive_seed(self.seed, self.name, self.dataset, replicate, "prototypes")
 
     @property
     def n_fits(self) -> int:
-        return len(self.models) * len(self.frac_sample) * len(self.frac_damage) * self.replicates
+        return (len(self.models) * len(self.frac_sample) * len(self.frac_damage) * self.replicates
+                * len(self.selection))
 
     def with_options(self, *, models=None, replicates=None, dataset=None) -> "Experiment":
         """A copy with CLI overrides applied and validated."""
@@ -168,6 +185,7 @@ SPEC_KEYS = {
     "replicates": "an integer of at least 1",
     "seed": "an integer",
     "full_sample_order": "\"drawn\" or \"file\"",
+    "selection": "a list of row-selection rules: \"random\", \"keep_easy\", \"keep_hard\"",
 }
 #: keys only the top level may set
 TOP_LEVEL_KEYS = {"order": "an integer (run order among the specs)",
@@ -236,12 +254,30 @@ def _model_list(values, path: Path, where: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _selection_list(values, path: Path, where: str) -> tuple[str, ...]:
+    """Row-selection rules; a bare string is one rule."""
+    from .pruning import SELECTIONS
+
+    items = [values] if isinstance(values, str) else values
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
+        raise _spec_error(path, where, "selection", values, f"give {SPEC_KEYS['selection']}")
+    unknown = [v for v in items if v not in SELECTIONS]
+    if unknown:
+        raise _spec_error(path, where, "selection", values,
+                          f"no rule {', '.join(map(_show, unknown))}; choose from {', '.join(map(_show, SELECTIONS))}")
+    if len(set(items)) != len(items):
+        raise _spec_error(path, where, "selection", values, "repeats a rule")
+    return tuple(items)
+
+
 def _check_value(key: str, value, path: Path, where: str):
     """One key's value, type- and range-checked, in the form Experiment holds it."""
     from .data import DATASETS
 
     if key in ("frac_sample", "frac_damage"):
         return _fraction_list(key, value, path, where)
+    if key == "selection":
+        return _selection_list(value, path, where)
     if key == "models":
         return _model_list(value, path, where)
     choices = {"damage": DAMAGE_RULES, "full_sample_order": SAMPLE_ORDERS, "dataset": tuple(DATASETS)}
@@ -316,6 +352,13 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
         if value % k == 0:
             raise _spec_error(path, where, "damage_shift", value,
                               f"maps every class to itself ({k} classes); choose a shift from 1 to {k - 1}")
+    pruned = [r for r in merged.get("selection", ()) if r != "random"]
+    if pruned and 1.0 in merged.get("frac_sample", (1.0,)):
+        key = "frac_sample" if "frac_sample" in origin else "selection"
+        where, value = origin[key]
+        raise _spec_error(path, where, key, value,
+                          f"keeps every row at 1.0, where {', '.join(map(_show, pruned))} equal random; "
+                          "prune to fractions below 1")
     if "models" not in merged:
         raise UserError(f"{path}: set models, {SPEC_KEYS['models']}")
 
@@ -370,4 +413,5 @@ def load_spec(path: str | Path, profile: str = "full") -> Experiment:
         damage_shift=merged.get("damage_shift", 1),
         r_results=merged.get("r_results"),
         note=merged.get("note", ""),
+        selection=merged.get("selection", ("random",)),
     )

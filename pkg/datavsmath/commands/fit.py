@@ -2,8 +2,8 @@
 
 Fits learning curves (power law and exponential, each with and without a floor; more forms
 with --forms) to the size experiment, estimates the training rows needed for target accuracies/AUCs, the R tables and a
-modelled d(data)/d(quality) for the size x damage grid, and breakdown points for the damage
-experiments. Prints the summaries and writes tidy CSVs to DIR/tables/ (--to DIR; by default
+modelled d(data)/d(quality) for the size x damage grid, breakdown points for the damage
+experiments, and for the pruning experiment a power law per row-selection rule. Prints the summaries and writes tidy CSVs to DIR/tables/ (--to DIR; by default
 the results folder analysed). --out is a deprecated alias of --to.
 
 tables written (those that apply to the sources):
@@ -15,6 +15,9 @@ tables written (those that apply to the sources):
   data_quality_derivative.csv    modelled d(data)/d(quality), steps and overall
   joint_size_quality_law.csv     err(n, q) = c(q) + a (g(q) n)^-b fitted to the whole grid
   breakdown_points.csv           damage at which a model loses half its skill
+  pruning_fits.csv               pruning: power law e = a n^-b per row-selection rule, its
+                                 exponent and constant against random selection, 95% intervals
+  pruning_crossover.csv          pruning: training rows where keep_easy and keep_hard cross
 
 learning-curve forms (--forms; error e against training rows n):
   default   power a n^-b, power_floor c + a n^-b, exp a exp(-k n), exp_floor c + a exp(-k n)

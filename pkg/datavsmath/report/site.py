@@ -23,10 +23,12 @@ R_RESULTS = ROOT / "data" / "r-results"
 MODEL_NAMES = {"rf": "random forest (rf)", "xgb": "gradient boosting (xgb)",
                "dnn": "dense network (dnn)", "cnn": "convolutional network (cnn)"}
 EXPERIMENT_NAMES = {"size": "size", "random_damage": "random damage",
-                    "constant_damage": "constant damage", "size_x_damage": "size x damage"}
+                    "constant_damage": "constant damage", "size_x_damage": "size x damage",
+                    "pruning": "data pruning"}
 #: the tables the statistics module (``datavsmath fit``) writes under <results>/tables/
 TABLES = ["learning_curve_fits.csv", "data_needed.csv", "observations_needed_acc90.csv",
-          "observations_needed_auc98.csv", "data_quality_derivative.csv", "breakdown_points.csv"]
+          "observations_needed_auc98.csv", "data_quality_derivative.csv", "breakdown_points.csv",
+          "pruning_fits.csv", "pruning_crossover.csv"]
 
 
 

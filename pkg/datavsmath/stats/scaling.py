@@ -25,6 +25,9 @@ R-shaped CSVs read by :func:`datavsmath.training.store.read_results`.
   compensable" where a quality cannot reach the threshold.
 * :func:`joint_law` -- err(n, q) = c(q) + a (g(q) n)^-b on the whole size x damage grid.
 * :func:`breakdown_points` -- the damage at which a model loses half its skill, with intervals.
+* :func:`fit_pruning` -- per row-selection rule of the pruning experiment, the power law's
+  exponent and constant against random selection, and where keep-easy and keep-hard cross
+  (:mod:`.pruning`).
 
 Weights: cells (one training-set size, or damage level) with several replicates are averaged
 and weighted by replicate count over a smoothed per-cell variance (a log-linear variance
@@ -64,6 +67,7 @@ from .cells import (
 from .curves import ScalingWarning
 from .learning import BacktestResults, CurveSet, LearningCurveResults, backtest, fit_learning_curves
 from .needed import DataNeededResults, ObservationsNeeded, _targets_dict, data_needed, observations_needed
+from .pruning import PruningCrossover, PruningResults, fit_pruning
 from .quality import DataQualityDerivative, data_quality_derivative, joint_law
 
 __all__ = [
@@ -74,7 +78,7 @@ __all__ = [
     "write_tables", "BacktestResults",
     "CurveSet", "LearningCurveResults", "DataNeededResults", "ObservationsNeeded",
     "DataQualityDerivative", "BreakdownResults", "ScalingReport", "TABLE_FILES",
-    "CROSS_THRESHOLDS",
+    "CROSS_THRESHOLDS", "fit_pruning", "PruningResults", "PruningCrossover",
 ]
 
 
@@ -88,6 +92,8 @@ TABLE_FILES = {
     "data_quality_derivative": "data_quality_derivative.csv",
     "joint_law": "joint_size_quality_law.csv",
     "breakdown_points": "breakdown_points.csv",
+    "pruning_fits": "pruning_fits.csv",
+    "pruning_crossover": "pruning_crossover.csv",
 }
 
 
@@ -148,6 +154,9 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
       the joint law err = c(q) + a (g(q) n)^-b per model and metric;
     * "random_damage", "constant_damage": breakdown points of accuracy (of AUC only when
       accuracy is not among ``metrics``; :func:`breakdown_points` does either).
+    * an experiment with row-selection rules (a ``selection`` column other than "random",
+      e.g. "pruning"): :func:`fit_pruning` (power law per selection against random) and
+      its crossover of keep_easy and keep_hard.
 
     ``source`` comes from a "source" column when present (e.g. one per input file), else
     "results". Degenerate cases are reported in the summaries (``quiet``) rather than warned.
@@ -189,6 +198,12 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
                     if cross.loc[cross["model"] == model, "frac_damage"].nunique() >= 2:
                         results.append((source, dataset, "joint_law",
                                         joint_law(cross, m, model=model)))
+        if "selection" in part.columns:
+            pruned = part[part["selection"].fillna("random") != "random"]
+            for exp in dict.fromkeys(pruned["experiment"].dropna()):
+                pr = fit_pruning(part, exp, metrics, quiet=quiet)
+                results.append((source, dataset, "pruning_fits", pr))
+                results.append((source, dataset, "pruning_crossover", pr.crossover()))
         for exp in ("random_damage", "constant_damage"):
             if exp in present:
                 for m in (("acc",) if "acc" in metrics else metrics):
@@ -196,7 +211,7 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
                                     breakdown_points(part, exp, m, breakdown, quiet=quiet)))
     if not results:
         raise ValueError("nothing to analyse: the results hold none of the experiments size, "
-                         "size_x_damage, random_damage, constant_damage")
+                         "size_x_damage, random_damage, constant_damage, pruning")
     return ScalingReport(results)
 
 

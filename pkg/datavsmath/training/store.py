@@ -23,6 +23,10 @@ device             where it trained, e.g. "cpu" or "gpu:NVIDIA H100"
 profile            "full", "quick", "smoke"
 finished_at        UTC ISO time; host: machine name; versions: JSON of library versions
 =================  ==========================================================================
+
+A pruning experiment's records add ``selection`` ("random", "keep_easy", "keep_hard"); a
+record without it is random, and only the other rules add it to the cell file's name, so the
+folders of the other experiments are unchanged.
 """
 
 from __future__ import annotations
@@ -73,9 +77,11 @@ _DAMAGE_OF = {"size": "none", "random_damage": "random", "constant_damage": "con
               "size_x_damage": "constant"}
 
 
-def cell_id(model: str, frac_sample: float, frac_damage: float, replicate: int, dataset: str) -> str:
+def cell_id(model: str, frac_sample: float, frac_damage: float, replicate: int, dataset: str,
+            selection: str = "random") -> str:
     """File-name-safe key of one fit; fractions printed exactly so keys never collide."""
-    return f"{dataset}_{model}_s{frac_sample!r}_d{frac_damage!r}_r{int(replicate)}"
+    tail = "" if selection == "random" else f"_{selection}"
+    return f"{dataset}_{model}_s{frac_sample!r}_d{frac_damage!r}_r{int(replicate)}{tail}"
 
 
 def _file_mode() -> int:
@@ -198,7 +204,7 @@ def check_cell(path: Path, text: str) -> tuple[dict | None, str | None]:
 
 def _cell_name(record: dict) -> str:
     return cell_id(record["model"], record["frac_sample"], record["frac_damage"],
-                   record["replicate"], record["dataset"]) + ".json"
+                   record["replicate"], record["dataset"], record.get("selection", "random")) + ".json"
 
 
 def _report_damage(message: str) -> None:
@@ -297,8 +303,11 @@ class ResultStore:
             return pd.DataFrame(columns=COLUMNS)
         extra = [c for c in df.columns if c not in COLUMNS]
         df = df.reindex(columns=COLUMNS + extra)
-        return df.sort_values(["experiment", "dataset", "frac_damage", "frac_sample", "replicate",
-                               "model"], kind="stable").reset_index(drop=True)
+        keys = ["experiment", "dataset", "frac_damage", "frac_sample", "replicate", "model"]
+        if "selection" in df:
+            df["selection"] = df["selection"].fillna("random")
+            keys.insert(-2, "selection")
+        return df.sort_values(keys, kind="stable").reset_index(drop=True)
 
     def export(self, out_dir: str | os.PathLike | None = None) -> list[Path]:
         """Write ``results.csv`` (tidy) and one R-shaped CSV per (dataset, experiment)."""
@@ -332,9 +341,11 @@ def to_r_shape(df: pd.DataFrame) -> pd.DataFrame:
     if experiment == "size_x_damage":
         cols = ["frac_damage", "frac_sample"]
     else:
-        frac = "frac_sample" if experiment == "size" else "frac_damage"
-        df = df.assign(frac=df[frac])
+        by_size = experiment == "size" or (df["frac_damage"].nunique() == 1 and df["frac_sample"].nunique() > 1)
+        df = df.assign(frac=df["frac_sample" if by_size else "frac_damage"])
         cols = ["frac"]
+    if "selection" in df and (df["selection"].fillna("random") != "random").any():
+        cols.append("selection")
     df = df.sort_values(cols + ["replicate", "_m"], kind="stable")
     keep = cols + ["exp_name", "acc", "auc"] + (["replicate"] if df["replicate"].nunique() > 1 else [])
     profiles = sorted(set(df["profile"].dropna()) - {"full"}) if "profile" in df else []

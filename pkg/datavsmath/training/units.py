@@ -33,7 +33,12 @@ FIT_OVERHEAD_SECONDS = 4.0
 def training_data(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
     """The cell's training images and (damaged) labels: shapes (n, 28, 28) and (n,)."""
     n_rows = len(data.y_train)
-    if cell.frac_sample == 1.0 and exp.full_sample_order == "file":
+    if cell.selection != "random":
+        from ..pruning import dataset_scores, select_rows
+
+        idx = select_rows(dataset_scores(data, exp.score_seed(cell.replicate)), data.y_train,
+                          cell.frac_sample, cell.selection, np.random.default_rng(cell.draw_seed))
+    elif cell.frac_sample == 1.0 and exp.full_sample_order == "file":
         idx = np.arange(n_rows)
     else:
         idx = sample_rows(n_rows, cell.frac_sample, np.random.default_rng(cell.draw_seed))
@@ -66,8 +71,9 @@ def library_versions() -> dict[str, str]:
 
 def _record(exp: Experiment, cell: Cell, model: str, n_train: int, proba, data: Dataset,
             fit_seconds: float, predict_seconds: float, backend: str = "naive", copies: int = 1) -> dict:
+    selection = {"selection": cell.selection} if exp.selection != ("random",) else {}
     return {
-        "experiment": exp.name, "dataset": data.name, "model": model,
+        "experiment": exp.name, "dataset": data.name, "model": model, **selection,
         "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "damage": exp.damage,
         "replicate": cell.replicate, "seed": cell.seed, "n_train": int(n_train),
         **score(data.y_test, proba),
@@ -123,7 +129,8 @@ def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Da
 
 def _key(exp: Experiment, cell: Cell, model: str) -> dict:
     return {"experiment": exp.name, "dataset": exp.dataset, "model": model,
-            "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "replicate": cell.replicate}
+            "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "replicate": cell.replicate,
+            "selection": cell.selection}
 
 
 
@@ -161,7 +168,8 @@ class Unit:
     def describe(self) -> str:
         c = self.cells[0]
         if len(self.cells) == 1:
-            return f"{self.model} s={c.frac_sample:g} d={c.frac_damage:g}"
+            sel = "" if c.selection == "random" else f" {c.selection}"
+            return f"{self.model} s={c.frac_sample:g} d={c.frac_damage:g}{sel}"
         damages = sorted({x.frac_damage for x in self.cells})
         return f"{self.model} x{len(self.cells)} s={c.frac_sample:g} d={damages[0]:g}..{damages[-1]:g}"
 
@@ -183,7 +191,7 @@ def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict) -> list[Unit]:
             if plan.backend != "fused":
                 units.append(Unit(model, "naive", (cell,)))
                 continue
-            key = (model, cell.draw_seed, cell.frac_sample)
+            key = (model, cell.draw_seed, cell.frac_sample, cell.selection)
             if key not in groups or len(units[groups[key]].cells) >= plan.max_copies:
                 groups[key] = len(units)
                 units.append(Unit(model, "fused", (cell,), plan.jit))
