@@ -13,6 +13,7 @@ import pytest
 import datavsmath.training.provenance as P
 
 HOST = socket.gethostname()
+REAL_GIT_COMMIT = P.git_commit  # the autouse fixture below replaces it
 
 
 @pytest.fixture(autouse=True)
@@ -95,3 +96,15 @@ def test_provenance_is_created_0644(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "provenance.json").stat().st_mode) == 0o644
+
+
+def test_git_commit_is_this_checkouts_head_and_ignores_results():
+    import subprocess
+
+    root = P.project_checkout()
+    if root is None or not (root / ".git").exists():
+        pytest.skip("not running from a git checkout of the project")
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    commit = REAL_GIT_COMMIT()
+    assert commit is not None and commit.split("+")[0] == head

@@ -54,6 +54,15 @@ def hardware() -> dict:
             "memory_gib": round(mem, 1), "gpu": gpu_name()}
 
 
+def project_checkout() -> Path | None:
+    """The source tree holding this package (the folder with pyproject.toml above
+    ``pkg/datavsmath``), or None for an installed copy."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "pkg" / "datavsmath").is_dir():
+            return parent
+    return None
+
+
 def git_commit() -> str | None:
     """The project's commit (with "+dirty" if files differ from it), or None.
 
@@ -63,8 +72,8 @@ def git_commit() -> str | None:
     """
     import subprocess
 
-    root = Path(__file__).resolve().parents[2]
-    if not (root / ".git").exists():
+    root = project_checkout()
+    if root is None or not (root / ".git").exists():
         return None
     try:
         top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"],
@@ -73,7 +82,9 @@ def git_commit() -> str | None:
             return None
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        # results and the rendered site change under a run by design: only code makes it dirty
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no",
+                                "--", ".", ":(exclude)results", ":(exclude)docs"],
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
