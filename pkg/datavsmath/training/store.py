@@ -13,7 +13,8 @@ dataset            "fashion" or "mnist"
 model              "rf", "xgb", "dnn", "cnn" (or a registered model)
 frac_sample        share of the 60,000 training rows drawn (1.0: all rows, file order)
 frac_damage        share of the drawn labels damaged (0 for the size experiment)
-damage             "none", "random", "constant" or a custom rule's name
+damage             "none" or the damage rule (datavsmath.noise.NOISE_RULES: "random", "constant",
+                   "symmetric", "pair", "confusion", "matrix", "instance")
 replicate          0, 1, ... independent repetitions of the cell
 seed               the cell's seed, derived from (experiment, dataset, cell, replicate)
 n_train            rows given to the model (networks train on the first 80% of them)
@@ -23,6 +24,12 @@ device             where it trained, e.g. "cpu" or "gpu:NVIDIA H100"
 profile            "full", "quick", "smoke"
 finished_at        UTC ISO time; host: machine name; versions: JSON of library versions
 =================  ==========================================================================
+
+Extra columns after these: ``backend``, ``copies`` (how the fit ran), ``transition_counts``
+(the realised noise matrix of the cell's training labels, compact JSON ``[[n00, n01, ...],
+...]``, rows the clean class, columns the label trained on; absent in cells written before it
+was recorded) and, in experiments with several damage rules, ``noise_rule`` (the cell's rule,
+also part of its file name; "none" for the shared clean cells).
 """
 
 from __future__ import annotations
@@ -73,9 +80,11 @@ _DAMAGE_OF = {"size": "none", "random_damage": "random", "constant_damage": "con
               "size_x_damage": "constant"}
 
 
-def cell_id(model: str, frac_sample: float, frac_damage: float, replicate: int, dataset: str) -> str:
-    """File-name-safe key of one fit; fractions printed exactly so keys never collide."""
-    return f"{dataset}_{model}_s{frac_sample!r}_d{frac_damage!r}_r{int(replicate)}"
+def cell_id(model: str, frac_sample: float, frac_damage: float, replicate: int, dataset: str,
+            rule: str | None = None) -> str:
+    """File-name-safe key of one fit; fractions printed exactly so keys never collide. ``rule``:
+    the damage rule of an experiment with several (its cells would collide without it)."""
+    return f"{dataset}_{model}_s{frac_sample!r}_d{frac_damage!r}_r{int(replicate)}" + (f"_{rule}" if rule else "")
 
 
 def _file_mode() -> int:
@@ -198,7 +207,7 @@ def check_cell(path: Path, text: str) -> tuple[dict | None, str | None]:
 
 def _cell_name(record: dict) -> str:
     return cell_id(record["model"], record["frac_sample"], record["frac_damage"],
-                   record["replicate"], record["dataset"]) + ".json"
+                   record["replicate"], record["dataset"], record.get("noise_rule")) + ".json"
 
 
 def _report_damage(message: str) -> None:
@@ -297,8 +306,9 @@ class ResultStore:
             return pd.DataFrame(columns=COLUMNS)
         extra = [c for c in df.columns if c not in COLUMNS]
         df = df.reindex(columns=COLUMNS + extra)
-        return df.sort_values(["experiment", "dataset", "frac_damage", "frac_sample", "replicate",
-                               "model"], kind="stable").reset_index(drop=True)
+        keys = ["experiment", "dataset", "frac_damage"] + (["noise_rule"] if "noise_rule" in df else []) \
+            + ["frac_sample", "replicate", "model"]
+        return df.sort_values(keys, kind="stable").reset_index(drop=True)
 
     def export(self, out_dir: str | os.PathLike | None = None) -> list[Path]:
         """Write ``results.csv`` (tidy) and one R-shaped CSV per (dataset, experiment)."""
@@ -335,6 +345,8 @@ def to_r_shape(df: pd.DataFrame) -> pd.DataFrame:
         frac = "frac_sample" if experiment == "size" else "frac_damage"
         df = df.assign(frac=df[frac])
         cols = ["frac"]
+    if "noise_rule" in df and df["noise_rule"].notna().any():
+        cols.append("noise_rule")  # several damage rules: a row without its rule means nothing
     df = df.sort_values(cols + ["replicate", "_m"], kind="stable")
     keep = cols + ["exp_name", "acc", "auc"] + (["replicate"] if df["replicate"].nunique() > 1 else [])
     profiles = sorted(set(df["profile"].dropna()) - {"full"}) if "profile" in df else []
