@@ -17,14 +17,17 @@ from datavsmath.training.store import COLUMNS, ResultStore
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = [p for p in (ROOT / "results" / "quick", ROOT / "results" / "full") if (p / "cells").is_dir()]
-KEY = ["experiment", "dataset", "model", "frac_sample", "frac_damage", "replicate"]
+# noise_rule: the damage rule of a cell of an experiment with several ("" elsewhere)
+KEY = ["experiment", "dataset", "model", "frac_sample", "frac_damage", "replicate", "noise_rule"]
+R_RUNS = ["size", "random_damage", "constant_damage", "size_x_damage"]
 
 
 @pytest.fixture(scope="module", params=FOLDERS, ids=[p.name for p in FOLDERS])
 def shipped(request):
     folder = request.param
     prov = json.loads((folder / "provenance.json").read_text())
-    return folder, prov, ResultStore(folder).to_frame()
+    df = ResultStore(folder).to_frame()
+    return folder, prov, df.assign(noise_rule=df["noise_rule"].fillna("") if "noise_rule" in df else "")
 
 
 def _grid(profile: str, dataset: str = "fashion") -> pd.DataFrame:
@@ -36,7 +39,8 @@ def _grid(profile: str, dataset: str = "fashion") -> pd.DataFrame:
             for model in exp.models:
                 rows.append({"experiment": name, "dataset": dataset, "model": model,
                              "frac_sample": round(cell.frac_sample, 6), "frac_damage": round(cell.frac_damage, 6),
-                             "replicate": cell.replicate, "grid_seed": cell.seed, "grid_n_train": cell.n_train})
+                             "replicate": cell.replicate, "noise_rule": cell.rule,
+                             "grid_seed": cell.seed, "grid_n_train": cell.n_train})
     return pd.DataFrame(rows)
 
 
@@ -92,8 +96,10 @@ def test_the_full_reproduction_holds_every_network_and_forest_fit():
     folder = ROOT / "results" / "full"
     if not (folder / "cells").is_dir():
         pytest.skip("no results/full in this checkout")
-    df = _rounded(ResultStore(folder).to_frame())
+    df = ResultStore(folder).to_frame()
+    df = _rounded(df.assign(noise_rule=df["noise_rule"].fillna("") if "noise_rule" in df else ""))
     grid = _grid("full")
+    grid = grid[grid["experiment"].isin(R_RUNS)]
     want = grid[(grid["replicate"] == 0) & grid["model"].isin(["rf", "dnn", "cnn"])]
     have = want.merge(df, on=KEY, how="left", indicator=True)
     missing = have[have["_merge"] == "left_only"]

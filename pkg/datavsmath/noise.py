@@ -31,9 +31,20 @@ import numpy as np
 
 from . import damage as D
 
-__all__ = ["NOISE_RULES", "RULE_NEEDS_MATRIX", "read_matrix", "shipped_confusion", "rule_matrix",
-           "uncertainty_proba", "damage_by_rule", "counts_text", "parse_counts", "realised_rates",
-           "CONFUSION_FILES", "parse_damage_option"]
+__all__ = [
+    "CONFUSION_FILES",
+    "NOISE_RULES",
+    "RULE_NEEDS_MATRIX",
+    "counts_text",
+    "damage_by_rule",
+    "parse_counts",
+    "parse_damage_option",
+    "read_matrix",
+    "realised_rates",
+    "rule_matrix",
+    "shipped_confusion",
+    "uncertainty_proba",
+]
 
 #: rule name -> one line on what it does (the spec schema and ``--help`` list these)
 NOISE_RULES = {
@@ -254,9 +265,9 @@ def write_shipped_confusion(dataset: str = "fashion") -> Path:
     counts = make_confusion(data)
     path = CONFUSION_FILES.get(dataset, DATA_DIR / f"{dataset}_confusion.csv")
     header = ",".join(f"pred_{i}" for i in range(data.n_classes))
-    lines = [f"# test-set confusion counts of the random forest (25 trees, mtry 28, seed {CONFUSION_SEED}) "
-             f"trained on {CONFUSION_ROWS:,} drawn training rows; rows: true class 0..{data.n_classes - 1}",
-             header] + [",".join(str(int(v)) for v in row) for row in counts]
+    comment = (f"# test-set confusion counts of the random forest (25 trees, mtry 28, seed {CONFUSION_SEED}) "
+               f"trained on {CONFUSION_ROWS:,} drawn training rows; rows: true class 0..{data.n_classes - 1}")
+    lines = [comment, header] + [",".join(str(int(v)) for v in row) for row in counts]
     path.parent.mkdir(exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     shipped_confusion.cache_clear()
