@@ -333,3 +333,56 @@ def test_noise_models_smoke_run_records_counts_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     assert main(["run", "noise_models", "--profile", "smoke", "--out", str(out), "--no-progress"]) == 0
     assert "all 10 fits already stored" in capsys.readouterr().out
+
+
+# --- the statistics and the verdict of the noise-models page ----------------------------------
+def _synthetic(costs: dict, reps: int = 4, noise: float = 0.002, k: int = K) -> "pd.DataFrame":
+    """noise_models-shaped results: accuracy 0.8 clean, minus ``costs[rule] * d`` (+ noise)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    y = np.arange(k).repeat(30)
+    rows = []
+    for r in range(reps):
+        for model in ("rf", "dnn"):
+            rows.append({"experiment": "noise_models", "model": model, "frac_sample": 0.05, "frac_damage": 0.0,
+                         "replicate": r, "noise_rule": "none", "damage": "none", "acc": 0.8, "auc": 0.98,
+                         "transition_counts": json.dumps(transition_counts(y, y).tolist())})
+            for rule, cost in costs.items():
+                for d in (0.1, 0.3, 0.5):
+                    z = damage_by_rule(y, d, "symmetric" if rule == "instance" else rule, np.random.default_rng(r))
+                    rows.append({"experiment": "noise_models", "model": model, "frac_sample": 0.05,
+                                 "frac_damage": d, "replicate": r, "noise_rule": rule, "damage": rule,
+                                 "acc": 0.8 - cost * d + rng.normal(0, noise), "auc": 0.98 - cost * d / 10,
+                                 "transition_counts": json.dumps(transition_counts(y, z).tolist())})
+    return pd.DataFrame(rows)
+
+
+def test_slopes_recover_known_costs_and_the_verdict_separates_the_worst_rule():
+    from datavsmath.report.noise import noise_verdict, realised_view, slopes_view
+    from datavsmath.stats.noise import damage_slopes, realised_table, rule_comparison
+
+    res = _synthetic({"symmetric": 0.1, "pair": 0.5, "confusion": 0.2})
+    slopes = damage_slopes(res)
+    for rule, cost in {"symmetric": 0.1, "pair": 0.5, "confusion": 0.2}.items():
+        row = slopes[(slopes["model"] == "rf") & (slopes["rule"] == rule)].iloc[0]
+        assert row["slope"] == pytest.approx(cost, abs=0.01) and row["ci_low"] < row["slope"] < row["ci_high"]
+        assert row["replicates"] == 4
+    comp = rule_comparison(res)
+    assert list(comp["worst"]) == ["pair", "pair"] and list(comp["runner_up"]) == ["confusion", "confusion"]
+    assert comp["separated"].all() and comp["diff"].iloc[0] == pytest.approx(0.3, abs=0.01)
+    text = noise_verdict(res)
+    assert "Pair (R's constant, y -> y + 1) damage hurts most per unit of damage" in text
+    real = realised_table(res)
+    np.testing.assert_allclose(real["realised"], real["frac_damage"], atol=1e-12)
+    assert (real.loc[real["rule"] == "pair", "matrix_tv"] == 0).all()
+    assert len(slopes_view(res)) == 6 and len(realised_view(res)) == 9
+
+
+def test_verdict_says_not_established_when_rules_overlap_and_undetermined_without_data():
+    from datavsmath.report.noise import noise_verdict
+
+    res = _synthetic({"symmetric": 0.30, "pair": 0.31}, reps=3, noise=0.05)
+    assert "not established" in noise_verdict(res) or "not separated" in noise_verdict(res)
+    empty = res[res["experiment"] == "other"]
+    assert noise_verdict(empty).startswith("**Undetermined**")
