@@ -336,7 +336,7 @@ def test_noise_models_smoke_run_records_counts_and_resumes(tmp_path, capsys):
 
 
 # --- the statistics and the verdict of the noise-models page ----------------------------------
-def _synthetic(costs: dict, reps: int = 4, noise: float = 0.002, k: int = K) -> "pd.DataFrame":
+def _synthetic(costs: dict, reps: int = 4, noise: float = 0.002, k: int = K):
     """noise_models-shaped results: accuracy 0.8 clean, minus ``costs[rule] * d`` (+ noise)."""
     import pandas as pd
 

@@ -12,7 +12,7 @@ an unwritable or full folder (one message), 130 Ctrl-C, 143 SIGTERM.
 
 profiles:
   full   the R testbench's grids (504 fits; a GPU job: about 50 CPU-hours on 2 cores)
-  quick  a documented preview of all four experiments and models (about 45 min on 2 cores)
+  quick  a documented preview of all five experiments and four models (about 54 min on 2 cores)
   smoke  tiny, for tests
 
 A plain `datavsmath run` runs every experiment at the quick profile into results/quick; it

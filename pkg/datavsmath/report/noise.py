@@ -7,13 +7,30 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from plotnine import aes, facet_wrap, geom_line, geom_point, geom_ribbon, ggplot, labs, scale_color_manual, \
-    scale_fill_manual
+from plotnine import (
+    aes,
+    facet_wrap,
+    geom_line,
+    geom_point,
+    geom_ribbon,
+    ggplot,
+    labs,
+    scale_color_manual,
+    scale_fill_manual,
+)
 
-from ..stats.noise import CLEAN, EXPERIMENT, LEVEL, damage_slopes, noise_rows, realised_table, rule_comparison
+from ..stats.noise import (
+    CLEAN,
+    EXPERIMENT,
+    LEVEL,
+    damage_slopes,
+    noise_rows,
+    realised_table,
+    rule_comparison,
+)
 from .theme import FEW_DARK, replicate_summary, theme_few
 
-__all__ = ["RULE_NAMES", "noise_figure", "realised_view", "slopes_view", "noise_verdict"]
+__all__ = ["RULE_NAMES", "noise_figure", "noise_verdict", "realised_view", "slopes_view"]
 
 #: how the page names each rule
 RULE_NAMES = {"symmetric": "symmetric (R's random)", "pair": "pair (R's constant, y -> y + 1)",

@@ -19,7 +19,7 @@ from scipy import stats
 
 from ..noise import parse_counts, realised_rates, rule_matrix
 
-__all__ = ["EXPERIMENT", "LEVEL", "noise_rows", "realised_table", "damage_slopes", "rule_comparison"]
+__all__ = ["EXPERIMENT", "LEVEL", "damage_slopes", "noise_rows", "realised_table", "rule_comparison"]
 
 EXPERIMENT = "noise_models"
 LEVEL = 0.95
