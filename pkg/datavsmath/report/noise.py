@@ -127,6 +127,7 @@ def noise_verdict(results: pd.DataFrame, metric: str = "acc", level: float = LEV
     else:
         lines.append("**The most harmful rule depends on the model**" + (
             f"; the lead is not established for {', '.join(open_)}." if open_ else "."))
+    lines.append("")  # Markdown starts a list only after a blank line
     for row in comp.itertuples():
         diff = f"{row.diff:+.3f} {_interval(row.diff_low, row.diff_high)}".strip()
         if row.separated:
@@ -140,6 +141,13 @@ def noise_verdict(results: pd.DataFrame, metric: str = "acc", level: float = LEV
                   f"{row.replicates} paired replicates), which includes 0: not separated at this size"
         lines.append(f"- {row.model}: {RULE_NAMES.get(row.worst, row.worst)} costs {row.worst_slope:.3f} {name} per "
                      f"unit of damage, {how}.")
+    slopes = damage_slopes(results, metric, level, experiment)
+    ranks = {m: " > ".join(part["rule"]) for m, part in slopes.groupby("model", sort=True)}
+    if len(set(ranks.values())) == 1:
+        lines.append(f"\nRanking by mean cost per unit of damage, the same for every model: {next(iter(ranks.values()))}.")
+    else:
+        lines.append("\nRanking by mean cost per unit of damage: "
+                     + "; ".join(f"{m}: {r}" for m, r in ranks.items()) + ".")
     real = realised_table(results, experiment)
     if not real.empty:
         dev = float((real["realised"] - real["frac_damage"]).abs().max())
