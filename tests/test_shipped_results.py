@@ -17,7 +17,8 @@ from datavsmath.training.store import COLUMNS, ResultStore
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = [p for p in (ROOT / "results" / "quick", ROOT / "results" / "full") if (p / "cells").is_dir()]
-KEY = ["experiment", "dataset", "model", "frac_sample", "frac_damage", "replicate", "selection"]
+# noise_rule: the damage rule of a cell of an experiment with several ("" elsewhere)
+KEY = ["experiment", "dataset", "model", "frac_sample", "frac_damage", "replicate", "selection", "noise_rule"]
 R_EXPERIMENTS = ["size", "random_damage", "constant_damage", "size_x_damage"]
 
 
@@ -27,7 +28,8 @@ def shipped(request):
     prov = json.loads((folder / "provenance.json").read_text())
     df = ResultStore(folder).to_frame()
     # a fit without a selection (every experiment but pruning) drew its rows at random
-    return folder, prov, df.assign(selection=df["selection"].fillna("random") if "selection" in df else "random")
+    df = df.assign(selection=df["selection"].fillna("random") if "selection" in df else "random")
+    return folder, prov, df.assign(noise_rule=df["noise_rule"].fillna("") if "noise_rule" in df else "")
 
 
 def _grid(profile: str, dataset: str = "fashion") -> pd.DataFrame:
@@ -39,7 +41,7 @@ def _grid(profile: str, dataset: str = "fashion") -> pd.DataFrame:
             for model in exp.models:
                 rows.append({"experiment": name, "dataset": dataset, "model": model,
                              "frac_sample": round(cell.frac_sample, 6), "frac_damage": round(cell.frac_damage, 6),
-                             "replicate": cell.replicate, "selection": cell.selection,
+                             "replicate": cell.replicate, "selection": cell.selection, "noise_rule": cell.rule,
                              "grid_seed": cell.seed, "grid_n_train": cell.n_train})
     return pd.DataFrame(rows)
 
@@ -96,8 +98,9 @@ def test_the_full_reproduction_holds_every_network_and_forest_fit():
     folder = ROOT / "results" / "full"
     if not (folder / "cells").is_dir():
         pytest.skip("no results/full in this checkout")
-    df = _rounded(ResultStore(folder).to_frame())
-    df["selection"] = df["selection"].fillna("random") if "selection" in df else "random"
+    df = ResultStore(folder).to_frame()
+    df = df.assign(noise_rule=df["noise_rule"].fillna("") if "noise_rule" in df else "")
+    df = _rounded(df.assign(selection=df["selection"].fillna("random") if "selection" in df else "random"))
     grid = _grid("full")
     want = grid[(grid["replicate"] == 0) & grid["model"].isin(["rf", "dnn", "cnn"])
                 & grid["experiment"].isin(R_EXPERIMENTS)]

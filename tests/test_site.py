@@ -19,7 +19,8 @@ SHIPPED = ROOT / "results" / "quick"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import browser_check  # noqa: E402
 
-PAGES = ["index", "size", "random-damage", "constant-damage", "size-x-damage", "scaling", "pruning", "parity", "methods"]
+PAGES = ["index", "size", "random-damage", "constant-damage", "size-x-damage", "noise-models", "scaling",
+         "pruning", "parity", "methods"]
 
 needs_site = pytest.mark.skipif(not (DOCS / "index.html").is_file(),
                                 reason="no published site in docs/ (make report writes it)")

@@ -6,8 +6,12 @@ return new arrays; their inputs are never modified.
 Damage is stratified as in the R testbench (dplyr's ``group_by(label) %>% sample_frac(d)``):
 within each class, ``round(d * class size)`` rows are chosen without replacement and each
 chosen label is redrawn from that class's row of a K x K *transition rule*. Random damage
-(uniform over the K-1 other classes) and constant damage (y -> y + shift mod K) are two such
-rules; a user can pass any other, e.g. one that swaps Shirt and T-shirt.
+(symmetric: uniform over the K-1 other classes) and constant damage (pair: y -> y + shift mod
+K) are two such rules; :func:`confusion_rule` makes one from a confusion matrix and
+:func:`matrix_rule` checks one a user supplies. Instance-dependent damage
+(:func:`instance_damage`) keeps the same stratified count but gives every row its own
+transition row and its own chance of being chosen. :func:`transition_counts` is the realised
+noise matrix of a damaged label vector.
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ __all__ = [
     "damage_labels",
     "random_damage",
     "constant_damage",
+    "symmetric_rule",
+    "pair_rule",
+    "confusion_rule",
+    "matrix_rule",
+    "instance_damage",
+    "transition_counts",
 ]
 
 
@@ -173,5 +183,129 @@ def constant_damage(
     return damage_labels(y, frac, constant_rule(n_classes, shift), rng, n_classes)
 
 
+#: the noise literature's names for the R testbench's two rules: the same matrices, the same draws
+symmetric_rule = random_rule
+pair_rule = constant_rule
+
 #: damage kinds the experiment specs may name
 RULES = {"random": random_rule, "constant": constant_rule}
+
+
+def _square(matrix, n_classes: int, name: str) -> np.ndarray:
+    """A K x K matrix of non-negative finite numbers, or a ValueError naming ``name``."""
+    try:
+        m = np.asarray(matrix, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a {n_classes} x {n_classes} matrix of numbers ({exc})") from exc
+    if m.shape != (n_classes, n_classes):
+        raise ValueError(f"{name} must be a {n_classes} x {n_classes} matrix (one row and one column per "
+                         f"class), got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        r, c = np.argwhere(~np.isfinite(m))[0]
+        raise ValueError(f"{name}[{r}, {c}] is {m[r, c]}; entries must be finite")
+    if np.any(m < 0):
+        r, c = np.argwhere(m < 0)[0]
+        raise ValueError(f"{name}[{r}, {c}] is {m[r, c]:g}; entries must be non-negative")
+    return m
+
+
+def _normalise_off_diagonal(m: np.ndarray, name: str) -> np.ndarray:
+    sums = m.sum(axis=1)
+    empty = np.flatnonzero(sums <= 0)
+    if empty.size:
+        raise ValueError(f"row {int(empty[0])} of {name} has no off-diagonal weight: a damaged label of "
+                         f"class {int(empty[0])} would have nowhere to go; give it at least one positive entry")
+    return m / sums[:, None]
+
+
+def confusion_rule(confusion, n_classes: int = 10) -> np.ndarray:
+    """Class-conditional damage from a confusion matrix: a damaged label y moves to class j with
+    probability ``confusion[y, j] / sum_{k != y} confusion[y, k]`` (j != y).
+
+    confusion : (K, K) non-negative counts or rates, rows = true class, columns = predicted;
+        the diagonal (correct predictions) is ignored, so "confusable" classes (Shirt and
+        T-shirt/top) receive most of each other's damaged labels.
+    Returns a (K, K) transition matrix with a zero diagonal and rows summing to 1.
+    """
+    m = _square(confusion, n_classes, "confusion").copy()
+    np.fill_diagonal(m, 0.0)
+    return _normalise_off_diagonal(m, "confusion")
+
+
+def matrix_rule(matrix, n_classes: int = 10, *, atol: float = 1e-9) -> np.ndarray:
+    """A user's transition matrix, checked: (K, K), non-negative, finite, a zero diagonal (a
+    damaged label always changes, so the realised rate is the nominal one), and at least one
+    positive entry per row. Rows are scaled to sum to 1, so counts or unnormalised weights work
+    as well as probabilities. Returns the (K, K) row-stochastic matrix.
+    """
+    m = _square(matrix, n_classes, "matrix")
+    diag = np.diag(m)
+    if np.any(diag > atol):
+        c = int(np.argmax(diag))
+        raise ValueError(f"matrix[{c}, {c}] is {diag[c]:g}; the diagonal must be 0 (a damaged label must "
+                         "change class; use the damage fraction for the share kept)")
+    m = m.copy()
+    np.fill_diagonal(m, 0.0)
+    return _normalise_off_diagonal(m, "matrix")
+
+
+#: added to every row's weight in instance-dependent damage, so that rows the scoring model is
+#: certain about can still be chosen once the uncertain ones run out (exact counts need that)
+INSTANCE_FLOOR = 1e-6
+
+
+def instance_damage(y, frac: float, proba, rng: np.random.Generator, n_classes: int = 10) -> np.ndarray:
+    """Instance-dependent damage: within each class, ``round(frac * n_c)`` rows are chosen
+    without replacement with probability proportional to the row's uncertainty
+    ``1 - max(proba[i])`` (plus ``INSTANCE_FLOOR``), and each chosen label moves to another
+    class j with probability proportional to ``proba[i, j]`` (plus ``INSTANCE_FLOOR``), j != y.
+
+    Parameters
+    ----------
+    y : int array, shape (n,), the clean labels
+    frac : share of each class to damage, in [0, 1]; the count per class is exact, as for
+        the class-conditional rules
+    proba : float array, shape (n, n_classes): a model's class probabilities for each row
+        (e.g. out-of-fold, so that they are honest about the training rows)
+    rng : numpy.random.Generator
+
+    Returns a new array of y's dtype; every chosen label changes, the others are kept.
+    """
+    y = _check_labels(y, n_classes)
+    frac = _check_frac(frac)
+    _check_rng(rng)
+    p = np.asarray(proba, dtype=float)
+    if p.shape != (y.size, n_classes):
+        raise ValueError(f"proba must have shape (n rows, n_classes) = ({y.size}, {n_classes}), got {p.shape}")
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise ValueError("proba must hold non-negative finite probabilities")
+    uncertainty = 1.0 - p.max(axis=1) + INSTANCE_FLOOR
+    out = y.copy()
+    for c in range(n_classes):
+        rows = np.flatnonzero(y == c)
+        k = int(np.rint(frac * rows.size))
+        if not k:
+            continue
+        w = uncertainty[rows]
+        chosen = rng.choice(rows, size=k, replace=False, p=w / w.sum())
+        dest = p[chosen] + INSTANCE_FLOOR
+        dest[:, c] = 0.0
+        cum = dest.cumsum(axis=1)
+        # a categorical draw per row, vectorised: v lies in (0, total], so the first class whose
+        # cumulative weight reaches v has positive weight; class c (weight 0) is never drawn
+        v = (1.0 - rng.random(k)) * cum[:, -1]
+        out[chosen] = (cum < v[:, None]).sum(axis=1)
+    return out
+
+
+def transition_counts(y_clean, y_damaged, n_classes: int = 10) -> np.ndarray:
+    """The realised noise matrix: ``counts[i, j]`` rows whose clean label is i carry label j.
+
+    Returns an int64 array of shape (n_classes, n_classes); its diagonal holds the labels kept.
+    """
+    a = _check_labels(y_clean, n_classes)
+    b = _check_labels(y_damaged, n_classes)
+    if a.shape != b.shape:
+        raise ValueError(f"clean and damaged labels differ in shape: {a.shape} vs {b.shape}")
+    flat = a.astype(np.int64) * n_classes + b.astype(np.int64)
+    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)

@@ -7,8 +7,12 @@ turns a spec and a profile into an :class:`Experiment`, whose ``cells()`` enumer
 (``SPEC_KEYS``; :func:`validate_spec`) before anything runs: a typo, a wrong type, a value out
 of range or a meaningless combination is a UserError naming the file, the key and the value.
 
+A spec may name several damage rules (``damage = ["symmetric", "pair", ...]``): the rule is
+then one more axis of the grid (``Cell.rule``), and the clean cells (frac_damage 0) are run
+once, under the rule "none", as the baseline every rule shares.
+
 Seeds: every cell's seed is a hash of (base seed, experiment, dataset, frac_sample,
-frac_damage, replicate). The training-row draw uses a seed that leaves out frac_damage, so
+frac_damage, replicate), and of the rule on a rule axis. The training-row draw uses a seed that leaves out frac_damage, so
 all damage levels of one (sample fraction, replicate) train on the same rows and differ
 only by their damage (common random numbers; each cell's own distribution is unchanged).
 
@@ -91,6 +95,7 @@ class Cell:
     seed: int
     draw_seed: int
     selection: str = "random"  # which rows: "random", "keep_easy", "keep_hard" (see pruning.py)
+    rule: str = ""  # the damage rule on an experiment with several ("" for one rule: the spec's)
 
     @property
     def n_train(self) -> int:
@@ -108,7 +113,7 @@ class Experiment:
     title: str
     profile: str
     models: tuple[str, ...]
-    damage: str  # "none", "random", "constant"
+    damage: str | tuple[str, ...]  # "none", a rule of datavsmath.noise.NOISE_RULES, or several
     frac_sample: tuple[float, ...]
     frac_damage: tuple[float, ...]
     dataset: str = "fashion"
@@ -116,25 +121,40 @@ class Experiment:
     seed: int = 2019
     full_sample_order: str = "drawn"  # at frac_sample 1: "drawn" (R's sample()) or "file"
     damage_shift: int = 1
+    damage_matrix: str | None = None  # the matrix file of rule "matrix" / "confusion" (absolute)
     r_results: str | None = None
     note: str = ""
     extra: dict = field(default_factory=dict, compare=False)
     selection: tuple[str, ...] = ("random",)
 
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """The damage rules this experiment runs (one for the R experiments)."""
+        return self.damage if isinstance(self.damage, tuple) else (self.damage,)
+
+    @property
+    def rule_axis(self) -> bool:
+        """True when the spec names several rules: cells then carry their rule."""
+        return isinstance(self.damage, tuple)
+
     def cells(self) -> list[Cell]:
         """The grid, replicate-major (a partial run holds whole replicates first), then in
-        the R script's loop order: damage outer, sample inner; selections innermost."""
+        the R script's loop order: damage outer, sample inner; on a rule axis, each damage
+        level runs every rule (the clean level once, as rule "none"); selections innermost."""
         out = []
         for r in range(self.replicates):
             for d in self.frac_damage:
-                for s in self.frac_sample:
-                    for sel in self.selection:
-                        out.append(Cell(
-                            self.name, self.dataset, s, d, r,
-                            seed=derive_seed(self.seed, self.name, self.dataset, s, d, r),
-                            draw_seed=derive_seed(self.seed, self.name, self.dataset, s, r, "draw"),
-                            selection=sel,
-                        ))
+                rules = ("",) if not self.rule_axis else (("none",) if d == 0 else self.rules)
+                for rule in rules:
+                    for s in self.frac_sample:
+                        extra = (rule,) if rule else ()
+                        for sel in self.selection:
+                            out.append(Cell(
+                                self.name, self.dataset, s, d, r,
+                                seed=derive_seed(self.seed, self.name, self.dataset, s, d, r, *extra),
+                                draw_seed=derive_seed(self.seed, self.name, self.dataset, s, r, "draw"),
+                                selection=sel, rule=rule,
+                            ))
         return out
 
     def score_seed(self, replicate: int) -> int:
@@ -144,12 +164,16 @@ class Experiment:
 
     @property
     def n_fits(self) -> int:
-        return (len(self.models) * len(self.frac_sample) * len(self.frac_damage) * self.replicates
-                * len(self.selection))
+        return len(self.models) * len(self.cells())
 
-    def with_options(self, *, models=None, replicates=None, dataset=None) -> "Experiment":
-        """A copy with CLI overrides applied and validated."""
+    def with_options(self, *, models=None, replicates=None, dataset=None, damage=None) -> "Experiment":
+        """A copy with CLI overrides applied and validated. ``damage``: (rule, matrix file or
+        None) replacing the rule of an experiment that damages labels; the copy is named
+        ``<name>-<rule>`` (``-matrix-<file stem>`` for a matrix), so its cells are stored apart
+        from the spec's."""
         changes = {}
+        if damage is not None:
+            changes.update(self._damage_override(*damage))
         if models is not None:
             models = [models] if isinstance(models, str) else list(models)  # "rf" is one name, not r, f
             unknown = [m for m in models if m not in self.models]
@@ -165,6 +189,32 @@ class Experiment:
             changes["dataset"] = dataset
         return replace(self, **changes)
 
+    def _damage_override(self, rule: str, matrix_file: str | None) -> dict:
+        from .data import DATASETS
+        from .noise import NOISE_RULES, RULE_NEEDS_MATRIX, rule_matrix
+
+        if not any(d > 0 for d in self.frac_damage):
+            raise UserError(f"--damage changes the rule of experiments that damage labels; {self.name} damages "
+                            f"none (frac_damage {list(self.frac_damage)}): name those that do, e.g. "
+                            "`run random_damage --damage confusion`")
+        if rule not in NOISE_RULES:
+            raise UserError(f"--damage {rule}: unknown rule; choose from {', '.join(NOISE_RULES)}")
+        if matrix_file is not None and rule not in RULE_NEEDS_MATRIX:
+            raise UserError(f"--damage {rule}:{matrix_file}: rule {rule} takes no file; only matrix and confusion do")
+        if RULE_NEEDS_MATRIX.get(rule) and matrix_file is None:
+            raise UserError("--damage matrix needs a file: --damage matrix:FILE.csv (K lines of K numbers)")
+        label = rule
+        if matrix_file is not None:
+            path = Path(matrix_file).expanduser().resolve()
+            k = len(DATASETS[self.dataset]["class_names"])
+            try:
+                rule_matrix(rule, k, matrix_file=path, dataset=self.dataset)
+            except ValueError as exc:
+                raise UserError(f"--damage {rule}:{matrix_file}: {exc}") from exc
+            matrix_file, label = str(path), f"{rule}-{path.stem}"
+        return {"damage": rule, "damage_matrix": matrix_file, "name": f"{self.name}-{label}",
+                "title": f"{self.title} (damage rule: {label})"}
+
 
 # --- spec schema ----------------------------------------------------------------------------
 # A spec is checked whole, every profile of it, when it is read: a typo or a value the runner
@@ -178,7 +228,10 @@ SPEC_KEYS = {
     "r_results": "a file name (string)",
     "models": "a list of registered model names, e.g. [\"rf\", \"cnn\"]",
     "dataset": "a dataset name",
-    "damage": "\"none\", \"random\" or \"constant\"",
+    "damage": "\"none\" or a damage rule (random, symmetric, constant, pair, confusion, matrix, "
+              "instance), or a list of rules",
+    "damage_matrix": "a CSV file (relative to the spec) of a K x K matrix, for damage \"matrix\" "
+                     "(a transition matrix, zero diagonal) or \"confusion\" (confusion counts)",
     "damage_shift": "an integer: constant damage moves label y to (y + shift) mod classes",
     "frac_sample": "a list of sample fractions in (0, 1]",
     "frac_damage": "a list of damage fractions in [0, 1]",
@@ -190,7 +243,7 @@ SPEC_KEYS = {
 #: keys only the top level may set
 TOP_LEVEL_KEYS = {"order": "an integer (run order among the specs)",
                   "profiles": "tables [profiles.full], [profiles.quick], [profiles.smoke]"}
-DAMAGE_RULES = ("none", "random", "constant")
+DAMAGE_RULES = ("none", "random", "symmetric", "constant", "pair", "confusion", "matrix", "instance")
 SAMPLE_ORDERS = ("drawn", "file")
 #: a cell needs at least one row per class; the networks also hold out 20% for validation
 MIN_TRAIN_ROWS = 10
@@ -280,6 +333,15 @@ def _check_value(key: str, value, path: Path, where: str):
         return _selection_list(value, path, where)
     if key == "models":
         return _model_list(value, path, where)
+    if key == "damage" and isinstance(value, list):
+        if not value or len(set(value)) != len(value) or any(v not in DAMAGE_RULES[1:] for v in value):
+            raise _spec_error(path, where, key, value,
+                              f"a list of distinct damage rules from {', '.join(map(_show, DAMAGE_RULES[1:]))}")
+        return tuple(value) if len(value) > 1 else value[0]
+    if key == "damage_matrix":
+        if not isinstance(value, str) or not value:
+            raise _spec_error(path, where, key, value, f"must be {SPEC_KEYS[key]}")
+        return str((path.parent / value).expanduser().resolve())
     choices = {"damage": DAMAGE_RULES, "full_sample_order": SAMPLE_ORDERS, "dataset": tuple(DATASETS)}
     if key in choices:
         if value not in choices[key]:
@@ -337,17 +399,20 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
     from .data import DATASETS
 
     damage = merged.get("damage", "none")
+    rules = damage if isinstance(damage, tuple) else (damage,)
     levels = [d for d in merged.get("frac_damage", (0.0,)) if d > 0]
     if damage == "none" and levels:
         where, value = origin["frac_damage"]
         raise _spec_error(path, where, "frac_damage", value,
                           "damages labels but the spec sets no damage rule; add damage = \"random\" "
                           "or \"constant\", or use frac_damage = [0.0]")
+    _check_matrix(merged, origin, rules, path)
     if "damage_shift" in merged:
         where, value = origin["damage_shift"]
-        if damage != "constant":
+        if not {"constant", "pair"} & set(rules):
             raise _spec_error(path, where, "damage_shift", value,
-                              f"applies to damage = \"constant\" only (this spec's damage is {_show(damage)})")
+                              f"applies to damage = \"constant\" or \"pair\" only (this spec's damage is "
+                              f"{_show(damage)})")
         k = len(DATASETS[merged.get("dataset", "fashion")]["class_names"])
         if value % k == 0:
             raise _spec_error(path, where, "damage_shift", value,
@@ -361,6 +426,32 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
                           "prune to fractions below 1")
     if "models" not in merged:
         raise UserError(f"{path}: set models, {SPEC_KEYS['models']}")
+
+
+def _check_matrix(merged: dict, origin: dict, rules: tuple, path: Path) -> None:
+    """damage_matrix goes with the rules that read one, and its file must hold a valid matrix
+    for the dataset's classes: checked here, before any data is loaded."""
+    from .data import DATASETS
+    from .noise import RULE_NEEDS_MATRIX, rule_matrix
+
+    if "matrix" in rules and "damage_matrix" not in merged:
+        where, value = origin["damage"]
+        raise _spec_error(path, where, "damage", value,
+                          "rule \"matrix\" needs damage_matrix = \"FILE.csv\" (K lines of K numbers, zero diagonal)")
+    if "damage_matrix" not in merged:
+        return
+    where, value = origin["damage_matrix"]
+    users = [r for r in rules if r in RULE_NEEDS_MATRIX]
+    if not users:
+        raise _spec_error(path, where, "damage_matrix", value,
+                          f"applies to damage = \"matrix\" or \"confusion\" only (this spec's damage is "
+                          f"{_show(merged.get('damage', 'none'))})")
+    k = len(DATASETS[merged.get("dataset", "fashion")]["class_names"])
+    for rule in users:
+        try:
+            rule_matrix(rule, k, matrix_file=merged["damage_matrix"])
+        except ValueError as exc:
+            raise _spec_error(path, where, "damage_matrix", value, str(exc)) from exc
 
 
 def validate_spec(path: Path) -> dict:
@@ -411,6 +502,7 @@ def load_spec(path: str | Path, profile: str = "full") -> Experiment:
         seed=merged.get("seed", 2019),
         full_sample_order=merged.get("full_sample_order", "drawn"),
         damage_shift=merged.get("damage_shift", 1),
+        damage_matrix=merged.get("damage_matrix"),
         r_results=merged.get("r_results"),
         note=merged.get("note", ""),
         selection=merged.get("selection", ("random",)),

@@ -12,7 +12,7 @@ an unwritable or full folder (one message), 130 Ctrl-C, 143 SIGTERM.
 
 profiles:
   full   the R testbench's grids (504 fits; a GPU job: about 50 CPU-hours on 2 cores)
-  quick  a documented preview of all four experiments and models (about 45 min on 2 cores)
+  quick  a documented preview of all five experiments and four models (about 54 min on 2 cores)
   smoke  tiny, for tests
 
 A plain `datavsmath run` runs every experiment at the quick profile into results/quick; it
@@ -27,6 +27,8 @@ examples:
   datavsmath run --profile full --backend naive          # one model.fit per cell, as in R
   datavsmath run --profile full --cluster local --workers 2
   datavsmath run --profile full --scheduler tcp://head:8786
+  datavsmath run noise_models --profile quick             # damage rules side by side
+  datavsmath run random_damage --damage matrix:my.csv      # a transition matrix of your own
 
 backends (--backend): auto (default) trains the keras networks of cells that share their
 training rows as copies of one fused program where that is faster (always on a GPU; on a CPU
@@ -49,7 +51,7 @@ from .data import add_data_arguments
 def add_experiment_arguments(p, default_profile="quick"):
     """Options naming experiments, profile and results folder (shared with status/export)."""
     p.add_argument("experiments", nargs="*", default=["all"], metavar="EXPERIMENT",
-                   help="size, random_damage, constant_damage, size_x_damage, or all (default)")
+                   help="size, random_damage, constant_damage, size_x_damage, noise_models, or all (default)")
     p.add_argument("--spec", metavar="FILE",
                    help="a spec file of your own instead of EXPERIMENT (the keys of reproduce/*.toml; "
                         "validated before anything runs); default profile full, i.e. its grid as written, "
@@ -67,10 +69,25 @@ def _csv_list(text):
     return items
 
 
+def _damage_option(text):
+    from ..noise import parse_damage_option
+
+    try:
+        return parse_damage_option(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def add_arguments(p):
     add_experiment_arguments(p)
     p.add_argument("--models", type=_csv_list, help="comma-separated subset of the models, e.g. rf,cnn")
     p.add_argument("--replicates", type=int, help="independent seeds per cell (default 1)")
+    p.add_argument("--damage", type=_damage_option, metavar="RULE[:FILE]",
+                   help="replace the damage rule of the experiments that damage labels: random, symmetric, "
+                        "constant, pair, confusion[:FILE] (confusion counts; default the shipped Fashion-MNIST "
+                        "matrix), matrix:FILE (a K x K transition matrix: K lines of K comma-separated "
+                        "non-negative numbers, zero diagonal, rows scaled to sum to 1) or instance; the "
+                        "experiment is stored as <name>-<rule> (e.g. random_damage-matrix-myfile)")
     add_data_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.add_argument("--backend", default="auto", choices=["auto", "naive", "fused"],
@@ -243,6 +260,12 @@ def run(args) -> int:
             raise UserError(f"no selected experiment runs {', '.join(unknown)}; models here: {', '.join(sorted(every))}")
     exps = [e.with_options(models=[m for m in models if m in e.models] if models else None,
                            replicates=args.replicates, dataset=args.dataset) for e in exps]
+    damage = getattr(args, "damage", None)
+    if damage is not None:
+        if args.experiments in (["all"], []) and not args.spec:
+            # "all" with a rule means the experiments a rule applies to
+            exps = [e for e in exps if any(d > 0 for d in e.frac_damage)]
+        exps = [e.with_options(damage=damage) for e in exps]
     exps = [e for e in exps if e.models]
     store = ResultStore(out)
     # say what is about to happen before the (slow) data check and the first fit

@@ -24,7 +24,7 @@ MODEL_NAMES = {"rf": "random forest (rf)", "xgb": "gradient boosting (xgb)",
                "dnn": "dense network (dnn)", "cnn": "convolutional network (cnn)"}
 EXPERIMENT_NAMES = {"size": "size", "random_damage": "random damage",
                     "constant_damage": "constant damage", "size_x_damage": "size x damage",
-                    "pruning": "data pruning"}
+                    "pruning": "data pruning", "noise_models": "noise models"}
 #: the tables the statistics module (``datavsmath fit``) writes under <results>/tables/
 TABLES = ["learning_curve_fits.csv", "data_needed.csv", "observations_needed_acc90.csv",
           "observations_needed_auc98.csv", "data_quality_derivative.csv", "breakdown_points.csv",
@@ -109,7 +109,8 @@ class Site:
     @property
     def replicates(self) -> tuple[int, int]:
         """(fewest, most) replicates per cell over all experiments."""
-        keys = [c for c in ["experiment", "dataset", "model", "frac_sample", "frac_damage"]
+        # noise_rule: cells of one level under different rules are not replicates of each other
+        keys = [c for c in ["experiment", "dataset", "model", "frac_sample", "frac_damage", "noise_rule"]
                 if c in self.results]
         n = self.results.groupby(keys, dropna=False).size()
         return (int(n.min()), int(n.max())) if len(n) else (0, 0)

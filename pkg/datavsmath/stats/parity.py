@@ -87,7 +87,11 @@ def run_spread(ours: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame:
     interval possible for a cell run once.
     """
     o = _rounded(ours, metric)
-    g = o.groupby(KEYS, observed=True)[metric]
+    # cells of one level under different damage rules are not replicates of each other
+    keys = KEYS + (["noise_rule"] if "noise_rule" in o else [])
+    if "noise_rule" in o:
+        o = o.assign(noise_rule=o["noise_rule"].fillna(""))
+    g = o.groupby(keys, observed=True)[metric]
     per_cell = pd.DataFrame({"ss": g.apply(lambda v: float(((v - v.mean()) ** 2).sum())),
                              "n": g.size()}).reset_index()
     per_cell = per_cell[per_cell["n"] >= 2]
@@ -127,6 +131,9 @@ def parity_cells(ours: pd.DataFrame, r: pd.DataFrame, metric: str, level: float 
     Cells match on dataset, experiment, model, frac_sample and frac_damage (6 decimals).
     """
     o, rr = _rounded(ours, metric), _rounded(r, metric)
+    # spreads come from the experiments R ran: another experiment's cells (other grids, other
+    # damage rules, e.g. noise_models) are no yardstick for R's single runs
+    o = o[o["experiment"].isin(set(rr["experiment"]))]
     by_exp = {tuple(k): (sd, df) for *k, df, _, sd in
               run_spread(o, metric, ["dataset", "experiment", "model"]).itertuples(index=False)}
     by_model = {tuple(k): (sd, df) for *k, df, _, sd in

@@ -156,7 +156,9 @@ def cluster_profile(client, timeout: float = 300) -> tuple[dict, str]:
 
 def unit_key(exp, unit) -> str:
     """A task key naming the unit; the same unit gets the same key on every submission."""
-    cells = "|".join(f"{c.frac_sample!r},{c.frac_damage!r},{c.replicate}" for c in unit.cells)
+    # the rule and a pruning selection only where present, so that other units keep their keys
+    cells = "|".join(f"{c.frac_sample!r},{c.frac_damage!r},{c.replicate}" + (f",{c.rule}" if c.rule else "")
+                     + ("" if c.selection == "random" else f",{c.selection}") for c in unit.cells)
     digest = hashlib.sha256(f"{exp.name}|{exp.profile}|{exp.dataset}|{exp.seed}|{unit.model}|"
                             f"{unit.backend}|{cells}".encode()).hexdigest()[:16]
     return f"datavsmath-{exp.name}-{unit.model}-{digest}"

@@ -13,7 +13,8 @@ dataset            "fashion" or "mnist"
 model              "rf", "xgb", "dnn", "cnn" (or a registered model)
 frac_sample        share of the 60,000 training rows drawn (1.0: all rows, file order)
 frac_damage        share of the drawn labels damaged (0 for the size experiment)
-damage             "none", "random", "constant" or a custom rule's name
+damage             "none" or the damage rule (datavsmath.noise.NOISE_RULES: "random", "constant",
+                   "symmetric", "pair", "confusion", "matrix", "instance")
 replicate          0, 1, ... independent repetitions of the cell
 seed               the cell's seed, derived from (experiment, dataset, cell, replicate)
 n_train            rows given to the model (networks train on the first 80% of them)
@@ -27,6 +28,12 @@ finished_at        UTC ISO time; host: machine name; versions: JSON of library v
 A pruning experiment's records add ``selection`` ("random", "keep_easy", "keep_hard"); a
 record without it is random, and only the other rules add it to the cell file's name, so the
 folders of the other experiments are unchanged.
+
+Extra columns after these: ``backend``, ``copies`` (how the fit ran), ``transition_counts``
+(the realised noise matrix of the cell's training labels, compact JSON ``[[n00, n01, ...],
+...]``, rows the clean class, columns the label trained on; absent in cells written before it
+was recorded) and, in experiments with several damage rules, ``noise_rule`` (the cell's rule,
+also part of its file name; "none" for the shared clean cells).
 """
 
 from __future__ import annotations
@@ -78,9 +85,11 @@ _DAMAGE_OF = {"size": "none", "random_damage": "random", "constant_damage": "con
 
 
 def cell_id(model: str, frac_sample: float, frac_damage: float, replicate: int, dataset: str,
-            selection: str = "random") -> str:
-    """File-name-safe key of one fit; fractions printed exactly so keys never collide."""
-    tail = "" if selection == "random" else f"_{selection}"
+            rule: str | None = None, selection: str = "random") -> str:
+    """File-name-safe key of one fit; fractions printed exactly so keys never collide. ``rule``:
+    the damage rule of an experiment with several (its cells would collide without it);
+    ``selection``: a pruning rule other than random."""
+    tail = (f"_{rule}" if rule else "") + ("" if selection == "random" else f"_{selection}")
     return f"{dataset}_{model}_s{frac_sample!r}_d{frac_damage!r}_r{int(replicate)}{tail}"
 
 
@@ -204,7 +213,8 @@ def check_cell(path: Path, text: str) -> tuple[dict | None, str | None]:
 
 def _cell_name(record: dict) -> str:
     return cell_id(record["model"], record["frac_sample"], record["frac_damage"],
-                   record["replicate"], record["dataset"], record.get("selection", "random")) + ".json"
+                   record["replicate"], record["dataset"], record.get("noise_rule"),
+                   record.get("selection", "random")) + ".json"
 
 
 def _report_damage(message: str) -> None:
@@ -303,7 +313,8 @@ class ResultStore:
             return pd.DataFrame(columns=COLUMNS)
         extra = [c for c in df.columns if c not in COLUMNS]
         df = df.reindex(columns=COLUMNS + extra)
-        keys = ["experiment", "dataset", "frac_damage", "frac_sample", "replicate", "model"]
+        keys = ["experiment", "dataset", "frac_damage"] + (["noise_rule"] if "noise_rule" in df else []) \
+            + ["frac_sample", "replicate", "model"]
         if "selection" in df:
             df["selection"] = df["selection"].fillna("random")
             keys.insert(-2, "selection")
@@ -344,6 +355,8 @@ def to_r_shape(df: pd.DataFrame) -> pd.DataFrame:
         by_size = experiment == "size" or (df["frac_damage"].nunique() == 1 and df["frac_sample"].nunique() > 1)
         df = df.assign(frac=df["frac_sample" if by_size else "frac_damage"])
         cols = ["frac"]
+    if "noise_rule" in df and df["noise_rule"].notna().any():
+        cols.append("noise_rule")  # several damage rules: a row without its rule means nothing
     if "selection" in df and (df["selection"].fillna("random") != "random").any():
         cols.append("selection")
     df = df.sort_values(cols + ["replicate", "_m"], kind="stable")

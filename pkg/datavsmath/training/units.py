@@ -18,11 +18,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..damage import constant_rule, damage_labels, random_rule, sample_rows
+from ..damage import sample_rows
 from ..data import Dataset
-from ..experiments import Cell, Experiment
+from ..experiments import Cell, Experiment, derive_seed
 from ..metrics import score
 from ..models import MODELS, device_label, keras_backend, make_model
+from ..noise import counts_text, damage_by_rule
 from .store import ResultStore
 
 #: seconds a fit costs besides its rows (graph building, scoring 10,000 test rows)
@@ -30,8 +31,13 @@ FIT_OVERHEAD_SECONDS = 4.0
 
 
 
-def training_data(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """The cell's training images and (damaged) labels: shapes (n, 28, 28) and (n,)."""
+def cell_rule(exp: Experiment, cell: Cell) -> str:
+    """The damage rule of a cell: its own on a rule axis, else the experiment's."""
+    return cell.rule or exp.damage
+
+
+def cell_labels(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row indices (n,), clean labels (n,), damaged labels (n,)) of a cell's training rows."""
     n_rows = len(data.y_train)
     if cell.selection != "random":
         from ..pruning import dataset_scores, select_rows
@@ -42,11 +48,33 @@ def training_data(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarra
         idx = np.arange(n_rows)
     else:
         idx = sample_rows(n_rows, cell.frac_sample, np.random.default_rng(cell.draw_seed))
-    y = data.y_train[idx]
-    if exp.damage != "none" and cell.frac_damage > 0:
-        rule = random_rule(data.n_classes) if exp.damage == "random" else constant_rule(data.n_classes, exp.damage_shift)
-        y = damage_labels(y, cell.frac_damage, rule, np.random.default_rng(cell.seed), data.n_classes)
+    clean = y = data.y_train[idx]
+    rule = cell_rule(exp, cell)
+    if rule != "none" and cell.frac_damage > 0:
+        # the uncertainty model of instance damage is seeded by the draw: every damage level
+        # and rule of one training draw sees the same scores
+        y = damage_by_rule(clean, cell.frac_damage, rule, np.random.default_rng(cell.seed), data.n_classes,
+                           shift=exp.damage_shift, matrix_file=exp.damage_matrix, dataset=data.name,
+                           x=data.x_train[idx] if rule == "instance" else None,
+                           proba_seed=derive_seed(cell.draw_seed, "uncertainty"))
+    return idx, clean, y
+
+
+def training_data(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The cell's training images and (damaged) labels: shapes (n, 28, 28) and (n,)."""
+    idx, _, y = cell_labels(exp, cell, data)
     return data.x_train[idx], y
+
+
+def noise_fields(exp: Experiment, cell: Cell, data: Dataset) -> dict:
+    """What a cell's damage realised, for its record: the rule and the transition counts
+    (K x K, rows the clean class, columns the label trained on; see
+    :func:`datavsmath.noise.counts_text`), and the rule's axis value on a rule axis."""
+    _, clean, y = cell_labels(exp, cell, data)
+    out = {"transition_counts": counts_text(clean, y, data.n_classes)}
+    if cell.rule:
+        out["noise_rule"] = cell.rule
+    return out
 
 
 
@@ -74,7 +102,7 @@ def _record(exp: Experiment, cell: Cell, model: str, n_train: int, proba, data: 
     selection = {"selection": cell.selection} if exp.selection != ("random",) else {}
     return {
         "experiment": exp.name, "dataset": data.name, "model": model, **selection,
-        "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "damage": exp.damage,
+        "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "damage": cell_rule(exp, cell),
         "replicate": cell.replicate, "seed": cell.seed, "n_train": int(n_train),
         **score(data.y_test, proba),
         "fit_seconds": round(fit_seconds, 3), "predict_seconds": round(predict_seconds, 3),
@@ -84,6 +112,7 @@ def _record(exp: Experiment, cell: Cell, model: str, n_train: int, proba, data: 
         # extra columns (after the standard ones): how the fit ran; a fused fit's seconds
         # are its group's wall time divided by the group's copies
         "backend": backend, "copies": int(copies),
+        **noise_fields(exp, cell, data),
     }
 
 
@@ -128,9 +157,12 @@ def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Da
 
 
 def _key(exp: Experiment, cell: Cell, model: str) -> dict:
-    return {"experiment": exp.name, "dataset": exp.dataset, "model": model,
-            "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "replicate": cell.replicate,
-            "selection": cell.selection}
+    key = {"experiment": exp.name, "dataset": exp.dataset, "model": model,
+           "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "replicate": cell.replicate,
+           "selection": cell.selection}
+    if cell.rule:
+        key["noise_rule"] = cell.rule
+    return key
 
 
 
@@ -169,7 +201,7 @@ class Unit:
         c = self.cells[0]
         if len(self.cells) == 1:
             sel = "" if c.selection == "random" else f" {c.selection}"
-            return f"{self.model} s={c.frac_sample:g} d={c.frac_damage:g}{sel}"
+            return f"{self.model} s={c.frac_sample:g} d={c.frac_damage:g}" + (f" {c.rule}" if c.rule else "") + sel
         damages = sorted({x.frac_damage for x in self.cells})
         return f"{self.model} x{len(self.cells)} s={c.frac_sample:g} d={damages[0]:g}..{damages[-1]:g}"
 
