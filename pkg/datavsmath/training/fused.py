@@ -247,7 +247,6 @@ class _TFProgram(_Program):
     XLA-compiled), gradients from one ``GradientTape`` over the summed loss."""
 
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
-        import keras
         import tensorflow as tf
 
         super().__init__(template, n_copies, jit)
@@ -313,7 +312,6 @@ class _JaxProgram(_Program):
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
         import jax
         import jax.numpy as jnp
-        import keras
 
         super().__init__(template, n_copies, jit)
         k, models, optimizers, loss = self.k, self.models, self.optimizers, template.loss
