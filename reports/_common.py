@@ -88,6 +88,20 @@ def _outdated_notice(site: Site) -> None:
                 "as they are. `datavsmath run` on the folder retrains them.")
 
 
+def sample_grid(size=(7, 3.6)) -> None:
+    """The first training image of each class, or a note where the dataset's files are not found."""
+    from datavsmath.report import figures
+
+    samples = figures.sample_images()
+    if samples is None:
+        md("*The Fashion-MNIST files were not found, so the sample images are not shown "
+           "(`datavsmath data` says where they are looked for).*")
+    else:
+        plot(samples, size=size)
+        md("*The first training image of each of the ten classes, as the talk showed them "
+           "(`datavsmath figures` writes it as `sample-images.png`).*")
+
+
 def absent(kind: str, name: str, what: str, how: str = "") -> None:
     """Announce a missing input (kind "table" or "experiment") visibly and with a marker."""
     # the marker sits in an HTML comment: invisible on the page, checked by the report tests
