@@ -49,9 +49,11 @@ def callout(kind: str, title: str, body: str) -> None:
 
 
 def banner(site: Site) -> None:
-    """The loud notice on every page when the site is not built from the complete full grid,
-    then the build stamp (results folder, their hash, commit, date)."""
+    """The loud notice on every page when the site is not built from the complete full grid
+    (or holds fits of an older model recipe), then the build stamp (results folder, their
+    hash, commit, date)."""
     _notice(site)
+    _outdated_notice(site)
     md(f"::: {{.build-stamp}}\n{build_stamp(site)}\n:::")
 
 
@@ -73,6 +75,31 @@ def _notice(site: Site) -> None:
     else:
         callout("warning", f"Built from `{site.profile}` results, not our full grid",
                 f"Source: `{where}` ({reps}). No provenance says these are a complete full run.")
+
+
+def _outdated_notice(site: Site) -> None:
+    from datavsmath.training.units import describe_outdated
+
+    old = site.outdated()
+    if old:
+        callout("warning", f"OUTDATED: {sum(old.values())} fits were trained under an older model recipe",
+                f"{describe_outdated(old)}. They were trained before the networks followed keras "
+                "2.2's RMSprop update and loss (see Methods, deviations); their numbers are shown "
+                "as they are. `datavsmath run` on the folder retrains them.")
+
+
+def sample_grid(size=(7, 3.6)) -> None:
+    """The first training image of each class, or a note where the dataset's files are not found."""
+    from datavsmath.report import figures
+
+    samples = figures.sample_images()
+    if samples is None:
+        md("*The Fashion-MNIST files were not found, so the sample images are not shown "
+           "(`datavsmath data` says where they are looked for).*")
+    else:
+        plot(samples, size=size)
+        md("*The first training image of each of the ten classes, as the talk showed them "
+           "(`datavsmath figures` writes it as `sample-images.png`).*")
 
 
 def absent(kind: str, name: str, what: str, how: str = "") -> None:

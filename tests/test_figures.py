@@ -239,12 +239,12 @@ def test_save_png_writes_the_requested_pixel_size(r, tmp_path):
 
 
 def test_export_figures_writes_every_figure_at_16_9(r, tmp_path):
-    written = F.export_figures(r, tmp_path, dpi=40)
+    written = F.export_figures(r, tmp_path, dpi=60)  # 16:9, 5.33 x 3 in
     names = sorted(p.stem for p in written)
     assert names == sorted(["acc-size", "auc-size", "acc-rand-bias", "auc-rand-bias", "acc-const-bias",
                             "auc-const-bias", "acc-learning-curves", "auc-learning-curves",
                             "mnist-acc-size", "mnist-auc-size", "mnist-acc-learning-curves",
-                            "mnist-auc-learning-curves", "random-bias", "constant-bias"])
+                            "mnist-auc-learning-curves", "random-bias", "constant-bias", "sample-images"])
     assert all(png_size(p) == (320, 180) for p in written)
 
 
@@ -361,3 +361,29 @@ def test_sample_images_figure_has_a_panel_per_class():
     p = F.sample_images_figure(x, y, names)
     assert list(p.data["panel"].cat.categories) == [f"{k}: c{k}" for k in range(10)]
     assert len(p.data) == 10 * 28 * 28
+
+
+def test_default_size_is_1600_by_900_pixels(r, tmp_path):
+    from datavsmath.report.theme import DEFAULT_DPI, DEFAULT_SIZE
+
+    assert cmd.DEFAULT_SIZE == DEFAULT_SIZE and DEFAULT_DPI == 300
+    args = _args()
+    assert (args.width, args.height, args.dpi) == (*DEFAULT_SIZE, 300)
+    path = F.save_png(F.size_figure(r), tmp_path / "a.png")
+    assert png_size(path) == (1600, 900)
+
+
+def test_export_writes_the_sample_images_with_the_illustrations(r, tmp_path, monkeypatch):
+    drawn = []
+
+    def fake(dataset="fashion"):
+        drawn.append(dataset)
+        return F.sample_images_figure(np.zeros((20, 28, 28)), np.arange(20) % 10, [f"c{k}" for k in range(10)]) \
+            if dataset == "fashion" else None  # digit MNIST's files absent here
+
+    monkeypatch.setattr(F, "sample_images", fake)
+    written = F.export_figures(r, tmp_path, dpi=20)
+    assert drawn == ["fashion", "mnist"] and "sample-images" in {p.stem for p in written}
+    assert "mnist-sample-images" not in {p.stem for p in written}
+    none = F.export_figures(r, tmp_path / "none", dpi=20, illustrations=False)
+    assert not {"sample-images", "random-bias"} & {p.stem for p in none}

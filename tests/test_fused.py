@@ -79,7 +79,7 @@ def test_given_keras_row_order_a_fused_copy_is_model_fit(model, epochs, atol, me
     keras.backend.clear_session()
     keras.utils.set_random_seed(5)
     m = net.build(10)
-    m.compile(optimizer=net.optimizer(), loss="categorical_crossentropy")
+    m.compile(optimizer=net.optimizer(), loss=net.loss)
     cut = validation_cut(len(x))
     m.fit(net.features(x[:cut]), keras.utils.to_categorical(y[:cut], 10), epochs=epochs, batch_size=128,
           shuffle=False, verbose=0)
@@ -97,7 +97,7 @@ def test_each_copy_keeps_the_naive_settings(small_slice):
         naive = make_model(model, seed=0)
         nets = FusedKerasNets.for_model(model, seeds=[1, 2, 3])
         t = nets.template
-        assert (t.build, t.optimizer, t.features) == (naive.build, naive.optimizer, naive.features)
+        assert (t.build, t.optimizer, t.features, t.loss) == (naive.build, naive.optimizer, naive.features, naive.loss)
         assert (t.epochs, t.batch_size, t.validation_split) == (naive.epochs, 128, 0.2)
         assert t.epochs == {"dnn": 30, "cnn": 12}[model]
     nets = FusedKerasNets(short("cnn", 2), seeds=[1, 2, 3])

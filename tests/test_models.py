@@ -53,8 +53,9 @@ def test_optimizers_match_keras_2_2_defaults():
     cnn, dnn = cnn_optimizer(), dnn_optimizer()
     assert type(cnn).__name__ == "Adadelta"
     assert float(cnn.learning_rate) == pytest.approx(1.0) and cnn.rho == pytest.approx(0.95)
-    assert type(dnn).__name__ == "RMSprop"
+    assert type(dnn).__name__ == "RMSprop22"  # keras 2.2's update rule, tests/test_keras22.py
     assert float(dnn.learning_rate) == pytest.approx(0.001) and dnn.rho == pytest.approx(0.9)
+    assert cnn.epsilon == dnn.epsilon == pytest.approx(1e-7)
     assert MODELS["cnn"].make(0, 10).epochs == 12 and MODELS["dnn"].make(0, 10).epochs == 30
     assert MODELS["cnn"].make(0, 10).batch_size == 128
 
@@ -79,7 +80,7 @@ def test_networks_train_on_the_first_80_percent_like_keras_validation_split(smal
     net = MODELS["dnn"].make(3, 10).fit(x[:100], y[:100])
     assert len(seen["x"]) == 80
     np.testing.assert_array_equal(seen["y"].argmax(1), y[:80])
-    assert net.model_.optimizer.__class__.__name__ == "RMSprop"
+    assert net.model_.optimizer.__class__.__name__ == "RMSprop22"
 
 
 def test_a_fifth_model_is_one_registration(small_slice, fashion):

@@ -369,6 +369,20 @@ def test_banner_is_loud_for_quick_and_incomplete_runs(tmp_path, capsys, monkeypa
         assert expect in shown[0]
 
 
+def test_banner_names_fits_of_an_older_model_recipe(tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(C, "display", lambda obj: shown.append(getattr(obj, "data", str(obj))))
+    results = _toy({"cnn": [0.8, 0.81], "rf": [0.7, 0.71]}).assign(finished_at="2026-01-01T00:00:00+00:00")
+    prov = {"profile": "full", "complete": True}
+    site = C.Site(tmp_path, results, prov)
+    assert site.outdated() == {"cnn": int((results["model"] == "cnn").sum())}  # no recipe: 1; rf's is 1
+    C.banner(site)
+    assert any("OUTDATED" in s and "older model recipe (current: cnn 2)" in s for s in shown)
+    shown.clear()
+    C.banner(C.Site(tmp_path, results.assign(recipe=results["model"].map({"cnn": 2, "rf": 1})), prov))
+    assert not any("OUTDATED" in s for s in shown)
+
+
 def test_load_explains_missing_results(tmp_path):
     with pytest.raises(FileNotFoundError, match="datavsmath run --profile quick"):
         C.load(tmp_path / "nothing")

@@ -115,3 +115,39 @@ def test_cli_missing_data_says_how_to_fix(tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "apt-get install -y dataset-fashion-mnist" in res.stderr
     assert not (tmp_path / "o" / "cells").exists()  # nothing started before the data checked out
+
+
+def test_status_and_run_retrain_fits_of_an_older_recipe_and_only_those(tmp_path):
+    """A folder holding networks trained before their recipe changed (cells without a recipe
+    field): status counts them as left and names them, the run plan says it retrains them,
+    the run replaces them and leaves the trees' cells untouched."""
+    from datavsmath.training.store import ResultStore
+
+    out = tmp_path / "res"
+    exp = load_experiment("size", "smoke")  # rf and dnn at two fractions
+    store = ResultStore(out)
+    for cell in exp.cells():
+        for model in exp.models:
+            store.put({"experiment": "size", "dataset": "fashion", "model": model,
+                       "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "damage": "none",
+                       "replicate": cell.replicate, "seed": cell.seed, "n_train": cell.n_train,
+                       "acc": 0.5, "auc": 0.5, "profile": "smoke"})
+    cells = out / "cells" / "size"
+    trees = {p.name: p.read_bytes() for p in cells.glob("*_rf_*.json")}
+    where = ["size", "--profile", "smoke", "--out", str(out)]
+    status = cli("status", *where)
+    assert status.returncode == 1, status.stderr
+    assert "2/4 fits stored, 2 left" in status.stdout
+    assert "2 dnn stored under an older model recipe (current: dnn 2): the next run retrains them" in status.stdout
+    done = cli("run", *where, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "2 of 4 fits to run" in done.stdout
+    assert "2 dnn stored under an older model recipe (current: dnn 2): retrained and replaced" in done.stdout
+    records = ResultStore(out).records()
+    assert sorted((r["model"], r.get("recipe", 1)) for r in records) == [("dnn", 2), ("dnn", 2), ("rf", 1), ("rf", 1)]
+    assert all(r["acc"] != 0.5 for r in records if r["model"] == "dnn")
+    assert {p.name: p.read_bytes() for p in cells.glob("*_rf_*.json")} == trees
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["sessions"][-1]["fits_done"] == 2
+    again = cli("status", *where)
+    assert again.returncode == 0 and "4/4 fits stored, complete" in again.stdout

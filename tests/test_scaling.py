@@ -638,3 +638,37 @@ def test_backtest_predicts_held_out_sizes_from_small_ones():
     assert (pi["pi_low"] < pi["mean"]).all() and (pi["mean"] < pi["pi_high"]).all()
     with pytest.raises(ValueError, match="split"):
         scaling.backtest(res, split=1.5)
+
+
+def _tied_grid(order: str) -> pd.DataFrame:
+    """A size x damage grid in R's row order ("damage outer": damage levels ascending, sample
+    fractions ascending within) or the transposed one ("sample outer")."""
+    acc = {1.0: {0.2: 0.93, 0.5: 0.93, 1.0: 0.97},  # 0.2 and 0.5 tie for the lowest above 0.90
+           0.9: {0.2: 0.85, 0.5: 0.89, 1.0: 0.92},
+           0.8: {0.2: 0.88, 0.5: 0.902, 1.0: 0.95}}  # noise: q 0.8 gets there sooner than q 0.9
+    rows = [{"experiment": "size_x_damage", "dataset": "fashion", "model": "cnn", "frac_damage": round(1 - q, 10),
+             "frac_sample": s, "replicate": 0, "acc": a, "auc": np.nan}
+            for q, by_s in acc.items() for s, a in by_s.items()]
+    df = pd.DataFrame(rows).sort_values(["frac_damage", "frac_sample"])
+    return df if order == "damage outer" else df.sort_values(["frac_sample", "frac_damage"], kind="stable")
+
+
+@pytest.mark.parametrize("order", ["damage outer", "sample outer"])
+def test_observations_needed_steps_down_the_qualities_with_ties_first_or_all(order):
+    """d_obs steps from each quality to the next lower one (q 0.9: 60,000 rows, then q 0.8:
+    30,000, a step of -0.5), whatever the rows' order; a lag over the chosen cells by sample
+    fraction would give +1.0 there instead. Ties: the smaller sample, or every tied cell."""
+    grid = _tied_grid(order)
+    first = scaling.observations_needed(grid, "acc", 0.90).table()
+    expected = pd.DataFrame({"quality": [1.0, 0.9, 0.8], "acc": [0.93, 0.92, 0.902],
+                             "frac_sample": [0.2, 1.0, 0.5], "num_obs": [12000.0, 60000.0, 30000.0],
+                             "d_obs": [np.nan, 4.0, -0.5]})
+    pd.testing.assert_frame_equal(first, expected)
+    every = scaling.observations_needed(grid, "acc", 0.90, ties="all").table()
+    expected = pd.DataFrame({"quality": [1.0, 1.0, 0.9, 0.8], "acc": [0.93, 0.93, 0.92, 0.902],
+                             "frac_sample": [0.2, 0.5, 1.0, 0.5],
+                             "num_obs": [12000.0, 30000.0, 60000.0, 30000.0],
+                             "d_obs": [np.nan, 1.5, 1.0, -0.5]})
+    pd.testing.assert_frame_equal(every, expected)
+    with pytest.raises(ValueError, match="ties must be 'first' or 'all', got 'last'"):
+        scaling.observations_needed(grid, "acc", 0.90, ties="last")

@@ -226,3 +226,54 @@ def test_r_shaped_csvs_of_a_preview_say_so_and_read_back(tmp_path):
     shaped.to_csv(path, index=False)
     back = read_r_csv(path)
     assert list(back["model"]) == ["rf", "cnn"] and back["acc"].tolist() == [0.8, 0.8]
+
+
+def test_a_fit_of_an_older_recipe_is_replaced_one_of_the_same_recipe_is_not(tmp_path):
+    store = ResultStore(tmp_path)
+    assert store.put(record(model="dnn", acc=0.5))  # no recipe field: written before recipes, recipe 1
+    assert store.put(record(model="dnn", acc=0.6, recipe=1)) is False
+    assert store.put(record(model="dnn", acc=0.7, recipe=2)) is True  # a newer recipe replaces it
+    assert store.put(record(model="dnn", acc=0.8, recipe=2)) is False
+    assert store.put(record(model="dnn", acc=0.9, recipe=1)) is False  # never back to an older one
+    assert [(r["acc"], r["recipe"]) for r in store.records()] == [(0.7, 2)]
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_recipes_are_read_checked_and_labelled(tmp_path):
+    from datavsmath.training.store import outdated, record_recipe
+
+    store = ResultStore(tmp_path)
+    done = "2026-01-01T00:00:00+00:00"
+    store.put(record(model="dnn", finished_at=done))
+    store.put(record(model="dnn", frac_sample=0.2, recipe=2, finished_at=done))
+    store.put(record(model="rf", finished_at=done))
+    df = store.to_frame()
+    assert list(df["recipe"]) == [1, 1, 2]  # sorted by cell: dnn 0.1, rf 0.1, dnn 0.2
+    assert list(outdated(df)) == [True, False, False]  # rf's recipe is still 1
+    assert list(outdated(df.drop(columns="recipe"))) == [True, False, True]
+    assert not outdated(df.assign(finished_at=None)).any()  # R's own fits carry no recipe
+    assert not outdated(read_r_csv(R_DIR / "fashion-data-size-results.csv")).any()
+    assert record_recipe({}) == 1 and record_recipe({"recipe": 3}) == 3
+    path = tmp_path / "cells" / "size" / "fashion_rf_s0.1_d0.0_r0.json"
+    body = json.loads(path.read_text())
+    body.update(recipe="two")
+    body.pop("sha256")
+    assert check_cell(path, json.dumps(body))[1] == "recipe must be an integer of at least 1, got 'two'"
+
+
+def test_fits_of_an_older_network_recipe_are_pending_trees_are_not(tmp_path):
+    from datavsmath.experiments import load_experiment
+    from datavsmath.training.units import describe_outdated, outdated_fits, pending_fits
+
+    exp = load_experiment("size", "smoke")  # rf and dnn at two fractions
+    store = ResultStore(tmp_path)
+    for cell in exp.cells():
+        for model in exp.models:  # as stored before recipes were recorded
+            store.put(record(model=model, frac_sample=cell.frac_sample, seed=cell.seed, n_train=cell.n_train))
+    todo = pending_fits(exp, store)
+    assert [(c.frac_sample, ms) for c, ms in todo] == [(s, ["dnn"]) for s in exp.frac_sample]
+    assert outdated_fits(exp, store) == {"dnn": 2}
+    assert describe_outdated({"dnn": 2}) == "2 dnn stored under an older model recipe (current: dnn 2)"
+    cell = exp.cells()[0]
+    store.put(record(model="dnn", frac_sample=cell.frac_sample, recipe=2))
+    assert outdated_fits(exp, store) == {"dnn": 1} and len(pending_fits(exp, store)) == 1

@@ -37,7 +37,7 @@ CPU_ONLY_NOISE = (
 
 __all__ = [
     "MODELS", "ModelSpec", "register", "make_model", "VoteFractionForest", "XGBSoftprob",
-    "KerasNet", "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "gpu_name", "gpu_names", "keras_backend",
+    "KerasNet", "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "recipe", "gpu_name", "gpu_names", "keras_backend",
     "nvidia_gpu_present",
     "device_label",
 ]
@@ -248,20 +248,35 @@ def build_cnn(n_classes: int = 10):
 
 
 def dnn_optimizer():
-    """RMSprop with keras' defaults: learning rate 0.001, rho 0.9."""
-    import keras
+    """RMSprop with keras 2.2's defaults and update rule: learning rate 0.001, rho 0.9,
+    epsilon 1e-7 added to sqrt(v) (keras 3's own adds it under the root; see
+    :mod:`datavsmath.keras22`)."""
+    keras_backend()
+    from .keras22 import RMSprop22
 
-    return keras.optimizers.RMSprop(learning_rate=0.001, rho=0.9)
+    return RMSprop22(learning_rate=0.001, rho=0.9)
 
 
 def cnn_optimizer():
     """Adadelta with keras 2.2's defaults: learning rate 1.0, rho 0.95.
 
     Today's keras default (0.001) is a different experiment that barely trains in 12 epochs.
+    keras 3's Adadelta update is keras 2.2's line for line (see :mod:`datavsmath.keras22`).
     """
+    keras_backend()
     import keras
 
     return keras.optimizers.Adadelta(learning_rate=1.0, rho=0.95)
+
+
+def crossentropy(y_true, y_pred):
+    """keras 2.2's categorical cross-entropy on probabilities (renormalised, clipped to
+    [1e-7, 1 - 1e-7]): (batch, k) one-hot targets and softmax outputs -> (batch,) nats.
+    See :func:`datavsmath.keras22.categorical_crossentropy`."""
+    keras_backend()
+    from .keras22 import categorical_crossentropy
+
+    return categorical_crossentropy(y_true, y_pred)
 
 
 def validation_cut(n_rows: int, validation_split: float = 0.2) -> int:
@@ -275,12 +290,16 @@ class KerasNet:
     Keras holds out the *last* 20% of the rows it is given and never trains on them; we
     train on exactly the first ``floor(0.8 n)`` rows and skip scoring the held-out part each
     epoch, which R only displayed and which does not change the weights.
+
+    ``loss`` maps (batch, k) one-hot targets and (batch, k) probabilities to (batch,) losses;
+    the default is keras 2.2's categorical cross-entropy (:func:`crossentropy`), which keras
+    3's own differs from on TensorFlow.
     """
 
     def __init__(self, build: Callable, optimizer: Callable, features: Callable, epochs: int,
                  batch_size: int = 128, validation_split: float = 0.2, n_classes: int = 10,
-                 seed: int = 0, verbose: int = 0):
-        self.build, self.optimizer, self.features = build, optimizer, features
+                 seed: int = 0, verbose: int = 0, loss: Callable = crossentropy):
+        self.build, self.optimizer, self.features, self.loss = build, optimizer, features, loss
         self.epochs, self.batch_size, self.validation_split = epochs, batch_size, validation_split
         self.n_classes, self.seed, self.verbose = n_classes, seed, verbose
 
@@ -291,7 +310,7 @@ class KerasNet:
         keras.backend.clear_session()  # one graph per fit; memory does not grow over a grid
         keras.utils.set_random_seed(self.seed)
         self.model_ = self.build(self.n_classes)
-        self.model_.compile(optimizer=self.optimizer(), loss="categorical_crossentropy")
+        self.model_.compile(optimizer=self.optimizer(), loss=self.loss)
         cut = validation_cut(len(x), self.validation_split)
         if cut < 1:
             raise ValueError(f"{len(x)} rows leave nothing to train on after validation_split={self.validation_split}")
@@ -313,12 +332,23 @@ class ModelSpec:
     make : (seed, n_classes) -> an unfitted estimator with fit / predict_proba
     cpu_seconds_full : measured seconds of one fit on all 60,000 rows on a 2-core CPU; the
         runner uses it only to weight its progress bar and ETA.
+    recipe : version of what ``make`` trains (settings, loss, update rule), an integer from 1;
+        raise it whenever a change would change the model's results. Every stored fit records
+        the recipe it was trained under (one without the field counts as recipe 1), and a
+        run retrains the stored fits of an older recipe, so that a results folder never mixes
+        two recipes of one model. History: dnn and cnn 2 = keras 2.2's RMSprop update and
+        loss (1: keras 3's own); rf and xgb 1.
     """
 
     name: str
     make: Callable[[int, int], object]
     cpu_seconds_full: float
     description: str
+    recipe: int = 1
+
+    def __post_init__(self):
+        if not isinstance(self.recipe, int) or isinstance(self.recipe, bool) or self.recipe < 1:
+            raise ValueError(f"ModelSpec {self.name!r}: recipe must be an integer of at least 1, got {self.recipe!r}")
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -327,6 +357,13 @@ MODELS: dict[str, ModelSpec] = {}
 def register(spec: ModelSpec) -> ModelSpec:
     MODELS[spec.name] = spec
     return spec
+
+
+def recipe(name: str) -> int:
+    """The current recipe version of the registered model ``name`` (see :class:`ModelSpec`)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
+    return MODELS[name].recipe
 
 
 def make_model(name: str, seed: int, n_classes: int = 10):
@@ -342,7 +379,7 @@ register(ModelSpec("xgb", lambda seed, k: XGBSoftprob(n_classes=k, seed=seed), 3
                    "xgboost softprob, eta 0.2, depth 5, colsample 0.5, 150 rounds"))
 register(ModelSpec("dnn", lambda seed, k: KerasNet(build_dnn, dnn_optimizer, flat_features, epochs=30,
                                                    n_classes=k, seed=seed), 57,
-                   "dense 256-128 with dropout, RMSprop, 30 epochs"))
+                   "dense 256-128 with dropout, RMSprop (keras 2.2's update), 30 epochs", recipe=2))
 register(ModelSpec("cnn", lambda seed, k: KerasNet(build_cnn, cnn_optimizer, image_features, epochs=12,
                                                    n_classes=k, seed=seed), 1000,
-                   "conv 32-64, max-pool, dense 128, Adadelta lr 1.0, 12 epochs"))
+                   "conv 32-64, max-pool, dense 128, Adadelta lr 1.0, 12 epochs", recipe=2))

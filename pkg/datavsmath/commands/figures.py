@@ -8,9 +8,10 @@ else ``results/quick``.
 Writes, under --to DIR (default: SOURCE/figures for a results folder; --out is a deprecated
 alias of --to): the accuracy and AUC charts of every experiment present, named as in the R testbench (acc-size.png, auc-rand-bias.png,
 acc-const-bias.png, acc-cnn-bias.png, ...; digit-MNIST runs get an ``mnist-`` prefix), the
-learning curves, the statistics charts when SOURCE/tables/ holds their tables, and the two
-illustrations of damaged labels (random-bias.png, constant-bias.png). Default size: 8 x 4.5
-inches (16:9) at 300 dpi. Figures drawn from anything but a complete full run say so in their
+learning curves, the statistics charts when SOURCE/tables/ holds their tables, the two
+illustrations of damaged labels (random-bias.png, constant-bias.png) and one training image of
+each class (sample-images.png, when the dataset's files are found). Default size: 1600 x 900
+pixels (16:9: 5.33 x 3 inches at 300 dpi). Figures drawn from anything but a complete full run say so in their
 caption (e.g. "QUICK PREVIEW").
 
 examples:
@@ -27,6 +28,9 @@ from pathlib import Path
 from ..errors import UserError
 from . import add_to_argument, output_dir
 
+#: datavsmath.report.theme.DEFAULT_SIZE, repeated so that building the parser loads no plotnine
+DEFAULT_SIZE = (16 / 3, 3.0)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", nargs="?", metavar="SOURCE",
@@ -34,10 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: $DATAVSMATH_RESULTS, results/full if complete, else results/quick)")
     add_to_argument(parser, "folder for the PNG files (default: SOURCE/figures for a results folder)")
     parser.add_argument("--dpi", type=int, default=300, help="resolution in dots per inch (default: 300)")
-    parser.add_argument("--width", type=float, default=8.0, help="width in inches (default: 8)")
-    parser.add_argument("--height", type=float, default=4.5, help="height in inches (default: 4.5, i.e. 16:9)")
+    parser.add_argument("--width", type=float, default=DEFAULT_SIZE[0],
+                        help="width in inches (default: 5.33, 1600 px at 300 dpi)")
+    parser.add_argument("--height", type=float, default=DEFAULT_SIZE[1],
+                        help="height in inches (default: 3, 900 px at 300 dpi: 16:9)")
     parser.add_argument("--no-illustrations", dest="illustrations", action="store_false",
-                        help="skip the two bar charts of damaged labels")
+                        help="skip the two bar charts of damaged labels and the sample images")
 
 
 def _check_size(args) -> None:

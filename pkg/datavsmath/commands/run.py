@@ -1,7 +1,9 @@
 """Run experiments into a results folder; resumable, one stored file per finished fit.
 
 Interrupt at any time (Ctrl-C, SIGTERM, a kill, a lost machine) and rerun the same command:
-finished fits are kept and skipped, the fit in flight is redone. At the end the tidy
+finished fits are kept and skipped, the fit in flight is redone. A fit stored under an older
+recipe of its model (e.g. networks trained before they followed keras 2.2's RMSprop and loss)
+is retrained and replaced, and the plan says how many. At the end the tidy
 results.csv and the R-shaped CSVs are (re)written. A damaged cell file is moved to
 quarantine/ and refitted; with nothing left to do, the folder is not touched.
 
@@ -168,24 +170,30 @@ def _plan_text(profile, out, exps, store, bare: bool) -> str:
     expected time. The estimate sums each fit's expected CPU seconds on 2 cores
     (runner.fit_weight, the per-model times measured for README's "How long it takes";
     it gives the table's 45 min for quick and ~50 hours for full)."""
-    from ..training.units import fit_weight, pending_fits
+    from ..training.units import describe_outdated, fit_weight, outdated_fits, pending_fits
 
     todo = [(c, ms) for e in exps for c, ms in pending_fits(e, store)]
     n_todo = sum(len(ms) for _, ms in todo)
+    old: dict[str, int] = {}
+    for e in exps:
+        for m, n in outdated_fits(e, store).items():
+            old[m] = old.get(m, 0) + n
+    retrain = (f"; {describe_outdated(old)}: retrained and replaced, so that the folder holds one "
+               "recipe per model" if old else "")
     n_all = sum(e.n_fits for e in exps)
     seconds = sum(fit_weight(m, c.n_train) for c, ms in todo for m in ms)
     names = ", ".join(e.name for e in exps)
     when = (f"{_duration(seconds)} on a 2-core CPU without a GPU (README: How long it takes)"
             if n_todo else "nothing to train, every fit is stored")
     if not bare:
-        return (f"plan: profile {profile}, {n_todo} of {n_all} fits to run ({names}), {when}\n"
+        return (f"plan: profile {profile}, {n_todo} of {n_all} fits to run ({names}), {when}{retrain}\n"
                 f"results folder: {out}")
     return "\n".join([
         "datavsmath run: no experiment, --profile or --out given, so this runs the defaults:",
         f"  profile:        {profile}" + ("" if profile != "quick" else
                                           " (a preview, not the R grids; --profile full for those, "
                                           "--profile smoke for a one-minute try)"),
-        f"  fits:           {n_todo} to run, {n_all - n_todo} of {n_all} already stored ({names})",
+        f"  fits:           {n_todo} to run, {n_all - n_todo} of {n_all} already stored ({names}){retrain}",
         f"  results folder: {out}",
         f"  expected time:  {when}",
         "  Ctrl-C stops it at any time; the same command resumes.",
@@ -243,8 +251,8 @@ def preflight(out, n_fits: int) -> None:
 def run(args) -> int:
     from ..errors import UserError
     from ..training.lock import RunLock
-    from ..training.units import pending_fits
     from ..training.store import ResultStore, clean_stale_temps
+    from ..training.units import pending_fits
 
     profile, out, exps = resolve(args)
     if args.workers is not None and (args.cluster is None or args.workers < 1):
@@ -305,8 +313,9 @@ def _run_locked(args, profile, out, exps, store) -> int:
         if e.dataset not in datasets:
             datasets[e.dataset] = load_dataset(e.dataset, args.data_dir, download=args.download)
     # fits this session stored, counted from the store so that an interrupted session (and the
-    # tree threads' fits) are counted too, not only experiments that ran to the end
-    stored_before = sum(len(store.records(e.name)) for e in exps)
+    # tree threads' fits) are counted too, not only experiments that ran to the end; a fit
+    # retrained under a newer recipe counts, though the number of cell files stays the same
+    stored_before = _current_fits(exps, store)
     session = start_session(out, profile=profile, experiments=_plan(exps, store))
     t0, status = time.perf_counter(), "failed"
     cluster = client = None
@@ -340,7 +349,7 @@ def _run_locked(args, profile, out, exps, store) -> int:
         try:
             planned = _plan(exps, store)
             finish_session(out, session, experiments=planned, wall_seconds=time.perf_counter() - t0,
-                           fits_done=sum(v["stored"] for v in planned.values()) - stored_before,
+                           fits_done=_current_fits(exps, store) - stored_before,
                            status=status, versions=library_versions(),
                            complete=profile_complete(store, profile, {e.dataset for e in exps}))
             if store.records():
@@ -356,7 +365,17 @@ def _run_locked(args, profile, out, exps, store) -> int:
     return 0
 
 
+def _current_fits(exps, store) -> int:
+    """Fits of the grids stored under their model's current recipe."""
+    from ..training.units import pending_fits
+
+    return sum(e.n_fits - sum(len(ms) for _, ms in pending_fits(e, store)) for e in exps)
+
+
 def _plan(exps, store) -> dict:
+    from ..training.units import outdated_fits
+
     return {e.name: {"n_fits": e.n_fits, "stored": len(store.records(e.name)),
+                     "outdated": outdated_fits(e, store),
                      "models": list(e.models), "replicates": e.replicates, "note": e.note}
             for e in exps}

@@ -1,11 +1,13 @@
 """Show what a results folder holds: fits stored and left per experiment, with the
 expected CPU time of the rest, and the sessions that produced it (a session whose process
 died shows as killed). A damaged cell file is reported, moved to quarantine/ and counted as
-left.
+left. A fit stored under an older recipe of its model (the networks' update rule or loss
+changed since; see README) is counted as left too, and named: the next run retrains it.
 
 exit status (for scripts):
   0    every selected experiment is complete
-  1    fits are left (nothing is wrong: rerun `datavsmath run` with the same options to finish)
+  1    fits are left, or stored under an older model recipe (nothing is wrong: rerun
+       `datavsmath run` with the same options to finish)
   2    an error, e.g. an unknown experiment or a spec that cannot be read (the readable ones
        are still listed, the broken one is named)
   141  the reader of the output went away early (e.g. `| head -1`); nothing is printed about it
@@ -36,7 +38,7 @@ def describe_session(s: dict) -> str:
 
 def run(args) -> int:
     from ..training.provenance import read_provenance
-    from ..training.units import fit_weight, pending_fits
+    from ..training.units import describe_outdated, fit_weight, outdated_fits, pending_fits
     from ..training.store import ResultStore
     from .run import resolve
 
@@ -53,8 +55,10 @@ def run(args) -> int:
         n_left = sum(len(m) for _, m in todo)
         cpu = sum(fit_weight(m, c.n_train) for c, ms in todo for m in ms)
         left_total += cpu
+        old = describe_outdated(outdated_fits(e, store))
         print(f"  {e.name:<16} {e.n_fits - n_left:>4}/{e.n_fits} fits stored"
-              + (f", {n_left} left (~{cpu / 3600:.1f} CPU-hours on 2 cores)" if n_left else ", complete"))
+              + (f", {n_left} left (~{cpu / 3600:.1f} CPU-hours on 2 cores)" if n_left else ", complete")
+              + (f"; of those left, {old}: the next run retrains them" if old else ""))
     for name, message in broken:  # listed, not fatal: the other experiments' counts still hold
         print(f"  {name:<16} spec error: {message}")
     for s in prov.get("sessions", []):

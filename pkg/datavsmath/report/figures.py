@@ -87,6 +87,8 @@ __all__ = [
     "talk_figures",
     "scaling_figures",
     "illustration_figures",
+    "sample_images_figure",
+    "sample_images",
     "training_labels",
     "save_png",
     "with_caption",
@@ -344,13 +346,18 @@ def export_figures(results: pd.DataFrame | None, out_dir: str | os.PathLike, *, 
         figs = {k: with_caption(v, note) for k, v in figs.items()}
     if illustrations:
         figs.update(illustration_figures())
+        for dataset in datasets:
+            samples = sample_images(dataset)
+            if samples is not None:
+                figs[("" if dataset == "fashion" else f"{dataset}-") + "sample-images"] = samples
     return [save_png(p, out_dir / f"{name}.png", width, height, dpi) for name, p in figs.items()]
 
 
 def sample_images_figure(x: np.ndarray, y: np.ndarray, class_names: list[str], per_class: int = 1,
                          title: str = "Fashion-MNIST: the ten classes") -> ggplot:
     """The talk's sample grid: the first ``per_class`` training images of each class, one panel
-    per image, titled 'label: class name'. ``x``: (n, 28, 28) grey levels, ``y``: labels."""
+    per image, titled 'label: class name', in rows of five. ``x``: (n, 28, 28) grey levels
+    0..255, ``y``: (n,) integer labels; a class without images has no panel."""
     from plotnine import coord_fixed, element_blank, facet_wrap, geom_raster, scale_fill_gradient, theme
 
     parts = []
@@ -373,8 +380,8 @@ def sample_images_figure(x: np.ndarray, y: np.ndarray, class_names: list[str], p
 
 
 def sample_images(dataset: str = "fashion") -> ggplot | None:
-    """:func:`sample_images_figure` of the dataset's training images, or None when the
-    dataset's files cannot be found."""
+    """:func:`sample_images_figure` of the dataset's training images (titled after the
+    dataset), or None when the dataset's files cannot be found."""
     from ..data import load_dataset
     from ..errors import UserError
 
@@ -382,4 +389,5 @@ def sample_images(dataset: str = "fashion") -> ggplot | None:
         ds = load_dataset(dataset)
     except (UserError, OSError):
         return None
-    return sample_images_figure(ds.x_train, ds.y_train, ds.class_names)
+    title = "Fashion-MNIST: the ten classes" if dataset == "fashion" else "MNIST: the ten digits"
+    return sample_images_figure(ds.x_train, ds.y_train, ds.class_names, title=title)

@@ -127,6 +127,16 @@ class Site:
         path = self.folder / "tables" / name
         return pd.read_csv(path) if path.is_file() else None
 
+    def outdated(self) -> dict[str, int]:
+        """Fits here trained under an older recipe of their model than the current one
+        (:func:`datavsmath.training.store.outdated`), counted per model; empty when none."""
+        from ..training.store import outdated
+
+        if self.results.empty or "model" not in self.results:
+            return {}
+        counts = self.results.loc[outdated(self.results), "model"].value_counts()
+        return {str(m): int(n) for m, n in counts.items()}
+
     def note(self, experiment: str) -> str | None:
         """The profile's note for an experiment (e.g. the quick grid's caveat), if recorded."""
         exp = (self.provenance.get("experiments") or {}).get(experiment)

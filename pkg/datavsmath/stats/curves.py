@@ -10,9 +10,9 @@ weighted residual mean square), which leaves a well-conditioned problem in ``the
 statsmodels' :class:`~statsmodels.base.model.GenericLikelihoodModel` maximises it (BFGS with the
 analytic score, then a Newton polish with the Hessian of the analytic score).
 
-Inference is that of (weighted) nonlinear least squares, the textbook ``nls`` covariance (no R
-fit of these curves exists to compare with; the check is statsmodels' GLM where a log link
-applies, see tests/test_scaling.py): the covariance is the inverse observed information rescaled
+Inference is that of (weighted) nonlinear least squares, with its textbook covariance (the R
+testbench fitted no curves, so there is no R fit to compare with; the check is statsmodels'
+GLM where a log link applies, see tests/test_scaling.py): the covariance is the inverse observed information rescaled
 from the ML variance RSS/m to the unbiased RSS/(m - k), and intervals use Student-t quantiles
 with the fit's residual degrees of freedom m - k. Intervals of positive natural
 parameters (amplitudes, e50, Hill slope) are computed on the log scale; everything derived

@@ -247,22 +247,36 @@ class ObservationsNeeded:
 
 
 def observations_needed(df_cross: pd.DataFrame, metric: str = "acc", threshold: float = 0.90,
-                        n_total: int = N_TOTAL, model: str | None = None) -> ObservationsNeeded:
+                        n_total: int = N_TOTAL, model: str | None = None,
+                        ties: str = "first") -> ObservationsNeeded:
     """The reference's table method for the size x damage grid, exactly.
 
     For each quality q = 1 - frac_damage, among the cells whose metric is strictly above
-    ``threshold``, take the cell with the lowest metric (ties: the smaller sample); report q,
-    the metric rounded to 3 decimals, frac_sample, num_obs = n_total * frac_sample and
-    d_obs = (num_obs - previous num_obs) / previous num_obs, rows by decreasing q, NaN on the
-    first. Qualities with no cell above the threshold give no row (as R's filter does).
-    Replicates of a cell are averaged first.
+    ``threshold``, take the cell with the lowest metric; report q, the metric rounded to 3
+    decimals, frac_sample, num_obs = n_total * frac_sample and d_obs = (num_obs - previous
+    num_obs) / previous num_obs, rows by decreasing q, NaN on the first (d_obs is not rounded).
+    Qualities with no cell above the threshold give no row (as R's filter does). Replicates of
+    a cell are averaged first. The order of the rows given does not matter: the rows are put
+    in the reference's order (decreasing q) before d_obs is computed.
 
     Parameters
     ----------
     df_cross : tidy results holding the size x damage grid (other experiments are ignored)
     metric, threshold : e.g. ("acc", 0.90) or ("auc", 0.98)
     model : which model's grid (default: the only one present; the R grid is CNN only)
+    ties : cells of one quality tied for the lowest metric (exactly equal means).
+        "first" (default): one row per quality, the smallest sample among them (the first
+        in R's loop order, sample fractions ascending), as the reference's "the cell" reads.
+        "all": every tied cell is a row, by ascending sample fraction, as dplyr's ``top_n``
+        keeps ties; d_obs then also steps between the tied rows of one quality.
+
+    Returns
+    -------
+    ObservationsNeeded: ``table()`` with columns quality, <metric>, frac_sample, num_obs,
+    d_obs; ``missing_qualities`` lists the qualities without a row.
     """
+    if ties not in ("first", "all"):
+        raise ValueError(f"ties must be 'first' or 'all', got {ties!r}")
     metric = _check_metric(metric)
     rows, model = _cross_model(df_cross, model)
     rows = rows[(rows["model"] == model) & rows[metric].notna()]
@@ -274,12 +288,12 @@ def observations_needed(df_cross: pd.DataFrame, metric: str = "acc", threshold: 
         if above.empty:
             missing.append(float(q))
             continue
-        best = above.sort_values([metric, "frac_sample"], kind="stable").iloc[0]
-        out.append({"quality": float(q), metric: round(float(best[metric]), 3),
-                    "frac_sample": float(best["frac_sample"]),
-                    "num_obs": float(np.round(n_total * best["frac_sample"], 6))})
+        lowest = above[above[metric] == above[metric].min()].sort_values("frac_sample", kind="stable")
+        for best in (lowest.iloc[:1] if ties == "first" else lowest).itertuples():
+            out.append({"quality": float(q), metric: round(float(getattr(best, metric)), 3),
+                        "frac_sample": float(best.frac_sample),
+                        "num_obs": float(np.round(n_total * best.frac_sample, 6))})
     frame = pd.DataFrame(out, columns=["quality", metric, "frac_sample", "num_obs"])
     prev = frame["num_obs"].shift(1)
     frame["d_obs"] = (frame["num_obs"] - prev) / prev
     return ObservationsNeeded(frame, metric, threshold, missing, model)
-

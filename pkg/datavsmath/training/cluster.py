@@ -10,7 +10,8 @@
   data files and no access to the results folder: a task returns its result records and writes
   nothing;
 * the client stores each returned record through :class:`~datavsmath.training.store.ResultStore`, whose
-  ``put`` ignores a fit that is already stored, so a rerun resumes and nothing is stored twice;
+  ``put`` ignores a fit that is already stored (unless under an older model recipe, which it
+  replaces), so a rerun resumes and nothing is stored twice;
 * a worker lost mid-task is first the scheduler's business: it reschedules the task on another
   worker (up to ``distributed.scheduler.allowed-failures`` times, 3 by default). When that is
   not enough (the task ends in ``KilledWorker``, or is cancelled: by ``client.restart``, or

@@ -11,7 +11,8 @@ What each copy keeps from the naive path (:class:`datavsmath.models.KerasNet`):
   ``dnn_optimizer`` / ``cnn_optimizer``), built right after ``keras.utils.set_random_seed``
   with the copy's own seed, so its initial weights and dropout seeds equal those of a naive
   fit with that seed;
-* its own weights, optimizer state (Adadelta / RMSprop slots) and labels;
+* its own weights, optimizer state (Adadelta / RMSprop slots) and labels, and the template's
+  loss (keras 2.2's categorical cross-entropy);
 * epochs, batch 128, and training on the first ``floor(0.8 n)`` rows only
   (keras' ``validation_split = 0.2``);
 * a fresh uniformly random order of those rows every epoch, drawn for each copy from its own
@@ -246,11 +247,10 @@ class _TFProgram(_Program):
     XLA-compiled), gradients from one ``GradientTape`` over the summed loss."""
 
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
-        import keras
         import tensorflow as tf
 
         super().__init__(template, n_copies, jit)
-        k, models, optimizers = self.k, self.models, self.optimizers
+        k, models, optimizers, loss = self.k, self.models, self.optimizers, template.loss
         var_lists = [m.trainable_variables for m in models]
         flat_vars = [v for vs in var_lists for v in vs]
         sizes = [len(vs) for vs in var_lists]
@@ -261,7 +261,7 @@ class _TFProgram(_Program):
                 total = 0.0
                 for i, m in enumerate(models):
                     proba = m(xb[i], training=True)
-                    ce = keras.losses.categorical_crossentropy(tf.one_hot(yb[i], k), proba)
+                    ce = loss(tf.one_hot(yb[i], k), proba)
                     total += tf.reduce_sum(ce * w) / tf.reduce_sum(w)  # copy i's batch mean
             grads = tape.gradient(total, flat_vars)
             start = 0
@@ -312,16 +312,15 @@ class _JaxProgram(_Program):
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
         import jax
         import jax.numpy as jnp
-        import keras
 
         super().__init__(template, n_copies, jit)
-        k, models, optimizers = self.k, self.models, self.optimizers
+        k, models, optimizers, loss = self.k, self.models, self.optimizers, template.loss
 
         def loss_fn(trainable, non_trainable, xb, yb, w):
             total, new_non_trainable = 0.0, []
             for i, m in enumerate(models):
                 proba, nt = m.stateless_call(trainable[i], non_trainable[i], xb[i], training=True)
-                ce = keras.losses.categorical_crossentropy(jax.nn.one_hot(yb[i], k), proba)
+                ce = loss(jax.nn.one_hot(yb[i], k), proba)
                 total = total + jnp.sum(ce * w) / jnp.sum(w)  # copy i's batch mean
                 new_non_trainable.append(nt)
             return total, new_non_trainable
@@ -390,7 +389,7 @@ _MAX_PROGRAMS = 3
 
 def _program(template: KerasNet, n_copies: int, jit: bool) -> _Program:
     backend = keras_backend()
-    key = (backend, template.build, template.optimizer, template.n_classes, template.batch_size, n_copies, jit)
+    key = (backend, template.build, template.optimizer, template.loss, template.n_classes, template.batch_size, n_copies, jit)
     prog = _PROGRAMS.pop(key, None)
     if prog is None:
         prog = (_JaxProgram if backend == "jax" else _TFProgram)(template, n_copies, jit)

@@ -29,11 +29,15 @@ A pruning experiment's records add ``selection`` ("random", "keep_easy", "keep_h
 record without it is random, and only the other rules add it to the cell file's name, so the
 folders of the other experiments are unchanged.
 
-Extra columns after these: ``backend``, ``copies`` (how the fit ran), ``transition_counts``
+Extra columns after these: ``backend``, ``copies`` (how the fit ran), ``recipe``, the version of
+the model's recipe it was trained under (:attr:`datavsmath.models.ModelSpec.recipe`; cells
+written before recipes were recorded count as recipe 1), ``transition_counts``
 (the realised noise matrix of the cell's training labels, compact JSON ``[[n00, n01, ...],
 ...]``, rows the clean class, columns the label trained on; absent in cells written before it
 was recorded) and, in experiments with several damage rules, ``noise_rule`` (the cell's rule,
-also part of its file name; "none" for the shared clean cells).
+also part of its file name; "none" for the shared clean cells). A stored fit of an older recipe
+than the registered model's is *outdated*: ``datavsmath status`` and the run plan count it, the
+next run retrains it (``put`` replaces it), and :func:`outdated` marks its rows in a table.
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["COLUMNS", "R_FILES", "REQUIRED", "CHECKSUM", "ResultStore", "cell_id", "read_results",
+__all__ = ["COLUMNS", "R_FILES", "REQUIRED", "CHECKSUM", "RECIPE", "ResultStore", "cell_id", "read_results",
+           "record_recipe", "outdated",
            "read_r_csv", "to_r_shape", "atomic_write", "check_cell", "clean_stale_temps", "pid_alive",
            "estimate_bytes", "temp_prefix"]
 
@@ -75,6 +80,8 @@ REQUIRED = {"experiment": str, "dataset": str, "model": str, "frac_sample": (int
             "frac_damage": (int, float), "replicate": int, "acc": (int, float), "auc": (int, float)}
 #: the field of a cell file holding the SHA-256 of the rest of the record
 CHECKSUM = "sha256"
+#: the field of a cell file holding the model recipe it was trained under (absent: 1)
+RECIPE = "recipe"
 #: where damaged cells are moved, inside the results folder
 QUARANTINE = "quarantine"
 #: below this much free space a run warns (other programs fill the same disk)
@@ -186,6 +193,28 @@ def checksum(record: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def record_recipe(record: dict) -> int:
+    """The model recipe a stored record was trained under; 1 for records written before
+    recipes were recorded."""
+    value = record.get(RECIPE)
+    return 1 if value is None else int(value)
+
+
+def outdated(df: pd.DataFrame) -> pd.Series:
+    """For each row of a tidy table, whether it is one of our fits trained under an older
+    recipe than its model's current one. Boolean Series aligned with ``df``; a row without a
+    recipe counts as recipe 1. Never outdated: models not registered here, and rows without
+    ``finished_at`` (R's published results, read from its CSVs)."""
+    from ..models import MODELS
+
+    if df.empty:
+        return pd.Series(False, index=df.index, dtype=bool)
+    current = df["model"].map(lambda m: MODELS[m].recipe if m in MODELS else 0)
+    stored = df[RECIPE].fillna(1) if RECIPE in df.columns else pd.Series(1, index=df.index)
+    ours = df["finished_at"].notna() if "finished_at" in df.columns else pd.Series(False, index=df.index)
+    return ((stored.astype(float) < current.astype(float)) & ours).astype(bool)
+
+
 def _is_type(value, types) -> bool:
     return isinstance(value, types) and not isinstance(value, bool)
 
@@ -203,6 +232,8 @@ def check_cell(path: Path, text: str) -> tuple[dict | None, str | None]:
         return None, f"missing or mistyped fields {bad}"
     if any(not math.isfinite(record[k]) for k in ("frac_sample", "frac_damage")):
         return None, "non-finite fractions"
+    if RECIPE in record and not (_is_type(record[RECIPE], int) and record[RECIPE] >= 1):
+        return None, f"recipe must be an integer of at least 1, got {record[RECIPE]!r}"
     stored = record.pop(CHECKSUM, None)
     if stored is not None and stored != checksum(record):  # None: written before checksums
         return None, "checksum mismatch (the record was changed after it was written)"
@@ -273,17 +304,24 @@ class ResultStore:
 
     def has(self, record: dict) -> bool:
         """True if the fit identified by ``record``'s key fields is stored and sound."""
+        return self.get(record) is not None
+
+    def get(self, record: dict) -> dict | None:
+        """The stored, verified record of the fit identified by ``record``'s key fields, or
+        None when it is absent (or damaged, which quarantines it)."""
         path = self._path(record)
-        return path.is_file() and self._load(path) is not None
+        return self._load(path) if path.is_file() else None
 
     def put(self, record: dict) -> bool:
         """Store one finished fit atomically, with its checksum. Returns False (and writes
-        nothing) if a sound copy is present; a damaged one is quarantined and replaced."""
+        nothing) if a sound copy of the same or a newer recipe (``record_recipe``) is present;
+        a damaged copy, or one of an older recipe, is replaced."""
         missing = [c for c in REQUIRED if c not in record]
         if missing:
             raise ValueError(f"result record lacks {missing}")
         path = self._path(record)
-        if self.has(record):
+        stored = self.get(record)
+        if stored is not None and record_recipe(stored) >= record_recipe(record):
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
         body = {k: v for k, v in record.items() if k != CHECKSUM}
@@ -307,10 +345,12 @@ class ResultStore:
         return out
 
     def to_frame(self, experiment: str | None = None) -> pd.DataFrame:
-        """Tidy DataFrame of the stored fits, columns ``COLUMNS`` first, sorted by cell."""
+        """Tidy DataFrame of the stored fits, columns ``COLUMNS`` first, sorted by cell; the
+        ``recipe`` column is always there (1 for cells written before recipes were recorded)."""
         df = pd.DataFrame(self.records(experiment))
         if df.empty:
             return pd.DataFrame(columns=COLUMNS)
+        df[RECIPE] = df[RECIPE].fillna(1).astype(int) if RECIPE in df.columns else 1
         extra = [c for c in df.columns if c not in COLUMNS]
         df = df.reindex(columns=COLUMNS + extra)
         keys = ["experiment", "dataset", "frac_damage"] + (["noise_rule"] if "noise_rule" in df else []) \

@@ -24,7 +24,7 @@ from ..experiments import Cell, Experiment, derive_seed
 from ..metrics import score
 from ..models import MODELS, device_label, keras_backend, make_model
 from ..noise import counts_text, damage_by_rule
-from .store import ResultStore
+from .store import RECIPE, ResultStore, record_recipe
 
 #: seconds a fit costs besides its rows (graph building, scoring 10,000 test rows)
 FIT_OVERHEAD_SECONDS = 4.0
@@ -112,6 +112,8 @@ def _record(exp: Experiment, cell: Cell, model: str, n_train: int, proba, data: 
         # extra columns (after the standard ones): how the fit ran; a fused fit's seconds
         # are its group's wall time divided by the group's copies
         "backend": backend, "copies": int(copies),
+        # the model recipe it was trained under: a later recipe retrains it
+        RECIPE: MODELS[model].recipe,
         **noise_fields(exp, cell, data),
     }
 
@@ -166,14 +168,41 @@ def _key(exp: Experiment, cell: Cell, model: str) -> dict:
 
 
 
+def _current(stored: dict | None, model: str) -> bool:
+    return stored is not None and record_recipe(stored) >= MODELS[model].recipe
+
+
 def pending_fits(exp: Experiment, store: ResultStore) -> list[tuple[Cell, list[str]]]:
-    """Cells with at least one model not yet stored, each with its missing models."""
+    """Cells with at least one model to train, each with those models: not stored yet, or
+    stored under an older recipe of the model (see :func:`outdated_fits`)."""
     out = []
     for cell in exp.cells():
-        missing = [m for m in exp.models if not store.has(_key(exp, cell, m))]
+        missing = [m for m in exp.models if not _current(store.get(_key(exp, cell, m)), m)]
         if missing:
             out.append((cell, missing))
     return out
+
+
+def outdated_fits(exp: Experiment, store: ResultStore) -> dict[str, int]:
+    """Stored fits of ``exp`` trained under an older recipe than their model's current one
+    (:attr:`datavsmath.models.ModelSpec.recipe`), counted per model; these are part of
+    :func:`pending_fits` and the next run retrains them."""
+    out: dict[str, int] = {}
+    for cell in exp.cells():
+        for m in exp.models:
+            stored = store.get(_key(exp, cell, m))
+            if stored is not None and not _current(stored, m):
+                out[m] = out.get(m, 0) + 1
+    return out
+
+
+def describe_outdated(counts: dict[str, int]) -> str:
+    """"56 dnn, 252 cnn stored under an older model recipe (current: dnn 2, cnn 2)", or ""."""
+    if not counts:
+        return ""
+    models = list(counts)
+    return (", ".join(f"{counts[m]} {m}" for m in models) + " stored under an older model recipe (current: "
+            + ", ".join(f"{m} {MODELS[m].recipe}" for m in models) + ")")
 
 
 
