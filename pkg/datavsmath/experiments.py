@@ -83,10 +83,11 @@ class Cell:
     replicate: int
     seed: int
     draw_seed: int
+    n_total: int = N_TRAIN  # training rows of the dataset the cell samples from
 
     @property
     def n_train(self) -> int:
-        return int(N_TRAIN * self.frac_sample + 1e-9)
+        return int(self.n_total * self.frac_sample + 1e-9)
 
     def model_seed(self, model: str) -> int:
         return derive_seed(self.seed, model)
@@ -111,6 +112,7 @@ class Experiment:
     r_results: str | None = None
     note: str = ""
     extra: dict = field(default_factory=dict, compare=False)
+    n_total: int = N_TRAIN  # training rows of the dataset (60,000 for Fashion-MNIST and MNIST)
 
     def cells(self) -> list[Cell]:
         """The grid, replicate-major (a partial run holds whole replicates first), then in
@@ -123,6 +125,7 @@ class Experiment:
                         self.name, self.dataset, s, d, r,
                         seed=derive_seed(self.seed, self.name, self.dataset, s, d, r),
                         draw_seed=derive_seed(self.seed, self.name, self.dataset, s, r, "draw"),
+                        n_total=self.n_total,
                     ))
         return out
 
@@ -130,8 +133,14 @@ class Experiment:
     def n_fits(self) -> int:
         return len(self.models) * len(self.frac_sample) * len(self.frac_damage) * self.replicates
 
-    def with_options(self, *, models=None, replicates=None, dataset=None) -> "Experiment":
-        """A copy with CLI overrides applied and validated."""
+    def with_options(self, *, models=None, replicates=None, dataset=None,
+                     n_total: int | None = None) -> "Experiment":
+        """A copy with CLI overrides applied and validated.
+
+        dataset : the dataset's short name (:func:`datavsmath.data.dataset_name`)
+        n_total : its training rows; every sample fraction must give at least
+            ``MIN_TRAIN_ROWS`` of them
+        """
         changes = {}
         if models is not None:
             models = [models] if isinstance(models, str) else list(models)  # "rf" is one name, not r, f
@@ -146,6 +155,20 @@ class Experiment:
             changes["replicates"] = replicates
         if dataset is not None:
             changes["dataset"] = dataset
+            if n_total is None:
+                from .data import train_rows
+
+                n_total = train_rows(dataset)
+        if n_total is not None:
+            name = changes.get("dataset", self.dataset)
+            for s in self.frac_sample:
+                if int(n_total * s + 1e-9) < MIN_TRAIN_ROWS:
+                    raise UserError(
+                        f"experiment {self.name} at profile {self.profile} samples frac_sample {s:g} of "
+                        f"the {n_total:,} training rows of dataset {name}: {int(n_total * s + 1e-9)} rows; "
+                        f"a cell needs at least {MIN_TRAIN_ROWS}. Choose another profile, or a spec of "
+                        "your own (--spec) with larger fractions")
+            changes["n_total"] = n_total
         return replace(self, **changes)
 
 
@@ -160,7 +183,7 @@ SPEC_KEYS = {
     "note": "a string",
     "r_results": "a file name (string)",
     "models": "a list of registered model names, e.g. [\"rf\", \"cnn\"]",
-    "dataset": "a dataset name",
+    "dataset": "\"fashion\", \"mnist\" or \"digits\" (a file of your own: datavsmath run --dataset FILE)",
     "damage": "\"none\", \"random\" or \"constant\"",
     "damage_shift": "an integer: constant damage moves label y to (y + shift) mod classes",
     "frac_sample": "a list of sample fractions in (0, 1]",
@@ -238,13 +261,13 @@ def _model_list(values, path: Path, where: str) -> tuple[str, ...]:
 
 def _check_value(key: str, value, path: Path, where: str):
     """One key's value, type- and range-checked, in the form Experiment holds it."""
-    from .data import DATASETS
+    from .data import BUILTIN
 
     if key in ("frac_sample", "frac_damage"):
         return _fraction_list(key, value, path, where)
     if key == "models":
         return _model_list(value, path, where)
-    choices = {"damage": DAMAGE_RULES, "full_sample_order": SAMPLE_ORDERS, "dataset": tuple(DATASETS)}
+    choices = {"damage": DAMAGE_RULES, "full_sample_order": SAMPLE_ORDERS, "dataset": BUILTIN}
     if key in choices:
         if value not in choices[key]:
             raise _spec_error(path, where, key, value, f"choose from {', '.join(map(_show, choices[key]))}")
@@ -298,7 +321,7 @@ def _resolve_profile(spec: dict, tables: dict, profile: str, path: Path) -> dict
 
 def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
     """Settings that are each valid but mean nothing together."""
-    from .data import DATASETS
+    from .data import train_rows
 
     damage = merged.get("damage", "none")
     levels = [d for d in merged.get("frac_damage", (0.0,)) if d > 0]
@@ -312,12 +335,19 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
         if damage != "constant":
             raise _spec_error(path, where, "damage_shift", value,
                               f"applies to damage = \"constant\" only (this spec's damage is {_show(damage)})")
-        k = len(DATASETS[merged.get("dataset", "fashion")]["class_names"])
+        k = 10  # every named dataset has 10 classes; a file's are checked when it is loaded
         if value % k == 0:
             raise _spec_error(path, where, "damage_shift", value,
                               f"maps every class to itself ({k} classes); choose a shift from 1 to {k - 1}")
     if "models" not in merged:
         raise UserError(f"{path}: set models, {SPEC_KEYS['models']}")
+    n_total = train_rows(merged.get("dataset", "fashion"))
+    for s in merged.get("frac_sample", ()):
+        if int(n_total * s + 1e-9) < MIN_TRAIN_ROWS:
+            where, value = origin["frac_sample"]
+            raise _spec_error(path, where, "frac_sample", value,
+                              f"{_show(s)} of the {n_total:,} rows of dataset {merged['dataset']} is "
+                              f"{int(n_total * s + 1e-9)} training rows; a cell needs at least {MIN_TRAIN_ROWS}")
 
 
 def validate_spec(path: Path) -> dict:
@@ -348,6 +378,8 @@ def load_experiment(name: str, profile: str = "full", folder: Path | None = None
 def load_spec(path: str | Path, profile: str = "full") -> Experiment:
     """The experiment a spec file declares (named after the file), at ``profile``; the
     whole file is validated first (see :func:`validate_spec`)."""
+    from .data import train_rows
+
     path = Path(path)
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
@@ -364,6 +396,7 @@ def load_spec(path: str | Path, profile: str = "full") -> Experiment:
         frac_sample=merged.get("frac_sample", (1.0,)),
         frac_damage=merged.get("frac_damage", (0.0,)),
         dataset=merged.get("dataset", "fashion"),
+        n_total=train_rows(merged.get("dataset", "fashion")),
         replicates=merged.get("replicates", 1),
         seed=merged.get("seed", 2019),
         full_sample_order=merged.get("full_sample_order", "drawn"),
