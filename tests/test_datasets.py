@@ -254,3 +254,15 @@ def test_size_run_on_digits_then_fit(tmp_path, capsys):
     assert main(["fit", str(out), "--to", str(tmp_path / "fit")]) == 0
     fits = pd.read_csv(tmp_path / "fit" / "tables" / "learning_curve_fits.csv")
     assert set(fits["dataset"]) == {"digits"}
+
+
+def test_a_spec_on_digits_needs_ten_of_its_rows_per_cell(tmp_path):
+    from datavsmath.errors import UserError
+    from datavsmath.experiments import load_spec
+
+    spec = tmp_path / "mine.toml"
+    spec.write_text('models = ["rf"]\ndataset = "digits"\nfrac_sample = [0.005, 0.5]\n')
+    with pytest.raises(UserError, match="0.005 of the 1,437 rows of dataset digits is 7 training rows"):
+        load_spec(spec)
+    spec.write_text('models = ["rf"]\ndataset = "digits"\nfrac_sample = [0.01, 0.5]\n')
+    assert [c.n_train for c in load_spec(spec).cells()] == [14, 718]

@@ -346,7 +346,7 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
         if int(n_total * s + 1e-9) < MIN_TRAIN_ROWS:
             where, value = origin["frac_sample"]
             raise _spec_error(path, where, "frac_sample", value,
-                              f"{_show(s)} of the {n_total:,} rows of dataset {merged['dataset']} is "
+                              f"{_show(s)} of the {n_total:,} rows of dataset {merged.get('dataset', 'fashion')} is "
                               f"{int(n_total * s + 1e-9)} training rows; a cell needs at least {MIN_TRAIN_ROWS}")
 
 
