@@ -249,7 +249,7 @@ def test_size_run_on_digits_then_fit(tmp_path, capsys):
     assert sorted(res["n_train"].unique().tolist()) == [287, 718]  # floor(1437 s)
     assert set(res["dataset"]) == {"digits"} and set(res["model"]) == {"rf", "dnn"}
     assert (res["acc"] > 0.5).all() and (res["auc"] > 0.9).all()  # chance is 0.1 and 0.5
-    assert sorted(p.name for p in (out / "cells" / "size").iterdir())[0] == "digits_dnn_s0.2_d0.0_r0.json"
+    assert min(p.name for p in (out / "cells" / "size").iterdir()) == "digits_dnn_s0.2_d0.0_r0.json"
     capsys.readouterr()
     assert main(["fit", str(out), "--to", str(tmp_path / "fit")]) == 0
     fits = pd.read_csv(tmp_path / "fit" / "tables" / "learning_curve_fits.csv")
