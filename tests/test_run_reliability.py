@@ -24,6 +24,7 @@ import datavsmath.training.provenance
 import datavsmath.training.runner
 import datavsmath.training.units
 from datavsmath.cli import main
+from datavsmath.models import recipe
 from datavsmath.training.lock import LOCK_NAME
 from datavsmath.training.units import _key, pending_fits
 
@@ -47,7 +48,7 @@ def fake(monkeypatch):
         for cell, models in pending_fits(exp, store):
             for m in models:
                 store.put({**_key(exp, cell, m), "acc": 0.5, "auc": 0.9, "damage": exp.damage,
-                           "seed": cell.seed, "profile": exp.profile})
+                           "seed": cell.seed, "profile": exp.profile, "recipe": recipe(m)})
                 n += 1
                 state.during(store, n)
         return f"{exp.name}: {n} fake fits"

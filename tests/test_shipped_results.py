@@ -46,6 +46,11 @@ def _grid(profile: str, dataset: str = "fashion") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _grids(profile: str, df: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_grid` of every dataset the folder holds (Fashion-MNIST, and digit MNIST's size run)."""
+    return pd.concat([_grid(profile, d) for d in sorted(df["dataset"].unique())], ignore_index=True)
+
+
 def _rounded(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(frac_sample=df["frac_sample"].round(6), frac_damage=df["frac_damage"].round(6))
 
@@ -66,7 +71,7 @@ def test_every_fit_is_a_grid_cell_stored_once_with_its_derived_seed(shipped):
     folder, prov, df = shipped
     df = _rounded(df)
     assert not df.duplicated(KEY).any(), df[df.duplicated(KEY, keep=False)][KEY]
-    merged = df.merge(_grid(prov["profile"]), on=KEY, how="left", indicator=True)
+    merged = df.merge(_grids(prov["profile"], df), on=KEY, how="left", indicator=True)
     stray = merged[merged["_merge"] == "left_only"]
     assert stray.empty, f"fits outside the {prov['profile']} grid:\n{stray[KEY]}"
     assert (merged["seed"] == merged["grid_seed"]).all()
@@ -78,7 +83,7 @@ def test_counts_per_experiment_model_and_replicate(shipped):
     holds every fit of replicate 0."""
     folder, prov, df = shipped
     df = _rounded(df)
-    grid = _grid(prov["profile"])
+    grid = _grid(prov["profile"])  # complete means every Fashion-MNIST fit
     grid0 = grid[grid["replicate"] == 0]
     have0 = df[df["replicate"] == 0].merge(grid0, on=KEY)
     counts = have0.groupby(["experiment", "model"]).size()
@@ -87,9 +92,9 @@ def test_counts_per_experiment_model_and_replicate(shipped):
         assert n <= expected[key]
     if prov.get("complete"):
         assert counts.reindex(expected.index).fillna(0).astype(int).equals(expected)
-    for (exp, model), part in df.groupby(["experiment", "model"]):
+    for (dataset, exp, model), part in df.groupby(["dataset", "experiment", "model"]):
         reps = sorted(part["replicate"].unique())
-        assert reps == list(range(len(reps))), f"{exp} {model}: replicates {reps} skip one"
+        assert reps == list(range(len(reps))), f"{dataset} {exp} {model}: replicates {reps} skip one"
 
 
 def test_the_full_reproduction_holds_every_network_and_forest_fit():

@@ -96,10 +96,11 @@ class Cell:
     draw_seed: int
     selection: str = "random"  # which rows: "random", "keep_easy", "keep_hard" (see pruning.py)
     rule: str = ""  # the damage rule on an experiment with several ("" for one rule: the spec's)
+    n_total: int = N_TRAIN  # training rows of the dataset the cell samples from
 
     @property
     def n_train(self) -> int:
-        return int(N_TRAIN * self.frac_sample + 1e-9)
+        return int(self.n_total * self.frac_sample + 1e-9)
 
     def model_seed(self, model: str) -> int:
         return derive_seed(self.seed, model)
@@ -126,6 +127,7 @@ class Experiment:
     note: str = ""
     extra: dict = field(default_factory=dict, compare=False)
     selection: tuple[str, ...] = ("random",)
+    n_total: int = N_TRAIN  # training rows of the dataset (60,000 for Fashion-MNIST and MNIST)
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -153,7 +155,7 @@ class Experiment:
                                 self.name, self.dataset, s, d, r,
                                 seed=derive_seed(self.seed, self.name, self.dataset, s, d, r, *extra),
                                 draw_seed=derive_seed(self.seed, self.name, self.dataset, s, r, "draw"),
-                                selection=sel, rule=rule,
+                                selection=sel, rule=rule, n_total=self.n_total,
                             ))
         return out
 
@@ -166,11 +168,17 @@ class Experiment:
     def n_fits(self) -> int:
         return len(self.models) * len(self.cells())
 
-    def with_options(self, *, models=None, replicates=None, dataset=None, damage=None) -> "Experiment":
-        """A copy with CLI overrides applied and validated. ``damage``: (rule, matrix file or
-        None) replacing the rule of an experiment that damages labels; the copy is named
-        ``<name>-<rule>`` (``-matrix-<file stem>`` for a matrix), so its cells are stored apart
-        from the spec's."""
+    def with_options(self, *, models=None, replicates=None, dataset=None, damage=None,
+                     n_total: int | None = None) -> "Experiment":
+        """A copy with CLI overrides applied and validated.
+
+        dataset : the dataset's short name (:func:`datavsmath.data.dataset_name`)
+        damage : (rule, matrix file or None) replacing the rule of an experiment that damages
+            labels; the copy is named ``<name>-<rule>`` (``-matrix-<file stem>`` for a
+            matrix), so its cells are stored apart from the spec's
+        n_total : its training rows; every sample fraction must give at least
+            ``MIN_TRAIN_ROWS`` of them
+        """
         changes = {}
         if damage is not None:
             changes.update(self._damage_override(*damage))
@@ -187,10 +195,23 @@ class Experiment:
             changes["replicates"] = replicates
         if dataset is not None:
             changes["dataset"] = dataset
+            if n_total is None:
+                from .data import train_rows
+
+                n_total = train_rows(dataset)
+        if n_total is not None:
+            name = changes.get("dataset", self.dataset)
+            for s in self.frac_sample:
+                if int(n_total * s + 1e-9) < MIN_TRAIN_ROWS:
+                    raise UserError(
+                        f"experiment {self.name} at profile {self.profile} samples frac_sample {s:g} of "
+                        f"the {n_total:,} training rows of dataset {name}: {int(n_total * s + 1e-9)} rows; "
+                        f"a cell needs at least {MIN_TRAIN_ROWS}. Choose another profile, or a spec of "
+                        "your own (--spec) with larger fractions")
+            changes["n_total"] = n_total
         return replace(self, **changes)
 
     def _damage_override(self, rule: str, matrix_file: str | None) -> dict:
-        from .data import DATASETS
         from .noise import NOISE_RULES, RULE_NEEDS_MATRIX, rule_matrix
 
         if not any(d > 0 for d in self.frac_damage):
@@ -206,7 +227,7 @@ class Experiment:
         label = rule
         if matrix_file is not None:
             path = Path(matrix_file).expanduser().resolve()
-            k = len(DATASETS[self.dataset]["class_names"])
+            k = n_classes(self.dataset)
             try:
                 rule_matrix(rule, k, matrix_file=path, dataset=self.dataset)
             except ValueError as exc:
@@ -214,6 +235,14 @@ class Experiment:
             matrix_file, label = str(path), f"{rule}-{path.stem}"
         return {"damage": rule, "damage_matrix": matrix_file, "name": f"{self.name}-{label}",
                 "title": f"{self.title} (damage rule: {label})"}
+
+
+def n_classes(dataset: str) -> int:
+    """Classes of a named dataset (10 for each of them); a file of one's own is checked
+    against a damage matrix when it is loaded."""
+    from .data import DATASETS
+
+    return len(DATASETS[dataset]["class_names"]) if dataset in DATASETS else 10
 
 
 # --- spec schema ----------------------------------------------------------------------------
@@ -227,7 +256,7 @@ SPEC_KEYS = {
     "note": "a string",
     "r_results": "a file name (string)",
     "models": "a list of registered model names, e.g. [\"rf\", \"cnn\"]",
-    "dataset": "a dataset name",
+    "dataset": "\"fashion\", \"mnist\" or \"digits\" (a file of your own: datavsmath run --dataset FILE)",
     "damage": "\"none\" or a damage rule (random, symmetric, constant, pair, confusion, matrix, "
               "instance), or a list of rules",
     "damage_matrix": "a CSV file (relative to the spec) of a K x K matrix, for damage \"matrix\" "
@@ -325,7 +354,7 @@ def _selection_list(values, path: Path, where: str) -> tuple[str, ...]:
 
 def _check_value(key: str, value, path: Path, where: str):
     """One key's value, type- and range-checked, in the form Experiment holds it."""
-    from .data import DATASETS
+    from .data import BUILTIN
 
     if key in ("frac_sample", "frac_damage"):
         return _fraction_list(key, value, path, where)
@@ -342,7 +371,7 @@ def _check_value(key: str, value, path: Path, where: str):
         if not isinstance(value, str) or not value:
             raise _spec_error(path, where, key, value, f"must be {SPEC_KEYS[key]}")
         return str((path.parent / value).expanduser().resolve())
-    choices = {"damage": DAMAGE_RULES, "full_sample_order": SAMPLE_ORDERS, "dataset": tuple(DATASETS)}
+    choices = {"damage": DAMAGE_RULES, "full_sample_order": SAMPLE_ORDERS, "dataset": BUILTIN}
     if key in choices:
         if value not in choices[key]:
             raise _spec_error(path, where, key, value, f"choose from {', '.join(map(_show, choices[key]))}")
@@ -396,7 +425,7 @@ def _resolve_profile(spec: dict, tables: dict, profile: str, path: Path) -> dict
 
 def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
     """Settings that are each valid but mean nothing together."""
-    from .data import DATASETS
+    from .data import train_rows
 
     damage = merged.get("damage", "none")
     rules = damage if isinstance(damage, tuple) else (damage,)
@@ -413,7 +442,7 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
             raise _spec_error(path, where, "damage_shift", value,
                               f"applies to damage = \"constant\" or \"pair\" only (this spec's damage is "
                               f"{_show(damage)})")
-        k = len(DATASETS[merged.get("dataset", "fashion")]["class_names"])
+        k = 10  # every named dataset has 10 classes; a file's are checked when it is loaded
         if value % k == 0:
             raise _spec_error(path, where, "damage_shift", value,
                               f"maps every class to itself ({k} classes); choose a shift from 1 to {k - 1}")
@@ -426,12 +455,18 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
                           "prune to fractions below 1")
     if "models" not in merged:
         raise UserError(f"{path}: set models, {SPEC_KEYS['models']}")
+    n_total = train_rows(merged.get("dataset", "fashion"))
+    for s in merged.get("frac_sample", ()):
+        if int(n_total * s + 1e-9) < MIN_TRAIN_ROWS:
+            where, value = origin["frac_sample"]
+            raise _spec_error(path, where, "frac_sample", value,
+                              f"{_show(s)} of the {n_total:,} rows of dataset {merged.get('dataset', 'fashion')} is "
+                              f"{int(n_total * s + 1e-9)} training rows; a cell needs at least {MIN_TRAIN_ROWS}")
 
 
 def _check_matrix(merged: dict, origin: dict, rules: tuple, path: Path) -> None:
     """damage_matrix goes with the rules that read one, and its file must hold a valid matrix
     for the dataset's classes: checked here, before any data is loaded."""
-    from .data import DATASETS
     from .noise import RULE_NEEDS_MATRIX, rule_matrix
 
     if "matrix" in rules and "damage_matrix" not in merged:
@@ -446,7 +481,7 @@ def _check_matrix(merged: dict, origin: dict, rules: tuple, path: Path) -> None:
         raise _spec_error(path, where, "damage_matrix", value,
                           f"applies to damage = \"matrix\" or \"confusion\" only (this spec's damage is "
                           f"{_show(merged.get('damage', 'none'))})")
-    k = len(DATASETS[merged.get("dataset", "fashion")]["class_names"])
+    k = n_classes(merged.get("dataset", "fashion"))
     for rule in users:
         try:
             rule_matrix(rule, k, matrix_file=merged["damage_matrix"])
@@ -482,6 +517,8 @@ def load_experiment(name: str, profile: str = "full", folder: Path | None = None
 def load_spec(path: str | Path, profile: str = "full") -> Experiment:
     """The experiment a spec file declares (named after the file), at ``profile``; the
     whole file is validated first (see :func:`validate_spec`)."""
+    from .data import train_rows
+
     path = Path(path)
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
@@ -498,6 +535,7 @@ def load_spec(path: str | Path, profile: str = "full") -> Experiment:
         frac_sample=merged.get("frac_sample", (1.0,)),
         frac_damage=merged.get("frac_damage", (0.0,)),
         dataset=merged.get("dataset", "fashion"),
+        n_total=train_rows(merged.get("dataset", "fashion")),
         replicates=merged.get("replicates", 1),
         seed=merged.get("seed", 2019),
         full_sample_order=merged.get("full_sample_order", "drawn"),

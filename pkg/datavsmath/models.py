@@ -1,8 +1,17 @@
 """The four models ("the math"), with the R testbench's exact settings.
 
-Every model is a small scikit-learn-style estimator: ``fit(x, y)`` on uint8 images of shape
-(n, 28, 28) with integer labels, then ``predict_proba(x)`` -> float array (n, n_classes).
-Each does its own preprocessing (pixels / 255; flat 784 features, or 28x28x1 for the CNN).
+Every model is a small scikit-learn-style estimator: ``fit(x, y)`` on images of shape
+(n, h, w) (28x28 for Fashion-MNIST and MNIST) or feature rows (n, p) with integer labels, then
+``predict_proba(x)`` -> float array (n, n_classes). Each does its own preprocessing: uint8 grey
+levels divided by 255 (other numbers used as given); flat h*w features (784 for 28x28), or
+h x w x 1 images for the CNN.
+
+Other datasets keep R's settings where they apply and adapt where they cannot: the forest's
+mtry is floor(sqrt(features)) as in R's randomForest (28 for 784 pixels, 8 for 8x8), the
+networks' input and output layers follow the image shape and class count, and the CNN keeps
+its layers down to 6x6 images (two 3x3 convolutions leave 2x2 for the 2x2 max-pool); below 6
+pixels on a side its convolutions pad to keep the size ("same"), and below 2 the pooling is
+left out. The CNN needs images: on feature rows it raises a ValueError.
 
 ``MODELS`` is the registry: a fifth model is one ``register(ModelSpec(...))`` call.
 """
@@ -37,7 +46,8 @@ CPU_ONLY_NOISE = (
 
 __all__ = [
     "MODELS", "ModelSpec", "register", "make_model", "VoteFractionForest", "XGBSoftprob",
-    "KerasNet", "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "recipe", "gpu_name", "gpu_names", "keras_backend",
+    "KerasNet", "ShapedBuild", "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "recipe",
+    "gpu_name", "gpu_names", "keras_backend",
     "nvidia_gpu_present",
     "device_label",
 ]
@@ -45,14 +55,22 @@ __all__ = [
 
 # --- preprocessing -------------------------------------------------------------------------
 
+def _scaled(x) -> np.ndarray:
+    """uint8 grey levels / 255 (R's preprocessing); other numbers are features, as given."""
+    x = np.asarray(x)
+    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+
+
 def flat_features(x: np.ndarray) -> np.ndarray:
-    """(n, 28, 28) uint8 -> (n, 784) float32 in [0, 1]."""
-    return (np.asarray(x, dtype=np.float32) / 255.0).reshape(len(x), -1)
+    """(n, h, w) or (n, p) -> (n, h*w) or (n, p) float32; uint8 (n, 28, 28) -> (n, 784) in [0, 1]."""
+    return _scaled(x).reshape(len(x), -1)
 
 
 def image_features(x: np.ndarray) -> np.ndarray:
-    """(n, 28, 28) uint8 -> (n, 28, 28, 1) float32 in [0, 1]."""
-    x = np.asarray(x, dtype=np.float32) / 255.0
+    """(n, h, w) -> (n, h, w, 1) float32; uint8 grey levels in [0, 1]."""
+    x = _scaled(x)
+    if x.ndim != 3:
+        raise ValueError(f"the CNN needs images of shape (n, height, width), got {x.shape}")
     return x.reshape(*x.shape[:3], 1)
 
 
@@ -144,13 +162,16 @@ def device_label() -> str:
 class VoteFractionForest:
     """R randomForest: 25 trees, mtry 28, bootstrap, grown to purity.
 
+    ``max_features`` None is R's default mtry for classification, floor(sqrt(features)):
+    28 for 784 pixels.
+
     ``predict_proba`` returns the fraction of trees voting for each class, as
     ``predict(type="prob")`` does in R; scikit-learn's own ``predict_proba`` averages leaf
     class frequencies instead, which differs wherever a leaf is impure (duplicate images with
     damaged labels make that common).
     """
 
-    def __init__(self, n_estimators: int = 25, max_features: int = 28, n_classes: int = 10,
+    def __init__(self, n_estimators: int = 25, max_features: int | None = None, n_classes: int = 10,
                  seed: int = 0, n_jobs: int = -1):
         self.n_estimators, self.max_features, self.n_classes = n_estimators, max_features, n_classes
         self.seed, self.n_jobs = seed, n_jobs
@@ -158,10 +179,12 @@ class VoteFractionForest:
     def fit(self, x, y):
         from sklearn.ensemble import RandomForestClassifier
 
+        xf = flat_features(x)
+        mtry = self.max_features if self.max_features is not None else max(1, math.isqrt(xf.shape[1]))
         self.forest_ = RandomForestClassifier(
-            n_estimators=self.n_estimators, max_features=self.max_features, bootstrap=True,
+            n_estimators=self.n_estimators, max_features=mtry, bootstrap=True,
             min_samples_leaf=1, criterion="gini", n_jobs=self.n_jobs, random_state=self.seed,
-        ).fit(flat_features(x), y)
+        ).fit(xf, y)
         return self
 
     def predict_proba(self, x) -> np.ndarray:
@@ -214,13 +237,14 @@ class XGBSoftprob:
 
 # --- keras networks ------------------------------------------------------------------------
 
-def build_dnn(n_classes: int = 10):
-    """Dense 256 relu -> Dropout 0.4 -> Dense 128 relu -> Dropout 0.3 -> Dense softmax."""
+def build_dnn(n_classes: int = 10, input_shape: tuple[int, ...] = (28, 28)):
+    """Dense 256 relu -> Dropout 0.4 -> Dense 128 relu -> Dropout 0.3 -> Dense softmax, on the
+    flattened example (784 inputs for 28x28)."""
     import keras
     from keras import layers
 
     return keras.Sequential([
-        keras.Input(shape=(784,)),
+        keras.Input(shape=(math.prod(input_shape),)),
         layers.Dense(256, activation="relu"),
         layers.Dropout(0.4),
         layers.Dense(128, activation="relu"),
@@ -229,16 +253,29 @@ def build_dnn(n_classes: int = 10):
     ], name="dnn")
 
 
-def build_cnn(n_classes: int = 10):
-    """Conv 32 -> Conv 64 -> MaxPool -> Dropout 0.25 -> Dense 128 -> Dropout 0.5 -> softmax."""
+def build_cnn(n_classes: int = 10, input_shape: tuple[int, ...] = (28, 28)):
+    """Conv 32 -> Conv 64 -> MaxPool -> Dropout 0.25 -> Dense 128 -> Dropout 0.5 -> softmax.
+
+    input_shape : (height, width) of the grey images. R's layers unchanged from 28x28 down to
+        6x6; smaller images get "same" convolutions (below 6 pixels a side) and no pooling
+        (below 2), see the module docstring.
+    """
     import keras
     from keras import layers
 
+    if len(input_shape) != 2:
+        raise ValueError(f"the CNN needs images (height, width); this dataset's examples have shape "
+                         f"{tuple(input_shape)} (feature rows): run the other models (--models rf,xgb,dnn)")
+    h, w = input_shape
+    # two valid 3x3 convolutions take 4 pixels off each side and the pool needs 2 left
+    padding = "valid" if min(h, w) >= 6 else "same"
+    after = min(h, w) - 4 if padding == "valid" else min(h, w)
+    pool = [layers.MaxPooling2D(2)] if after >= 2 else []
     return keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        layers.Conv2D(32, 3, activation="relu"),
-        layers.Conv2D(64, 3, activation="relu"),
-        layers.MaxPooling2D(2),
+        keras.Input(shape=(h, w, 1)),
+        layers.Conv2D(32, 3, activation="relu", padding=padding),
+        layers.Conv2D(64, 3, activation="relu", padding=padding),
+        *pool,
         layers.Dropout(0.25),
         layers.Flatten(),
         layers.Dense(128, activation="relu"),
@@ -323,13 +360,35 @@ class KerasNet:
         return self.model_.predict(self.features(x), batch_size=1024, verbose=0)
 
 
+@dataclass(frozen=True)
+class ShapedBuild:
+    """A network factory for another input shape: ``ShapedBuild(build_cnn, (8, 8))(n_classes)``.
+
+    A frozen dataclass rather than a closure so that two factories for the same shape are
+    equal, and the fused programs built from them are reused (the program cache keys on it).
+    """
+
+    build: Callable
+    input_shape: tuple[int, ...]
+
+    def __call__(self, n_classes: int = 10):
+        return self.build(n_classes, self.input_shape)
+
+
+def _net_build(build: Callable, input_shape) -> Callable:
+    shape = tuple(int(d) for d in input_shape)
+    return build if shape == (28, 28) else ShapedBuild(build, shape)
+
+
 # --- registry ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ModelSpec:
     """A registered model.
 
-    make : (seed, n_classes) -> an unfitted estimator with fit / predict_proba
+    make : (seed, n_classes) -> an unfitted estimator with fit / predict_proba; or
+        (seed, n_classes, input_shape) for a model that depends on the example shape
+        ((28, 28) for Fashion-MNIST; (p,) for feature rows)
     cpu_seconds_full : measured seconds of one fit on all 60,000 rows on a 2-core CPU; the
         runner uses it only to weight its progress bar and ETA.
     recipe : version of what ``make`` trains (settings, loss, update rule), an integer from 1;
@@ -366,20 +425,33 @@ def recipe(name: str) -> int:
     return MODELS[name].recipe
 
 
-def make_model(name: str, seed: int, n_classes: int = 10):
-    """An unfitted estimator of the registered model ``name``."""
+def make_model(name: str, seed: int, n_classes: int = 10, input_shape: tuple[int, ...] = (28, 28)):
+    """An unfitted estimator of the registered model ``name`` for examples of ``input_shape``."""
+    import inspect
+
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
-    return MODELS[name].make(seed, n_classes)
+    make = MODELS[name].make
+    try:
+        takes_shape = len(inspect.signature(make).parameters) >= 3
+    except (TypeError, ValueError):  # a builtin or C callable: no signature to read
+        takes_shape = False
+    return make(seed, n_classes, tuple(input_shape)) if takes_shape else make(seed, n_classes)
 
 
-register(ModelSpec("rf", lambda seed, k: VoteFractionForest(n_classes=k, seed=seed), 11,
-                   "random forest, 25 trees, mtry 28, vote-fraction probabilities"))
-register(ModelSpec("xgb", lambda seed, k: XGBSoftprob(n_classes=k, seed=seed), 320,
+def _cnn(seed: int, k: int, shape=(28, 28)) -> KerasNet:
+    if len(shape) != 2:
+        build_cnn(k, shape)  # raises the error that says why
+    return KerasNet(_net_build(build_cnn, shape), cnn_optimizer, image_features, epochs=12,
+                    n_classes=k, seed=seed)
+
+
+register(ModelSpec("rf", lambda seed, k, shape=(28, 28): VoteFractionForest(n_classes=k, seed=seed), 11,
+                   "random forest, 25 trees, mtry 28 (floor(sqrt(features))), vote-fraction probabilities"))
+register(ModelSpec("xgb", lambda seed, k, shape=(28, 28): XGBSoftprob(n_classes=k, seed=seed), 320,
                    "xgboost softprob, eta 0.2, depth 5, colsample 0.5, 150 rounds"))
-register(ModelSpec("dnn", lambda seed, k: KerasNet(build_dnn, dnn_optimizer, flat_features, epochs=30,
-                                                   n_classes=k, seed=seed), 57,
+register(ModelSpec("dnn", lambda seed, k, shape=(28, 28): KerasNet(_net_build(build_dnn, shape), dnn_optimizer,
+                                                                   flat_features, epochs=30,
+                                                                   n_classes=k, seed=seed), 57,
                    "dense 256-128 with dropout, RMSprop (keras 2.2's update), 30 epochs", recipe=2))
-register(ModelSpec("cnn", lambda seed, k: KerasNet(build_cnn, cnn_optimizer, image_features, epochs=12,
-                                                   n_classes=k, seed=seed), 1000,
-                   "conv 32-64, max-pool, dense 128, Adadelta lr 1.0, 12 epochs", recipe=2))
+register(ModelSpec("cnn", _cnn, 1000, "conv 32-64, max-pool, dense 128, Adadelta lr 1.0, 12 epochs", recipe=2))

@@ -31,6 +31,13 @@ examples:
   datavsmath run --profile full --scheduler tcp://head:8786
   datavsmath run noise_models --profile quick             # damage rules side by side
   datavsmath run random_damage --damage matrix:my.csv      # a transition matrix of your own
+  datavsmath run size --dataset mnist --out results/mnist      # digit MNIST (data --install first)
+  datavsmath run size --dataset digits --out /tmp/digits        # scikit-learn's 8x8 digits
+  datavsmath run size --dataset my-data.csv --label-column digit --out /tmp/mine
+
+datasets (--dataset): fashion (default), mnist, digits, or a folder of IDX files, an .npz
+(x_train, y_train, x_test, y_test) or a .csv of one's own (`datavsmath data --help`). Sample
+fractions are of the dataset's own training rows; every cell needs at least 10 of them.
 
 backends (--backend): auto (default) trains the keras networks of cells that share their
 training rows as copies of one fused program where that is faster (always on a GPU; on a CPU
@@ -266,8 +273,9 @@ def run(args) -> int:
         unknown = [m for m in models if m not in every]
         if unknown:
             raise UserError(f"no selected experiment runs {', '.join(unknown)}; models here: {', '.join(sorted(every))}")
+    dataset, n_total, loaded = resolve_dataset(args)
     exps = [e.with_options(models=[m for m in models if m in e.models] if models else None,
-                           replicates=args.replicates, dataset=args.dataset) for e in exps]
+                           replicates=args.replicates, dataset=dataset, n_total=n_total) for e in exps]
     damage = getattr(args, "damage", None)
     if damage is not None:
         if args.experiments in (["all"], []) and not args.spec:
@@ -275,6 +283,8 @@ def run(args) -> int:
             exps = [e for e in exps if any(d > 0 for d in e.frac_damage)]
         exps = [e.with_options(damage=damage) for e in exps]
     exps = [e for e in exps if e.models]
+    if loaded is not None:
+        check_fits_dataset(exps, loaded)
     store = ResultStore(out)
     # say what is about to happen before the (slow) data check and the first fit
     print(_plan_text(profile, out, exps, store, bare=_is_bare(args)), flush=True)
@@ -284,7 +294,40 @@ def run(args) -> int:
     preflight(out, sum(e.n_fits for e in exps))
     with RunLock(out, force=args.force_unlock):
         clean_stale_temps(out)
-        return _run_locked(args, profile, out, exps, store)
+        return _run_locked(args, profile, out, exps, store, loaded)
+
+
+def resolve_dataset(args):
+    """(short name, training rows, Dataset or None) of ``--dataset``; (None, None, None) when
+    it is not given. A dataset of one's own is loaded and checked here, before the plan: its
+    row count sizes the cells, and a bad file should fail before anything is locked."""
+    from ..data import dataset_name, load_dataset, train_rows
+
+    spec = getattr(args, "dataset", None)
+    if spec is None:
+        return None, None, None
+    name, rows = dataset_name(spec), train_rows(spec)
+    if rows is not None:
+        return name, rows, None
+    ds = load_dataset(spec, label_column=getattr(args, "label_column", "label"))
+    return name, len(ds.y_train), ds
+
+
+def check_fits_dataset(exps, data) -> None:
+    """Experiments that cannot run on ``data``: the CNN on feature rows, a constant damage
+    shift that maps every one of its classes to itself."""
+    from ..errors import UserError
+
+    for e in exps:
+        if "cnn" in e.models and len(data.input_shape) != 2:
+            raise UserError(f"dataset {data.name} has feature rows of shape {data.input_shape}, not "
+                            f"images; the CNN needs images (a CSV with a square number of pixel "
+                            f"columns, or an .npz of (n, height, width)): leave it out with --models "
+                            f"{','.join(m for m in e.models if m != 'cnn')}")
+        if e.damage == "constant" and any(d > 0 for d in e.frac_damage) and e.damage_shift % data.n_classes == 0:
+            raise UserError(f"experiment {e.name}: damage_shift {e.damage_shift} maps every class of "
+                            f"dataset {data.name} ({data.n_classes} classes) to itself; use a spec of your "
+                            f"own (--spec) with a shift from 1 to {data.n_classes - 1}")
 
 
 def _nothing_to_do(exps, store) -> int:
@@ -298,7 +341,7 @@ def _nothing_to_do(exps, store) -> int:
     return 0
 
 
-def _run_locked(args, profile, out, exps, store) -> int:
+def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
     """The run proper, with the folder's lock held: load the data, record the session as
     running, run, record how it ended, export."""
     import time
@@ -308,9 +351,10 @@ def _run_locked(args, profile, out, exps, store) -> int:
     from ..training.runner import run_experiment
     from ..training.units import library_versions, pending_fits
 
-    datasets = {}
+    datasets = {loaded.name: loaded} if loaded is not None else {}
     for e in exps:  # load (and verify) data before the first fit, not after an hour
         if e.dataset not in datasets:
+            # named datasets are 10-class images: what check_fits_dataset checks holds for them
             datasets[e.dataset] = load_dataset(e.dataset, args.data_dir, download=args.download)
     # fits this session stored, counted from the store so that an interrupted session (and the
     # tree threads' fits) are counted too, not only experiments that ran to the end; a fit

@@ -15,6 +15,7 @@ exit status (for scripts):
 examples:
   datavsmath status --out results/quick
   datavsmath status --out results/quick || echo "not finished yet"
+  datavsmath status size --dataset mnist --out results/mnist
 """
 
 import sys
@@ -24,6 +25,10 @@ from .run import add_experiment_arguments
 
 def add_arguments(p):
     add_experiment_arguments(p)
+    p.add_argument("--dataset", default=None, metavar="DATASET",
+                   help="the dataset the run used, as given to `run --dataset` (default: the experiment's)")
+    p.add_argument("--label-column", default="label", metavar="NAME",
+                   help="a CSV dataset's label column (default: label)")
 
 
 def describe_session(s: dict) -> str:
@@ -40,17 +45,18 @@ def run(args) -> int:
     from ..training.provenance import read_provenance
     from ..training.units import describe_outdated, fit_weight, outdated_fits, pending_fits
     from ..training.store import ResultStore
-    from .run import resolve
+    from .run import resolve, resolve_dataset
 
     broken: list = []
     profile, out, exps = resolve(args, broken=broken)
+    dataset, n_total, _ = resolve_dataset(args)
     store = ResultStore(out)
     prov = read_provenance(out)
     print(f"{out} (profile {profile})")
     left_total = 0.0
     for e in exps:
         stored = prov.get("experiments", {}).get(e.name, {})
-        e = e.with_options(replicates=stored.get("replicates"))
+        e = e.with_options(replicates=stored.get("replicates"), dataset=dataset, n_total=n_total)
         todo = pending_fits(e, store)
         n_left = sum(len(m) for _, m in todo)
         cpu = sum(fit_weight(m, c.n_train) for c, ms in todo for m in ms)

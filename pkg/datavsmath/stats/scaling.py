@@ -49,6 +49,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from .breakdown import BreakdownResults, breakdown_points
@@ -173,8 +174,9 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
     results = []
     for (source, dataset), part in df.groupby(["source", "dataset"], sort=False, dropna=False):
         present = set(part["experiment"].dropna())
+        n_total = dataset_rows(part, dataset)
         if "size" in present:
-            lc = fit_learning_curves(part, "size", metrics, forms, criterion, quiet=quiet)
+            lc = fit_learning_curves(part, "size", metrics, forms, criterion, quiet=quiet, n_total=n_total)
             results.append((source, dataset, "learning_curve_fits", lc))
             results.append((source, dataset, "backtest", backtest(lc)))
             tg = {m: v for m, v in _targets_dict(targets, metrics).items() if m in metrics}
@@ -182,22 +184,22 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
             results.append((source, dataset, "data_needed",
                             data_needed(lc, tg, form="average" if ci_method == "delta"
                                         else "selected", method=ci_method, n_boot=n_boot,
-                                        seed=seed)))
+                                        seed=seed, n_total=n_total)))
         if "size_x_damage" in present:
             cross = part[part["experiment"] == "size_x_damage"]
             for m in metrics:
                 thr = CROSS_THRESHOLDS[m]
                 for model in dict.fromkeys(cross["model"]):
-                    on = observations_needed(cross, m, thr, model=model)
+                    on = observations_needed(cross, m, thr, model=model, n_total=n_total)
                     results.append((source, dataset, f"observations_needed_{m}{round(thr * 100)}",
                                     on))
                 results.append((source, dataset, "data_quality_derivative",
-                                data_quality_derivative(cross, m, thr, forms=forms,
-                                                        criterion=criterion, quiet=quiet)))
+                                data_quality_derivative(cross, m, thr, forms=forms, criterion=criterion,
+                                                        quiet=quiet, n_total=n_total)))
                 for model in dict.fromkeys(cross["model"]):
                     if cross.loc[cross["model"] == model, "frac_damage"].nunique() >= 2:
                         results.append((source, dataset, "joint_law",
-                                        joint_law(cross, m, model=model)))
+                                        joint_law(cross, m, model=model, n_total=n_total)))
         if "selection" in part.columns:
             pruned = part[part["selection"].fillna("random") != "random"]
             for exp in dict.fromkeys(pruned["experiment"].dropna()):
@@ -213,6 +215,25 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
         raise ValueError("nothing to analyse: the results hold none of the experiments size, "
                          "size_x_damage, random_damage, constant_damage, pruning")
     return ScalingReport(results)
+
+
+def dataset_rows(df: pd.DataFrame, dataset) -> int:
+    """Training rows of ``dataset`` (what sample fractions are fractions of): known for the
+    named datasets (60,000 for Fashion-MNIST and MNIST, 1,437 for digits); for a file, the
+    smallest count consistent with every cell's ``n_train = floor(rows x frac_sample)``
+    (exact when a cell used all rows), else 60,000."""
+    from ..data import train_rows
+
+    known = train_rows(str(dataset))
+    if known is not None:
+        return known
+    if "n_train" not in df.columns:
+        return N_TOTAL
+    cells = df[["n_train", "frac_sample"]].apply(pd.to_numeric, errors="coerce").dropna()
+    cells = cells[cells["frac_sample"] > 0]
+    if cells.empty:
+        return N_TOTAL
+    return int(np.ceil((cells["n_train"] / cells["frac_sample"]).max() - 1e-6))
 
 
 def write_tables(df: pd.DataFrame, out_dir: str | os.PathLike, **kwargs) -> list[Path]:

@@ -61,7 +61,7 @@ def cell_labels(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray,
 
 
 def training_data(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """The cell's training images and (damaged) labels: shapes (n, 28, 28) and (n,)."""
+    """The cell's training examples and (damaged) labels: shapes (n, *data.input_shape) and (n,)."""
     idx, _, y = cell_labels(exp, cell, data)
     return data.x_train[idx], y
 
@@ -121,7 +121,8 @@ def _record(exp: Experiment, cell: Cell, model: str, n_train: int, proba, data: 
 
 def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset) -> dict:
     """Train ``model`` on (x, y), score it on the test set; return the result record."""
-    estimator = make_model(model, seed=cell.model_seed(model), n_classes=data.n_classes)
+    estimator = make_model(model, seed=cell.model_seed(model), n_classes=data.n_classes,
+                           input_shape=data.input_shape)
     t0 = time.perf_counter()
     estimator.fit(x, y)
     t1 = time.perf_counter()
@@ -146,7 +147,9 @@ def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Da
         elif not np.array_equal(x, xc):
             raise ValueError(f"cells of a fused group must share their training rows; {cell} does not")
         ys.append(yc)
-    nets = FusedKerasNets.for_model(model, [c.model_seed(model) for c in cells], data.n_classes, jit=jit)
+    seeds = [c.model_seed(model) for c in cells]
+    template = make_model(model, seed=seeds[0], n_classes=data.n_classes, input_shape=data.input_shape)
+    nets = FusedKerasNets(template, seeds, jit=jit)
     t0 = time.perf_counter()
     nets.fit(x, np.stack(ys), on_epoch=on_epoch)
     t1 = time.perf_counter()
@@ -207,7 +210,8 @@ def describe_outdated(counts: dict[str, int]) -> str:
 
 
 def fit_weight(model: str, n_train: int) -> float:
-    """Expected CPU seconds of one fit, for the progress bar's ETA."""
+    """Expected CPU seconds of one fit, for the progress bar's ETA (the per-model times are of
+    28x28 images; other shapes take them as they are)."""
     return MODELS[model].cpu_seconds_full * n_train / 60000 + FIT_OVERHEAD_SECONDS
 
 
