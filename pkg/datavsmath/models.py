@@ -177,6 +177,11 @@ class VoteFractionForest:
 
 # --- gradient boosting ---------------------------------------------------------------------
 
+#: xgboost's CPU threads when a fit does not say (None: xgboost's default, every core), as
+#: chosen by ``bench/run.py --sections threads`` (bench/README.md, "xgboost's threads")
+XGB_CPU_THREADS: int | None = None
+
+
 class XGBSoftprob:
     """R xgboost 0.82 settings: multi:softprob, eta 0.2, max_depth 5, subsample 1,
     colsample_bytree 0.5, 150 rounds.
@@ -184,11 +189,13 @@ class XGBSoftprob:
     Histogram trees with 256 bins find the same candidate splits as 0.82's exact greedy
     method, because scaled pixels take at most 256 distinct values. ``base_score`` is pinned
     to 0.82's 0.5 (newer versions estimate it). Runs on CUDA when a GPU is present.
+    ``nthread``: CPU threads (default :data:`XGB_CPU_THREADS`; None: all cores).
     """
 
-    def __init__(self, n_classes: int = 10, seed: int = 0, rounds: int = 150, device: str | None = None):
+    def __init__(self, n_classes: int = 10, seed: int = 0, rounds: int = 150, device: str | None = None,
+                 nthread: int | None = None):
         self.n_classes, self.seed, self.rounds = n_classes, seed, rounds
-        self.device = device
+        self.device, self.nthread = device, nthread
 
     def params(self) -> dict:
         return {
@@ -196,6 +203,7 @@ class XGBSoftprob:
             "subsample": 1.0, "colsample_bytree": 0.5, "eval_metric": "mlogloss",
             "tree_method": "hist", "max_bin": 256, "base_score": 0.5, "seed": self.seed,
             "device": self.device or ("cuda" if gpu_name() else "cpu"),
+            **({"nthread": nthread} if (nthread := self.nthread or XGB_CPU_THREADS) else {}),
         }
 
     def fit(self, x, y):
