@@ -136,13 +136,14 @@ def test_threads_section_times_xgboost_alone_and_beside(bench, fashion):
 
     out = threads_section(fashion, repeats=1, rows=300, rounds=2)
     assert out["rows"] == 300 and out["rounds"] == 2
-    assert {"xgb nthread=1", "rf n_jobs=-1", "dnn"} <= set(out["alone_median"])
+    assert {"xgb nthread=1", "xgb nthread=1 (thread)", "rf n_jobs=-1", "dnn"} <= set(out["alone_median"])
     assert all(v > 0 for v in out["alone_median"].values())
     assert {"dnn", "rf n_jobs=-1"} <= {k.split("| ")[1] for k in out["pairs"]}
     for pair in out["pairs"].values():
         assert pair["beside_over_in_line"] == pytest.approx(pair["wall_median"] / pair["in_line_seconds"], rel=1e-2)
     policy = out["policy"]
-    assert policy["xgb_nthread_in_line"] in (1, out["cores"])
+    assert policy["xgb_nthread"] in (1, out["cores"]) and policy["best_alone"] in out["alone_median"]
+    assert out["xgb_predictions_identical_across_nthread"] in (True, False)
     assert isinstance(policy["trees_beside_networks"], bool)
     assert len(out["machine_load_before"]["loadavg"]) == 3
     text = bench.markdown({"setting": "small", "repeats": 1, "environment": bench.environment(), "threads": out})

@@ -131,7 +131,8 @@ def markdown(res: dict) -> str:
         lines += [f"| {k} | {v['wall_median']:.2f} | {v['in_line_seconds']:.2f} | {v['beside_over_in_line']:.2f} |"
                   for k, v in th["pairs"].items()]
         pol = th["policy"]
-        lines += ["", f"Policy: xgboost nthread={pol['xgb_nthread_in_line']}; trees beside the networks: "
+        lines += ["", f"Policy: xgboost nthread={pol['xgb_nthread']}"
+                  f"{' on a background thread' if pol['xgb_on_a_thread'] else ''}; trees beside the networks: "
                   f"{'yes' if pol['trees_beside_networks'] else 'no'} ({pol['rule']}). Predictions identical "
                   f"across nthread: {'yes' if th['xgb_predictions_identical_across_nthread'] else 'no'} "
                   f"(largest difference {th['xgb_predictions_max_abs_difference']:.2e}).", ""]

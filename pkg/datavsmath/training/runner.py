@@ -37,8 +37,10 @@ __all__ = ["run_experiment", "RunSummary", "run_here", "tree_threads_for", "TREE
 
 #: Background threads for the tree fits beside the networks, by device, when the backend is
 #: not "naive". GPU: two, so that two xgboost fits (each leaves most of a large GPU idle) or an
-#: xgboost fit and a forest overlap each other as well as the networks. CPU: see
-#: bench/README.md ("Trees beside the networks"), measured on 2 cores.
+#: xgboost fit and a forest overlap each other as well as the networks. CPU: 0, measured on 2
+#: cores twice: the overlap section (trees beside the fused DNN 0.87x) and the threads section
+#: (xgboost started beside a forest 1.20x slower than the two in line, beside a DNN 0.80x;
+#: bench/README.md, "xgboost's threads"): the trees take their turn.
 TREE_THREADS = {"gpu": 2, "cpu": 0}
 
 
