@@ -58,7 +58,18 @@ class _KerasOrder(FusedKerasNets):
 # on 38% of the weights on an AMD EPYC of family 25), and three epochs of RMSprop carry that
 # forward. A wrong step (another row order, label, dropout mask or update rule) moves weights
 # by 1e-3 or more, far above these bounds.
-@pytest.mark.parametrize("model, epochs, atol, mean_atol", [("dnn", 3, 1e-5, 1e-7), ("cnn", 2, 1e-2, 1e-4)])
+def _cnn_mean_atol() -> float:
+    """The CNN's bound on the mean weight difference from ``model.fit`` after two epochs. On
+    JAX the one-call epoch (a compiled loop over steps) sums the convolutions in another order
+    than keras' per-batch step: measured 3.0e-4 at most on the first conv kernel on the 2-core
+    development CPU, where the same step dispatched per batch equals ``model.fit`` bit for bit.
+    On TensorFlow the programs differ only in width (1e-4)."""
+    from datavsmath.models import keras_backend
+
+    return 1e-4 if keras_backend() == "tensorflow" else 5e-4
+
+
+@pytest.mark.parametrize("model, epochs, atol, mean_atol", [("dnn", 3, 1e-5, 1e-7), ("cnn", 2, 1e-2, None)])
 def test_given_keras_row_order_a_fused_copy_is_model_fit(model, epochs, atol, mean_atol, small_slice):
     """The step itself (loss, padded last batch, optimizer, dropout stream) is keras' own: with
     the same row order, copy 0 of three ends with ``model.fit``'s weights, for the DNN to float32
@@ -74,6 +85,7 @@ def test_given_keras_row_order_a_fused_copy_is_model_fit(model, epochs, atol, me
     if gpu_name():
         pytest.skip("bitwise equality with model.fit is a CPU property")
 
+    mean_atol = mean_atol or _cnn_mean_atol()
     x, y = small_slice[0][:1000], small_slice[1][:1000]
     net = short(model, epochs)
     keras.backend.clear_session()
@@ -104,7 +116,7 @@ def _naive_in_keras_order(net, seed, x, y, epochs):
     return m.get_weights()
 
 
-@pytest.mark.parametrize("model, epochs, atol, mean_atol", [("dnn", 3, 1e-5, 1e-7), ("cnn", 2, 1e-2, 1e-4)])
+@pytest.mark.parametrize("model, epochs, atol, mean_atol", [("dnn", 3, 1e-5, 1e-7), ("cnn", 2, 1e-2, None)])
 def test_a_copy_in_a_padded_group_is_its_naive_fit(model, epochs, atol, mean_atol, small_slice):
     """Copies of one group may have their own rows and sizes (the size experiment's cells):
     a copy with fewer steps than the group's longest is padded with empty steps, which must
@@ -113,6 +125,7 @@ def test_a_copy_in_a_padded_group_is_its_naive_fit(model, epochs, atol, mean_ato
     own rows (tolerances as in the test above) and its optimizer took exactly its own steps."""
     if gpu_name():
         pytest.skip("equality with model.fit is a CPU property")
+    mean_atol = mean_atol or _cnn_mean_atol()
     x, y = small_slice
     net = short(model, epochs)
     # copy 0: 1,000 rows (800 trained, 7 steps); copy 1: 500 other rows (400 trained, 4
