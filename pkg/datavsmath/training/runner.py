@@ -6,8 +6,9 @@ and a rerun skips what is stored. The progress bar counts work in expected CPU s
 swing between a 1% CNN cell and a 100% one.
 
 Execution backends (``backend``): "naive" fits one model on one cell at a time, as the R loop
-did; "fused" trains the keras networks of cells that share their training rows (the damage
-levels of one sample draw) as copies in one program (:mod:`datavsmath.training.fused`); "auto" picks
+did; "fused" trains the keras networks of cells of similar size (the damage levels of one
+sample draw, neighbouring sample fractions) as copies in one program, each on its own rows
+(:mod:`datavsmath.training.fused`, :func:`datavsmath.training.units.plan_units`); "auto" picks
 per model and device (:func:`datavsmath.training.fused.plan_for`). The grid is cut into *units* (one
 naive fit, or one fused group); with a Dask ``client`` the units run as tasks on a cluster
 (:mod:`datavsmath.training.cluster`) and this process stores what they return.
