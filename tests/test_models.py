@@ -53,7 +53,6 @@ def test_xgb_threads_change_no_prediction(small_slice):
     """xgboost boosts on a fresh thread on the CPU, with every core unless told: neither the
     thread nor the thread count changes a prediction; an error in the fit is raised to the caller."""
     import xgboost as xgb
-
     from datavsmath.models import flat_features
 
     x, y = small_slice[0][:600], small_slice[1][:600]
