@@ -15,6 +15,11 @@ parity       each network on one real cell (2,000 rows, clean), 12 seeds naive a
 experiments  whole experiments (or stated subsets) through the real runner, both ways, into
              throw-away stores: wall time, ratio, and parity of the results (paired
              difference in accuracy, optimised - naive, over the same cells, with a 95% t-interval).
+threads      xgboost's CPU threads: a few boosting rounds on 3,000 real rows with nthread 1 and
+             all cores, alone and started together with a forest or a DNN fit; the policy
+             (xgboost's nthread, trees beside the networks or in line) it chooses is the one
+             models.py and runner.py use (settings cpu and small when asked; skipped where
+             xgboost is not installed).
 overlap      the optimised runner on one subset with all its models, the trees on the main
              thread in grid order against the trees on background threads beside the
              networks (``--tree-threads``, default 1 on a CPU, 2 on a GPU): wall times,
@@ -71,6 +76,7 @@ from sections.experiments import experiments_section, run_subsets, thinned  # no
 from sections.overlap import overlap_section, overlap_subset
 from sections.parity import parity_section
 from sections.summary import markdown
+from sections.threads import threads_section
 from sections.throughput import throughput_section
 
 
@@ -81,8 +87,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=None,
                    help="runs per throughput timing (default: 3 small, 2 cpu, 1 full) and per experiment (default 1)")
     p.add_argument("--sections", default=None,
-                   help="comma-separated: throughput, parity, experiments, overlap (default: all four; "
-                        "small: throughput, experiments)")
+                   help="comma-separated: throughput, parity, experiments, overlap, threads (default: "
+                        "small: throughput, experiments; cpu: all five; full: all but threads)")
     p.add_argument("--parity-seeds", type=int, default=12, help="seeds per path in the parity section (default 12)")
     p.add_argument("--parity-first-seed", type=int, default=201, help="first of those seeds (default 201)")
     p.add_argument("--parity-models", default="dnn,cnn", help="networks of the parity section (default dnn,cnn)")
@@ -120,12 +126,13 @@ def main(argv=None) -> int:
     if setting == "full" and not gpu:
         log("warning: --setting full on a CPU runs the whole grid twice (about 50 + hours); Ctrl-C to stop")
     repeats = args.repeats or {"small": 3, "cpu": 2, "full": 1}[setting]
-    chosen = args.sections or ("throughput,experiments" if setting == "small"
-                               else "throughput,parity,experiments,overlap")
+    chosen = args.sections or {"small": "throughput,experiments", "cpu": "throughput,parity,experiments,overlap,threads",
+                               "full": "throughput,parity,experiments,overlap"}[setting]
     sections = [s.strip() for s in chosen.split(",") if s.strip()]
-    unknown = set(sections) - {"throughput", "parity", "experiments", "overlap"}
+    known = ("throughput", "parity", "experiments", "overlap", "threads")
+    unknown = set(sections) - set(known)
     if unknown:
-        p.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from throughput, parity, experiments, overlap")
+        p.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
     data = load_dataset("fashion")
     res = {"setting": setting, "repeats": repeats, "environment": environment()}
     hw = res["environment"]["hardware"]
@@ -161,6 +168,10 @@ def main(argv=None) -> int:
         res["experiments"] = experiments_section(setting, args.repeats or 1, data, args.workers, sides,
                                                  args.naive_every, args.experiments, experiments_so_far,
                                                  args.tree_threads)
+        save()
+    if "threads" in sections:
+        log("threads:")
+        res["threads"] = threads_section(data, repeats=args.repeats or 3)
         save()
     if "overlap" in sections:
         log("overlap:")

@@ -106,3 +106,45 @@ def test_overlap_section_times_both_ways_and_compares_the_tree_results(bench, fa
     res = {"setting": "small", "repeats": 1, "environment": bench.environment(), "overlap": ov}
     text = bench.markdown(res)
     assert "## Trees beside the networks" in text and f"**{ov['ratio']:.2f}x**" in text
+
+
+def test_gpu_busy_is_taken_while_networks_train(bench):
+    """The GPU target is the utilisation while fused networks train: the samples inside the
+    recorded windows, pooled over experiments by their sample counts; nothing where nothing
+    was sampled (no nvidia-smi)."""
+    from sections.common import GpuSampler
+    from sections.experiments import gpu_busy_while_networks_train
+
+    sampler = GpuSampler()
+    sampler.samples = [(0.0, 10.0, 100.0), (1.0, 90.0, 200.0), (2.0, 80.0, 300.0), (3.0, 0.0, 100.0)]
+    use = sampler.summary([(0.5, 2.5)])
+    assert use["all"]["mean_utilisation_pct"] == pytest.approx(45.0) and use["all"]["share_nonzero"] == 0.75
+    assert use["all"]["peak_memory_mib"] == 300.0
+    assert use["while_networks_train"]["samples"] == 2
+    assert use["while_networks_train"]["mean_utilisation_pct"] == pytest.approx(85.0)
+    other = {"all": {"samples": 6}, "while_networks_train": {"samples": 6, "mean_utilisation_pct": 65.0}}
+    runs = [{"gpu_use": {"auto": [use]}}, {"gpu_use": {"auto": [other], "naive": [other]}}, {}]
+    assert gpu_busy_while_networks_train(runs) == pytest.approx((85.0 * 2 + 65.0 * 6) / 8, abs=0.05)
+    assert gpu_busy_while_networks_train([{}]) is None
+
+
+def test_threads_section_times_xgboost_alone_and_beside(bench, fashion):
+    """A tiny run of the threads section: every variant timed, xgboost's predictions compared
+    across thread counts, a policy chosen by its stated rule, and the machine's load recorded."""
+    pytest.importorskip("xgboost")
+    from sections.threads import threads_section
+
+    out = threads_section(fashion, repeats=1, rows=300, rounds=2)
+    assert out["rows"] == 300 and out["rounds"] == 2
+    assert {"xgb nthread=1", "xgb nthread=1 (thread)", "rf n_jobs=-1", "dnn"} <= set(out["alone_median"])
+    assert all(v > 0 for v in out["alone_median"].values())
+    assert {"dnn", "rf n_jobs=-1"} <= {k.split("| ")[1] for k in out["pairs"]}
+    for pair in out["pairs"].values():
+        assert pair["beside_over_in_line"] == pytest.approx(pair["wall_median"] / pair["in_line_seconds"], rel=1e-2)
+    policy = out["policy"]
+    assert policy["xgb_nthread"] in (1, out["cores"]) and policy["best_alone"] in out["alone_median"]
+    assert out["xgb_predictions_identical_across_nthread"] in (True, False)
+    assert isinstance(policy["trees_beside_networks"], bool)
+    assert len(out["machine_load_before"]["loadavg"]) == 3
+    text = bench.markdown({"setting": "small", "repeats": 1, "environment": bench.environment(), "threads": out})
+    assert "xgboost's threads" in text and "Policy: xgboost nthread=" in text

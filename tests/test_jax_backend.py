@@ -4,8 +4,9 @@ own ``model.fit`` on JAX, the fused programs are :class:`datavsmath.training.fus
 Keras fixes its backend once per process, so this test runs the backend-neutral fused and
 runner tests again in a child pytest with ``KERAS_BACKEND=jax``: copies start from the naive
 initial weights, a copy given keras' row order ends with ``model.fit``'s weights (DNN bit for
-bit, CNN to float summation order), copies keep the R settings and stay independent, a
-fused CLI run killed mid-grid resumes with every fit once, recording the backend, and the
+bit, CNN to float summation order), so does a short copy padded in a group of larger ones,
+the one-call epoch equals one step per batch, copies keep the R settings and stay independent,
+a fused CLI run killed mid-grid resumes with every fit once, recording the backend, and the
 optimizers and loss follow keras 2.2's formulas in ``model.fit`` and in fused copies.
 """
 
@@ -22,7 +23,7 @@ TESTS = Path(__file__).resolve().parent
 
 #: the tests that must pass on either backend (the rest of the suite runs on TensorFlow)
 SELECTED = [
-    (TESTS / "test_fused.py", "initial_weights or keras_row_order or naive_settings or independent"),
+    (TESTS / "test_fused.py", "initial_weights or keras_row_order or naive_settings or independent or padded_group or one_call"),
     (TESTS / "test_runner.py", "fused_run_killed"),
     (TESTS / "test_keras22.py", "keras_2_2 or different_rule or no_gradient"),
 ]

@@ -49,6 +49,25 @@ def test_xgb_settings_and_absent_classes(small_slice):
     assert p["objective"] == "multi:softprob" and XGBSoftprob().rounds == 150
 
 
+def test_xgb_threads_change_no_prediction(small_slice):
+    """xgboost boosts on a fresh thread on the CPU, with every core unless told: neither the
+    thread nor the thread count changes a prediction; an error in the fit is raised to the caller."""
+    import xgboost as xgb
+    from datavsmath.models import flat_features
+
+    x, y = small_slice[0][:600], small_slice[1][:600]
+    model = XGBSoftprob(seed=3, rounds=3, device="cpu")
+    assert "nthread" not in model.params()  # xgboost's default: every core
+    assert XGBSoftprob(nthread=1).params()["nthread"] == 1
+    here = xgb.train(model.params(), xgb.QuantileDMatrix(flat_features(x), label=y, max_bin=256), num_boost_round=3)
+    expected = here.predict(xgb.DMatrix(flat_features(x[:50])))
+    np.testing.assert_array_equal(model.fit(x, y).predict_proba(x[:50]), expected.reshape(50, 10))
+    one = XGBSoftprob(seed=3, rounds=3, device="cpu", nthread=1).fit(x, y).predict_proba(x[:50])
+    np.testing.assert_array_equal(one, expected.reshape(50, 10))
+    with pytest.raises(xgb.core.XGBoostError):
+        XGBSoftprob(seed=3, rounds=3, device="cpu", n_classes=2).fit(x, y)  # labels past num_class
+
+
 def test_optimizers_match_keras_2_2_defaults():
     cnn, dnn = cnn_optimizer(), dnn_optimizer()
     assert type(cnn).__name__ == "Adadelta"

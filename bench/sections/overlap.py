@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from sections.common import log, median
+from sections.common import available_models, log, median
 
 
 def overlap_subset(setting: str):
@@ -18,7 +18,8 @@ def overlap_subset(setting: str):
     if setting == "full":
         exp = load_experiment("constant_damage", "full")
         exp = replace(exp, frac_damage=exp.frac_damage[::4])
-        return (f"constant damage, all four models, every 4th R damage level ({len(exp.frac_damage)} x "
+        exp = exp.with_options(models=available_models(exp.models))
+        return (f"constant damage, {' + '.join(exp.models)}, every 4th R damage level ({len(exp.frac_damage)} x "
                 "60,000 rows)", exp)
     exp = load_experiment("constant_damage", "quick").with_options(models=["rf", "xgb", "dnn"])
     return "constant damage, rf + xgb + dnn, quick grid (6 damage levels x 3,000 rows)", exp

@@ -112,9 +112,12 @@ def epoch_timer(model: str, variant: str, x, y, copies: int, jit: bool):
             nets.fit(xs, ys)
         return time.perf_counter() - t0
 
-    # warm-up on a few rows: imports, first traces, a fused program's compilation (the
-    # timed fits build their own models, so their set-up cancels in the difference)
-    fit(1, rows=1024)
+    # warm-up: imports, first traces, a fused program's compilation (the timed fits build
+    # their own models, so their set-up cancels in the difference); a few rows do, except for
+    # a fused JAX program, which compiles once per image base and so is warmed on all the rows
+    from datavsmath.models import keras_backend
+
+    fit(1, rows=None if variant == "fused" and keras_backend() == "jax" else 1024)
     return lambda: max(1e-9, (fit(3) - fit(1)) / 2)
 
 

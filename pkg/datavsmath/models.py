@@ -200,6 +200,30 @@ class VoteFractionForest:
 
 # --- gradient boosting ---------------------------------------------------------------------
 
+#: xgboost's CPU threads when a fit does not say (None: xgboost's default, every core), as
+#: chosen by ``bench/run.py --sections threads`` (bench/README.md, "xgboost's threads"): on 2
+#: cores every core, its boosting started from a fresh thread (see ``XGBSoftprob.fit``)
+XGB_CPU_THREADS: int | None = None
+
+
+def _on_fresh_thread(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` run on a new thread while this one waits; its exception raised here."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed to the waiting thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, name="xgboost-fit", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
 class XGBSoftprob:
     """R xgboost 0.82 settings: multi:softprob, eta 0.2, max_depth 5, subsample 1,
     colsample_bytree 0.5, 150 rounds.
@@ -207,11 +231,13 @@ class XGBSoftprob:
     Histogram trees with 256 bins find the same candidate splits as 0.82's exact greedy
     method, because scaled pixels take at most 256 distinct values. ``base_score`` is pinned
     to 0.82's 0.5 (newer versions estimate it). Runs on CUDA when a GPU is present.
+    ``nthread``: CPU threads (default :data:`XGB_CPU_THREADS`; None: all cores).
     """
 
-    def __init__(self, n_classes: int = 10, seed: int = 0, rounds: int = 150, device: str | None = None):
+    def __init__(self, n_classes: int = 10, seed: int = 0, rounds: int = 150, device: str | None = None,
+                 nthread: int | None = None):
         self.n_classes, self.seed, self.rounds = n_classes, seed, rounds
-        self.device = device
+        self.device, self.nthread = device, nthread
 
     def params(self) -> dict:
         return {
@@ -219,6 +245,7 @@ class XGBSoftprob:
             "subsample": 1.0, "colsample_bytree": 0.5, "eval_metric": "mlogloss",
             "tree_method": "hist", "max_bin": 256, "base_score": 0.5, "seed": self.seed,
             "device": self.device or ("cuda" if gpu_name() else "cpu"),
+            **({"nthread": nthread} if (nthread := self.nthread or XGB_CPU_THREADS) else {}),
         }
 
     def fit(self, x, y):
@@ -226,7 +253,11 @@ class XGBSoftprob:
 
         # the low-level API accepts labels with absent classes; XGBClassifier does not
         dtrain = xgb.QuantileDMatrix(flat_features(x), label=np.asarray(y), max_bin=256)
-        self.booster_ = xgb.train(self.params(), dtrain, num_boost_round=self.rounds)
+        params = self.params()
+        # on the CPU, boost from a fresh thread: started from the main thread, xgboost's 2-core
+        # fits ran 6x slower on the loaded development machine (bench/results/, threads section)
+        train = _on_fresh_thread if params["device"] == "cpu" else (lambda fn, *a, **k: fn(*a, **k))
+        self.booster_ = train(xgb.train, params, dtrain, num_boost_round=self.rounds)
         return self
 
     def predict_proba(self, x) -> np.ndarray:

@@ -27,15 +27,22 @@ of an epoch is padded to the full batch with zero-weight rows, so that one compi
 serves every step (the loss is the weighted mean over the real rows, the same gradient as the
 short batch).
 
-The data stay on the device: the training images go there once per fit and each step gathers
-its batch rows there. The program is written for the keras backend in use: TensorFlow (the
-default; ``tf.function`` and ``GradientTape``, one epoch as one graph loop, each step
-XLA-compiled if ``jit``, the default on a GPU) or JAX (``KERAS_BACKEND=jax``; ``jax.jit`` of
-``value_and_grad`` over keras' stateless calls, one compiled step per batch, dispatched
-asynchronously; JAX always compiles with XLA, so ``jit`` only affects TensorFlow). Both train
-the same factories' networks with the same optimizers. Compiled programs are kept and reused
-by later fits of the same shape, which re-seed the weights instead of rebuilding (tracing and
-compilation are paid once per shape, not once per fit).
+Copies may also train on different rows of one image base (:meth:`FusedKerasNets.fit_rows`:
+the size experiment's cells, one sample fraction each): each copy keeps its own validation cut,
+shuffle and steps per epoch, and a copy with fewer steps than the group's longest is padded
+with empty steps that leave all of its state (weights, dropout seeds, optimizer slots and step
+counter) exactly as it was.
+
+The data stay on the device: the image base goes there once and stays across fits (the grid
+passes all training images), and each step gathers its batch rows there. The program is written
+for the keras backend in use: TensorFlow (the default; ``tf.function`` and ``GradientTape``, one
+epoch as one graph loop, each step XLA-compiled if ``jit``, the default on a GPU) or JAX
+(``KERAS_BACKEND=jax``; ``value_and_grad`` over keras' stateless calls and the optimizers'
+``stateless_apply``, one epoch as one jitted ``fori_loop`` over its steps with the state
+donated; JAX always compiles with XLA, so ``jit`` only affects TensorFlow). Both train the same
+factories' networks with the same optimizers. Compiled programs are kept and reused by later
+fits of the same shape, which re-seed the weights instead of rebuilding (tracing and
+compilation are paid once per network and copy count, not once per fit).
 
 Mixed precision is not used: it would change the numbers, and the project's test suite, which
 runs without a GPU, could not check it against the naive path.
@@ -202,17 +209,27 @@ def plan_for(model: str, requested: str = "auto", profile: dict | None = None) -
                 reason="CPU policy, measured in bench/results")
 
 
-# --- the fused program ---------------------------------------------------------------------
 
 class _Program:
     """N copies of one network with their optimizers and compiled train / predict functions,
     for the keras backend in use (subclasses). Kept in a small cache and re-seeded by each fit
     of the same shape (see module docs).
 
-    run_epoch(x, y, order, w): x (n, *features) and y (N, n) int32 on the device (from
-    ``to_device``), order (S, N, B) int32 row indices, w (S, B) float32 row weights (numpy).
-    predict(xb): (B', *features) numpy -> (N, B', k) numpy.
+    run_epoch(x, rowmap, y, order, w, masked): x (n_base, *features) float32, rowmap (N, L)
+    and y (N, L) int32 on the device (from ``to_device``): copy i's training position p is base
+    row ``rowmap[i, p]`` with label ``y[i, p]``; order (S, N, B) int32 positions and w (S, N, B)
+    float32 row weights (numpy; 0 marks padding). ``masked``: some copy has a step whose
+    weights are all 0 (it has fewer steps than another copy); such a step must leave that copy's
+    weights, dropout seeds and optimizer state exactly as they were. Returns a handle to the
+    epoch's last summed loss (``wait`` blocks on it).
+    predict(x): (m, *features) numpy -> (N, m, k) numpy.
+
+    ``one_call`` (default True): run an epoch as one compiled call; False dispatches one
+    compiled step per batch from Python (the same step; kept as the reference the tests compare
+    the one-call epoch with).
     """
+
+    one_call = True
 
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
         self.template, self.n_copies, self.jit = template, n_copies, jit
@@ -238,13 +255,36 @@ class _Program:
             for v, f in zip(self.optimizers[i].variables, opt.variables):
                 v.assign(f.value)
 
+    def padded_steps(self, steps: int, base_steps: int) -> int:
+        """Steps S' >= ``steps`` that an epoch's order array is padded to (the padded steps
+        are never run). The base's own step count by default, so that every fit on one base
+        compiles the same shapes."""
+        return steps
+
+    def wait(self, handle) -> None:
+        """Block until the epoch that returned ``handle`` has finished."""
+
     def weights(self, copy: int) -> list[np.ndarray]:
         return self.models[copy].get_weights()
+
+    def optimizer_iterations(self, copy: int) -> int:
+        """Optimizer steps copy ``copy`` has taken (keras' ``iterations`` counter)."""
+        return int(np.asarray(self.optimizers[copy].iterations.value))
+
+
+def _copy_loss(ce, w):
+    """One copy's batch loss: the mean cross-entropy over its real rows (``w`` 0/1 row weights;
+    the max keeps an all-padding batch, whose result is discarded, finite)."""
+    from keras import ops
+
+    return ops.sum(ce * w) / ops.maximum(ops.sum(w), 1.0)
 
 
 class _TFProgram(_Program):
     """TensorFlow: one ``tf.function`` per epoch looping over steps (each step optionally
-    XLA-compiled), gradients from one ``GradientTape`` over the summed loss."""
+    XLA-compiled), gradients from one ``GradientTape`` over the summed loss. In a masked epoch
+    each copy's step sits in its own ``tf.cond``: a copy without rows in a step skips it, its
+    forward pass (and so its dropout seed) included."""
 
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
         import tensorflow as tf
@@ -256,13 +296,13 @@ class _TFProgram(_Program):
         sizes = [len(vs) for vs in var_lists]
 
         def train_step(xb, yb, w):
-            """xb (N, B, *features) float32, yb (N, B) int32, w (B,) float32 row weights."""
+            """xb (N, B, *features) float32, yb (N, B) int32, w (N, B) float32 row weights."""
             with tf.GradientTape() as tape:
                 total = 0.0
                 for i, m in enumerate(models):
                     proba = m(xb[i], training=True)
                     ce = loss(tf.one_hot(yb[i], k), proba)
-                    total += tf.reduce_sum(ce * w) / tf.reduce_sum(w)  # copy i's batch mean
+                    total += _copy_loss(ce, w[i])
             grads = tape.gradient(total, flat_vars)
             start = 0
             for opt, vs, n in zip(optimizers, var_lists, sizes):
@@ -270,31 +310,62 @@ class _TFProgram(_Program):
                 start += n
             return total
 
-        step = tf.function(train_step, jit_compile=jit, reduce_retracing=True)
+        def copy_step(i, xb, yb, w):
+            with tf.GradientTape() as tape:
+                proba = models[i](xb, training=True)
+                value = _copy_loss(loss(tf.one_hot(yb, k), proba), w)
+            optimizers[i].apply(tape.gradient(value, var_lists[i]), var_lists[i])
+            return value
 
-        @tf.function(reduce_retracing=True)
-        def run_epoch(x, y, order, w):
-            loss = tf.constant(0.0)
-            for s in tf.range(tf.shape(order)[0]):
-                idx = order[s]
-                loss = step(tf.gather(x, idx), tf.gather(y, idx, batch_dims=1), w[s])
-            return loss
+        def masked_step(xb, yb, w):
+            total = tf.constant(0.0)
+            for i in range(len(models)):
+                total += tf.cond(tf.reduce_sum(w[i]) > 0,
+                                 lambda i=i: copy_step(i, xb[i], yb[i], w[i]), lambda: tf.constant(0.0))
+            return total
+
+        steps = {False: tf.function(train_step, jit_compile=jit, reduce_retracing=True),
+                 True: tf.function(masked_step, jit_compile=jit, reduce_retracing=True)}
+
+        def batch(x, rowmap, y, order, w, s):
+            idx = order[s]  # (N, B) positions
+            return (tf.gather(x, tf.gather(rowmap, idx, batch_dims=1)), tf.gather(y, idx, batch_dims=1), w[s])
+
+        def make_epoch(masked):
+            step = steps[masked]
+
+            @tf.function(reduce_retracing=True)
+            def run_epoch(x, rowmap, y, order, w):
+                loss = tf.constant(0.0)
+                for s in tf.range(tf.shape(order)[0]):
+                    loss = step(*batch(x, rowmap, y, order, w, s))
+                return loss
+
+            return run_epoch
 
         @tf.function(jit_compile=jit, reduce_retracing=True)
         def predict(xb):
             return tf.stack([m(xb, training=False) for m in models])  # (N, B', k)
 
-        self._run_epoch, self._predict = run_epoch, predict
+        self._epochs = {False: make_epoch(False), True: make_epoch(True)}
+        self._steps, self._batch, self._predict = steps, tf.function(batch, reduce_retracing=True), predict
 
     def to_device(self, array: np.ndarray):
         import tensorflow as tf
 
         return tf.identity(tf.constant(array))  # placed on the default device (a GPU if any)
 
-    def run_epoch(self, x, y, order: np.ndarray, w: np.ndarray) -> None:
+    def run_epoch(self, x, rowmap, y, order: np.ndarray, w: np.ndarray, masked: bool = False, n_steps=None):
         import tensorflow as tf
 
-        self._run_epoch(x, y, tf.constant(order), tf.constant(w))
+        n_steps = len(order) if n_steps is None else int(n_steps)
+        order, w = tf.constant(order[:n_steps]), tf.constant(w[:n_steps])
+        if self.one_call:
+            return self._epochs[bool(masked)](x, rowmap, y, order, w)
+        loss = None
+        for s in range(int(order.shape[0])):
+            loss = self._steps[bool(masked)](*self._batch(x, rowmap, y, order, w, tf.constant(s)))
+        return loss
 
     def predict(self, xb: np.ndarray) -> np.ndarray:
         import tensorflow as tf
@@ -304,10 +375,14 @@ class _TFProgram(_Program):
 
 class _JaxProgram(_Program):
     """JAX: the copies' weights, dropout seeds and optimizer slots are one pytree of arrays;
-    a step is one jitted function (``value_and_grad`` of the summed loss through keras'
-    ``stateless_call``, then the optimizers' ``stateless_apply``) whose shapes do not depend
-    on the cell's size, so it compiles once per program; each step's batch is gathered on
-    the device by a small jitted gather, the only part compiled again for a new size."""
+    a step is ``value_and_grad`` of the summed loss through keras' ``stateless_call``, then
+    each copy's optimizer's ``stateless_apply`` (so any keras ``Optimizer`` subclass works
+    unchanged). A whole epoch is one jitted call: a ``fori_loop`` over its steps with the
+    state donated, each step gathering its batch from the device-resident rows. The step count
+    is a traced argument and the order array is padded to the base's step count, so one
+    compiled epoch serves every fit on the same rows base (the padded steps are not run).
+    In a masked epoch a copy without rows in a step keeps its old state (a select on the
+    whole copy: weights, dropout seed state, optimizer slots and counter)."""
 
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
         import jax
@@ -321,30 +396,51 @@ class _JaxProgram(_Program):
             for i, m in enumerate(models):
                 proba, nt = m.stateless_call(trainable[i], non_trainable[i], xb[i], training=True)
                 ce = loss(jax.nn.one_hot(yb[i], k), proba)
-                total = total + jnp.sum(ce * w) / jnp.sum(w)  # copy i's batch mean
+                total = total + _copy_loss(ce, w[i])
                 new_non_trainable.append(nt)
             return total, new_non_trainable
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-        def step(state, xb, yb, w):
-            """xb (N, B, *features) float32, yb (N, B) int32, w (B,) float32 row weights."""
+        def step(state, xb, yb, w, masked):
+            """xb (N, B, *features) float32, yb (N, B) int32, w (N, B) float32 row weights."""
             trainable, non_trainable, slots = state
-            (loss, non_trainable), grads = grad_fn(trainable, non_trainable, xb, yb, w)
+            (loss, new_nt), grads = grad_fn(trainable, non_trainable, xb, yb, w)
             new = [opt.stateless_apply(slots[i], grads[i], trainable[i]) for i, opt in enumerate(optimizers)]
-            return ([t for t, _ in new], non_trainable, [o for _, o in new]), loss
+            new_state = ([t for t, _ in new], new_nt, [o for _, o in new])
+            if masked:
+                active = jnp.sum(w, axis=1) > 0  # (N,)
+                keep = lambda i, a, b: jax.tree_util.tree_map(lambda p, q: jnp.where(active[i], p, q), a, b)
+                new_state = tuple([keep(i, part_new[i], part_old[i]) for i in range(len(models))]
+                                  for part_new, part_old in zip(new_state, state))
+            return new_state, loss
 
-        def gather(x, y, order, w, s):
-            idx = order[s]  # (N, B)
-            return x[idx], jnp.take_along_axis(y, idx, axis=1), w[s]
+        def batch(x, rowmap, y, order, w, s):
+            idx = order[s]  # (N, B) positions
+            return x[jnp.take_along_axis(rowmap, idx, axis=1)], jnp.take_along_axis(y, idx, axis=1), w[s]
 
-        def predict(state, xb):
+        def epoch(state, x, rowmap, y, order, w, n_steps, masked):
+            def body(s, carry):
+                return step(carry[0], *batch(x, rowmap, y, order, w, s), masked)
+
+            return jax.lax.fori_loop(0, n_steps, body, (state, jnp.zeros((), jnp.float32)))
+
+        def one_step(state, x, rowmap, y, order, w, s, masked):
+            return step(state, *batch(x, rowmap, y, order, w, s), masked)
+
+        def predict(state, xs):
+            """xs (nb, b, *features) -> (N, nb * b, k): every batch of every copy in one call."""
             trainable, non_trainable, _ = state
-            return jnp.stack([m.stateless_call(trainable[i], non_trainable[i], xb, training=False)[0]
-                              for i, m in enumerate(models)])
 
-        self._step = jax.jit(step, donate_argnums=0)
-        self._gather = jax.jit(gather)
+            def one(xb):
+                return jnp.stack([m.stateless_call(trainable[i], non_trainable[i], xb, training=False)[0]
+                                  for i, m in enumerate(models)])
+
+            out = jax.lax.map(one, xs)  # (nb, N, b, k)
+            return jnp.moveaxis(out, 1, 0).reshape(len(models), -1, k)
+
+        self._epoch = jax.jit(epoch, donate_argnums=0, static_argnames="masked")
+        self._one_step = jax.jit(one_step, donate_argnums=0, static_argnames="masked")
         self._predict = jax.jit(predict)
         self.state = None
 
@@ -357,21 +453,34 @@ class _JaxProgram(_Program):
                       [copy(m.non_trainable_variables) for m in self.models],
                       [copy(o.variables) for o in self.optimizers])
 
+    def padded_steps(self, steps: int, base_steps: int) -> int:
+        return max(steps, base_steps)
+
     def to_device(self, array: np.ndarray):
         import jax
 
         return jax.device_put(array)
 
-    def run_epoch(self, x, y, order: np.ndarray, w: np.ndarray) -> None:
+    def run_epoch(self, x, rowmap, y, order: np.ndarray, w: np.ndarray, masked: bool = False, n_steps=None):
         import jax
 
+        n_steps = len(order) if n_steps is None else int(n_steps)
         order_dev, w_dev = jax.device_put(order), jax.device_put(w)
-        for s in range(len(order)):  # dispatch is asynchronous: the device never waits on Python
-            xb, yb, wb = self._gather(x, y, order_dev, w_dev, s)
-            self.state, _ = self._step(self.state, xb, yb, wb)
+        if self.one_call:
+            self.state, loss = self._epoch(self.state, x, rowmap, y, order_dev, w_dev, n_steps, masked=bool(masked))
+            return loss
+        loss = None
+        for s in range(n_steps):  # dispatch is asynchronous: the device never waits on Python
+            self.state, loss = self._one_step(self.state, x, rowmap, y, order_dev, w_dev, s, masked=bool(masked))
+        return loss
 
-    def predict(self, xb: np.ndarray) -> np.ndarray:
-        return np.asarray(self._predict(self.state, xb))
+    def wait(self, handle) -> None:
+        if handle is not None:
+            handle.block_until_ready()
+
+    def predict(self, xs) -> np.ndarray:
+        """xs (nb, b, *features), numpy or on the device -> (N, nb * b, k) numpy."""
+        return np.asarray(self._predict(self.state, xs))
 
     def weights(self, copy: int) -> list[np.ndarray]:
         trainable, non_trainable, _ = self.state
@@ -381,6 +490,14 @@ class _JaxProgram(_Program):
         for v, value in zip(m.non_trainable_variables, non_trainable[copy]):
             v.assign(value)
         return m.get_weights()
+
+    def optimizer_iterations(self, copy: int) -> int:
+        opt = self.optimizers[copy]
+        slots = self.state[2][copy]
+        for v, value in zip(opt.variables, slots):
+            if v is opt.iterations or v.path == opt.iterations.path:
+                return int(np.asarray(value))
+        raise LookupError("the optimizer has no iterations variable")
 
 
 _PROGRAMS: OrderedDict = OrderedDict()
@@ -399,9 +516,36 @@ def _program(template: KerasNet, n_copies: int, jit: bool) -> _Program:
     return prog
 
 
+#: images already on the device: (backend, features, id(x), batch) -> (x, device array). The
+#: host array is kept so that its id cannot be reused while the entry lives; a cached array
+#: must not be changed in place (the grid's images never are).
+_DEVICE_IMAGES: OrderedDict = OrderedDict()
+_MAX_DEVICE_IMAGES = 4
+
+
+def _on_device(prog: _Program, features, x: np.ndarray, batch: int | None = None):
+    """``features(x)`` on the device, uploaded once per array (the training base and the test
+    images stay there across fits). With ``batch``, zero-padded to whole batches and shaped
+    (nb, batch, *features)."""
+    key = (keras_backend(), features, id(x), batch)
+    hit = _DEVICE_IMAGES.pop(key, None)
+    if hit is None or hit[0] is not x:
+        f = features(x)
+        if batch:
+            nb = -(-len(f) // batch)
+            f = np.concatenate([f, np.zeros((nb * batch - len(f), *f.shape[1:]), f.dtype)])
+            f = f.reshape(nb, batch, *f.shape[1:])
+        hit = (x, prog.to_device(f))
+    _DEVICE_IMAGES[key] = hit
+    while len(_DEVICE_IMAGES) > _MAX_DEVICE_IMAGES:
+        _DEVICE_IMAGES.popitem(last=False)
+    return hit[1]
+
+
 def clear_programs() -> None:
-    """Drop the cached programs (and the device memory of their copies)."""
+    """Drop the cached programs and device images (and the device memory they hold)."""
     _PROGRAMS.clear()
+    _DEVICE_IMAGES.clear()
 
 
 class FusedKerasNets:
@@ -431,9 +575,12 @@ class FusedKerasNets:
         self.jit = bool(gpu_name()) if jit is None else bool(jit)
 
     @classmethod
-    def for_model(cls, model: str, seeds: Sequence[int], n_classes: int = 10, jit: bool | None = None):
-        """Fused copies of the registered model ``model`` ("dnn", "cnn")."""
-        return cls(make_model(model, seed=int(seeds[0]), n_classes=n_classes), seeds, jit)
+    def for_model(cls, model: str, seeds: Sequence[int], n_classes: int = 10, jit: bool | None = None,
+                  input_shape: tuple[int, ...] = (28, 28)):
+        """Fused copies of the registered model ``model`` ("dnn", "cnn") for examples of
+        ``input_shape``."""
+        return cls(make_model(model, seed=int(seeds[0]), n_classes=n_classes, input_shape=input_shape),
+                   seeds, jit)
 
     @property
     def n_copies(self) -> int:
@@ -451,38 +598,93 @@ class FusedKerasNets:
         return idx.reshape(steps, batch), w.reshape(steps, batch)
 
     def fit(self, x: np.ndarray, ys, on_epoch=None) -> "FusedKerasNets":
-        """Train every copy; ``on_epoch(done, epochs)`` is called after each epoch (progress)."""
-        t = self.template
+        """Train every copy on the same rows: copy i on ``(x, ys[i])``. ``on_epoch(done,
+        epochs)`` is called after each epoch (progress)."""
         ys = np.asarray(ys)
         if ys.ndim != 2 or ys.shape != (self.n_copies, len(x)):
             raise ValueError(f"ys must have shape (n_copies, n_rows) = ({self.n_copies}, {len(x)}), got {ys.shape}")
-        cut = validation_cut(len(x), t.validation_split)
-        if cut < 1:
-            raise ValueError(f"{len(x)} rows leave nothing to train on after validation_split={t.validation_split}")
+        rows = np.arange(len(x))
+        return self.fit_rows(x, [rows] * self.n_copies, list(ys), on_epoch=on_epoch)
+
+    def fit_rows(self, x: np.ndarray, rows, ys, on_epoch=None) -> FusedKerasNets:
+        """Train every copy on its own rows of one image base.
+
+        x : (n_base, 28, 28) uint8, the images all copies draw from (the grid passes all
+            training images, which then stay on the device across fits)
+        rows : N integer arrays, copy i's rows of ``x`` in the order a naive fit is given them
+            (n_i of them; copies may differ in their rows and their number of rows)
+        ys : N label arrays, ``ys[i]`` of shape (n_i,)
+
+        Copy i is trained as ``KerasNet`` with ``seeds[i]`` on ``(x[rows[i]], ys[i])``: its own
+        validation cut floor(0.8 n_i), its own shuffle each epoch, ceil(cut_i / 128) steps per
+        epoch. Copies with fewer steps than the group's longest are padded with empty steps that
+        change none of their state (weights, dropout seeds, optimizer slots and step counter).
+        """
+        t = self.template
+        if len(rows) != self.n_copies or len(ys) != self.n_copies:
+            raise ValueError(f"give one row array and one label array per copy ({self.n_copies}), "
+                             f"got {len(rows)} and {len(ys)}")
+        rows = [np.asarray(r) for r in rows]
+        ys = [np.asarray(y) for y in ys]
+        cuts = []
+        for i, (r, y) in enumerate(zip(rows, ys)):
+            if r.ndim != 1 or y.shape != r.shape:
+                raise ValueError(f"copy {i}: rows and labels must be 1-d of one length, got {r.shape} and {y.shape}")
+            if len(r) and (r.min() < 0 or r.max() >= len(x)):
+                raise ValueError(f"copy {i}: rows must index x's {len(x)} images, got {r.min()}..{r.max()}")
+            cut = validation_cut(len(r), t.validation_split)
+            if cut < 1:
+                raise ValueError(f"{len(r)} rows leave nothing to train on after validation_split={t.validation_split}")
+            cuts.append(cut)
+        batch = t.batch_size
+        steps = [-(-c // batch) for c in cuts]
         prog = _program(t, self.n_copies, self.jit)
         prog.reset(self.seeds)
         prog.owner = self
-        # only the first floor(0.8 n) rows exist for training, as under keras' validation_split
-        x_dev = prog.to_device(t.features(x[:cut]))
-        y_dev = prog.to_device(ys[:, :cut].astype(np.int32))
+        base_steps = -(-validation_cut(len(x), t.validation_split) // batch)
+        padded = prog.padded_steps(max(steps), base_steps)
+        # copy i's training position p is base row rowmap[i, p] with label labels[i, p]; only
+        # its first floor(0.8 n_i) rows exist, as under keras' validation_split
+        rowmap = np.zeros((self.n_copies, padded * batch), np.int32)
+        labels = np.zeros((self.n_copies, padded * batch), np.int32)
+        for i, (r, y, cut) in enumerate(zip(rows, ys, cuts)):
+            rowmap[i, :cut], labels[i, :cut] = r[:cut], y[:cut]
+        x_dev = _on_device(prog, t.features, x)
+        rowmap_dev, labels_dev = prog.to_device(rowmap), prog.to_device(labels)
+        masked = len(set(steps)) > 1
         # each copy shuffles with its own stream, independent of its initialiser stream
         rngs = [np.random.default_rng([seed, 0x5EED]) for seed in self.seeds]
+        pending = None
         for epoch in range(t.epochs):
-            orders = [self.order(rng, cut) for rng in rngs]
-            order = np.stack([o for o, _ in orders], axis=1)  # (S, N, B)
-            prog.run_epoch(x_dev, y_dev, order, orders[0][1])
-            if on_epoch is not None:
-                on_epoch(epoch + 1, t.epochs)
+            order = np.zeros((padded, self.n_copies, batch), np.int32)
+            w = np.zeros((padded, self.n_copies, batch), np.float32)
+            for i, (rng, cut) in enumerate(zip(rngs, cuts)):
+                o, wi = self.order(rng, cut)
+                order[:len(o), i], w[:len(o), i] = o, wi
+            # the next epoch is queued before the last one is waited on: the device never idles
+            # while this thread draws orders or reports progress
+            handle = prog.run_epoch(x_dev, rowmap_dev, labels_dev, order, w, masked, n_steps=max(steps))
+            if pending is not None:
+                prog.wait(pending)
+                if on_epoch is not None:
+                    on_epoch(epoch, t.epochs)
+            pending = handle
+        prog.wait(pending)
+        if on_epoch is not None:
+            on_epoch(t.epochs, t.epochs)
         self._program = prog
         return self
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Class probabilities of every copy: (N, len(x), n_classes) float32."""
+        """Class probabilities of every copy: (N, len(x), n_classes) float32. On JAX one call
+        for all copies and all batches, the images cached on the device."""
         prog = getattr(self, "_program", None)
         if prog is None:
             raise RuntimeError("fit first")
         if prog.owner is not self:
             raise RuntimeError("a later fit of the same shape reused this program; predict before the next fit")
+        if isinstance(prog, _JaxProgram):
+            return prog.predict(_on_device(prog, self.template.features, x, batch_size))[:, :len(x)]
         feats = self.template.features(x)
         n = len(feats)
         out = []
@@ -499,3 +701,10 @@ class FusedKerasNets:
         if getattr(self, "_program", None) is None or self._program.owner is not self:
             raise RuntimeError("fit first (and before the next fit of the same shape)")
         return self._program.weights(copy)
+
+    def optimizer_steps(self, copy: int) -> int:
+        """Optimizer steps one copy took (``epochs x ceil(floor(0.8 n) / 128)`` for a fit like
+        ``model.fit``'s)."""
+        if getattr(self, "_program", None) is None or self._program.owner is not self:
+            raise RuntimeError("fit first (and before the next fit of the same shape)")
+        return self._program.optimizer_iterations(copy)

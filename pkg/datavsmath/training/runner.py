@@ -6,8 +6,9 @@ and a rerun skips what is stored. The progress bar counts work in expected CPU s
 swing between a 1% CNN cell and a 100% one.
 
 Execution backends (``backend``): "naive" fits one model on one cell at a time, as the R loop
-did; "fused" trains the keras networks of cells that share their training rows (the damage
-levels of one sample draw) as copies in one program (:mod:`datavsmath.training.fused`); "auto" picks
+did; "fused" trains the keras networks of cells of similar size (the damage levels of one
+sample draw, neighbouring sample fractions) as copies in one program, each on its own rows
+(:mod:`datavsmath.training.fused`, :func:`datavsmath.training.units.plan_units`); "auto" picks
 per model and device (:func:`datavsmath.training.fused.plan_for`). The grid is cut into *units* (one
 naive fit, or one fused group); with a Dask ``client`` the units run as tasks on a cluster
 (:mod:`datavsmath.training.cluster`) and this process stores what they return.
@@ -37,8 +38,10 @@ __all__ = ["run_experiment", "RunSummary", "run_here", "tree_threads_for", "TREE
 
 #: Background threads for the tree fits beside the networks, by device, when the backend is
 #: not "naive". GPU: two, so that two xgboost fits (each leaves most of a large GPU idle) or an
-#: xgboost fit and a forest overlap each other as well as the networks. CPU: see
-#: bench/README.md ("Trees beside the networks"), measured on 2 cores.
+#: xgboost fit and a forest overlap each other as well as the networks. CPU: 0, measured on 2
+#: cores twice: the overlap section (trees beside the fused DNN 0.87x) and the threads section
+#: (xgboost started beside a forest 1.20x slower than the two in line, beside a DNN 0.80x;
+#: bench/README.md, "xgboost's threads"): the trees take their turn.
 TREE_THREADS = {"gpu": 2, "cpu": 0}
 
 

@@ -37,7 +37,8 @@ def cell_rule(exp: Experiment, cell: Cell) -> str:
 
 
 def cell_labels(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row indices (n,), clean labels (n,), damaged labels (n,)) of a cell's training rows."""
+    """(row indices (n,), clean labels (n,), damaged labels (n,)) of a cell's training rows,
+    in the order a naive fit is given them."""
     n_rows = len(data.y_train)
     if cell.selection != "random":
         from ..pruning import dataset_scores, select_rows
@@ -60,9 +61,16 @@ def cell_labels(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray,
     return idx, clean, y
 
 
+def training_rows(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The cell's training rows of ``data.x_train`` and their (damaged) labels: shapes (n,)
+    and (n,), in the order a naive fit is given them."""
+    idx, _, y = cell_labels(exp, cell, data)
+    return idx, y
+
+
 def training_data(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
     """The cell's training examples and (damaged) labels: shapes (n, *data.input_shape) and (n,)."""
-    idx, _, y = cell_labels(exp, cell, data)
+    idx, y = training_rows(exp, cell, data)
     return data.x_train[idx], y
 
 
@@ -134,30 +142,23 @@ def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset) 
 
 def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Dataset,
                         jit: bool | None = None, on_epoch=None) -> list[dict]:
-    """Train ``model`` on every cell of ``cells`` (which must share their training rows) as
-    copies of one fused program; return one record per cell, in order. ``on_epoch(done,
-    epochs)`` reports progress inside the group."""
+    """Train ``model`` on every cell of ``cells`` as copies of one fused program, each on its
+    own rows of the training images (cells may differ in their rows and sizes); return one
+    record per cell, in order. ``on_epoch(done, epochs)`` reports progress inside the group."""
     from .fused import FusedKerasNets
 
-    x, ys = None, []
-    for cell in cells:
-        xc, yc = training_data(exp, cell, data)
-        if x is None:
-            x = xc
-        elif not np.array_equal(x, xc):
-            raise ValueError(f"cells of a fused group must share their training rows; {cell} does not")
-        ys.append(yc)
-    seeds = [c.model_seed(model) for c in cells]
-    template = make_model(model, seed=seeds[0], n_classes=data.n_classes, input_shape=data.input_shape)
-    nets = FusedKerasNets(template, seeds, jit=jit)
+    rows, ys = zip(*(training_rows(exp, cell, data) for cell in cells))
+    nets = FusedKerasNets.for_model(model, [c.model_seed(model) for c in cells], data.n_classes, jit=jit,
+                                    input_shape=data.input_shape)
     t0 = time.perf_counter()
-    nets.fit(x, np.stack(ys), on_epoch=on_epoch)
+    # the whole training set is the base: it goes to the device once and serves every group
+    nets.fit_rows(data.x_train, rows, ys, on_epoch=on_epoch)
     t1 = time.perf_counter()
     probas = nets.predict_proba(data.x_test)
     t2 = time.perf_counter()
     n = len(cells)
-    return [_record(exp, cell, model, len(x), proba, data, (t1 - t0) / n, (t2 - t1) / n, "fused", n)
-            for cell, proba in zip(cells, probas)]
+    return [_record(exp, cell, model, len(r), proba, data, (t1 - t0) / n, (t2 - t1) / n, "fused", n)
+            for cell, r, proba in zip(cells, rows, probas)]
 
 
 
@@ -219,7 +220,8 @@ def fit_weight(model: str, n_train: int) -> float:
 @dataclass(frozen=True)
 class Unit:
     """One piece of work: ``model`` on ``cells`` with ``backend`` "naive" (one fit per cell,
-    one after another) or "fused" (the cells share their training rows and train together)."""
+    one after another) or "fused" (the cells train together as copies of one program, each on
+    its own rows)."""
 
     model: str
     backend: str
@@ -235,35 +237,52 @@ class Unit:
         if len(self.cells) == 1:
             sel = "" if c.selection == "random" else f" {c.selection}"
             return f"{self.model} s={c.frac_sample:g} d={c.frac_damage:g}" + (f" {c.rule}" if c.rule else "") + sel
-        damages = sorted({x.frac_damage for x in self.cells})
-        return f"{self.model} x{len(self.cells)} s={c.frac_sample:g} d={damages[0]:g}..{damages[-1]:g}"
 
 
 
-def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict) -> list[Unit]:
-    """Cut the pending fits into units, in the grid's order.
+#: a cell joins a fused group only if it has at least this share of the group's largest
+#: cell's rows: in a group, every copy computes every step of the longest copy (a JAX copy
+#: without rows in a step is computed and its result discarded), so this bounds the waste
+MIN_FILL = 0.5
 
-    plans : model -> :class:`datavsmath.training.fused.Plan`. A fused model's cells are grouped by
-    their training-row draw (``Cell.draw_seed``: same sample fraction and replicate) and each
-    group is split into chunks of at most ``max_copies``; the unit sits where its first
+
+def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict, min_fill: float = MIN_FILL) -> list[Unit]:
+    """Cut the pending fits into units.
+
+    plans : model -> :class:`datavsmath.training.fused.Plan`. A naive model's fits are one
+    unit each, in the grid's order. A fused model's cells are taken largest first (cells that
+    share their training-row draw, e.g. the damage levels of one sample fraction, side by
+    side) and cut into groups of at most ``max_copies`` cells, a new group starting where a
+    cell has fewer than ``min_fill`` times the rows of its group's first; cells of one group
+    may differ in their rows (each copy trains on its own). Each group sits where its first
     cell comes in the grid.
     """
-    units: list[Unit] = []
-    groups: dict = {}
+    units: list[tuple[int, Unit]] = []
+    fused: dict[str, list[tuple[int, Cell]]] = {}
+    position = 0
     for cell, models in todo:
         for model in models:
-            plan = plans[model]
-            if plan.backend != "fused":
-                units.append(Unit(model, "naive", (cell,)))
-                continue
-            key = (model, cell.draw_seed, cell.frac_sample, cell.selection)
-            if key not in groups or len(units[groups[key]].cells) >= plan.max_copies:
-                groups[key] = len(units)
-                units.append(Unit(model, "fused", (cell,), plan.jit))
+            if plans[model].backend != "fused":
+                units.append((position, Unit(model, "naive", (cell,))))
             else:
-                u = units[groups[key]]
-                units[groups[key]] = Unit(model, "fused", u.cells + (cell,), u.jit)
-    return units
+                fused.setdefault(model, []).append((position, cell))
+            position += 1
+    for model, cells in fused.items():
+        plan = plans[model]
+        draws: dict = {}  # first position of each draw: cells of one draw stay side by side
+        for pos, cell in cells:
+            draws.setdefault((cell.draw_seed, cell.frac_sample), pos)
+        cells = sorted(cells, key=lambda pc: (-pc[1].n_train, draws[(pc[1].draw_seed, pc[1].frac_sample)], pc[0]))
+        group: list[tuple[int, Cell]] = []
+        for pos, cell in cells + [(None, None)]:
+            if group and (cell is None or len(group) >= plan.max_copies
+                          or cell.n_train < min_fill * group[0][1].n_train):
+                first = min(p for p, _ in group)
+                units.append((first, Unit(model, "fused", tuple(c for _, c in group), plan.jit)))
+                group = []
+            if cell is not None:
+                group.append((pos, cell))
+    return [u for _, u in sorted(units, key=lambda pu: pu[0])]
 
 
 
