@@ -218,8 +218,9 @@ def test_report_view_prices_the_shipped_grid_or_says_why_not():
             continue
         res = load_results(root / folder)
         view, text = advice_view(res, held=(12_000,), qualities=(0.8,))
-        assert len(view) == 1 and text
-        row = view.iloc[0]
+        assert text
         if folder == "full" and (res["experiment"] == "size_x_damage").sum() >= 100:
             # the full grid identifies every quality's curve: a priced answer, not a refusal
-            assert row["cheapest at ratio 0.25"] != "out of reach"
+            assert len(view) == 1 and view.iloc[0]["cheapest at ratio 0.25"] != "out of reach"
+        elif view.empty:
+            assert text.startswith(("No advice", "Neither"))

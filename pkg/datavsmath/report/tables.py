@@ -208,7 +208,7 @@ def advice_view(results: pd.DataFrame, metric: str = "acc", threshold: float = 0
     if not answers:
         return view, "The grid's label qualities do not cover the examples."
     if all(not v.plans.set_index("plan").loc["cheapest", "reachable"] for v in answers):
-        return view, answers[0].verdict
+        return pd.DataFrame(), answers[0].verdict  # a table of refusals says nothing more
     wins = sum(v.p_clean_cheaper >= 0.95 for v in answers)
     loses = sum(v.p_clean_cheaper <= 0.05 for v in answers)
     text = (f"**At a price of {price_ratio:g} new labels per reviewed label, cleaning is the cheaper "
