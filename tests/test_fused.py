@@ -63,10 +63,11 @@ def _cnn_mean_atol() -> float:
     JAX the one-call epoch (a compiled loop over steps) sums the convolutions in another order
     than keras' per-batch step: measured 3.0e-4 at most on the first conv kernel on the 2-core
     development CPU, where the same step dispatched per batch equals ``model.fit`` bit for bit.
-    On TensorFlow the programs differ only in width (1e-4)."""
+    On TensorFlow the programs differ in width and, for a padded copy, in running each copy's
+    step on its own (measured 1.07e-4 for the padded group under keras 2.2's loss): 2e-4."""
     from datavsmath.models import keras_backend
 
-    return 1e-4 if keras_backend() == "tensorflow" else 5e-4
+    return 2e-4 if keras_backend() == "tensorflow" else 5e-4
 
 
 @pytest.mark.parametrize("model, epochs, atol, mean_atol", [("dnn", 3, 1e-5, 1e-7), ("cnn", 2, 1e-2, None)])

@@ -238,6 +238,12 @@ class Unit:
             sel = "" if c.selection == "random" else f" {c.selection}"
             return f"{self.model} s={c.frac_sample:g} d={c.frac_damage:g}" + (f" {c.rule}" if c.rule else "") + sel
 
+        def span(values):
+            return f"{min(values):g}" + (f"..{max(values):g}" if len(set(values)) > 1 else "")
+
+        return (f"{self.model} x{len(self.cells)} s={span([x.frac_sample for x in self.cells])} "
+                f"d={span([x.frac_damage for x in self.cells])}")
+
 
 
 #: a cell joins a fused group only if it has at least this share of the group's largest
