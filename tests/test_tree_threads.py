@@ -164,10 +164,14 @@ def test_ctrl_c_with_tree_threads_exits_promptly_and_a_rerun_completes(tmp_path)
     import subprocess
     import sys
 
+    # a grid long enough to interrupt: fused copies finish the smoke grid's two DNN cells in
+    # one short call, so five sizes (three fused groups) keep the networks busy for a while
+    spec = tmp_path / "sizes.toml"
+    spec.write_text('models = ["rf", "dnn"]\nfrac_sample = [0.005, 0.01, 0.02, 0.04, 0.08]\n')
     out = tmp_path / "res"
-    args = [sys.executable, "-m", "datavsmath.cli", "run", "size", "--profile", "smoke", "--models", "rf,dnn",
-            "--out", str(out), "--no-progress", "--tree-threads", "2"]
-    cells = out / "cells" / "size"
+    args = [sys.executable, "-m", "datavsmath.cli", "run", "--spec", str(spec), "--out", str(out),
+            "--no-progress", "--tree-threads", "2"]
+    cells = out / "cells" / "sizes"
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and not (cells.is_dir() and any(cells.glob("*.json"))):
@@ -179,10 +183,10 @@ def test_ctrl_c_with_tree_threads_exits_promptly_and_a_rerun_completes(tmp_path)
     assert "trees: on 2 background threads" in log, log + err
     assert proc.returncode == 130 and "rerun the same command to resume" in err, (proc.returncode, err[-2000:])
     assert time.time() - t0 < 30  # no wait for the tree fits in flight
-    assert 1 <= stored < 4, (stored, log)
+    assert 1 <= stored < 10, (stored, log)
     done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert len(list(cells.glob("*.json"))) == 4 and f"{4 - stored} fits to run" in done.stdout
+    assert len(list(cells.glob("*.json"))) == 10 and f"{10 - stored} fits to run" in done.stdout
 
 
 def test_epochs_of_a_fused_group_reach_the_progress_callback(monkeypatch):

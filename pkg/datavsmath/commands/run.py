@@ -39,9 +39,9 @@ datasets (--dataset): fashion (default), mnist, digits, or a folder of IDX files
 (x_train, y_train, x_test, y_test) or a .csv of one's own (`datavsmath data --help`). Sample
 fractions are of the dataset's own training rows; every cell needs at least 10 of them.
 
-backends (--backend): auto (default) trains the keras networks of cells that share their
-training rows as copies of one fused program where that is faster (always on a GPU; on a CPU
-as bench/results measured), naive trains one model per cell, fused forces fusion. With
+backends (--backend): auto (default) trains the keras networks of cells of similar size as
+copies of one fused program, each copy on its own rows, where that is faster (always on a GPU;
+on a CPU as bench/results measured), naive trains one model per cell, fused forces fusion. With
 --scheduler or --cluster the grid runs as Dask tasks; results are stored here as they come.
 Without them, auto and fused on a GPU machine fit the trees (forest, xgboost) on background
 threads while the networks train (--tree-threads; on a CPU they take turns, which the
