@@ -23,7 +23,7 @@ TESTS = Path(__file__).resolve().parent
 
 #: the tests that must pass on either backend (the rest of the suite runs on TensorFlow)
 SELECTED = [
-    (TESTS / "test_fused.py", "initial_weights or keras_row_order or naive_settings or independent or padded_group or one_call"),
+    (TESTS / "test_fused.py", "initial_weights or keras_row_order or naive_settings or independent or (padded_group and dnn) or one_call"),
     (TESTS / "test_runner.py", "fused_run_killed"),
     (TESTS / "test_keras22.py", "keras_2_2 or different_rule or no_gradient"),
 ]
