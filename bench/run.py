@@ -38,6 +38,11 @@ Settings
                  CNN epochs; experiments: constant damage for the DNN at every 4th R damage level
                  (7 cells of 60,000 rows) and size x damage at 5% for the CNN (6 cells of 3,000
                  rows).
+--setting quick  the CPU target: the quick profile of the four R experiments (92 fits, all four
+                 models), the optimised side only, through the runner as ``datavsmath run``
+                 runs it, after the threads section; wall time per experiment and fit seconds
+                 by model, against the target of 20 minutes on 2 cores (``--sides naive,auto``
+                 adds the naive loop).
 --setting full   the whole R grid, 1 replicate (504 fits), naive and optimised in the same
                  run: the GPU benchmark. On one H100 the naive side was estimated at 78
                  minutes (from every 14th cell) and the optimised side at over 11 minutes;
@@ -82,13 +87,14 @@ from sections.throughput import throughput_section
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--setting", choices=["auto", "small", "cpu", "full"], default="auto")
+    p.add_argument("--setting", choices=["auto", "small", "cpu", "quick", "full"], default="auto")
     p.add_argument("--small", action="store_const", const="small", dest="setting", help="same as --setting small")
     p.add_argument("--repeats", type=int, default=None,
                    help="runs per throughput timing (default: 3 small, 2 cpu, 1 full) and per experiment (default 1)")
     p.add_argument("--sections", default=None,
                    help="comma-separated: throughput, parity, experiments, overlap, threads (default: "
-                        "small: throughput, experiments; cpu: all five; full: all but threads)")
+                        "small: throughput, experiments; cpu: all five; quick: threads, experiments; "
+                        "full: all but threads)")
     p.add_argument("--parity-seeds", type=int, default=12, help="seeds per path in the parity section (default 12)")
     p.add_argument("--parity-first-seed", type=int, default=201, help="first of those seeds (default 201)")
     p.add_argument("--parity-models", default="dnn,cnn", help="networks of the parity section (default dnn,cnn)")
@@ -96,8 +102,9 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=0,
                    help="run the optimised side of the experiments on a local Dask cluster of this many "
                         "workers (on one GPU: overlaps the trees with the networks); default: in this process")
-    p.add_argument("--sides", default="naive,auto",
-                   help="sides of the experiments section: naive, auto or both (default naive,auto)")
+    p.add_argument("--sides", default=None,
+                   help="sides of the experiments section: naive, auto or both (default naive,auto; "
+                        "quick: auto)")
     p.add_argument("--naive-every", type=int, default=1,
                    help="run the naive side on every Nth cell of each experiment only and estimate its "
                         "time for the whole grid from them (default 1: every cell)")
@@ -108,9 +115,10 @@ def main(argv=None) -> int:
     p.add_argument("--experiments", default=None,
                    help="comma-separated experiment names of the experiments section (default: the setting's)")
     args = p.parse_args(argv)
-    sides = tuple(s.strip() for s in args.sides.split(",") if s.strip())
+    sides_arg = args.sides or ("auto" if args.setting == "quick" else "naive,auto")
+    sides = tuple(s.strip() for s in sides_arg.split(",") if s.strip())
     if not sides or set(sides) - {"naive", "auto"}:
-        p.error(f"--sides takes naive, auto or naive,auto; got {args.sides!r}")
+        p.error(f"--sides takes naive, auto or naive,auto; got {sides_arg!r}")
     if args.naive_every < 1:
         p.error(f"--naive-every must be at least 1, got {args.naive_every}")
     if args.tree_threads is not None and args.tree_threads < 0:
@@ -125,9 +133,10 @@ def main(argv=None) -> int:
     setting = args.setting if args.setting != "auto" else ("full" if gpu else "small")
     if setting == "full" and not gpu:
         log("warning: --setting full on a CPU runs the whole grid twice (about 50 + hours); Ctrl-C to stop")
-    repeats = args.repeats or {"small": 3, "cpu": 2, "full": 1}[setting]
+    repeats = args.repeats or {"small": 3, "cpu": 2, "quick": 3, "full": 1}[setting]
+    # quick: the threads section first, while nothing of the benchmark's own is running
     chosen = args.sections or {"small": "throughput,experiments", "cpu": "throughput,parity,experiments,overlap,threads",
-                               "full": "throughput,parity,experiments,overlap"}[setting]
+                               "quick": "threads,experiments", "full": "throughput,parity,experiments,overlap"}[setting]
     sections = [s.strip() for s in chosen.split(",") if s.strip()]
     known = ("throughput", "parity", "experiments", "overlap", "threads")
     unknown = set(sections) - set(known)

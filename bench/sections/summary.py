@@ -96,7 +96,11 @@ def markdown(res: dict) -> str:
             lines += [f"The naive side ran one cell in {ex['naive_every']} of each experiment (a systematic "
                       "sample) and its time for the whole experiment is that time x all fits / sampled fits: "
                       "an estimate; parity is over the sampled cells.", ""]
-        if "targets" in ex:
+        if "quick_profile_seconds_at_most_1200" in ex.get("targets", {}):
+            lines += [f"Target (quick profile on the CPU, optimised): at most 1200 s; measured "
+                      f"{ex['total_seconds']['auto']:.0f} s: "
+                      f"{'met' if ex['targets']['quick_profile_seconds_at_most_1200'] else 'NOT met'}.", ""]
+        elif "targets" in ex:
             tg = ex["targets"]
             lines += ["Targets (full grid, 1 replicate): optimised at most 300 s: "
                       f"{'met' if tg['optimised_seconds_at_most_300'] else 'NOT met'}"

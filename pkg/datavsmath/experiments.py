@@ -36,7 +36,7 @@ from pathlib import Path
 from .errors import UserError
 
 __all__ = ["PROFILES", "Cell", "Experiment", "derive_seed", "load_experiment", "load_spec",
-           "validate_spec", "spec_dir", "experiment_names",
+           "validate_spec", "spec_dir", "experiment_names", "R_EXPERIMENTS",
            "SAMPLE_GRID", "DAMAGE_GRID", "CROSS_DAMAGE_GRID"]
 
 PROFILES = ("full", "quick", "smoke")
@@ -54,6 +54,10 @@ CROSS_DAMAGE_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 def spec_dir() -> Path:
     """The folder of experiment specs (``reproduce/`` at the project root)."""
     return PROJECT_ROOT / "reproduce"
+
+
+#: the four experiments of the R testbench, in its run order (the others go beyond the talk)
+R_EXPERIMENTS = ("size", "random_damage", "constant_damage", "size_x_damage")
 
 
 def experiment_names(folder: Path | None = None) -> list[str]:
