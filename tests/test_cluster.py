@@ -205,3 +205,75 @@ def test_under_dask_the_forest_gives_identical_numbers_and_the_network_trains_on
     same_fit = ["seed", "n_train"]
     pd.testing.assert_frame_equal(_numbers(here, "size", same_fit), _numbers(there, "size", same_fit))
     assert (a.loc["dnn", "acc"] - b.loc["dnn", "acc"]).abs().max() < 0.1  # a sanity bound, not the spread
+
+
+class HoldOnStart(WorkerPlugin):
+    """Holds every task whose key contains ``match`` for ``seconds`` before it runs: the
+    scheduler can be killed while those tasks are still in flight."""
+
+    def __init__(self, match: str, seconds: float):
+        self.match, self.seconds = match, seconds
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and self.match in str(key):
+            time.sleep(self.seconds)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_lost_scheduler_is_a_clear_error_and_keeps_the_stored_fits(tmp_path, fashion):
+    from datavsmath.training.cluster import connect
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        client = connect(address, timeout=60)
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                   "--no-dashboard", "--host", "127.0.0.1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  # the worker unpickles this module's plugin
+                                  env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                      [os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])})
+        client.wait_for_workers(1, timeout=120)
+        client.register_plugin(HoldOnStart("-dnn-", 300), name="hold-dnn")
+        # rf x2 (naive units) and the dnn group, held: the worker's one thread may take it
+        # before the second forest, so the scheduler is killed when the first fit is stored
+        exp = load_experiment("size", "smoke")
+        store = ResultStore(tmp_path / "res")
+
+        killed = {}
+
+        def kill_when_a_tree_is_stored():
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and not store.records("size"):
+                time.sleep(0.2)
+            scheduler.send_signal(signal.SIGKILL)
+            killed["at"] = time.monotonic()
+
+        killer = threading.Thread(target=kill_when_a_tree_is_stored)
+        killer.start()
+        with pytest.raises(UserError, match=rf"lost the connection to the Dask scheduler at {address} "
+                                            r"\(every task still running was cancelled with it\)\. The fits "
+                                            r"stored so far are kept; rerun the command"):
+            run_experiment(exp, store, fashion, progress=False, log=lambda *a: None, backend="fused",
+                           client=client)
+        killer.join()
+        # the error comes when the connection goes, not when the held task would have ended
+        assert time.monotonic() - killed["at"] < 120
+        stored = store.records("size")
+        assert stored and {r["model"] for r in stored} == {"rf"}
+        client.close(timeout=5)
+    finally:
+        for proc in (worker, scheduler):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()

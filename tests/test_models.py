@@ -68,6 +68,18 @@ def test_xgb_threads_change_no_prediction(small_slice):
         XGBSoftprob(seed=3, rounds=3, device="cpu", n_classes=2).fit(x, y)  # labels past num_class
 
 
+@pytest.mark.parametrize("gpu, cuda_build, device", [(None, True, "cpu"), ("H100", True, "cuda"),
+                                                     ("H100", False, "cpu")])
+def test_xgb_boosts_on_cuda_only_with_a_gpu_and_a_cuda_build(gpu, cuda_build, device, monkeypatch):
+    import xgboost
+
+    from datavsmath import models
+
+    monkeypatch.setattr(models, "gpu_name", lambda: gpu)
+    monkeypatch.setattr(xgboost, "build_info", lambda: {"USE_CUDA": cuda_build})
+    assert XGBSoftprob().params()["device"] == device
+
+
 def test_optimizers_match_keras_2_2_defaults():
     cnn, dnn = cnn_optimizer(), dnn_optimizer()
     assert type(cnn).__name__ == "Adadelta"

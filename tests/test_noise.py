@@ -184,6 +184,26 @@ def test_confusion_damage_follows_its_matrix_on_real_labels(fashion):
     np.testing.assert_allclose(realised["matrix"], confusion_rule(shipped_confusion()), atol=0.04)
 
 
+@pytest.mark.parametrize("side", [28, 8])
+def test_uncertainty_forest_uses_r_mtry_for_the_image_size(side, monkeypatch):
+    """mtry is floor(sqrt(features)) as in the models, not Fashion-MNIST's 28 everywhere."""
+    import sklearn.ensemble
+
+    seen = []
+
+    class Recording(sklearn.ensemble.RandomForestClassifier):
+        def fit(self, *a, **k):
+            seen.append(self.max_features)
+            return super().fit(*a, **k)
+
+    monkeypatch.setattr(sklearn.ensemble, "RandomForestClassifier", Recording)
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), 6)
+    x = rng.integers(0, 256, (len(y), side, side))
+    uncertainty_proba(x, y, seed=5)
+    assert seen and set(seen) == {side}
+
+
 def test_instance_damage_picks_uncertain_rows_towards_confused_classes(small_slice):
     x, y = small_slice
     proba = uncertainty_proba(x, y, seed=3)

@@ -103,6 +103,7 @@ def test_fused_run_killed_mid_grid_resumes_with_every_fit_once(tmp_path):
     (["run", "size", "--profile", "smoke", "--backend", "fast"], "invalid choice: 'fast'"),
     (["run", "size", "--profile", "smoke", "--tree-threads", "-1"], "--tree-threads takes a count of 0 or more"),
     (["run", "size", "--profile", "smoke", "--cluster", "local", "--tree-threads", "2"], "a Dask cluster runs units"),
+    (["run", "size", "--profile", "smoke", "--backend", "naive", "--tree-threads", "1"], "drop one of the two"),
 ])
 def test_cli_errors_are_one_clear_line(args, message):
     res = cli(*args)

@@ -206,6 +206,16 @@ class VoteFractionForest:
 XGB_CPU_THREADS: int | None = None
 
 
+def xgb_device() -> str:
+    """"cuda" where a GPU is present and the installed xgboost was built with CUDA, else "cpu"
+    (a CPU-only build, e.g. the ``xgboost-cpu`` wheel, then boosts on the cores beside the GPU)."""
+    if not gpu_name():
+        return "cpu"
+    import xgboost as xgb
+
+    return "cuda" if xgb.build_info().get("USE_CUDA") else "cpu"
+
+
 def _on_fresh_thread(fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` run on a new thread while this one waits; its exception raised here."""
     out = {}
@@ -230,7 +240,8 @@ class XGBSoftprob:
 
     Histogram trees with 256 bins find the same candidate splits as 0.82's exact greedy
     method, because scaled pixels take at most 256 distinct values. ``base_score`` is pinned
-    to 0.82's 0.5 (newer versions estimate it). Runs on CUDA when a GPU is present.
+    to 0.82's 0.5 (newer versions estimate it). Runs on CUDA when a GPU is present and
+    xgboost was built with CUDA (:func:`xgb_device`).
     ``nthread``: CPU threads (default :data:`XGB_CPU_THREADS`; None: all cores).
     """
 
@@ -244,7 +255,7 @@ class XGBSoftprob:
             "objective": "multi:softprob", "num_class": self.n_classes, "eta": 0.2, "max_depth": 5,
             "subsample": 1.0, "colsample_bytree": 0.5, "eval_metric": "mlogloss",
             "tree_method": "hist", "max_bin": 256, "base_score": 0.5, "seed": self.seed,
-            "device": self.device or ("cuda" if gpu_name() else "cpu"),
+            "device": self.device or xgb_device(),
             **({"nthread": nthread} if (nthread := self.nthread or XGB_CPU_THREADS) else {}),
         }
 
@@ -255,7 +266,8 @@ class XGBSoftprob:
         dtrain = xgb.QuantileDMatrix(flat_features(x), label=np.asarray(y), max_bin=256)
         params = self.params()
         # on the CPU, boost from a fresh thread: started from the main thread, xgboost's 2-core
-        # fits ran 6x slower on the loaded development machine (bench/results/, threads section)
+        # fits ran 5-9x slower on the loaded development machine, and a tenth faster on the
+        # quiet one (bench/README.md, "xgboost's threads")
         train = _on_fresh_thread if params["device"] == "cpu" else (lambda fn, *a, **k: fn(*a, **k))
         self.booster_ = train(xgb.train, params, dtrain, num_boost_round=self.rounds)
         return self

@@ -23,7 +23,9 @@ compare realised with nominal rates (:func:`realised_rates`).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -147,8 +149,9 @@ def uncertainty_proba(x, y, seed: int, n_classes: int = 10) -> np.ndarray:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import StratifiedKFold
 
-    y = np.asarray(y)
-    key = (int(seed), y.size, n_classes, y.tobytes())
+    y, x = np.asarray(y), np.ascontiguousarray(x)
+    # the images are part of the key: the same labels on other images score differently
+    key = (int(seed), n_classes, y.tobytes(), x.shape, hashlib.blake2b(x.data, digest_size=16).digest())
     if key in _PROBA_CACHE:
         return _PROBA_CACHE[key]
     flat = np.asarray(x, dtype=np.float32).reshape(len(y), -1) / 255.0
@@ -161,7 +164,8 @@ def uncertainty_proba(x, y, seed: int, n_classes: int = 10) -> np.ndarray:
     else:
         split = StratifiedKFold(folds, shuffle=True, random_state=seed % 2**31)
         for i, (fit_rows, score_rows) in enumerate(split.split(flat, y)):
-            forest = RandomForestClassifier(n_estimators=UNCERTAINTY_TREES, max_features=28,
+            # R's mtry, floor(sqrt(features)): 28 for 28x28 images, 8 for 8x8 digits
+            forest = RandomForestClassifier(n_estimators=UNCERTAINTY_TREES, max_features=max(1, math.isqrt(flat.shape[1])),
                                             random_state=(seed + i) % 2**31, n_jobs=1)
             forest.fit(flat[fit_rows], y[fit_rows])
             proba[np.ix_(score_rows, forest.classes_)] = forest.predict_proba(flat[score_rows])

@@ -110,7 +110,7 @@ def add_arguments(p):
                    help="with --cluster local: worker processes (default: one per GPU, else 1)")
     p.add_argument("--tree-threads", type=int, default=None, metavar="N",
                    help="background threads fitting the trees while the networks train (default: 2 "
-                        "on a GPU, 0 on a CPU; 0: one fit at a time; ignored by --backend naive)")
+                        "on a GPU, 0 on a CPU; 0: one fit at a time; not with --backend naive)")
     p.add_argument("--force-unlock", action="store_true",
                    help="take over the results folder's lock (.run.lock) even if it names a run "
                         "that may still be running elsewhere; only when you know it is not")
@@ -176,7 +176,8 @@ def _plan_text(profile, out, exps, store, bare: bool) -> str:
     """What a run is about to do: profile, fits stored and to run, results folder and the
     expected time. The estimate sums each fit's expected CPU seconds on 2 cores
     (runner.fit_weight, the per-model times measured for README's "How long it takes";
-    it gives the table's 45 min for quick and ~50 hours for full)."""
+    naive per-fit times: about 40 min for the R four at quick, where the optimised run measured
+    19, and ~50 hours for full)."""
     from ..training.units import describe_outdated, fit_weight, outdated_fits, pending_fits
 
     todo = [(c, ms) for e in exps for c, ms in pending_fits(e, store)]
@@ -267,6 +268,9 @@ def run(args) -> int:
     if args.tree_threads is not None and (args.tree_threads < 0 or args.scheduler or args.cluster):
         raise UserError("--tree-threads takes a count of 0 or more, for runs in this process "
                         "(a Dask cluster runs units side by side on its workers instead)")
+    if args.tree_threads and args.backend == "naive":
+        raise UserError(f"--tree-threads {args.tree_threads} runs the trees beside the networks, which "
+                        "--backend naive (R's loop, one fit after another) never does; drop one of the two")
     models = args.models
     if models:
         every = {m for e in exps for m in e.models}

@@ -20,6 +20,8 @@
   submissions; then the run stops with a :class:`~datavsmath.errors.UserError` naming the unit,
   and a rerun resumes. Tasks that raise are retried once by the scheduler, then their error
   propagates (a bug, not a lost machine).
+* a lost scheduler (the client's connection to it closes) cancels every task at once: the run
+  stops with a UserError that says so, the fits stored so far are kept, and a rerun resumes.
 
 A local cluster listens on 127.0.0.1 only (scheduler, workers, nannies; no dashboard): it
 has no authentication. Securing a real cluster (TLS, a ``distributed.security`` config):
@@ -235,12 +237,27 @@ def _outcome(future) -> tuple[list[dict] | None, str | None]:
         return None, f"it was cancelled ({exc or 'a restart, or its data was lost with a worker'})"
 
 
+def _connection_lost(client) -> bool:
+    """Whether ``client`` lost its scheduler (it is reconnecting, or gave up and closed)."""
+    return client.status in ("connecting", "closing", "closed")
+
+
+def _lost_error(address, why):
+    from ..errors import UserError
+
+    why = str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__
+    return UserError(f"lost the connection to the Dask scheduler at {address} ({why}). The fits stored "
+                     "so far are kept; rerun the command once the scheduler is back (or without "
+                     "--scheduler to run on this machine) to resume")
+
+
 def run_units(client, exp, units, data, *, log=None, attempts: int | None = None) -> Iterator[tuple[object, list[dict]]]:
     """Submit every unit as a task; yield ``(unit, records)`` as tasks finish.
 
     A unit lost with a worker or cancelled is submitted again (the dataset scattered again if
     it was lost too), at most ``attempts`` submissions in all (default :data:`MAX_ATTEMPTS`);
     then a :class:`~datavsmath.errors.UserError` names it. ``log`` gets a line per resubmission.
+    If the client loses the scheduler itself, nothing is resubmitted: a UserError says so.
 
     On an error (or when the caller stops early, e.g. Ctrl-C) the tasks not yet finished are
     cancelled; what was yielded before is the caller's to keep.
@@ -253,6 +270,7 @@ def run_units(client, exp, units, data, *, log=None, attempts: int | None = None
     if attempts < 1:
         raise ValueError(f"attempts must be 1 or more, got {attempts}")
     log = log or (lambda *a: None)
+    address = client.scheduler.address if client.scheduler is not None else "(unknown address)"
     shared = _SharedData(client, data)
     running: dict[str, tuple[object, object]] = {}  # task key -> (future, unit)
     tries: dict[str, int] = {}  # unit key -> submissions so far
@@ -270,18 +288,32 @@ def run_units(client, exp, units, data, *, log=None, attempts: int | None = None
     try:
         for fut in done:
             _, unit = running.pop(fut.key)
-            records, why = _outcome(fut)
+            try:
+                records, why = _outcome(fut)
+            except OSError as exc:  # the comm closed under a result being fetched
+                if _connection_lost(client):
+                    raise _lost_error(address, exc) from exc
+                raise
             fut.release()
             if why is None:
                 yield unit, records
                 continue
+            if _connection_lost(client):
+                # the client cancels every future when its scheduler goes: resubmitting cannot help
+                raise _lost_error(address, "every task still running was cancelled with it")
             n = tries[unit_key(exp, unit)]
             if n >= attempts:
                 raise UserError(f"{exp.name}: unit {unit.describe()} ({unit_key(exp, unit)}) failed on the "
                                 f"Dask cluster {n} times; last: {why}. The fits stored so far are kept; "
                                 "rerun the command to resume")
             log(f"  resubmitting {unit.describe()} (attempt {n + 1} of {attempts}): {why}")
-            done.add(submit(unit, check=True))
+            try:
+                done.add(submit(unit, check=True))
+            except OSError as exc:
+                if _connection_lost(client):
+                    raise _lost_error(address, exc) from exc
+                raise
     finally:
-        client.cancel([f for f, _ in running.values()])
-        shared.release()
+        if not _connection_lost(client):  # a lost client has cancelled them already
+            client.cancel([f for f, _ in running.values()])
+            shared.release()

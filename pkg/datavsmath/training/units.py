@@ -74,12 +74,11 @@ def training_data(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarra
     return data.x_train[idx], y
 
 
-def noise_fields(exp: Experiment, cell: Cell, data: Dataset) -> dict:
-    """What a cell's damage realised, for its record: the rule and the transition counts
-    (K x K, rows the clean class, columns the label trained on; see
+def noise_fields(cell: Cell, clean: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
+    """What a cell's damage realised, for its record: the transition counts of its clean
+    labels ``clean`` (n,) to the labels trained on ``y`` (n,) (K x K, rows the clean class; see
     :func:`datavsmath.noise.counts_text`), and the rule's axis value on a rule axis."""
-    _, clean, y = cell_labels(exp, cell, data)
-    out = {"transition_counts": counts_text(clean, y, data.n_classes)}
+    out = {"transition_counts": counts_text(clean, y, n_classes)}
     if cell.rule:
         out["noise_rule"] = cell.rule
     return out
@@ -105,13 +104,15 @@ def library_versions() -> dict[str, str]:
 
 
 
-def _record(exp: Experiment, cell: Cell, model: str, n_train: int, proba, data: Dataset,
+def _record(exp: Experiment, cell: Cell, model: str, clean: np.ndarray, y: np.ndarray, proba, data: Dataset,
             fit_seconds: float, predict_seconds: float, backend: str = "naive", copies: int = 1) -> dict:
+    """The result record of one fit; ``clean`` and ``y``: its training rows' clean and
+    trained-on labels, shapes (n,)."""
     selection = {"selection": cell.selection} if exp.selection != ("random",) else {}
     return {
         "experiment": exp.name, "dataset": data.name, "model": model, **selection,
         "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "damage": cell_rule(exp, cell),
-        "replicate": cell.replicate, "seed": cell.seed, "n_train": int(n_train),
+        "replicate": cell.replicate, "seed": cell.seed, "n_train": len(y),
         **score(data.y_test, proba),
         "fit_seconds": round(fit_seconds, 3), "predict_seconds": round(predict_seconds, 3),
         "device": device_label(), "profile": exp.profile,
@@ -122,13 +123,17 @@ def _record(exp: Experiment, cell: Cell, model: str, n_train: int, proba, data: 
         "backend": backend, "copies": int(copies),
         # the model recipe it was trained under: a later recipe retrains it
         RECIPE: MODELS[model].recipe,
-        **noise_fields(exp, cell, data),
+        **noise_fields(cell, clean, y, data.n_classes),
     }
 
 
 
-def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset) -> dict:
-    """Train ``model`` on (x, y), score it on the test set; return the result record."""
+def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset, clean=None) -> dict:
+    """Train ``model`` on (x, y), score it on the test set; return the result record.
+    ``clean``: the rows' clean labels (n,) for the record's transition counts (default: the
+    cell's, drawn again)."""
+    if clean is None:
+        clean = cell_labels(exp, cell, data)[1]
     estimator = make_model(model, seed=cell.model_seed(model), n_classes=data.n_classes,
                            input_shape=data.input_shape)
     t0 = time.perf_counter()
@@ -136,7 +141,7 @@ def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset) 
     t1 = time.perf_counter()
     proba = estimator.predict_proba(data.x_test)
     t2 = time.perf_counter()
-    return _record(exp, cell, model, len(y), proba, data, t1 - t0, t2 - t1)
+    return _record(exp, cell, model, clean, y, proba, data, t1 - t0, t2 - t1)
 
 
 
@@ -147,7 +152,7 @@ def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Da
     record per cell, in order. ``on_epoch(done, epochs)`` reports progress inside the group."""
     from .fused import FusedKerasNets
 
-    rows, ys = zip(*(training_rows(exp, cell, data) for cell in cells))
+    rows, cleans, ys = zip(*(cell_labels(exp, cell, data) for cell in cells))
     nets = FusedKerasNets.for_model(model, [c.model_seed(model) for c in cells], data.n_classes, jit=jit,
                                     input_shape=data.input_shape)
     t0 = time.perf_counter()
@@ -157,8 +162,8 @@ def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Da
     probas = nets.predict_proba(data.x_test)
     t2 = time.perf_counter()
     n = len(cells)
-    return [_record(exp, cell, model, len(r), proba, data, (t1 - t0) / n, (t2 - t1) / n, "fused", n)
-            for cell, r, proba in zip(cells, rows, probas)]
+    return [_record(exp, cell, model, clean, y, proba, data, (t1 - t0) / n, (t2 - t1) / n, "fused", n)
+            for cell, clean, y, proba in zip(cells, cleans, ys, probas)]
 
 
 
@@ -299,7 +304,7 @@ def execute_unit(exp: Experiment, unit: Unit, data: Dataset, on_epoch=None) -> l
         return fused_fit_and_score(exp, list(unit.cells), unit.model, data, jit=unit.jit, on_epoch=on_epoch)
     out = []
     for cell in unit.cells:
-        x, y = training_data(exp, cell, data)
-        out.append(fit_and_score(exp, cell, unit.model, x, y, data))
+        idx, clean, y = cell_labels(exp, cell, data)
+        out.append(fit_and_score(exp, cell, unit.model, data.x_train[idx], y, data, clean=clean))
     return out
 
