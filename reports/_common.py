@@ -227,6 +227,10 @@ def observations_table(site: Site, name: str, metric: str, threshold: str) -> No
         "observations": table["num_obs"].map(lambda v: f"{v:,.0f}"),
         "change from the quality above": table["d_obs"].map(lambda v: "" if pd.isna(v) else f"{v:+.0%}"),
     })
+    if "reaching" in table.columns:  # replicates: R's rule on each run alone, as R had one run
+        shown["each run alone (runs reaching)"] = [
+            f"{lo:,.0f}-{hi:,.0f} ({k:.0f} of {n:.0f})" for lo, hi, k, n in
+            table[["num_obs_min", "num_obs_max", "reaching", "replicates"]].itertuples(index=False)]
     show(shown, caption=f"Observations needed for {metric} > {threshold} (tables/{name})")
     if len(table) < 2:
         md("*Fewer than two quality levels reach the threshold, so no change can be computed.*")

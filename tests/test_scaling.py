@@ -70,7 +70,41 @@ def test_r_table_method_auc_and_replicates():
     # two replicates averaging to the single-run grid give the same table
     up, down = grid.assign(acc=grid["acc"] + 0.01, replicate=0), grid.assign(acc=grid["acc"] - 0.01, replicate=1)
     rep = scaling.observations_needed(pd.concat([up, down]), "acc", 0.90).table()
-    pd.testing.assert_frame_equal(rep, scaling.observations_needed(grid, "acc", 0.90).table())
+    single = scaling.observations_needed(grid, "acc", 0.90).table()
+    pd.testing.assert_frame_equal(rep[single.columns], single)
+
+
+def test_r_rule_spread_across_replicates_by_hand():
+    """R had one run per cell: with replicates, its rule on each run alone gives a spread of
+    num_obs per quality, beside the table of averaged cells."""
+    accs = {0: {1.0: [0.85, 0.92, 0.95, 0.97], 0.5: [0.6, 0.7, 0.8, 0.88]},
+            1: {1.0: [0.91, 0.93, 0.95, 0.97], 0.5: [0.6, 0.7, 0.85, 0.91]},
+            2: {1.0: [0.80, 0.89, 0.94, 0.96], 0.5: [0.6, 0.7, 0.8, 0.89]}}
+    grid = pd.DataFrame([{"experiment": "size_x_damage", "dataset": "fashion", "model": "cnn",
+                          "frac_damage": round(1 - q, 10), "frac_sample": s, "replicate": r, "acc": a}
+                         for r, by_q in accs.items() for q, row in by_q.items()
+                         for s, a in zip([0.1, 0.2, 0.5, 1.0], row)])
+    res = scaling.observations_needed(grid, "acc", 0.90)
+    # by hand, each run alone: q 1.0 -> 12000 (0.92 at 0.2), 6000 (0.91 at 0.1), 30000 (0.94 at
+    # 0.5); q 0.5 -> only run 1 passes, at all 60000 rows
+    spread = res.replicate_spread()
+    assert spread["quality"].tolist() == [1.0, 0.5]
+    assert spread["replicates"].tolist() == [3, 3] and spread["reaching"].tolist() == [3, 1]
+    assert spread["num_obs_min"].tolist() == [6000.0, 60000.0]
+    assert spread["num_obs_median"].tolist() == [12000.0, 60000.0]
+    assert spread["num_obs_max"].tolist() == [30000.0, 60000.0]
+    assert spread["num_obs_by_replicate"].tolist() == ["r0: 12000; r1: 6000; r2: 30000",
+                                                       "r0: none; r1: 60000; r2: none"]
+    # the averaged cells: q 1.0 -> mean 0.9133 at 0.2; q 0.5 never passes on average
+    tab = res.table()
+    assert tab["quality"].tolist() == [1.0] and tab["num_obs"].tolist() == [12000.0]
+    assert tab[["reaching", "num_obs_min", "num_obs_max"]].iloc[0].tolist() == [3, 6000.0, 30000.0]
+    assert res.missing_qualities == [0.5]
+    assert "r0: none; r1: 60000; r2: none" in str(res.summary())
+    # one run: no spread, the R columns only
+    one = scaling.observations_needed(grid[grid["replicate"] == 0], "acc", 0.90)
+    assert one.replicate_spread() is None
+    assert list(one.table().columns) == ["quality", "acc", "frac_sample", "num_obs", "d_obs"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ tables written (those that apply to the sources):
   backtest.csv                   each form fitted to the sizes up to half the largest: error
                                  and 95% prediction-interval coverage on the held-out larger ones
   data_needed.csv                training rows for each target, model-averaged over forms
-  observations_needed_acc90.csv  the R table method on the size x damage grid (and _auc98)
+  observations_needed_acc90.csv  the R table method on the size x damage grid (and _auc98);
+                                 with replicates, also the rule's spread across them
   data_quality_derivative.csv    modelled d(data)/d(quality), steps and overall
   joint_size_quality_law.csv     err(n, q) = c(q) + a (g(q) n)^-b fitted to the whole grid
   breakdown_points.csv           damage at which a model loses half its skill

@@ -219,16 +219,29 @@ class ObservationsNeeded:
 
     ``missing_qualities`` lists qualities where no cell exceeds the threshold (no R row)."""
 
-    def __init__(self, frame, metric, threshold, missing_qualities, model=None):
+    def __init__(self, frame, metric, threshold, missing_qualities, model=None, spread=None):
         self.frame = frame
         self.metric = metric
         self.threshold = threshold
         self.missing_qualities = missing_qualities
         self.model = model
+        self.spread = spread
 
     def table(self) -> pd.DataFrame:
-        """quality, <metric> (3 decimals), frac_sample, num_obs, d_obs; decreasing quality."""
-        return self.frame.copy()
+        """quality, <metric> (3 decimals), frac_sample, num_obs, d_obs; decreasing quality.
+        With replicates, the rule's spread across them follows (:meth:`replicate_spread`'s
+        columns replicates, reaching, num_obs_min, num_obs_median, num_obs_max)."""
+        if self.spread is None:
+            return self.frame.copy()
+        extra = self.spread.drop(columns="num_obs_by_replicate")
+        return self.frame.merge(extra, on="quality", how="left")
+
+    def replicate_spread(self) -> pd.DataFrame | None:
+        """R's rule applied to each replicate on its own (None with one replicate): per
+        quality, replicates (with cells at that quality), reaching (those with a cell above
+        the threshold), num_obs_min / _median / _max over the reaching ones, and
+        num_obs_by_replicate ("r0: 6000; r1: none; ..."); decreasing quality."""
+        return None if self.spread is None else self.spread.copy()
 
     def summary(self) -> Summary:
         s = Summary(f"Observations needed for {self.metric} > {self.threshold:g} (R table method"
@@ -239,6 +252,10 @@ class ObservationsNeeded:
         if self.missing_qualities:
             s.add_text(f"Note: no cell exceeds the threshold at quality {self.missing_qualities}; "
                        "those rows are absent, as in R.")
+        if self.spread is not None:
+            s.add_text("The table averages the replicates of each cell first. R's rule on each "
+                       "replicate alone (one run, as R had), num_obs per quality:")
+            s.add_df(self.spread, index=False, digits=6)
         return s
 
     def __repr__(self):
@@ -280,6 +297,18 @@ def observations_needed(df_cross: pd.DataFrame, metric: str = "acc", threshold: 
     metric = _check_metric(metric)
     rows, model = _cross_model(df_cross, model)
     rows = rows[(rows["model"] == model) & rows[metric].notna()]
+    frame, missing = _r_rule(rows, metric, threshold, n_total, ties)
+    spread = None
+    reps = sorted(rows["replicate"].dropna().unique()) if "replicate" in rows.columns else []
+    if len(reps) >= 2:
+        spread = _replicate_spread(rows, reps, metric, threshold, n_total)
+    return ObservationsNeeded(frame, metric, threshold, missing, model, spread)
+
+
+def _r_rule(rows: pd.DataFrame, metric: str, threshold: float, n_total: int,
+            ties: str) -> tuple[pd.DataFrame, list[float]]:
+    """The reference's rule on ``rows`` (replicates of a cell averaged): the R table frame and
+    the qualities without a row."""
     cells = (rows.groupby(["frac_damage", "frac_sample"], as_index=False)[metric].mean())
     cells["quality"] = np.round(1.0 - cells["frac_damage"].astype(float), 10)
     out, missing = [], []
@@ -296,4 +325,26 @@ def observations_needed(df_cross: pd.DataFrame, metric: str = "acc", threshold: 
     frame = pd.DataFrame(out, columns=["quality", metric, "frac_sample", "num_obs"])
     prev = frame["num_obs"].shift(1)
     frame["d_obs"] = (frame["num_obs"] - prev) / prev
-    return ObservationsNeeded(frame, metric, threshold, missing, model)
+    return frame, missing
+
+
+def _replicate_spread(rows: pd.DataFrame, reps, metric: str, threshold: float, n_total: int) -> pd.DataFrame:
+    """R's rule on each replicate alone (ties: the first), summarised per quality."""
+    per = {}
+    for r in reps:
+        one = rows[rows["replicate"] == r]
+        frame, _ = _r_rule(one, metric, threshold, n_total, "first")
+        qualities = np.round(1.0 - one["frac_damage"].astype(float), 10).unique()
+        per[r] = ({float(q): None for q in qualities}
+                  | {float(q): float(n) for q, n in zip(frame["quality"], frame["num_obs"])})
+    out = []
+    for q in sorted({q for found in per.values() for q in found}, reverse=True):
+        seen = {r: found[q] for r, found in per.items() if q in found}
+        reached = [n for n in seen.values() if n is not None]
+        out.append({"quality": q, "replicates": len(seen), "reaching": len(reached),
+                    "num_obs_min": min(reached, default=np.nan),
+                    "num_obs_median": float(np.median(reached)) if reached else np.nan,
+                    "num_obs_max": max(reached, default=np.nan),
+                    "num_obs_by_replicate": "; ".join(f"r{int(r)}: {'none' if n is None else f'{n:g}'}"
+                                                      for r, n in seen.items())})
+    return pd.DataFrame(out)
