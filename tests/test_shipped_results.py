@@ -12,14 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datavsmath.experiments import experiment_names, load_experiment
+from datavsmath.experiments import R_EXPERIMENTS, experiment_names, load_experiment
 from datavsmath.training.store import COLUMNS, ResultStore
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = [p for p in (ROOT / "results" / "quick", ROOT / "results" / "full") if (p / "cells").is_dir()]
 # noise_rule: the damage rule of a cell of an experiment with several ("" elsewhere)
 KEY = ["experiment", "dataset", "model", "frac_sample", "frac_damage", "replicate", "selection", "noise_rule"]
-R_EXPERIMENTS = ["size", "random_damage", "constant_damage", "size_x_damage"]
 
 
 @pytest.fixture(scope="module", params=FOLDERS, ids=[p.name for p in FOLDERS])

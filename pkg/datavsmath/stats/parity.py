@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..experiments import R_EXPERIMENTS
+
 #: the order of R's result rows and of the experiments in every table
 MODEL_ORDER = ["rf", "xgb", "dnn", "cnn"]
-EXPERIMENT_ORDER = ["size", "random_damage", "constant_damage", "size_x_damage"]
+EXPERIMENT_ORDER = list(R_EXPERIMENTS)
 LEVEL = 0.95
 
 
