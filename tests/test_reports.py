@@ -49,8 +49,16 @@ def _observations_needed(sxd: pd.DataFrame, metric: str, threshold: float) -> pd
             best = above.loc[above[metric].idxmin()]
             rows.append({"quality": round(1 - d, 2), metric: best[metric], "frac_sample": best["frac_sample"],
                          "num_obs": 60000 * best["frac_sample"]})
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=["quality", metric, "frac_sample", "num_obs"])
     out["d_obs"] = out["num_obs"].pct_change()
+    if sxd["replicate"].nunique() > 1:  # the rule on each run alone, as the stats module adds it
+        runs = {r: _observations_needed(g.assign(replicate=0), metric, threshold).set_index("quality")["num_obs"]
+                for r, g in sxd.groupby("replicate")}
+        alone = pd.DataFrame(runs).reindex(out["quality"])
+        out["replicates"] = len(runs)
+        out["reaching"] = alone.notna().sum(axis=1).to_numpy()
+        for stat in ["min", "median", "max"]:
+            out[f"num_obs_{stat}"] = getattr(alone, stat)(axis=1).to_numpy()
     return out
 
 
@@ -216,7 +224,10 @@ def test_table_pages_cope_with_missing_tables_and_single_runs(page, fake_results
 def test_table_pages_render_the_tables(page, fake_results, monkeypatch):
     if _site_results(fake_results) == fake_results:
         pytest.skip("already run against the fake folder with tables by test_page_runs_and_draws_its_figures")
-    check_page(execute_page(page, fake_results, monkeypatch), fake_results)
+    nb = execute_page(page, fake_results, monkeypatch)
+    check_page(nb, fake_results)
+    if page == "size-x-damage":  # the fake grid has replicates: R's rule on each run alone is shown
+        assert "each run alone" in "\n".join(_texts(c) for c in nb.cells if c.cell_type == "code")
 
 
 def test_site_lists_every_page_and_the_includes_exist():
@@ -397,3 +408,10 @@ def test_tables_go_out_as_markdown_with_constant_columns_once_and_empty_as_a_sen
     assert "<table" not in text  # no raw HTML: Quarto then needs no require.js/jQuery
     empty = C.markdown_table(df.iloc[0:0], empty="No cell reaches the threshold.")
     assert empty == "*No cell reaches the threshold.*"
+
+
+def test_runs_alone_reads_the_replicate_spread_of_r_rule():
+    nan = float("nan")
+    assert C.runs_alone(36000.0, 30000.0, 42000.0, 3, 3) == "36,000 (30,000–42,000; 3 of 3 runs)"
+    assert C.runs_alone(6000.0, 6000.0, 6000.0, 1, 3) == "6,000 (1 of 3 runs)"
+    assert C.runs_alone(nan, nan, nan, 0, 3) == "none of 3 runs reaches it"
