@@ -112,6 +112,11 @@ def main(argv=None) -> int:
                    help="background threads for the trees on the optimised side (default: the runner's "
                         "for this device); in the overlap section, the threads compared with 0 (default: "
                         "1 on a CPU, 2 on a GPU)")
+    p.add_argument("--keep", default=None, metavar="DIR",
+                   help="write the optimised side's first run of the experiments section into the results "
+                        "folder DIR (new or empty) instead of a throw-away store: on a GPU, one timed run "
+                        "of the whole grid is then also a results folder (its cells can be merged into "
+                        "results/full)")
     p.add_argument("--experiments", default=None,
                    help="comma-separated experiment names of the experiments section (default: the setting's)")
     args = p.parse_args(argv)
@@ -176,7 +181,7 @@ def main(argv=None) -> int:
         # whole experiments are long: once each, except where --repeats asks for more
         res["experiments"] = experiments_section(setting, args.repeats or 1, data, args.workers, sides,
                                                  args.naive_every, args.experiments, experiments_so_far,
-                                                 args.tree_threads)
+                                                 args.tree_threads, keep=args.keep)
         save()
     if "threads" in sections:
         log("threads:")

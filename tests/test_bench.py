@@ -148,3 +148,24 @@ def test_threads_section_times_xgboost_alone_and_beside(bench, fashion):
     assert len(out["machine_load_before"]["loadavg"]) == 3
     text = bench.markdown({"setting": "small", "repeats": 1, "environment": bench.environment(), "threads": out})
     assert "xgboost's threads" in text and "Policy: xgboost nthread=" in text
+
+
+def test_keep_turns_the_optimised_run_into_a_results_folder_and_refuses_a_used_one(bench, fashion, tmp_path):
+    """--keep DIR: the optimised side writes its fits into DIR (a results folder the runner
+    would resume), the naive side still into a throw-away store; a folder already holding fits
+    of the experiment is refused before anything runs, since the run would resume, not time."""
+    from datavsmath.training.store import ResultStore
+
+    exp = load_experiment("constant_damage", "smoke").with_options(models=["dnn"])
+    exp = replace(exp, frac_damage=(0.0, 0.5))
+    keep = tmp_path / "kept"
+    out = bench.run_subsets([("kept", exp)], repeats=1, data=fashion, keep=keep)
+    stored = ResultStore(keep).to_frame()
+    assert len(stored) == exp.n_fits == 2 and set(stored["backend"]) == {"fused"}
+    assert out["kept_in"] == str(keep)
+    text = bench.markdown({"setting": "small", "repeats": 1, "environment": bench.environment(), "experiments": out})
+    assert f"kept in `{keep}`" in text
+    (run,) = out["runs"]
+    assert sorted(c["acc"] for c in run["cells_optimised"]) == pytest.approx(sorted(stored["acc"]))
+    with pytest.raises(SystemExit, match="already holds fits of constant_damage"):
+        bench.run_subsets([("again", exp)], repeats=1, data=fashion, keep=keep)

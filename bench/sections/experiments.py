@@ -59,11 +59,14 @@ def thinned(exp, every: int):
 
 
 def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naive_every: int = 1,
-             tree_threads: int | None = None) -> dict:
+             tree_threads: int | None = None, keep=None) -> dict:
     """Run ``exp`` through the runner on each of ``sides``. With ``naive_every`` > 1 the naive
     side runs only :func:`thinned` cells and its time for the whole experiment is estimated as
     measured x (all fits / sampled fits); parity is then over the sampled cells.
-    ``tree_threads``: the optimised side's (default: the runner's for this device)."""
+    ``tree_threads``: the optimised side's (default: the runner's for this device).
+    ``keep``: a results folder that the optimised side's first run writes into instead of a
+    throw-away store, so that a timed run of the whole grid is also a results folder (it must
+    hold none of ``exp``'s fits yet: a resumed run would time nothing)."""
     from datavsmath.training.fused import fusable
     from datavsmath.training.runner import run_experiment, tree_threads_for
     from datavsmath.training.store import ResultStore
@@ -81,7 +84,7 @@ def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naiv
     for rep in range(repeats):
         for backend in backends:
             with tempfile.TemporaryDirectory() as tmp:
-                store = ResultStore(tmp)
+                store = ResultStore(keep if keep is not None and backend == "auto" and rep == 0 else tmp)
                 lines = []
                 # the GPU's busy share, over the whole run and while fused networks train (in
                 # this process; a cluster's workers are not seen)
@@ -132,7 +135,7 @@ def run_both(exp, data, repeats: int, client=None, sides=("naive", "auto"), naiv
 
 def experiments_section(setting: str, repeats: int, data, workers: int = 0, sides=("naive", "auto"),
                         naive_every: int = 1, names: str | None = None, on_progress=None,
-                        tree_threads: int | None = None) -> dict:
+                        tree_threads: int | None = None, keep=None) -> dict:
     from datavsmath.training.runner import tree_threads_for
 
     client = cluster = None
@@ -151,7 +154,8 @@ def experiments_section(setting: str, repeats: int, data, workers: int = 0, side
                 raise SystemExit(f"--experiments {names}: none of the setting's experiments")
         out = run_subsets(pairs, repeats, data, client, grid=setting if setting in ("full", "quick") else None,
                           sides=sides,
-                          naive_every=naive_every, on_progress=on_progress, tree_threads=tree_threads)
+                          naive_every=naive_every, on_progress=on_progress, tree_threads=tree_threads,
+                          keep=keep)
     finally:
         if client is not None:
             client.close()
@@ -164,17 +168,20 @@ def experiments_section(setting: str, repeats: int, data, workers: int = 0, side
 
 
 def run_subsets(pairs, repeats: int, data, client=None, grid: str | None = None, sides=("naive", "auto"),
-                naive_every: int = 1, on_progress=None, tree_threads: int | None = None) -> dict:
+                naive_every: int = 1, on_progress=None, tree_threads: int | None = None, keep=None) -> dict:
     """Run each (label, experiment) of ``pairs`` on ``sides``; totals, and the targets when the
     pairs are a whole profile of the four R experiments (``grid``: "full" on a GPU, "quick" on
     a CPU). ``on_progress(out)`` is
-    called after each experiment with the results so far (``out["complete"]`` False)."""
+    called after each experiment with the results so far (``out["complete"]`` False).
+    ``keep``: see :func:`run_both`; checked here, before anything runs."""
+    if keep is not None:
+        check_keep(keep, [exp for _, exp in pairs])
     total = {side: 0.0 for side in sides}
     out = {"runs": [], "sides": list(sides), "naive_every": naive_every, "total_seconds": total,
            "experiments_planned": len(pairs), "complete": False}
     for label, exp in pairs:
         log(f"  {label}: {exp.n_fits} fits ...")
-        r = run_both(exp, data, repeats, client, sides, naive_every, tree_threads)
+        r = run_both(exp, data, repeats, client, sides, naive_every, tree_threads, keep)
         r["label"] = label
         out["runs"].append(r)
         ms = r["median_seconds"]
@@ -191,6 +198,8 @@ def run_subsets(pairs, repeats: int, data, client=None, grid: str | None = None,
         if on_progress is not None:
             on_progress(out)
     out["complete"] = True
+    if keep is not None:
+        out["kept_in"] = str(keep)
     if len(total) == 2:
         out["total_ratio"] = round(total["naive"] / total["auto"], 3)
         log(f"  all of the above: naive {total['naive']:.0f} s, optimised {total['auto']:.0f} s: {out['total_ratio']:.2f}x")
@@ -217,6 +226,20 @@ def run_subsets(pairs, repeats: int, data, client=None, grid: str | None = None,
             log(f"  target: {out['total_ratio']:.1f}x naive (>= 10x: {out['total_ratio'] >= 10})"
                 + (f"; naive side estimated from one cell in {naive_every}" if naive_every > 1 else ""))
     return out
+
+
+def check_keep(keep, exps) -> None:
+    """Refuse a ``--keep`` folder that already holds fits of ``exps``: the runner would resume
+    them, and the benchmark would time a part of the grid while reporting the whole."""
+    from datavsmath.training.store import ResultStore
+    from datavsmath.training.units import pending_fits
+
+    store = ResultStore(keep)
+    held = [e.name for e in exps if sum(len(ms) for _, ms in pending_fits(e, store)) < e.n_fits]
+    if held:
+        raise SystemExit(f"--keep {keep}: it already holds fits of {', '.join(held)}, which the benchmark "
+                         "would resume instead of timing; give a new or empty folder (merge it into "
+                         "another results folder afterwards)")
 
 
 #: the speed targets of the whole grid on one GPU: wall seconds of the optimised side, and the

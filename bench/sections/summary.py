@@ -96,6 +96,9 @@ def markdown(res: dict) -> str:
             lines += [f"The naive side ran one cell in {ex['naive_every']} of each experiment (a systematic "
                       "sample) and its time for the whole experiment is that time x all fits / sampled fits: "
                       "an estimate; parity is over the sampled cells.", ""]
+        if ex.get("kept_in"):
+            lines += [f"The optimised side's fits were kept in `{ex['kept_in']}` (`--keep`): a results "
+                      "folder of the same run that was timed.", ""]
         if "quick_profile_seconds_at_most_1200" in ex.get("targets", {}):
             lines += [f"Target (quick profile on the CPU, optimised): at most 1200 s; measured "
                       f"{ex['total_seconds']['auto']:.0f} s: "
