@@ -110,5 +110,4 @@ def test_the_full_reproduction_holds_replicate_0_of_every_fit():
     have = want.merge(df, on=KEY, how="left", indicator=True)
     missing = have[have["_merge"] == "left_only"]
     assert missing.empty, missing[KEY]
-    assert len(want) == 504 and np.isin(["size", "random_damage", "constant_damage", "size_x_damage"],
-                                        df["experiment"].unique()).all()
+    assert len(want) == 504 and np.isin(R_EXPERIMENTS, df["experiment"].unique()).all()

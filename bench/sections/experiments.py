@@ -232,10 +232,10 @@ def check_keep(keep, exps) -> None:
     """Refuse a ``--keep`` folder that already holds fits of ``exps``: the runner would resume
     them, and the benchmark would time a part of the grid while reporting the whole."""
     from datavsmath.training.store import ResultStore
-    from datavsmath.training.units import pending_fits
+    from datavsmath.training.units import current_fits
 
     store = ResultStore(keep)
-    held = [e.name for e in exps if sum(len(ms) for _, ms in pending_fits(e, store)) < e.n_fits]
+    held = [e.name for e in exps if current_fits(e, store)]
     if held:
         raise SystemExit(f"--keep {keep}: it already holds fits of {', '.join(held)}, which the benchmark "
                          "would resume instead of timing; give a new or empty folder (merge it into "

@@ -415,9 +415,9 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
 
 def _current_fits(exps, store) -> int:
     """Fits of the grids stored under their model's current recipe."""
-    from ..training.units import pending_fits
+    from ..training.units import current_fits
 
-    return sum(e.n_fits - sum(len(ms) for _, ms in pending_fits(e, store)) for e in exps)
+    return sum(current_fits(e, store) for e in exps)
 
 
 def _plan(exps, store) -> dict:

@@ -192,6 +192,12 @@ def pending_fits(exp: Experiment, store: ResultStore) -> list[tuple[Cell, list[s
     return out
 
 
+def current_fits(exp: Experiment, store: ResultStore) -> int:
+    """Fits of ``exp`` stored under their model's current recipe: the grid less
+    :func:`pending_fits`."""
+    return exp.n_fits - sum(len(ms) for _, ms in pending_fits(exp, store))
+
+
 def outdated_fits(exp: Experiment, store: ResultStore) -> dict[str, int]:
     """Stored fits of ``exp`` trained under an older recipe than their model's current one
     (:attr:`datavsmath.models.ModelSpec.recipe`), counted per model; these are part of
