@@ -5,6 +5,7 @@ Nothing here trains: data loading is replaced by a stop sign where a command wou
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -205,3 +206,40 @@ def test_tensorflow_on_a_cpu_only_machine_prints_no_cuda_noise():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0 and res.stdout.strip() == "cpu"
     assert not any(noise in res.stderr for noise in CPU_ONLY_NOISE), res.stderr
+
+
+def _grid(names, profile):
+    """(fits, the plan's CPU seconds) of the named experiments at ``profile``, from the specs."""
+    from datavsmath.experiments import load_experiment
+    from datavsmath.training.units import fit_weight
+
+    exps = [load_experiment(n, profile) for n in names]
+    return (sum(e.n_fits for e in exps),
+            sum(fit_weight(m, c.n_train) for e in exps for c in e.cells() for m in e.models))
+
+
+def test_counts_and_times_in_the_docs_are_the_specs():
+    """README, `make help` and `run --help` state the fits and planned times the specs give."""
+    from datavsmath.commands import run as run_cmd
+    from datavsmath.experiments import R_EXPERIMENTS, experiment_names
+
+    root = Path(__file__).resolve().parents[1]
+    readme, makefile, helptext = ((root / "README.md").read_text(), (root / "Makefile").read_text(),
+                                  run_cmd.__doc__)
+    beyond = [n for n in experiment_names() if n not in R_EXPERIMENTS]
+    r_full, all_full, b_full = _grid(R_EXPERIMENTS, "full"), _grid(experiment_names(), "full"), _grid(beyond, "full")
+    all_quick, r_quick, all_smoke = _grid(experiment_names(), "quick"), _grid(R_EXPERIMENTS, "quick"), \
+        _grid(experiment_names(), "smoke")
+    hours = lambda g: f"about {g[1] / 3600:.0f}"  # noqa: E731
+    minutes = lambda g: f"about {g[1] / 60:.0f} min"  # noqa: E731
+    assert f"R's four grids: {r_full[0]} fits, planned at {hours(r_full)} CPU-hours" in makefile
+    assert f"{b_full[0]} fits, {hours(b_full)} CPU-hours" in makefile
+    assert f"{all_quick[0]} fits, planned at {minutes(all_quick)}" in makefile
+    assert f"{r_full[0]} fits, {hours(r_full)} CPU-hours" in helptext
+    assert f"all six {all_full[0]} fits, {hours(all_full)} CPU-hours" in helptext
+    assert f"{all_quick[0]} fits, {minutes(all_quick)}" in helptext and f"R's four {r_quick[0]} fits" in helptext
+    assert f"{all_smoke[0]} fits, {minutes(all_smoke)}" in helptext
+    assert f"R's four grids ({r_full[0]} fits)" in readme and f"| `full` | {r_full[0]} | {hours(r_full)} CPU-hours" in readme
+    assert f"({all_quick[0]} fits; the plan's estimate" in readme and f"{minutes(all_quick)} on 2 cores" in readme
+    assert f"| `smoke` | {all_smoke[0]} |" in readme and f"| `quick` | {r_quick[0]} |" in readme
+    assert "run r --profile full" in makefile and len(experiment_names()) == 6  # "all six"

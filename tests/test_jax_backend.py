@@ -7,7 +7,8 @@ initial weights, a copy given keras' row order ends with ``model.fit``'s weights
 bit, CNN to float summation order), so does a short copy padded in a group of larger ones,
 the one-call epoch equals one step per batch, copies keep the R settings and stay independent,
 a fused CLI run killed mid-grid resumes with every fit once, recording the backend, and the
-optimizers and loss follow keras 2.2's formulas in ``model.fit`` and in fused copies.
+optimizers and loss follow keras 2.2's formulas in ``model.fit`` and in fused copies, and
+the CNN's recipe 1 (keras 3's own loss) trains the same weights as recipe 2 (``ModelSpec.same_as``).
 """
 
 import os
@@ -25,7 +26,7 @@ TESTS = Path(__file__).resolve().parent
 SELECTED = [
     (TESTS / "test_fused.py", "initial_weights or keras_row_order or naive_settings or independent or (padded_group and dnn) or one_call"),
     (TESTS / "test_runner.py", "fused_run_killed"),
-    (TESTS / "test_keras22.py", "keras_2_2 or different_rule or no_gradient"),
+    (TESTS / "test_keras22.py", "keras_2_2 or different_rule or no_gradient or recipe_equivalent"),
 ]
 
 

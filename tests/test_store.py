@@ -277,3 +277,27 @@ def test_fits_of_an_older_network_recipe_are_pending_trees_are_not(tmp_path):
     cell = exp.cells()[0]
     store.put(record(model="dnn", frac_sample=cell.frac_sample, recipe=2))
     assert outdated_fits(exp, store) == {"dnn": 1} and len(pending_fits(exp, store)) == 1
+
+
+def test_an_older_recipe_declared_equivalent_counts_as_current_only_on_its_backend(tmp_path):
+    """The CNN's recipe 1 is the current computation on JAX (``ModelSpec.same_as``), not on
+    TensorFlow nor where the record does not say; the DNN's recipe 1 never is."""
+    from datavsmath.models import ModelSpec
+    from datavsmath.training.store import effective_recipe, outdated, record_backend
+
+    done = "2026-01-01T00:00:00+00:00"
+    on = {b: json.dumps({"keras_backend": b}) for b in ("jax", "tensorflow")}
+    rows = [record(model="cnn", recipe=1, versions=on["jax"], finished_at=done),
+            record(model="cnn", recipe=1, versions=on["tensorflow"], finished_at=done),
+            record(model="cnn", recipe=1, finished_at=done),
+            record(model="dnn", recipe=1, versions=on["jax"], finished_at=done),
+            record(model="cnn", recipe=2, versions=on["tensorflow"], finished_at=done)]
+    assert [effective_recipe(r) for r in rows] == [2, 1, 1, 1, 2]
+    assert list(outdated(pd.DataFrame(rows))) == [False, True, True, True, False]
+    assert record_backend({"versions": {"keras_backend": "jax"}}) == "jax"
+    assert record_backend({"versions": "not json"}) is None and record_backend({}) is None
+    # the store keeps an equivalent fit and does not replace it by a retrained one
+    store = ResultStore(tmp_path)
+    assert store.put(rows[0]) and store.put({**rows[4], "acc": 0.1}) is False
+    with pytest.raises(ValueError, match="not older than the current recipe 2"):
+        ModelSpec("x", lambda seed, k: None, 1.0, "", recipe=2, same_as={2: ("jax",)})

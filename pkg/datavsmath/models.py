@@ -25,8 +25,8 @@ import math
 import os
 import sys
 import threading
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -440,6 +440,14 @@ class ModelSpec:
         run retrains the stored fits of an older recipe, so that a results folder never mixes
         two recipes of one model. History: dnn and cnn 2 = keras 2.2's RMSprop update and
         loss (1: keras 3's own); rf and xgb 1.
+    same_as : older recipes that are the same computation as the current one on some keras
+        backends, ``{old recipe: (backend, ...)}``: a fit stored under such a recipe and
+        trained on one of those backends (its record's ``versions["keras_backend"]``) counts
+        as current, and is not retrained (retraining would change its label, not a number).
+        Declare only what a test proves: ``tests/test_keras22.py`` trains the model both ways
+        on each declared backend and requires identical weights. History: cnn 1 on JAX, where
+        keras 3's categorical cross-entropy already is keras 2.2's (renormalise, clip, log) and
+        Adadelta is keras 2.2's line for line; dnn 1 is not (keras 3's RMSprop).
     """
 
     name: str
@@ -447,10 +455,21 @@ class ModelSpec:
     cpu_seconds_full: float
     description: str
     recipe: int = 1
+    same_as: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.recipe, int) or isinstance(self.recipe, bool) or self.recipe < 1:
             raise ValueError(f"ModelSpec {self.name!r}: recipe must be an integer of at least 1, got {self.recipe!r}")
+        bad = [old for old in self.same_as if not (isinstance(old, int) and 1 <= old < self.recipe)]
+        if bad:
+            raise ValueError(f"ModelSpec {self.name!r}: same_as names recipes {bad}, which are not older than "
+                             f"the current recipe {self.recipe}")
+
+    def counts_as_current(self, stored_recipe: int, backend: str | None) -> bool:
+        """Whether a fit stored under ``stored_recipe``, trained on the keras ``backend`` (None
+        when its record does not say), is the current recipe's computation."""
+        return stored_recipe >= self.recipe or (backend is not None
+                                                and backend in self.same_as.get(stored_recipe, ()))
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -497,4 +516,5 @@ register(ModelSpec("dnn", lambda seed, k, shape=(28, 28): KerasNet(_net_build(bu
                                                                    flat_features, epochs=30,
                                                                    n_classes=k, seed=seed), 57,
                    "dense 256-128 with dropout, RMSprop (keras 2.2's update), 30 epochs", recipe=2))
-register(ModelSpec("cnn", _cnn, 1000, "conv 32-64, max-pool, dense 128, Adadelta lr 1.0, 12 epochs", recipe=2))
+register(ModelSpec("cnn", _cnn, 1000, "conv 32-64, max-pool, dense 128, Adadelta lr 1.0, 12 epochs", recipe=2,
+                   same_as={1: ("jax",)}))

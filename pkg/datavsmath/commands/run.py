@@ -12,16 +12,19 @@ Before loading data the folder is checked writable, with room for the run, and l
 over, one naming another machine needs --force-unlock. Exit codes: 0 done, 2 a bad option or
 an unwritable or full folder (one message), 130 Ctrl-C, 143 SIGTERM.
 
-profiles:
-  full   the R testbench's grids (504 fits; a GPU job: about 50 CPU-hours on 2 cores)
-  quick  a documented preview of all five experiments and four models (about 54 min on 2 cores)
-  smoke  tiny, for tests
+profiles (fits; the plan's estimate for one replicate on a 2-core CPU, from per-model fit times):
+  full   the R testbench's grids: R's four experiments (`run r`) 504 fits, about 52 CPU-hours
+         (a GPU job); all six 999 fits, about 89 CPU-hours
+  quick  a documented preview of all six experiments and four models: 206 fits, about 60 min
+         (R's four 92 fits; measured 19.3 min, bench/results)
+  smoke  tiny, for tests: 30 fits, about 2 min
 
 A plain `datavsmath run` runs every experiment at the quick profile into results/quick; it
 first says so, with the number of fits and the expected time (every run prints this plan).
 
 examples:
   datavsmath run --profile quick
+  datavsmath run r --profile full                          # R's four grids (make reproduce)
   datavsmath run --profile smoke --out /tmp/try             # a one-minute try
   datavsmath run --spec my-grid.toml                       # a spec of your own -> results/my-grid
   datavsmath run size random_damage --profile full --models rf,xgb
@@ -60,7 +63,8 @@ from .data import add_data_arguments
 def add_experiment_arguments(p, default_profile="quick"):
     """Options naming experiments, profile and results folder (shared with status/export)."""
     p.add_argument("experiments", nargs="*", default=["all"], metavar="EXPERIMENT",
-                   help="size, random_damage, constant_damage, size_x_damage, noise_models, or all (default)")
+                   help="size, random_damage, constant_damage, size_x_damage, pruning, noise_models; "
+                        "r (R's four: size to size_x_damage); or all (default)")
     p.add_argument("--spec", metavar="FILE",
                    help="a spec file of your own instead of EXPERIMENT (the keys of reproduce/*.toml; "
                         "validated before anything runs); default profile full, i.e. its grid as written, "
@@ -143,10 +147,10 @@ def resolve(args, broken: list | None = None):
     known = experiment_names()
     if not known:
         raise UserError(f"no experiment specs (*.toml) in {spec_dir()}; is this a complete checkout?")
-    names = known if args.experiments in (["all"], []) else args.experiments
+    names = expand_groups(args.experiments, known)
     bad = [n for n in names if n not in known]
     if bad:
-        raise UserError(f"unknown experiment {', '.join(bad)}; choose from {', '.join(known)} or all")
+        raise UserError(f"unknown experiment {', '.join(bad)}; choose from {', '.join(known)}, r or all")
     exps = []
     for name in names:
         try:
@@ -156,6 +160,20 @@ def resolve(args, broken: list | None = None):
                 raise
             broken.append((name, str(exc)))
     return profile, out, exps
+
+
+def expand_groups(names: list[str], known: list[str]) -> list[str]:
+    """Experiment names with the groups spelled out, in order, each once: ``all`` (or none
+    given) is every spec in ``known``; ``r`` the R testbench's four (``R_EXPERIMENTS``)."""
+    from ..experiments import R_EXPERIMENTS
+
+    groups = {"all": list(known), "r": [e for e in R_EXPERIMENTS if e in known]}
+    out: list[str] = []
+    for name in names or ["all"]:
+        for n in groups.get(name, [name]):
+            if n not in out:
+                out.append(n)
+    return out
 
 
 def _is_bare(args) -> bool:
@@ -206,17 +224,6 @@ def _plan_text(profile, out, exps, store, bare: bool) -> str:
         f"  expected time:  {when}",
         "  Ctrl-C stops it at any time; the same command resumes.",
     ])
-
-
-def profile_complete(store, profile: str, datasets: set[str]) -> bool:
-    """Every fit of every experiment of ``profile`` (all its models, at least one replicate) is
-    stored: what a results folder must hold to be called complete, whatever subset of models
-    or experiments this session ran."""
-    from ..experiments import experiment_names, load_experiment
-    from ..training.units import pending_fits
-
-    return all(not pending_fits(load_experiment(name, profile).with_options(dataset=d), store)
-               for name in experiment_names() for d in datasets)
 
 
 def preflight(out, n_fits: int) -> None:
@@ -353,7 +360,7 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
     from ..data import load_dataset
     from ..training.provenance import finish_session, start_session
     from ..training.runner import run_experiment
-    from ..training.units import library_versions, pending_fits
+    from ..training.units import library_versions, pending_fits, r_grids_complete
 
     datasets = {loaded.name: loaded} if loaded is not None else {}
     for e in exps:  # load (and verify) data before the first fit, not after an hour
@@ -399,7 +406,7 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
             finish_session(out, session, experiments=planned, wall_seconds=time.perf_counter() - t0,
                            fits_done=_current_fits(exps, store) - stored_before,
                            status=status, versions=library_versions(),
-                           complete=profile_complete(store, profile, {e.dataset for e in exps}))
+                           complete=r_grids_complete(store, profile, {e.dataset for e in exps}))
             if store.records():
                 for path in store.export():
                     print(f"wrote {path}")

@@ -1,8 +1,14 @@
 """Show what a results folder holds: fits stored and left per experiment, with the
-expected CPU time of the rest, and the sessions that produced it (a session whose process
-died shows as killed). A damaged cell file is reported, moved to quarantine/ and counted as
-left. A fit stored under an older recipe of its model (the networks' update rule or loss
-changed since; see README) is counted as left too, and named: the next run retrains it.
+expected CPU time of the rest, the replicates stored per model, and the sessions that
+produced it (a session whose process died shows as killed). A damaged cell file is reported,
+moved to quarantine/ and counted as left. A fit stored under an older recipe of its model
+(the networks' update rule or loss changed since; see README) is counted as left too, and
+named: the next run retrains it; an older recipe that is the same computation on the
+backend the fit ran on (the CNN's recipe 1 on JAX) counts as current.
+
+Without EXPERIMENT it lists every experiment and checks R's four and any other the folder
+has fits of; one beyond R with no fit here is listed as not started and does not count. Each
+is checked at its spec's replicates (1 for R's grids); --replicates N checks N per cell.
 
 exit status (for scripts):
   0    every selected experiment is complete
@@ -13,8 +19,9 @@ exit status (for scripts):
   141  the reader of the output went away early (e.g. `| head -1`); nothing is printed about it
 
 examples:
-  datavsmath status --out results/quick
+  datavsmath status --out results/full
   datavsmath status --out results/quick || echo "not finished yet"
+  datavsmath status r --replicates 3 --out results/full      # R's grids, three runs per cell
   datavsmath status size --dataset mnist --out results/mnist
 """
 
@@ -29,6 +36,23 @@ def add_arguments(p):
                    help="the dataset the run used, as given to `run --dataset` (default: the experiment's)")
     p.add_argument("--label-column", default="label", metavar="NAME",
                    help="a CSV dataset's label column (default: label)")
+    p.add_argument("--replicates", type=int, default=None, metavar="N",
+                   help="check N replicates per cell (default: each spec's, 1 for R's grids)")
+
+
+def replicate_line(store, exps) -> str:
+    """"replicates per cell: rf 3, xgb 1, dnn 3, cnn 1-2" over the stored fits of ``exps``."""
+    df = store.to_frame()
+    if df.empty:
+        return "replicates per cell: none stored"
+    df = df[df["experiment"].isin([e.name for e in exps])]
+    keys = [c for c in ("experiment", "dataset", "model", "frac_sample", "frac_damage", "selection", "noise_rule")
+            if c in df.columns]
+    n = df.groupby(keys, dropna=False).size().groupby("model").agg(["min", "max"])
+    order = [m for m in dict.fromkeys(m for e in exps for m in e.models) if m in n.index]
+    order += [m for m in n.index if m not in order]
+    return "replicates per cell: " + ", ".join(
+        f"{m} {n.at[m, 'min']}" + (f"-{n.at[m, 'max']}" if n.at[m, "max"] != n.at[m, "min"] else "") for m in order)
 
 
 def describe_session(s: dict) -> str:
@@ -42,12 +66,14 @@ def describe_session(s: dict) -> str:
 
 
 def run(args) -> int:
+    from ..experiments import R_EXPERIMENTS
     from ..training.provenance import read_provenance
     from ..training.units import describe_outdated, fit_weight, outdated_fits, pending_fits
     from ..training.store import ResultStore
     from .run import resolve, resolve_dataset
 
     broken: list = []
+    everything = args.experiments in (["all"], []) and not args.spec
     profile, out, exps = resolve(args, broken=broken)
     dataset, n_total, _ = resolve_dataset(args)
     store = ResultStore(out)
@@ -55,16 +81,20 @@ def run(args) -> int:
     print(f"{out} (profile {profile})")
     left_total = 0.0
     for e in exps:
-        stored = prov.get("experiments", {}).get(e.name, {})
-        e = e.with_options(replicates=stored.get("replicates"), dataset=dataset, n_total=n_total)
+        e = e.with_options(replicates=args.replicates, dataset=dataset, n_total=n_total)
         todo = pending_fits(e, store)
         n_left = sum(len(m) for _, m in todo)
+        if everything and e.name not in R_EXPERIMENTS and n_left == e.n_fits:
+            print(f"  {e.name:<16} {0:>4}/{e.n_fits} fits, not started (beyond R's grids; "
+                  f"`datavsmath run {e.name} --profile {profile}`)")
+            continue
         cpu = sum(fit_weight(m, c.n_train) for c, ms in todo for m in ms)
         left_total += cpu
         old = describe_outdated(outdated_fits(e, store))
         print(f"  {e.name:<16} {e.n_fits - n_left:>4}/{e.n_fits} fits stored"
               + (f", {n_left} left (~{cpu / 3600:.1f} CPU-hours on 2 cores)" if n_left else ", complete")
               + (f"; of those left, {old}: the next run retrains them" if old else ""))
+    print("  " + replicate_line(store, exps))
     for name, message in broken:  # listed, not fatal: the other experiments' counts still hold
         print(f"  {name:<16} spec error: {message}")
     for s in prov.get("sessions", []):

@@ -39,9 +39,18 @@ def project_root() -> Path:
 
 
 def is_complete(folder: str | os.PathLike) -> bool:
-    """True if the folder's provenance says a ``full`` run finished (an explicit
-    ``"complete"`` key wins when present)."""
+    """True if the folder holds R's four experiments at the full profile, every fit under its
+    model's current recipe (:func:`datavsmath.training.units.r_grids_complete`), counted from
+    its cell files, so that a recipe declared equivalent or a fit added since the last run is
+    seen. A folder without cell files (a results.csv alone) is taken at its provenance's
+    word: ``"complete"`` when present, else a ``full`` run that finished."""
+    folder = Path(folder)
     prov = read_provenance(folder)
+    if (folder / "cells").is_dir():
+        from ..training.store import ResultStore
+        from ..training.units import r_grids_complete
+
+        return prov.get("profile") == "full" and r_grids_complete(ResultStore(folder), "full")
     if not prov:
         return False
     if "complete" in prov:

@@ -56,7 +56,7 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = ["COLUMNS", "R_FILES", "REQUIRED", "CHECKSUM", "RECIPE", "ResultStore", "cell_id", "read_results",
-           "record_recipe", "outdated",
+           "record_recipe", "record_backend", "effective_recipe", "outdated",
            "read_r_csv", "to_r_shape", "atomic_write", "check_cell", "clean_stale_temps", "pid_alive",
            "estimate_bytes", "temp_prefix"]
 
@@ -200,19 +200,53 @@ def record_recipe(record: dict) -> int:
     return 1 if value is None else int(value)
 
 
+def record_backend(record: dict) -> str | None:
+    """The keras backend a stored record was trained under (``versions["keras_backend"]``),
+    or None when the record does not say. ``versions`` is a JSON string in cell files and
+    results.csv, a dict in records built in memory."""
+    versions = record.get("versions")
+    if isinstance(versions, str):
+        try:
+            versions = json.loads(versions)
+        except ValueError:
+            return None
+    return versions.get("keras_backend") if isinstance(versions, dict) else None
+
+
+def effective_recipe(record: dict) -> int:
+    """The recipe whose computation a stored record holds: its model's current recipe when
+    the stored one is declared the same computation on the record's keras backend
+    (:meth:`datavsmath.models.ModelSpec.counts_as_current`), else the stored recipe."""
+    from ..models import MODELS
+
+    stored = record_recipe(record)
+    spec = MODELS.get(record.get("model"))
+    if spec is not None and spec.counts_as_current(stored, record_backend(record)):
+        return max(stored, spec.recipe)
+    return stored
+
+
 def outdated(df: pd.DataFrame) -> pd.Series:
     """For each row of a tidy table, whether it is one of our fits trained under an older
-    recipe than its model's current one. Boolean Series aligned with ``df``; a row without a
-    recipe counts as recipe 1. Never outdated: models not registered here, and rows without
-    ``finished_at`` (R's published results, read from its CSVs)."""
+    recipe than its model's current one (:func:`effective_recipe`: an older recipe declared
+    the same computation on the fit's backend is current). Boolean Series aligned with
+    ``df``; a row without a recipe counts as recipe 1. Never outdated: models not registered
+    here, and rows without ``finished_at`` (R's published results, read from its CSVs)."""
     from ..models import MODELS
 
     if df.empty:
         return pd.Series(False, index=df.index, dtype=bool)
-    current = df["model"].map(lambda m: MODELS[m].recipe if m in MODELS else 0)
-    stored = df[RECIPE].fillna(1) if RECIPE in df.columns else pd.Series(1, index=df.index)
+    cols = [c for c in ("model", RECIPE, "versions") if c in df.columns]
+    records = df[cols].to_dict("records")
+    old = pd.Series([r.get("model") in MODELS
+                     and effective_recipe({k: v for k, v in r.items() if not _missing(v)}) < MODELS[r["model"]].recipe
+                     for r in records], index=df.index, dtype=bool)
     ours = df["finished_at"].notna() if "finished_at" in df.columns else pd.Series(False, index=df.index)
-    return ((stored.astype(float) < current.astype(float)) & ours).astype(bool)
+    return (old & ours).astype(bool)
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _is_type(value, types) -> bool:
@@ -314,14 +348,14 @@ class ResultStore:
 
     def put(self, record: dict) -> bool:
         """Store one finished fit atomically, with its checksum. Returns False (and writes
-        nothing) if a sound copy of the same or a newer recipe (``record_recipe``) is present;
+        nothing) if a sound copy of the same or a newer recipe (``effective_recipe``) is present;
         a damaged copy, or one of an older recipe, is replaced."""
         missing = [c for c in REQUIRED if c not in record]
         if missing:
             raise ValueError(f"result record lacks {missing}")
         path = self._path(record)
         stored = self.get(record)
-        if stored is not None and record_recipe(stored) >= record_recipe(record):
+        if stored is not None and effective_recipe(stored) >= effective_recipe(record):
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
         body = {k: v for k, v in record.items() if k != CHECKSUM}

@@ -20,11 +20,11 @@ import numpy as np
 
 from ..damage import sample_rows
 from ..data import Dataset
-from ..experiments import Cell, Experiment, derive_seed
+from ..experiments import R_EXPERIMENTS, Cell, Experiment, derive_seed, load_experiment
 from ..metrics import score
 from ..models import MODELS, device_label, keras_backend, make_model
 from ..noise import counts_text, damage_by_rule
-from .store import RECIPE, ResultStore, record_recipe
+from .store import RECIPE, ResultStore, effective_recipe
 
 #: seconds a fit costs besides its rows (graph building, scoring 10,000 test rows)
 FIT_OVERHEAD_SECONDS = 4.0
@@ -178,7 +178,7 @@ def _key(exp: Experiment, cell: Cell, model: str) -> dict:
 
 
 def _current(stored: dict | None, model: str) -> bool:
-    return stored is not None and record_recipe(stored) >= MODELS[model].recipe
+    return stored is not None and effective_recipe(stored) >= MODELS[model].recipe
 
 
 def pending_fits(exp: Experiment, store: ResultStore) -> list[tuple[Cell, list[str]]]:
@@ -196,6 +196,17 @@ def current_fits(exp: Experiment, store: ResultStore) -> int:
     """Fits of ``exp`` stored under their model's current recipe: the grid less
     :func:`pending_fits`."""
     return exp.n_fits - sum(len(ms) for _, ms in pending_fits(exp, store))
+
+
+def r_grids_complete(store: ResultStore, profile: str, datasets: set[str] | None = None) -> bool:
+    """Every fit of R's four experiments (``R_EXPERIMENTS``) at ``profile`` is stored under its
+    model's current recipe, for each of ``datasets`` (default: those of the specs), at least
+    one replicate per cell: what a results folder must hold to be called complete, whatever
+    subset of models or experiments a session ran. The experiments beyond R (pruning, noise
+    models) have their own runs and do not count."""
+    exps = [load_experiment(name, profile) for name in R_EXPERIMENTS]
+    return all(not pending_fits(e.with_options(dataset=d) if d else e, store)
+               for e in exps for d in (datasets or {None}))
 
 
 def outdated_fits(exp: Experiment, store: ResultStore) -> dict[str, int]:
