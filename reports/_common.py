@@ -25,11 +25,11 @@ from datavsmath.report.findings import (  # noqa: F401
     size_x_damage_verdict, steps, values)
 from datavsmath.report.tables import (  # noqa: F401
     advice_view, backtest_view, breakdown_table, choice_table, derivative_caption, derivative_table, fits_table,
-    joint_law_view, needed_table, replicate_note)
+    joint_law_view, needed_table, replicate_note, runs_alone, talk_comparison)
 from datavsmath.report.parity import (KNOWN_DIFFERENCES, describe_systematic,  # noqa: F401
                                       parity_verdict_text, readable_cells, readable_summary)
 from datavsmath.report.site import (EXPERIMENT_NAMES, MODEL_NAMES, R_RESULTS, ROOT, TABLES,  # noqa: F401
-                                    Site, build_stamp, build_summary, devices, duration, hardware, load, provenance_table, r_results, readable_timings,
+                                    Site, build_stamp, r_talk_tables, build_summary, devices, duration, hardware, load, provenance_table, r_results, readable_timings,
                                     relative, timings, versions_table)
 from datavsmath.stats.parity import (LEVEL, MODEL_ORDER, diff_ci, mean_ci,  # noqa: F401
                                      outliers, parity_cells, parity_summary, prediction_interval,
@@ -42,6 +42,51 @@ DPI = 150  # 1,050 px wide, sharp on the 800 px column at 1280 px and on high-de
 def md(text: str) -> None:
     """Show Markdown: a ``text/markdown`` output, which Quarto renders as part of the page."""
     display(Markdown(text.strip("\n") + "\n"))
+
+
+def opening(site: Site, text: str, experiment: str | None = None, title: str = "Verdict") -> None:
+    """What every page shows first, directly under its title: its verdict (the answer in one
+    or two sentences, with intervals, or "undetermined" and why), then the notices and the
+    build stamp (:func:`banner`), then a note on the experiment's grid or its absence."""
+    verdict(text, title)
+    banner(site)
+    if experiment is not None:
+        if not site.has(experiment):
+            absent_experiment(experiment)
+        elif site.note(experiment):
+            md(f"*Grid of this profile:* {site.note(experiment)}")
+
+
+def size_datasets(res: pd.DataFrame) -> list[str]:
+    """The datasets of the size experiment, Fashion-MNIST first: one learning-curve figure each."""
+    seen = set(res.loc[res["experiment"] == "size", "dataset"].dropna())
+    return sorted(seen, key=lambda d: (d != "fashion", d))
+
+
+def cost_verdicts(h: pd.DataFrame) -> str:
+    """Per model of a headline frame: is the costlier damage step worse than the data step,
+    decided on the difference's interval (:func:`compare_costs`)."""
+    import math
+
+    parts = []
+    for r in h.to_dict("records"):
+        worse = max(("random", "constant"), key=lambda k: -math.inf if math.isnan(r[f"{k}_est"]) else r[f"{k}_est"])
+        parts.append(f"{r['model'].upper()} ({worse}): " + compare_costs(
+            (r["data_est"], r["data_lo"], r["data_hi"]), (r[f"{worse}_est"], r[f"{worse}_lo"], r[f"{worse}_hi"])))
+    return "; ".join(parts) + "."
+
+
+def replicates_text(site: Site) -> str:
+    """"Replicates per cell: rf 3, xgb 1, dnn 3, cnn 1-2" for the site's folder."""
+    from datavsmath.training.store import describe_replicates
+
+    return describe_replicates(site.replicates_by_model()).capitalize()
+
+
+def missing(site: Site, experiment: str) -> str:
+    """The verdict of a page whose experiment has no fits in the folder."""
+    return (f"Undetermined: `{relative(site.folder)}` holds no {EXPERIMENT_NAMES.get(experiment, experiment)} "
+            "fits, so this page has nothing to answer from.")
 
 
 def callout(kind: str, title: str, body: str) -> None:
@@ -210,13 +255,21 @@ def parity_verdict(cells: pd.DataFrame) -> None:
     verdict(parity_verdict_text(cells))
 
 
-def runs_alone(median: float, low: float, high: float, reaching: float, runs: float) -> str:
-    """One quality's observations needed by R's rule on each replicate alone, in words:
-    "36,000 (30,000–42,000; 3 of 3 runs)"; a quality that no single run reaches says so."""
-    if not reaching:
-        return f"none of {runs:.0f} runs reaches it"
-    spread = "" if low == high else f"{low:,.0f}–{high:,.0f}; "
-    return f"{median:,.0f} ({spread}{reaching:.0f} of {runs:.0f} runs)"
+def talk_tables(site: Site) -> None:
+    """The talk's two "observations needed" tables, each beside ours (R's rule, and the
+    modelled n* with its interval), or a note on what is missing."""
+    talk = r_talk_tables()
+    deriv = site.table("data_quality_derivative.csv")
+    for metric, threshold, name in (("acc", 0.90, "observations_needed_acc90.csv"),
+                                    ("auc", 0.98, "observations_needed_auc98.csv")):
+        ours = site.table(name)
+        if ours is None and deriv is None:
+            absent_table(name, f"observations needed for {metric} > {threshold:.2f}")
+            continue
+        show(talk_comparison(talk, ours, deriv, metric, threshold),
+             caption=f"Training rows needed for CNN {metric} > {threshold:.2f} by label quality: the talk's "
+                     "table (one R run), ours by R's rule (the cell just above the threshold; metric in "
+                     "brackets), and the rows the learning curve at that quality needs (95% CI)")
 
 
 def observations_table(site: Site, name: str, metric: str, threshold: str) -> None:

@@ -6,7 +6,8 @@ wrong, at 1280 and 800 px wide:
 - a table wider than the text column;
 - any request outside the site (CDN scripts, web fonts, MathJax: the site must work offline);
 - raw LaTeX in the visible text (``\\(``, ``\\frac``, ``$$``);
-- a page without a verdict callout (a ``.callout-tip`` titled "Verdict").
+- a page without a verdict callout (a ``.callout-tip`` titled "Verdict"), or one whose first
+  element under the title is not that callout (every page opens with its answer).
 
     python tests/browser_check.py [docs] [--screenshots DIR] [--widths 1280,800]
 
@@ -64,6 +65,10 @@ PROBE = r"""
   const verdicts = [...document.querySelectorAll('.callout-tip')].filter(
     c => /verdict/i.test((c.querySelector('.callout-header, .callout-title-container, h2, strong') || c).innerText));
   if (!verdicts.length) out.push('no verdict callout');
+  const first = [...main.children].find(e => e.id !== 'title-block-header' && (e.innerText || '').trim());
+  const lead = first && (first.matches('.callout') ? first : first.querySelector('.callout'));
+  if (!lead || !verdicts.includes(lead) || (first.innerText || '').trim().indexOf(lead.innerText.trim()) !== 0)
+    out.push(`first element under the title is not the verdict: ${((first && first.innerText) || '').slice(0, 50).replace(/\s+/g, ' ')}`);
   return out;
 }
 """

@@ -13,10 +13,15 @@ def test_fmt_ci_says_single_run():
     assert C.fmt_ci(0.01, -0.002, 0.02, signed=True) == "+0.010 (95% CI -0.002 to +0.020)"
 
 
-def test_compare_costs_only_claims_what_the_intervals_show():
-    assert C.compare_costs((0.01, 0.0, 0.02), (0.05, 0.04, 0.06)).startswith("clearly larger")
-    assert C.compare_costs((0.01, 0.0, 0.02), (0.015, 0.01, 0.03)).startswith("not distinguishable")
-    assert "single runs" in C.compare_costs((0.01, math.nan, math.nan), (0.05, math.nan, math.nan))
+def test_compare_costs_decides_on_the_difference_interval():
+    assert C.compare_costs((0.01, 0.0, 0.02), (0.05, 0.04, 0.06)).startswith("larger: damage loss minus data loss +0.040 [+0.026,")
+    assert C.compare_costs((0.05, 0.04, 0.06), (0.01, 0.0, 0.02)).startswith("smaller")
+    assert C.compare_costs((0.01, 0.0, 0.02), (0.015, 0.01, 0.03)).startswith("undetermined: damage loss minus data loss +0.005")
+    # overlapping intervals, yet the difference's interval excludes zero: decided, not "overlap"
+    assert C.compare_costs((0.010, 0.002, 0.018), (0.024, 0.016, 0.032)).startswith("larger")
+    single = C.compare_costs((0.01, math.nan, math.nan), (0.05, math.nan, math.nan))
+    assert single.startswith("undetermined: single runs") and "+0.040" in single
+    assert C.compare_costs((math.nan, 0, 0), (0.05, 0, 0)) == "cannot be compared (a cell is missing)"
 
 
 def test_cell_means_table_has_a_row_per_level_and_a_column_per_model():

@@ -415,3 +415,76 @@ def test_runs_alone_reads_the_replicate_spread_of_r_rule():
     assert C.runs_alone(36000.0, 30000.0, 42000.0, 3, 3) == "36,000 (30,000–42,000; 3 of 3 runs)"
     assert C.runs_alone(6000.0, 6000.0, 6000.0, 1, 3) == "6,000 (1 of 3 runs)"
     assert C.runs_alone(nan, nan, nan, 0, 3) == "none of 3 runs reaches it"
+
+
+# ============================================================================================
+# Two datasets in one folder: nothing is shown with another dataset's numbers
+# ============================================================================================
+
+def _two_dataset_tables(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The fake statistics tables for Fashion-MNIST, and a copy for digit MNIST whose errors are
+    ten times smaller (a = a / 10): a curve or row of the wrong dataset is far off."""
+    tables = _tables(results)
+    out = {}
+    for name in ("learning_curve_fits.csv", "data_needed.csv"):
+        fashion = tables[name].assign(dataset="fashion", experiment="size", frac_damage=0.0)
+        mnist = fashion.assign(dataset="mnist")
+        if "param" in mnist:
+            a = mnist["param"] == "a"
+            mnist.loc[a, ["estimate", "ci_low", "ci_high"]] = mnist.loc[a, ["estimate", "ci_low", "ci_high"]] / 10
+        else:
+            mnist[["n_needed", "ci_low", "ci_high"]] = mnist[["n_needed", "ci_low", "ci_high"]] / 10
+        out[name] = pd.concat([fashion, mnist], ignore_index=True)
+    return out
+
+
+def test_each_dataset_figure_draws_its_own_fits_and_tables_say_the_dataset(fake_results):
+    from plotnine import geom_line
+
+    from datavsmath.report import figures as F
+
+    res = C.load(fake_results).results
+    assert set(res.loc[res["experiment"] == "size", "dataset"]) == {"fashion", "mnist"}
+    tables = _two_dataset_tables(res)
+    fits, needed = tables["learning_curve_fits.csv"], tables["data_needed.csv"]
+    for ds, other in (("fashion", "mnist"), ("mnist", "fashion")):
+        p = F.learning_curve_figure(res, "acc", dataset=ds, fits=fits)
+        dashed = [layer._data for layer in p.layers
+                  if isinstance(layer.geom, geom_line) and layer.geom.aes_params.get("linetype") == "dashed"]
+        assert len(dashed) == 1
+        grid = np.sort(dashed[0]["n"].unique())
+        own = F.fitted_curves(fits[fits["dataset"] == ds], "acc", grid)
+        wrong = F.fitted_curves(fits[fits["dataset"] == other], "acc", grid)
+        drawn = dashed[0].sort_values(["model", "n"])["error"].to_numpy()
+        np.testing.assert_allclose(drawn, own.sort_values(["model", "n"])["error"].to_numpy())
+        assert not np.allclose(drawn, wrong.sort_values(["model", "n"])["error"].to_numpy())
+        shown = F.data_needed_figure(needed, dataset=ds).data
+        assert np.allclose(sorted(shown["n_needed"]), sorted(needed.loc[(needed["dataset"] == ds)
+                                                                        & needed["reachable"], "n_needed"]))
+    for view in (C.fits_table(fits), C.choice_table(fits), C.needed_table(needed)):
+        assert view.columns[0] == "dataset" and set(view["dataset"]) == {"fashion", "mnist"}
+    one = fits[fits["dataset"] == "fashion"]
+    assert "dataset" not in C.fits_table(one).columns  # one dataset: the column would be constant
+
+
+@pytest.mark.slow
+def test_scaling_page_keeps_two_datasets_apart(fake_results, tmp_path, monkeypatch):
+    """The scaling page on a folder of two datasets: a learning-curve figure per dataset, and
+    every table that spans both has the dataset column."""
+    import shutil
+
+    folder = tmp_path / "two"
+    shutil.copytree(fake_results, folder)
+    res = C.load(folder).results
+    for name, table in _two_dataset_tables(res).items():
+        table.to_csv(folder / "tables" / name, index=False)
+    nb = execute_page("scaling", folder, monkeypatch)
+    check_page(nb, folder)
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    curves = [c for c in cells if str(cell_options(c).get("label", "")) == "fig-lc-acc"][0]
+    assert len([o for o in curves.outputs if "image/png" in o.get("data", {})]) == 2
+    text = "\n".join(_texts(c) for c in cells)
+    for caption in ("Parameters of the selected form", "Candidate forms by AICc", "Training rows needed to reach"):
+        block = text[text.index(caption):]
+        header = next(line for line in block.splitlines() if line.startswith("|"))
+        assert header.startswith("| dataset |"), (caption, header)

@@ -1,5 +1,7 @@
 """The published site (``docs/``, rendered by ``make report``): it was built from the shipped
-results, and every page passes the browser check (tests/browser_check.py) at 1280 and 800 px.
+results the pages would choose today (results/full once R's four grids are complete), every
+page carries the same build stamp as docs/build.json, and every page passes the browser check
+(tests/browser_check.py) at 1280 and 800 px, opening with its verdict.
 
 The browser test skips, with the reason, where Chromium or Playwright is absent; ``.ci/run``
 installs both, so it runs in CI.
@@ -15,7 +17,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-SHIPPED = ROOT / "results" / "quick"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import browser_check  # noqa: E402
 
@@ -36,13 +37,43 @@ def test_published_site_has_every_page_and_its_build_record():
 
 
 @needs_site
-def test_published_site_matches_the_shipped_results():
-    from datavsmath.report.site import results_hash
+def test_published_site_matches_the_shipped_results(monkeypatch):
+    """docs/ was built from the folder the pages choose now, and from its current contents;
+    the pages beyond R's grids that read another folder name it, with its hash."""
+    from datavsmath.report.site import default_results_dir, experiment_folder, relative, results_hash
+
+    monkeypatch.delenv("DATAVSMATH_RESULTS", raising=False)
+    info = json.loads((DOCS / "build.json").read_text())
+    shipped = default_results_dir(ROOT)
+    assert info["results_folder"] == relative(shipped) == "results/full"
+    assert info["results_sha256"] == results_hash(shipped), (
+        f"{relative(shipped)} changed since docs/ was rendered: run `make report` and commit docs/")
+    for page, folder in info.get("pages", {}).items():
+        assert folder["results_folder"] == relative(experiment_folder(folder["experiment"], ROOT))
+        assert folder["results_sha256"] == results_hash(ROOT / folder["results_folder"]), page
+
+
+@needs_site
+def test_every_page_carries_the_build_record_of_docs():
+    """One build: every page's stamp names build.json's commit (committed, no uncommitted
+    changes) and the results folder and hash it read."""
+    import re
+    import subprocess
 
     info = json.loads((DOCS / "build.json").read_text())
-    assert info["results_folder"] == "results/quick"
-    assert info["results_sha256"] == results_hash(SHIPPED), (
-        "results/quick changed since docs/ was rendered: run `make report` and commit docs/")
+    assert info["uncommitted_changes"] is False, "docs/ was rendered from uncommitted sources"
+    for name in PAGES:
+        text = (DOCS / f"{name}.html").read_text()
+        stamps = re.findall(r"Built from <code>([^<]+)</code> \(results SHA-256 <code>([0-9a-f]{16})</code>\) at "
+                            r"commit <code>([^<]+)</code>", text)
+        assert len(stamps) == 1, f"{name}.html: {len(stamps)} build stamps"
+        folder, digest, commit = stamps[0]
+        own = info.get("pages", {}).get(name, info)
+        assert (folder, digest) == (own["results_folder"], own["results_sha256"][:16]), name
+        assert commit == info["commit"][:10], f"{name}.html was built at {commit}, build.json says {info['commit'][:10]}"
+    if (ROOT / ".git").exists():
+        known = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", info["commit"] + "^{commit}"])
+        assert known.returncode == 0, f"build.json's commit {info['commit']} is not in this repository"
 
 
 @needs_site

@@ -40,21 +40,6 @@ def add_arguments(p):
                    help="check N replicates per cell (default: each spec's, 1 for R's grids)")
 
 
-def replicate_line(store, exps) -> str:
-    """"replicates per cell: rf 3, xgb 1, dnn 3, cnn 1-2" over the stored fits of ``exps``."""
-    df = store.to_frame()
-    if df.empty:
-        return "replicates per cell: none stored"
-    df = df[df["experiment"].isin([e.name for e in exps])]
-    keys = [c for c in ("experiment", "dataset", "model", "frac_sample", "frac_damage", "selection", "noise_rule")
-            if c in df.columns]
-    n = df.groupby(keys, dropna=False).size().groupby("model").agg(["min", "max"])
-    order = [m for m in dict.fromkeys(m for e in exps for m in e.models) if m in n.index]
-    order += [m for m in n.index if m not in order]
-    return "replicates per cell: " + ", ".join(
-        f"{m} {n.at[m, 'min']}" + (f"-{n.at[m, 'max']}" if n.at[m, "max"] != n.at[m, "min"] else "") for m in order)
-
-
 def describe_session(s: dict) -> str:
     """One line per session; a running or killed one has no end yet, so no fits or seconds."""
     where = s.get("gpu") or s.get("cpu")
@@ -69,7 +54,7 @@ def run(args) -> int:
     from ..experiments import R_EXPERIMENTS
     from ..training.provenance import read_provenance
     from ..training.units import describe_outdated, fit_weight, outdated_fits, pending_fits
-    from ..training.store import ResultStore
+    from ..training.store import ResultStore, describe_replicates, replicates_per_model
     from .run import resolve, resolve_dataset
 
     broken: list = []
@@ -94,7 +79,11 @@ def run(args) -> int:
         print(f"  {e.name:<16} {e.n_fits - n_left:>4}/{e.n_fits} fits stored"
               + (f", {n_left} left (~{cpu / 3600:.1f} CPU-hours on 2 cores)" if n_left else ", complete")
               + (f"; of those left, {old}: the next run retrains them" if old else ""))
-    print("  " + replicate_line(store, exps))
+    df = store.to_frame()
+    df = df[df["experiment"].isin([e.name for e in exps])] if len(df) else df
+    order = {m: i for i, m in enumerate(dict.fromkeys(m for e in exps for m in e.models))}
+    counts = replicates_per_model(df)
+    print("  " + describe_replicates(dict(sorted(counts.items(), key=lambda kv: order.get(kv[0], len(order))))))
     for name, message in broken:  # listed, not fatal: the other experiments' counts still hold
         print(f"  {name:<16} spec error: {message}")
     for s in prov.get("sessions", []):

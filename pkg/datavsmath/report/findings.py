@@ -87,20 +87,31 @@ def headline(results: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def cost_difference(data: tuple, damage: tuple) -> tuple[float, float, float]:
+    """The damage loss minus the data loss, (est, lo, hi), from each loss's (est, lo, hi) 95%
+    interval: the half-widths add in quadrature, as for two independent estimates (the two
+    steps are measured on different runs); the bounds are NaN when either loss has none."""
+    (de, dlo, dhi), (ge, glo, ghi) = data, damage
+    est = ge - de
+    half = math.hypot((dhi - dlo) / 2.0, (ghi - glo) / 2.0)
+    return est, est - half, est + half
+
+
 def compare_costs(data: tuple, damage: tuple) -> str:
     """Plain words for 'is the damage step costlier than the data step?' given (est, lo, hi)
-    of each loss: 'clearly larger' only when the intervals do not overlap."""
-    (de, dlo, dhi), (ge, glo, ghi) = data, damage
-    if any(math.isnan(x) for x in (de, ge)):
+    of each loss, decided on the difference's 95% interval (:func:`cost_difference`): larger
+    or smaller only when it excludes zero, else undetermined, and undetermined for single runs."""
+    if any(math.isnan(x) for x in (data[0], damage[0])):
         return "cannot be compared (a cell is missing)"
-    if not any(math.isnan(x) for x in (dlo, dhi, glo, ghi)):
-        if glo > dhi:
-            return "clearly larger (the 95% intervals do not overlap)"
-        if ghi < dlo:
-            return "clearly smaller (the 95% intervals do not overlap)"
-        return "not distinguishable at this number of replicates (the 95% intervals overlap)"
-    word = "larger" if ge > de else "smaller"
-    return f"{word} in these single runs (no replicates, so no interval)"
+    est, lo, hi = cost_difference(data, damage)
+    if math.isnan(lo) or math.isnan(hi):
+        return f"undetermined: single runs carry no interval (damage loss minus data loss {est:+.3f} in this run)"
+    if lo > 0:
+        return f"larger: damage loss minus data loss {est:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    if hi < 0:
+        return f"smaller: damage loss minus data loss {est:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    return (f"undetermined: damage loss minus data loss {est:+.3f} [{lo:+.3f}, {hi:+.3f}] includes zero at "
+            "this number of replicates")
 
 
 def fmt_ci(est: float, lo: float, hi: float, digits: int = 3, signed: bool = False) -> str:

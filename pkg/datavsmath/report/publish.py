@@ -1,6 +1,7 @@
 """Publish the rendered site: copy Quarto's output (``reports/_site``) to ``docs/`` and record
 what it was built from in ``docs/build.json`` (results folder, the results' SHA-256, commit,
-date), which ``tests/test_site.py`` checks against the shipped results.
+date; under ``pages``, the pages that read another folder because the site's lacks their
+experiment), which ``tests/test_site.py`` checks against the shipped results and every page.
 
     python -m datavsmath.report.publish [reports/_site] [docs]
 """
@@ -12,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .site import ROOT, build_info, load
+from .site import OWN_FOLDER_PAGES, ROOT, build_info, load
 
 
 def publish(site_dir: str | Path = ROOT / "reports" / "_site", out: str | Path = ROOT / "docs") -> dict:
@@ -24,6 +25,14 @@ def publish(site_dir: str | Path = ROOT / "reports" / "_site", out: str | Path =
     shutil.copytree(site_dir, out)
     (out / ".nojekyll").write_text("")  # serve site_libs/ as is on GitHub Pages
     info = build_info(load())
+    pages = {}
+    for page, experiment in OWN_FOLDER_PAGES.items():
+        own = build_info(load(experiment=experiment))
+        if own["results_folder"] != info["results_folder"]:
+            pages[page] = {"experiment": experiment, "results_folder": own["results_folder"],
+                           "results_sha256": own["results_sha256"]}
+    if pages:
+        info["pages"] = pages
     (out / "build.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 

@@ -25,11 +25,21 @@ MODEL_NAMES = {"rf": "random forest (rf)", "xgb": "gradient boosting (xgb)",
 EXPERIMENT_NAMES = {"size": "size", "random_damage": "random damage",
                     "constant_damage": "constant damage", "size_x_damage": "size x damage",
                     "pruning": "data pruning", "noise_models": "noise models"}
+#: pages about one experiment beyond R's grids, which read the folder that holds it
+#: (:func:`experiment_folder`): page name -> experiment
+OWN_FOLDER_PAGES = {"noise-models": "noise_models", "pruning": "pruning"}
 #: the tables the statistics module (``datavsmath fit``) writes under <results>/tables/
 TABLES = ["learning_curve_fits.csv", "data_needed.csv", "observations_needed_acc90.csv",
           "observations_needed_auc98.csv", "data_quality_derivative.csv", "breakdown_points.csv",
           "pruning_fits.csv", "pruning_crossover.csv"]
 
+
+
+def r_talk_tables() -> pd.DataFrame:
+    """The talk's two "observations needed" tables as it printed them
+    (``data/r-results/talk-tables.csv``: metric, threshold, quality, value, frac_sample,
+    num_obs, d_obs; one R run of the size x damage grid, whose CSV was never published)."""
+    return pd.read_csv(R_RESULTS / "talk-tables.csv", comment="#")
 
 
 def project_root() -> Path:
@@ -124,6 +134,23 @@ class Site:
         n = self.results.groupby(keys, dropna=False).size()
         return (int(n.min()), int(n.max())) if len(n) else (0, 0)
 
+    @property
+    def n_train(self) -> int:
+        """Training rows of the dataset most of these fits ran on (60,000 for Fashion-MNIST)."""
+        from ..data import train_rows
+
+        seen = self.results["dataset"].dropna() if "dataset" in self.results else pd.Series(dtype=object)
+        rows = train_rows(str(seen.mode().iloc[0]) if len(seen) else "fashion")
+        return int(rows) if rows else int(self.results["n_train"].max())
+
+    def replicates_by_model(self) -> dict[str, tuple[int, int]]:
+        """Fewest and most replicates per cell of each model, in the registry's order."""
+        from ..models import MODELS
+        from ..training.store import replicates_per_model
+
+        counts = replicates_per_model(self.results)
+        return {m: counts[m] for m in [*MODELS, *counts] if m in counts}
+
     def has(self, experiment: str) -> bool:
         return bool((self.results["experiment"] == experiment).any())
 
@@ -152,9 +179,34 @@ class Site:
         return exp.get("note") if isinstance(exp, dict) else None
 
 
-def load(folder: str | Path | None = None) -> Site:
-    """Load the site's results (default: the folder chosen as described in the module doc)."""
-    folder = Path(folder) if folder is not None else default_results_dir(ROOT)
+def experiment_folder(experiment: str, root: str | os.PathLike | None = None) -> Path:
+    """The folder a page about ``experiment`` reads: the site's folder
+    (:func:`default_results_dir`) when it holds the experiment, else ``results/quick`` when
+    that does (the experiments beyond R, pruning and the noise models, have no full run yet:
+    their pages show the preview, and say so), else the site's folder."""
+    root = Path(root) if root is not None else project_root()
+    main = default_results_dir(root)
+    if os.environ.get("DATAVSMATH_RESULTS") or _holds(main, experiment):
+        return main
+    quick = root / "results" / "quick"
+    return quick if _holds(quick, experiment) else main
+
+
+def _holds(folder: Path, experiment: str) -> bool:
+    cells = folder / "cells" / experiment
+    if cells.is_dir():
+        return any(cells.glob("*.json"))
+    if (folder / "results.csv").is_file():
+        return (pd.read_csv(folder / "results.csv", usecols=["experiment"])["experiment"] == experiment).any()
+    return False
+
+
+def load(folder: str | Path | None = None, experiment: str | None = None) -> Site:
+    """Load the site's results: ``folder``, else the folder chosen as described in the module
+    doc, or with ``experiment`` the folder that holds it (:func:`experiment_folder`)."""
+    if folder is None:
+        folder = experiment_folder(experiment, ROOT) if experiment else default_results_dir(ROOT)
+    folder = Path(folder)
     if not folder.exists():
         raise FileNotFoundError(
             f"No results at {folder}. Run `datavsmath run --profile quick` (a preview) or "

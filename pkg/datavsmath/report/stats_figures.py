@@ -54,6 +54,19 @@ def _training_rows(df: pd.DataFrame) -> pd.Series:
 
 
 
+def of_size_run(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The rows of a statistics table that belong to ``dataset``'s clean size run (columns the
+    table lacks are not filtered on): a figure draws one dataset's fits over that dataset's data."""
+    keep = pd.Series(True, index=table.index)
+    if "dataset" in table:
+        keep &= table["dataset"] == dataset
+    if "experiment" in table:
+        keep &= table["experiment"] == "size"
+    if "frac_damage" in table:
+        keep &= table["frac_damage"].fillna(0).astype(float) == 0.0
+    return table[keep]
+
+
 def fitted_curves(fits: pd.DataFrame, metric: str, n: np.ndarray) -> pd.DataFrame:
     """The selected learning curve of each model evaluated at training sizes ``n``.
 
@@ -98,6 +111,7 @@ def learning_curve_figure(results: pd.DataFrame, metric: str = "acc", dataset: s
          + geom_line(size=1))
     caption = None
     if fits is not None:
+        fits = of_size_run(fits, dataset)
         grid = np.geomspace(df["n"].min(), df["n"].max(), 100)
         curves = fitted_curves(fits, metric, grid)
         curves = curves[curves["model"].isin(levels) & (curves["error"] > 0)]
@@ -137,10 +151,11 @@ def _interval_figure(df: pd.DataFrame, x: str, y: str, lo: str, hi: str, labels:
 
 
 
-def data_needed_figure(table: pd.DataFrame, metric: str | None = None) -> ggplot:
-    """Training rows needed to reach each target (``data_needed.csv``), with 95% intervals,
-    one colour per model, log scale, one panel per metric (or only ``metric``); unreachable
-    targets are left out."""
+def data_needed_figure(table: pd.DataFrame, metric: str | None = None, dataset: str = "fashion") -> ggplot:
+    """Training rows needed to reach each target (``data_needed.csv``) on ``dataset``, with 95%
+    intervals, one colour per model, log scale, one panel per metric (or only ``metric``);
+    unreachable targets are left out."""
+    table = table[table["dataset"] == dataset] if "dataset" in table else table
     df = table if metric is None else table[table["metric"] == metric]
     if "reachable" in df.columns:
         df = df[df["reachable"].astype(str).str.lower().isin(["true", "1"])]
@@ -151,7 +166,8 @@ def data_needed_figure(table: pd.DataFrame, metric: str | None = None) -> ggplot
     df["panel"] = df["metric"].map(lambda m: f"target {_METRIC_NAME.get(m, m)}")
     df["panel"] = pd.Categorical(df["panel"], _ordered(df["panel"], ["target accuracy", "target AUC"]))
     return _interval_figure(df, "target", "n_needed", "ci_low", "ci_high", {
-        "title": "Data Needed for a Target", "subtitle": "Training rows to reach a test accuracy or AUC",
+        "title": "Data Needed for a Target",
+        "subtitle": f"{_DATASET_SUBTITLE.get(dataset, dataset)}: training rows to reach a test accuracy or AUC",
         "x": "Target", "y": "Training rows needed (log scale)",
         "caption": "Bars: 95% confidence intervals; unreachable targets are not drawn"},
         facet="~panel", log_y=True)

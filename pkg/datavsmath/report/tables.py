@@ -44,6 +44,15 @@ def replicate_note(results: pd.DataFrame) -> str:
 
 
 
+def with_dataset(view: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
+    """``view`` (one row per row of ``source``, in order) with a leading ``dataset`` column
+    when ``source`` spans more than one dataset, so that no row is read as another's."""
+    if "dataset" in source and source["dataset"].nunique() > 1:
+        view = view.copy()
+        view.insert(0, "dataset", list(source["dataset"]))
+    return view
+
+
 def _true(v) -> bool:
     return str(v).strip().lower() in ("true", "1", "1.0")
 
@@ -52,14 +61,14 @@ def _true(v) -> bool:
 def fits_table(fits: pd.DataFrame) -> pd.DataFrame:
     """Parameters of the selected curve form per model and metric: 'est [lo, hi]'."""
     sel = fits[fits["selected"].map(_true)]
-    return pd.DataFrame({
+    return with_dataset(pd.DataFrame({
         "model": sel["model"].str.upper(), "metric": sel["metric"], "form": sel["form"],
         "formula": sel["formula"] if "formula" in sel else "",
         "parameter": sel["param"],
         "estimate [95% CI]": [fmt_interval(e, lo, hi, 4) for e, lo, hi in
                               zip(sel["estimate"], sel["ci_low"], sel["ci_high"])],
         "points": sel["n_points"] if "n_points" in sel else "",
-    }).reset_index(drop=True)
+    }).reset_index(drop=True), sel)
 
 
 
@@ -71,9 +80,10 @@ def choice_table(fits: pd.DataFrame) -> pd.DataFrame:
             if "criterion" in fits and fits["criterion"].notna().any() else "aic")
     col = crit if crit in fits else "aic"
     label = {"aicc": "AICc", "aic": "AIC", "bic": "BIC"}.get(col, col)
-    c = fits.drop_duplicates(["model", "metric", "form"]).copy()
-    c["_delta"] = c[col] - c.groupby(["model", "metric"])[col].transform("min")
-    c = c.sort_values(["metric", "model", "_delta"], na_position="last")
+    by = [k for k in ("dataset", "experiment", "frac_damage") if k in fits] + ["model", "metric"]
+    c = fits.drop_duplicates(by + ["form"]).copy()
+    c["_delta"] = c[col] - c.groupby(by, dropna=False)[col].transform("min")
+    c = c.sort_values([k for k in ("dataset",) if k in c] + ["metric", "model", "_delta"], na_position="last")
     out = pd.DataFrame({
         "model": c["model"].str.upper(), "metric": c["metric"], "form": c["form"],
         label: c[col].map(lambda v: "" if _nan(v) else f"{v:.1f}"),
@@ -81,7 +91,7 @@ def choice_table(fits: pd.DataFrame) -> pd.DataFrame:
         "weight": c["weight"].map(lambda v: "" if _nan(v) else f"{v:.2f}") if "weight" in c else "",
         "selected": c["selected"].map(lambda v: "yes" if _true(v) else ""),
     })
-    return out.reset_index(drop=True)
+    return with_dataset(out.reset_index(drop=True), c)
 
 
 
@@ -99,7 +109,7 @@ def needed_table(needed: pd.DataFrame) -> pd.DataFrame:
                 val += " (extrapolated)"
         rows.append({"model": str(r["model"]).upper(), "metric": r["metric"], "target": f"{r['target']:g}",
                      "form": r.get("form", ""), "training rows needed [95% CI]": val})
-    return pd.DataFrame(rows)
+    return with_dataset(pd.DataFrame(rows), needed)
 
 
 
@@ -218,3 +228,56 @@ def advice_view(results: pd.DataFrame, metric: str = "acc", threshold: float = 0
              "cleaning pays; it depends on how many rows are held and how dirty they are, since "
              "cleaning reviews every row held while collecting only adds the missing ones.")
     return view, text
+
+
+def talk_comparison(talk: pd.DataFrame, ours: pd.DataFrame | None, deriv: pd.DataFrame | None,
+                    metric: str, threshold: float) -> pd.DataFrame:
+    """One of the talk's "observations needed" tables beside ours, one row per label quality:
+    the talk's value (one R run), ours by R's rule (``observations_needed_*.csv``; with
+    replicates, R's rule on each run alone), and the modelled rows n* with its 95% interval
+    and verdict from the learning curve at that quality (``data_quality_derivative.csv``,
+    level rows). Observations are training rows; the metric of the selected cell follows in
+    brackets."""
+    t = talk[(talk["metric"] == metric) & np.isclose(talk["threshold"].astype(float), threshold)]
+    qualities = sorted(set(t["quality"].round(6)) | (set(ours["quality"].round(6)) if ours is not None else set()),
+                       reverse=True)
+    level = pd.DataFrame()
+    if deriv is not None and "scope" in deriv:
+        level = deriv[(deriv["scope"] == "level") & (deriv["metric"] == metric)
+                      & np.isclose(deriv["threshold"].astype(float), threshold)]
+        if "form" in level and (level["form"] == "average").any():
+            level = level[level["form"] == "average"]
+    rows = []
+    for q in qualities:
+        row = {"quality": f"{q:g}"}
+        tq = t[np.isclose(t["quality"], q)]
+        row["the talk (one R run)"] = (f"{tq['num_obs'].iloc[0]:,.0f} ({tq['value'].iloc[0]:.3f})"
+                                       if len(tq) else "not in the talk")
+        oq = ours[np.isclose(ours["quality"], q)] if ours is not None else pd.DataFrame()
+        row["ours, R's rule"] = (f"{oq['num_obs'].iloc[0]:,.0f} ({oq[metric].iloc[0]:.3f})"
+                                 if len(oq) else "no cell reaches it")
+        if ours is not None and "reaching" in ours.columns:
+            row["each run alone"] = (runs_alone(*oq[["num_obs_median", "num_obs_min", "num_obs_max", "reaching",
+                                                     "replicates"]].iloc[0]) if len(oq) else "")
+        lq = level[np.isclose(level["quality"].astype(float), q)] if len(level) else level
+        row["modelled n* [95% CI]"] = _modelled(lq.iloc[0].to_dict()) if len(lq) else "not fitted"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def runs_alone(median: float, low: float, high: float, reaching: float, runs: float) -> str:
+    """One quality's observations needed by R's rule on each replicate alone, in words:
+    "36,000 (30,000–42,000; 3 of 3 runs)"; a quality that no single run reaches says so."""
+    if not reaching:
+        return f"none of {runs:.0f} runs reaches it"
+    spread = "" if low == high else f"{low:,.0f}–{high:,.0f}; "
+    return f"{median:,.0f} ({spread}{reaching:.0f} of {runs:.0f} runs)"
+
+
+def _modelled(r: dict) -> str:
+    """A level row's n* as 'est [lo, hi]', or why there is none."""
+    if not _true(r.get("reachable")) or _nan(r.get("n_needed")):
+        return "not reachable (floor at or above the target)" if str(r.get("note", "")).startswith("not reachable") \
+            else "not reachable"
+    text = fmt_interval(r["n_needed"], r.get("n_ci_low"), r.get("n_ci_high"))
+    return text + (" (extrapolated)" if _true(r.get("extrapolated")) else "")

@@ -249,6 +249,26 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def replicates_per_model(df: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """Fewest and most replicates per cell of each model in a tidy table, ``{model: (lo, hi)}``,
+    in the order the models first appear. A cell is an experiment, dataset, sample and damage
+    fraction (and selection, noise rule where present)."""
+    if df.empty:
+        return {}
+    keys = [c for c in ("experiment", "dataset", "model", "frac_sample", "frac_damage", "selection", "noise_rule")
+            if c in df.columns]
+    n = df.groupby(keys, dropna=False).size().groupby("model").agg(["min", "max"])
+    return {m: (int(n.at[m, "min"]), int(n.at[m, "max"])) for m in dict.fromkeys(df["model"])}
+
+
+def describe_replicates(counts: dict[str, tuple[int, int]]) -> str:
+    """"replicates per cell: rf 3, xgb 1, dnn 3, cnn 1-2"."""
+    if not counts:
+        return "replicates per cell: none stored"
+    return "replicates per cell: " + ", ".join(f"{m} {lo}" + (f"-{hi}" if hi != lo else "")
+                                               for m, (lo, hi) in counts.items())
+
+
 def _is_type(value, types) -> bool:
     return isinstance(value, types) and not isinstance(value, bool)
 
