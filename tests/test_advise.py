@@ -224,3 +224,17 @@ def test_report_view_prices_the_shipped_grid_or_says_why_not():
             assert len(view) == 1 and view.iloc[0]["cheapest at ratio 0.25"] != "out of reach"
         elif view.empty:
             assert text.startswith(("No advice", "Neither"))
+
+
+def test_cli_names_what_it_read_and_exits_1_when_no_plan_reaches_the_target(cross_csv, capsys):
+    base = ["advise", str(cross_csv), "--rows", "3000", "--quality", "0.8", "--cost-label", "1",
+            "--cost-clean", "0.1", "--form", "power_floor"]
+    assert main(base + ["--target-acc", "0.88"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith(f"read {cross_csv}: a results table") and "every fit current" in out
+    # the floor of every quality's curve (error 0.05) lies above a 0.97 target's error 0.03
+    assert main(base + ["--target-acc", "0.97"]) == 1
+    captured = capsys.readouterr()
+    assert "cannot advise. Neither collecting nor cleaning reaches acc > 0.97" in captured.err
+    assert "Break-even: undetermined, since no plan reaches the target." in captured.out
+    assert "< 0 [0, 0]" not in captured.out

@@ -243,3 +243,18 @@ def test_counts_and_times_in_the_docs_are_the_specs():
     assert f"({all_quick[0]} fits; the plan's estimate" in readme and f"{minutes(all_quick)} on 2 cores" in readme
     assert f"| `smoke` | {all_smoke[0]} |" in readme and f"| `quick` | {r_quick[0]} |" in readme
     assert "run r --profile full" in makefile and len(experiment_names()) == 6  # "all six"
+
+
+def test_commands_that_read_results_name_the_folder_profile_and_currency(capsys):
+    """fit, parity and figures print one header line: folder, profile, complete, current."""
+    from datavsmath.report.site import R_RESULTS, describe_source, load_results
+
+    assert "R's published tables" in describe_source(R_RESULTS, load_results(R_RESULTS))
+    root = Path(__file__).resolve().parents[1]
+    quick = root / "results" / "quick"
+    if not (quick / "provenance.json").is_file():
+        pytest.skip("no shipped results/quick")
+    line = describe_source(quick, load_results(quick))
+    assert line.startswith("read results/quick: profile quick; QUICK PREVIEW") and "replicates per cell: rf" in line
+    assert main(["parity", str(quick)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == line

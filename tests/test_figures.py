@@ -76,7 +76,7 @@ def test_few_colors_keeps_model_colours_and_extends_for_other_levels():
 def test_size_figure_has_the_r_titles_one_line_per_model(r):
     p = F.size_figure(r, "acc")
     assert isinstance(p, ggplot)
-    assert p.labels.title == "Model Architectures and Training Batch Size"
+    assert p.labels.title == "Model Architectures and Training Set Size"
     assert p.labels.subtitle == "Fashion MNIST Dataset"
     assert p.labels.x == "Fraction of Training Data\n(60,000 * x = # of samples)"
     assert p.labels.y == "Inference Accuracy (OVA)"

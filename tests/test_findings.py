@@ -101,8 +101,19 @@ def test_size_verdict_compares_data_and_math_with_numbers():
     res = _grid("size", ["rf", "cnn"], [0.01, 0.2], [0.0],
                 lambda m, s, d: (0.85 if m == "cnn" else 0.80) - (0.1 if s < 0.1 else 0))
     text = C.size_verdict(res)
-    assert text.startswith("**More data moved accuracy more")
+    assert text.startswith("**Undetermined at one run per cell:** in these single runs more data moved accuracy more")
     assert "CNN is best at accuracy 0.850" in text and "single run" in text
+    # three replicates a step: decided on the difference's interval, either way, or undetermined
+    rng = np.random.default_rng(0)
+
+    def replicated(gain, gap, sd):
+        return pd.concat([_grid("size", ["rf", "cnn"], [0.01, 0.2], [0.0],
+                                lambda m, s, d: 0.7 + (gap if m == "cnn" else 0) + (gain if s > 0.1 else 0)
+                                + rng.normal(0, sd)).assign(replicate=r) for r in range(3)])
+
+    assert C.size_verdict(replicated(0.10, 0.02, 0.002)).startswith("**More data moved accuracy more")
+    assert C.size_verdict(replicated(0.02, 0.10, 0.002)).startswith("**The choice of model moved accuracy more")
+    assert C.size_verdict(replicated(0.05, 0.05, 0.02)).startswith("**Undetermined:**")
 
 
 def test_breakdown_verdict_uses_the_fit_or_the_grid_bracket():

@@ -10,7 +10,7 @@ from statsmodels.tools.numdiff import approx_fprime
 from datavsmath.cli import main
 from datavsmath.stats import scaling
 from datavsmath.stats.curves import fit_curve
-from datavsmath.stats.forms import (ALL_LEARNING_FORMS, EXTENDED_FORMS, FORM_SETS, LEARNING_FORMS,
+from datavsmath.stats.forms import (ALL_LEARNING_FORMS, EXTENDED_FORMS, FORM_SETS, FORMS, LEARNING_FORMS, curve,
                                     learning_forms)
 
 R_CSV = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "r-results" / \
@@ -133,17 +133,6 @@ def test_cli_fit_with_all_forms_on_the_r_size_table(tmp_path, capsys):
     np.testing.assert_allclose(weights, 1.0)
 
 
-@pytest.mark.parametrize("name", list(TRUTH))
-def test_natural_parameters_give_the_same_curve_in_rows(name):
-    """The figure's curve in rows from the reported parameters is the fitted mean."""
-    from datavsmath.report.stats_figures import LEARNING_FORMS as FIGURE_CURVES
-
-    form, theta = EXTENDED_FORMS[name], np.array(TRUTH[name])
-    params = dict(zip(form.natural, form.to_natural(theta, N_REF)))
-    np.testing.assert_allclose(FIGURE_CURVES[name](N_ROWS, params), form.mean(theta, FRACS),
-                               rtol=1e-10)
-
-
 def test_a_curve_that_rises_inside_the_data_is_not_admissible():
     """Vapor pressure with b < 0 rises up to n = -b/k; here that is 12,000 rows, inside the grid."""
     form = EXTENDED_FORMS["vapor_pressure"]
@@ -165,3 +154,22 @@ def test_fit_help_lists_every_table_and_every_form(capsys):
     for name in list(scaling.TABLE_FILES.values()) + list(ALL_LEARNING_FORMS) + list(FORM_SETS):
         if name != "observations_needed_auc98.csv":  # written as "(and _auc98)"
             assert name in text, name
+
+
+@pytest.mark.parametrize("name", sorted(FORMS))
+def test_curve_in_natural_units_is_the_fitted_mean(name):
+    """forms.curve (what the report figures draw from a table of fitted parameters) equals each
+    form's own mean at random internal parameters, mapped to natural ones at n_ref."""
+    form = FORMS[name]
+    rng = np.random.default_rng(3)
+    x_ref = 60000.0 if form.scaled else 1.0
+    n = np.geomspace(10, 60000, 9) if form.scaled else np.linspace(0.01, 0.99, 9)
+    for _ in range(5):
+        theta = rng.uniform(-1.0, 1.0, form.k) + np.array([0.0 if p.startswith(("log", "U", "L")) else 0.5
+                                                           for p in form.internal])
+        params = dict(zip(form.natural, form.to_natural(theta, x_ref)))
+        np.testing.assert_allclose(curve(name, params, n), form.mean(theta, n / x_ref), rtol=1e-9, atol=1e-12)
+    with pytest.raises(KeyError, match="needs parameters"):
+        curve(name, {}, n)
+    with pytest.raises(KeyError, match="unknown form"):
+        curve("cubic", params, n)

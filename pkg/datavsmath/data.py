@@ -69,6 +69,7 @@ from .errors import UserError
 __all__ = [
     "DATASETS",
     "BUILTIN",
+    "class_count",
     "Dataset",
     "DataError",
     "load_dataset",
@@ -120,6 +121,7 @@ DATASETS = {
 BUILTIN = (*DATASETS, "digits")
 #: training rows of the named datasets (known without loading them)
 _TRAIN_ROWS = {"fashion": 60000, "mnist": 60000, "digits": 1437}
+_CLASSES = {"fashion": 10, "mnist": 10, "digits": 10}
 #: share of a CSV's (or the digits') rows, from the top, that form the training set
 TRAIN_SHARE = 0.8
 
@@ -434,6 +436,11 @@ def dataset_name(spec: str | os.PathLike) -> str:
         raise DataError(f"the dataset file {spec} would be named {name!r}, like the named dataset; "
                         "rename the file or folder")
     return name
+
+
+def class_count(spec: str | os.PathLike) -> int | None:
+    """Classes of a named dataset without loading it; None for a file or folder."""
+    return _CLASSES.get(str(spec))
 
 
 def train_rows(spec: str | os.PathLike) -> int | None:

@@ -12,6 +12,9 @@ since errors are not known in advance (raising quality q0 to q reviews a share (
 optimistic bound). The answer holds for the grid's damage rule, model and dataset; run the
 size x damage experiment on your own data to ask it there.
 
+The first line names the folder read, its profile and whether it is complete and current.
+exit status: 0 advice given; 1 no plan reaches the target (the summary says why); 2 an error.
+
 examples:
   datavsmath advise results/full --target-acc 0.9 --rows 20000 --quality 0.8 \\
       --cost-label 0.05 --cost-clean 0.20
@@ -22,6 +25,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,13 +60,14 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..errors import UserError
-    from ..report.site import load_results
+    from ..report.site import describe_source, load_results
     from ..stats.value import advise
 
     try:
         df = load_results(args.source)
     except FileNotFoundError as exc:
         raise UserError(f"{exc}; give a results folder made by `datavsmath run`, or a results.csv") from None
+    print(describe_source(args.source, df))
     if "experiment" in df.columns:
         df = df[df["experiment"] == "size_x_damage"]
     if df.empty:
@@ -91,4 +96,7 @@ def run(args) -> int:
         tables.mkdir(parents=True, exist_ok=True)
         advice.table().to_csv(tables / "advice.csv", index=False)
         print(f"\nwrote {tables / 'advice.csv'}")
+    if not advice.advised:
+        print(f"datavsmath advise: cannot advise. {advice.verdict}", file=sys.stderr)
+        return 1
     return 0

@@ -79,6 +79,7 @@ def run(args) -> int:
         raise UserError(f"cannot read results from {source}: {exc}") from exc
     if results.empty:
         raise UserError(f"{source} holds no finished fits yet")
+    print(site.describe_source(source, results), flush=True)
     tables = source / "tables" if source.is_dir() else None
     note = figures.profile_note(source if source.is_dir() else source.parent, results)
     written = figures.export_figures(results, out, dpi=args.dpi, width=args.width, height=args.height,

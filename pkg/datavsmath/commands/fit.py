@@ -235,6 +235,9 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{source}: holds no results yet" if columns is None else
                             f"{source}: has a header but no rows of results")
         _check_metrics(df, source, columns, metrics)
+        from datavsmath.report.site import describe_source
+
+        print(describe_source(source, df), flush=True)
         name = Path(source).stem if Path(source).is_file() else Path(source).resolve().name
         while name in names:  # two sources with the same name stay apart
             name += "'"

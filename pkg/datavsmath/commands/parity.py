@@ -39,7 +39,7 @@ def run(args) -> int:
 
     from ..errors import UserError
     from ..report.parity import readable_summary
-    from ..report.site import R_RESULTS, load_results
+    from ..report.site import R_RESULTS, describe_source, load_results
     from ..stats.parity import outliers, parity_cells, parity_summary
 
     try:
@@ -47,6 +47,7 @@ def run(args) -> int:
         r = load_results(args.r or R_RESULTS)
     except FileNotFoundError as exc:
         raise UserError(f"{exc}; give a results folder made by `datavsmath run`, or a results.csv") from None
+    print(describe_source(args.source, ours))
     cells = pd.concat([parity_cells(ours, r, m) for m in ("acc", "auc")], ignore_index=True)
     if cells.empty:
         raise UserError(f"{args.source} shares no cell with R's tables (R published the size, "

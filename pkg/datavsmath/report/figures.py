@@ -40,6 +40,7 @@ from plotnine import (
     scale_x_continuous,
 )
 
+from .findings import rows_at, training_rows
 from .stats_figures import (
     breakdown_figure,
     data_needed_figure,
@@ -151,15 +152,16 @@ def size_figure(results: pd.DataFrame, metric: str = "acc", dataset: str = "fash
     """Size run: ``metric`` ("acc" or "auc") against the sample fraction, one line per model.
 
     ``results``: tidy results holding ``experiment == "size"`` rows. Fractions are shares of
-    the 60,000 training rows; the metric is on the 10,000 test rows.
+    the dataset's training rows (60,000 for Fashion-MNIST); the metric is on all its test rows.
+    R titled this figure "... Training Batch Size"; it plots the training-set size.
     """
     df = _select(results, "size", dataset)
     s = replicate_summary(df, ["model", "frac_sample"], metric)
     s["model"] = pd.Categorical(s["model"], _model_levels(s["model"]))
     return _line_figure(s, "frac_sample", "model", "Model Type", {
-        "title": "Model Architectures and Training Batch Size",
+        "title": "Model Architectures and Training Set Size",
         "subtitle": _DATASET_SUBTITLE.get(dataset, dataset),
-        "x": "Fraction of Training Data\n(60,000 * x = # of samples)",
+        "x": f"Fraction of Training Data\n({training_rows(df):,} * x = # of samples)",
         "y": _METRIC_Y["size"][metric],
     }, percent_x=False)
 
@@ -167,7 +169,7 @@ def size_figure(results: pd.DataFrame, metric: str = "acc", dataset: str = "fash
 def damage_figure(results: pd.DataFrame, damage: str = "random", metric: str = "acc",
                   dataset: str = "fashion") -> ggplot:
     """Damage run (``damage`` "random" or "constant"): ``metric`` against the correctly
-    labelled fraction 1 - d of the 60,000 training labels, one line per model."""
+    labelled fraction 1 - d of the training labels, one line per model."""
     if damage not in _DAMAGE_TITLE:
         raise ValueError(f"damage must be 'random' or 'constant', got {damage!r}")
     df = _select(results, f"{damage}_damage", dataset)
@@ -188,18 +190,18 @@ def _rows_trained(df: pd.DataFrame) -> str:
     if "n_train" in df and df["n_train"].notna().any():
         rows = sorted({int(v) for v in df["n_train"].dropna()})
     else:
-        rows = sorted({math.floor(60000 * f + 1e-9) for f in df["frac_sample"].dropna()})
-    return " or ".join(f"{r:,}" for r in rows) if rows else "60,000"
+        rows = sorted({rows_at(df, f) for f in df["frac_sample"].dropna()})
+    return " or ".join(f"{r:,}" for r in rows) if rows else f"{training_rows(df):,}"
 
 
 def _subsample_note(df: pd.DataFrame) -> str | None:
-    """Caption line when a damage run trained on a draw instead of all 60,000 rows."""
+    """Caption line when a damage run trained on a draw instead of all the training rows."""
     fracs = sorted(df["frac_sample"].dropna().unique())
     if not fracs or fracs == [1.0]:
         return None
     shown = ", ".join(f"{f:.0%}" for f in fracs)
-    rows = ", ".join(f"{math.floor(60000 * f + 1e-9):,}" for f in fracs)
-    return f"Trained on a {shown} draw ({rows} rows), not all 60,000"
+    rows = ", ".join(f"{rows_at(df, f):,}" for f in fracs)
+    return f"Trained on a {shown} draw ({rows} rows), not all {training_rows(df):,}"
 
 
 def size_x_damage_figure(results: pd.DataFrame, metric: str = "acc", dataset: str = "fashion") -> ggplot:
@@ -216,7 +218,7 @@ def size_x_damage_figure(results: pd.DataFrame, metric: str = "acc", dataset: st
     return _line_figure(s, "frac_sample", "frac_damage", "Bias Fraction", {
         "title": "CNN Architecture and Bias",
         "subtitle": _DATASET_SUBTITLE.get(dataset, dataset),
-        "x": "Number of Samples\n(percent of 60,000 obs)",
+        "x": f"Number of Samples\n(percent of {training_rows(df):,} obs)",
         "y": _METRIC_Y["damage"][metric],
     }, percent_x=True)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..stats.parity import MODEL_ORDER, diff_ci, mean_ci
+from ..stats.parity import diff_ci, mean_ci, model_order
 
 
 def values(results: pd.DataFrame, experiment: str, model: str, metric: str,
@@ -52,6 +52,33 @@ class Steps:
         return 1 - self.s_less / self.s_max
 
 
+def training_rows(results: pd.DataFrame) -> int:
+    """Training rows of the dataset these results ran on (60,000 for Fashion-MNIST), from the
+    dataset registry, else from the fits' own ``n_train`` at their largest sample fraction."""
+    from ..data import train_rows
+
+    names = results["dataset"].dropna() if "dataset" in results else pd.Series(dtype=object)
+    known = train_rows(str(names.mode().iloc[0])) if len(names) else train_rows("fashion")
+    if known:
+        return int(known)
+    top = results.loc[results["frac_sample"].idxmax()]
+    return int(round(float(top["n_train"]) / float(top["frac_sample"])))
+
+
+def rows_at(results: pd.DataFrame, frac: float) -> int:
+    """Rows drawn at sample fraction ``frac`` of the dataset: floor(N x frac), as the runner draws."""
+    return math.floor(training_rows(results) * frac + 1e-9)
+
+
+def chance_accuracy(results: pd.DataFrame) -> float | None:
+    """Accuracy of guessing: 1 / number of classes of the dataset (None when it is not known)."""
+    from ..data import class_count
+
+    names = results["dataset"].dropna() if "dataset" in results else pd.Series(dtype=object)
+    k = class_count(str(names.mode().iloc[0]) if len(names) else "fashion")
+    return 1.0 / k if k else None
+
+
 def steps(results: pd.DataFrame) -> Steps:
     """The headline's steps on the Fashion-MNIST grid at hand (see :class:`Steps`)."""
     if "dataset" in results and results["dataset"].notna().any():
@@ -71,7 +98,7 @@ def headline(results: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
     replicates). Numeric columns end in _est/_lo/_hi."""
     st = steps(results)
     rows = []
-    models = [m for m in MODEL_ORDER if m in set(results["model"])]
+    models = model_order(results["model"])
     for m in models:
         row = {"model": m}
         full = values(results, "size", m, metric, frac_sample=st.s_max) if st.s_max else []
@@ -146,10 +173,10 @@ def cell_means_table(results: pd.DataFrame, experiment: str, metric: str) -> pd.
     df = results[results["experiment"] == experiment]
     by_size = experiment == "size"
     axis = "frac_sample" if by_size else "frac_damage"
-    models = [m for m in MODEL_ORDER if m in set(df["model"])]
+    models = model_order(df["model"])
     rows = []
     for level in sorted(df[axis].unique()):
-        row = ({"sample fraction": f"{level:.0%}", "rows": f"{int(60000 * level + 1e-9):,}"} if by_size
+        row = ({"sample fraction": f"{level:.0%}", "rows": f"{rows_at(df, level):,}"} if by_size
                else {"damage d": f"{level:.0%}", "correct 1 - d": f"{1 - level:.0%}"})
         for m in models:
             vals = values(results, experiment, m, metric, **{axis: level})
@@ -298,7 +325,7 @@ def size_verdict(results: pd.DataFrame, metric: str = "acc") -> str:
     if size.empty:
         return "There are no size results to judge."
     s_lo, s_hi = float(size["frac_sample"].min()), float(size["frac_sample"].max())
-    models = [m for m in MODEL_ORDER if m in set(size["model"])]
+    models = model_order(size["model"])
     at_hi = {m: mean_ci(values(results, "size", m, metric, frac_sample=s_hi))[0] for m in models}
     at_lo = {m: mean_ci(values(results, "size", m, metric, frac_sample=s_lo))[0] for m in models}
     ok = {m: v for m, v in at_hi.items() if not _nan(v)}
@@ -308,25 +335,35 @@ def size_verdict(results: pd.DataFrame, metric: str = "acc") -> str:
     worst = min(ok, key=ok.get)
     gain = {m: at_hi[m] - at_lo[m] for m in models if not _nan(at_hi[m]) and not _nan(at_lo[m])}
     most = max(gain, key=gain.get) if gain else best
-    rows = lambda s: f"{math.floor(60000 * s + 1e-9):,}"
+    rows = lambda s: f"{rows_at(size, s):,}"  # noqa: E731
     math_gap = at_hi[best] - at_hi[worst]
     data_gain = gain.get(best, float("nan"))
+    hi_best = values(results, "size", best, metric, frac_sample=s_hi)
+    diff, lo, hi = cost_difference(diff_ci(hi_best, values(results, "size", worst, metric, frac_sample=s_hi)),
+                                   diff_ci(hi_best, values(results, "size", best, metric, frac_sample=s_lo)))
+    data_words = f"{data_gain:+.3f} for the {best.upper()} from {s_lo:.0%} to {s_hi:.0%} of the rows"
+    math_words = f"{math_gap:.3f} between the best and the weakest model"
     if _nan(data_gain):
         lead = f"**The {best.upper()} is the best model at the largest sample.**"
-    elif data_gain > math_gap:
-        lead = (f"**More data moved {name} more than the choice of model:** {data_gain:+.3f} for the "
-                f"{best.upper()} from {s_lo:.0%} to {s_hi:.0%} of the rows, against {math_gap:.3f} between "
-                f"the best and the weakest model.")
+    elif _nan(lo) or _nan(hi):
+        bigger = "more data moved" if data_gain > math_gap else "the choice of model moved"
+        lead = (f"**Undetermined at one run per cell:** in these single runs {bigger} {name} more "
+                f"({data_words}, against {math_words}), but single runs carry no interval.")
+    elif lo > 0:
+        lead = (f"**More data moved {name} more than the choice of model:** {data_words}, against "
+                f"{math_words} (difference {diff:+.3f} [{lo:+.3f}, {hi:+.3f}]).")
+    elif hi < 0:
+        lead = (f"**The choice of model moved {name} more than more data:** {math_words}, against "
+                f"{data_words} (difference {-diff:+.3f} [{-hi:+.3f}, {-lo:+.3f}]).")
     else:
-        lead = (f"**The choice of model moved {name} more than more data:** {math_gap:.3f} between the best "
-                f"and the weakest model, against {data_gain:+.3f} for the {best.upper()} from {s_lo:.0%} "
-                f"to {s_hi:.0%} of the rows.")
+        lead = (f"**Undetermined:** {data_words} against {math_words}; the difference "
+                f"{diff:+.3f} [{lo:+.3f}, {hi:+.3f}] includes zero.")
     text = (f"{lead} With {s_hi:.0%} of the "
             f"rows ({rows(s_hi)}), the {best.upper()} is best at {name} {at_hi[best]:.3f}, "
             f"{at_hi[best] - at_hi[worst]:.3f} above the {worst.upper()} ({at_hi[worst]:.3f}). ")
     if gain and s_lo < s_hi:
         text += (f"Going from {s_lo:.0%} ({rows(s_lo)} rows) to {s_hi:.0%} gains "
-                 + ", ".join(f"{gain[m]:+.3f} ({m.upper()})" for m in models if m in gain)
+                 + ", ".join(f"{compact(*diff_ci(values(results, 'size', m, metric, frac_sample=s_hi), values(results, 'size', m, metric, frac_sample=s_lo)))} ({m.upper()})" for m in models if m in gain)
                  + f"; the {most.upper()} gains most. ")
     return text + f"Based on {_replicate_words(size)}."
 
@@ -341,8 +378,9 @@ def breakdown_verdict(results: pd.DataFrame, damage: str, breakdown: pd.DataFram
         df = df[df["dataset"] == "fashion"]
     if df.empty:
         return f"There are no {damage}-damage results to judge."
-    models = [m for m in MODEL_ORDER if m in set(df["model"])]
+    models = model_order(df["model"])
     levels = sorted(df["frac_damage"].unique())
+    chance = chance_accuracy(df)
     parts, never = [], []
     for m in models:
         b = None
@@ -356,7 +394,7 @@ def breakdown_verdict(results: pd.DataFrame, damage: str, breakdown: pd.DataFram
             continue
         means = [(d, mean_ci(values(results, exp, m, metric, frac_damage=d))[0]) for d in levels]
         clean = means[0][1]
-        half = (clean + 0.1) / 2
+        half = (clean + (chance or 0.0)) / 2
         below = [d for d, v in means if not _nan(v) and v < half]
         if below:
             prev = max([d for d in levels if d < below[0]], default=0.0)
@@ -365,9 +403,10 @@ def breakdown_verdict(results: pd.DataFrame, damage: str, breakdown: pd.DataFram
             never.append(m.upper())
     rows = sorted(df["frac_sample"].unique())
     on = ("" if rows == [1.0] else
-          f" These runs train on {', '.join(f'{math.floor(60000 * s + 1e-9):,}' for s in rows)} rows, not 60,000.")
+          f" These runs train on {', '.join(f'{rows_at(df, s):,}' for s in rows)} rows, not {training_rows(df):,}.")
+    to = f"chance, {chance:.2g}" if chance else "0 (the class count is not known)"
     text = (f"**Where the models break down under {damage} damage** (accuracy half-way from its clean "
-            f"value to chance, 0.1): " + "; ".join(parts) + "." if parts else
+            f"value to {to}): " + "; ".join(parts) + "." if parts else
             f"**No model breaks down under {damage} damage in this grid.**")
     if never:
         text += f" {', '.join(never)} never fell below that point up to d = {levels[-1]:g}."
@@ -398,7 +437,7 @@ def size_x_damage_verdict(results: pd.DataFrame, metric: str = "acc", threshold:
     lead += (f"{levels[-1]:.0%} constant damage loses {damage_loss:.3f}, while {s_hi / s_lo:.0f} times the rows "
              f"({s_lo:.0%} to {s_hi:.0%}) gain {data_gain:.3f} on clean labels.")
     text = (f"{lead} With "
-            f"{s_hi:.0%} of the rows ({math.floor(60000 * s_hi + 1e-9):,}), {name} falls from "
+            f"{s_hi:.0%} of the rows ({rows_at(df, s_hi):,}), {name} falls from "
             f"{at[levels[0]]:.3f} with clean labels to {at[levels[-1]]:.3f} at {levels[-1]:.0%} constant "
             f"damage. ")
     if reach:
@@ -421,13 +460,13 @@ def scaling_verdict(fits: pd.DataFrame | None, needed: pd.DataFrame | None, metr
         crit = str(fits["criterion"].dropna().iloc[0]).upper().replace("AICC", "AICc") if "criterion" in fits and fits["criterion"].notna().any() else "AICc"
         if len(forms):
             parts.append(f"By {crit}, the {name} learning curves are best described by "
-                         + ", ".join(f"{f} ({m.upper()})" for m, f in forms.items() if m in MODEL_ORDER) + ".")
+                         + ", ".join(f"{forms[m]} ({m.upper()})" for m in model_order(forms.keys())) + ".")
     if needed is not None and len(needed):
         nd = needed[(needed["metric"] == metric) & np.isclose(needed["target"].astype(float), target)]
         if "frac_damage" in nd:
             nd = nd[np.isclose(nd["frac_damage"].fillna(0).astype(float), 0.0)]
         bits, best = [], None
-        for m in [m for m in MODEL_ORDER if m in set(nd["model"])]:
+        for m in model_order(nd["model"]):
             r = nd[nd["model"] == m].iloc[0]
             if str(r.get("reachable")).lower() != "true" or _nan(r["n_needed"]):
                 bits.append(f"{m.upper()}: not reachable")

@@ -58,8 +58,9 @@ KNOWN_DIFFERENCES = {
           "with only 25 trees, vote-fraction probabilities are coarse, so AUC is sensitive to them.",
     "xgb": "xgboost 0.82's exact greedy method versus our histogram method (the same candidate "
            "splits for 256-level pixels, but different floating-point accumulation) and a newer xgboost.",
-    "dnn": "keras 2.2 on TensorFlow 1 versus today's Keras 3 / TensorFlow 2: initialisers, "
-           "RMSprop's epsilon placement and per-epoch shuffling differ in detail.",
+    "dnn": "keras 2.2 on TensorFlow 1 versus today's Keras 3 / TensorFlow 2: the RMSprop update and "
+           "the loss follow keras 2.2's formulas (recipe 2), but the random streams of the initialisers, "
+           "dropout and per-epoch shuffling, and the order of float sums, differ.",
     "cnn": "keras 2.2 on TensorFlow 1 versus today's Keras 3 / TensorFlow 2 (Adadelta, learning "
            "rate 1.0, is kept); GPU kernels are not bit-reproducible.",
 }

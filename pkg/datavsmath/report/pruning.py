@@ -17,7 +17,7 @@ from plotnine import (
     scale_x_log10,
 )
 
-from ..stats.parity import MODEL_ORDER
+from ..stats.parity import model_order
 from .findings import _nan, fmt_interval, fmt_num
 from .theme import FEW_DARK, _select, replicate_summary, theme_few
 
@@ -47,7 +47,7 @@ def pruning_figure(results: pd.DataFrame, metric: str = "acc", experiment: str =
     levels = [k for k in SELECTION_NAMES if k in set(s["selection"])]
     s["selection"] = pd.Categorical(s["selection"], levels)
     s["model"] = pd.Categorical(s["model"].str.upper(),
-                                [m.upper() for m in MODEL_ORDER if m in set(s["model"])])
+                                [m.upper() for m in model_order(s["model"])])
     return (ggplot(s, aes("rows", "mean", color="selection", group="selection"))
             + geom_line(size=1) + geom_point(size=1.8)
             + scale_x_log10(labels=lambda xs: [f"{x:,.0f}" for x in xs])
@@ -115,7 +115,7 @@ def pruning_verdict(fits: pd.DataFrame | None, cross: pd.DataFrame | None, metri
             "**Pruning shifts the learning curve but does not change its exponent**" if "constant only" in changes else
             "**No change from pruning is detected**")
     parts = []
-    for model in [m for m in MODEL_ORDER if m in set(d["model"])] + sorted(set(d["model"]) - set(MODEL_ORDER)):
+    for model in model_order(d["model"]):
         ref = fits[(fits["metric"] == metric) & (fits["model"] == model) & (fits["selection"] == "random")]
         rb = (f"random's b = {fmt_interval(*ref.iloc[0][['b', 'b_ci_low', 'b_ci_high']], digits=2)}"
               if len(ref) and not _nan(ref.iloc[0]["b"]) else "random's b not fitted")

@@ -35,6 +35,42 @@ TABLES = ["learning_curve_fits.csv", "data_needed.csv", "observations_needed_acc
 
 
 
+def describe_source(source: str | os.PathLike, results: pd.DataFrame) -> str:
+    """The header line of a command that reads results: the folder, its profile, whether R's
+    four grids are complete (full profile) or a preview, whether every fit is current (the
+    outdated ones counted per model), and the replicates per cell of each model."""
+    from ..training.store import describe_replicates, outdated, replicates_per_model
+
+    source = Path(source)
+    if source.resolve() == R_RESULTS.resolve():
+        return f"read {relative(source)}: R's published tables (one run per cell)"
+    parts = []
+    if source.is_dir():
+        profile = read_provenance(source).get("profile") or "unknown"
+        parts.append(f"profile {profile}")
+        if profile == "full":
+            parts.append("R's four grids complete" if is_complete(source) else
+                         "INCOMPLETE: R's four grids are not all stored (`datavsmath status` says what is left)")
+        elif profile == "quick":
+            parts.append("QUICK PREVIEW, not the full grids")
+    else:
+        parts.append("a results table (its completeness is not recorded)")
+    old = results.loc[outdated(results), "model"].value_counts() if len(results) else pd.Series(dtype=int)
+    parts.append("every fit current" if old.empty else
+                 f"OUTDATED: {int(old.sum())} fits under an older model recipe ("
+                 + ", ".join(f"{m} {n}" for m, n in old.items()) + "; `datavsmath run` retrains them)")
+    counts = replicates_per_model(results)
+    parts.append(describe_replicates({m: counts[m] for m in sorted(counts, key=_registry_order)}))
+    return f"read {relative(source)}: " + "; ".join(parts)
+
+
+def _registry_order(model: str) -> tuple[int, str]:
+    from ..models import MODELS
+
+    names = list(MODELS)
+    return (names.index(model) if model in names else len(names), model)
+
+
 def r_talk_tables() -> pd.DataFrame:
     """The talk's two "observations needed" tables as it printed them
     (``data/r-results/talk-tables.csv``: metric, threshold, quality, value, frac_sample,

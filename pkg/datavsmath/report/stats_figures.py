@@ -27,27 +27,15 @@ from plotnine import (
     scale_y_log10,
 )
 
+from ..stats import forms
 from .theme import _DATASET_SUBTITLE, _METRIC_NAME, FEW_GRAY, _model_levels, _select, few_colors, theme_few
 
-#: error e(n) of the learning-curve forms, n in training rows (see the statistics tables)
-LEARNING_FORMS = {
-    "power": lambda n, p: p["a"] * n ** -p["b"],
-    "power_floor": lambda n, p: p["c"] + p["a"] * n ** -p["b"],
-    "exp": lambda n, p: p["a"] * np.exp(-p["k"] * n),
-    "exp_floor": lambda n, p: p["c"] + p["a"] * np.exp(-p["k"] * n),
-    # the opt-in forms (datavsmath fit --forms all)
-    "power4": lambda n, p: p["c"] + p["a"] * (n + p["d"]) ** -p["b"],
-    "mmf": lambda n, p: p["c"] + p["a"] / (1 + (n / p["m"]) ** p["h"]),
-    "weibull": lambda n, p: p["c"] + p["a"] * np.exp(-(n / p["s"]) ** p["h"]),
-    "vapor_pressure": lambda n, p: np.exp(p["a"] + p["b"] / n - p["k"] * np.log(n)),
-    "log_power": lambda n, p: p["a"] / (1 + (n / p["m"]) ** p["h"]),
-}
-
-
-
 def _training_rows(df: pd.DataFrame) -> pd.Series:
-    """Rows given to each fit: ``n_train`` when recorded, else floor(60,000 x frac_sample)."""
-    drawn = np.floor(60000 * df["frac_sample"].astype(float) + 1e-9)
+    """Rows given to each fit: ``n_train`` when recorded, else floor(N x frac_sample) of the
+    dataset's N training rows."""
+    from .findings import training_rows
+
+    drawn = np.floor(training_rows(df) * df["frac_sample"].astype(float) + 1e-9)
     if "n_train" in df.columns:
         return df["n_train"].astype(float).fillna(drawn)
     return drawn
@@ -72,7 +60,7 @@ def fitted_curves(fits: pd.DataFrame, metric: str, n: np.ndarray) -> pd.DataFram
 
     ``fits``: the statistics table ``learning_curve_fits.csv`` (long: one row per model,
     metric, form and parameter, with a boolean ``selected``). Forms outside
-    :data:`LEARNING_FORMS` or with missing parameters are skipped. Returns columns model, n,
+    :mod:`datavsmath.stats.forms`, or with missing parameters, are skipped. Returns columns model, n,
     error (= 1 - metric).
     """
     need = {"model", "metric", "form", "param", "estimate", "selected"}
@@ -82,11 +70,8 @@ def fitted_curves(fits: pd.DataFrame, metric: str, n: np.ndarray) -> pd.DataFram
     parts = []
     for (model, form), grp in sel.groupby(["model", "form"]):
         params = dict(zip(grp["param"], grp["estimate"].astype(float)))
-        curve = LEARNING_FORMS.get(form)
-        if curve is None:
-            continue
         try:
-            err = curve(n.astype(float), params)
+            err = forms.curve(form, params, n)
         except KeyError:
             continue
         parts.append(pd.DataFrame({"model": model, "n": n, "error": err}))

@@ -103,6 +103,9 @@ class Form:
     bounds : dict of str -> (low, high)
         Natural parameters whose range the parameterisation enforces (fitted on the log
         scale, so they stay inside whatever the data say); the others are unconstrained.
+    at : callable (params dict of natural parameters, n (m,)) -> (m,)
+        The curve in natural units, as ``formula`` writes it: what reports draw from a table of
+        fitted parameters (:func:`curve`); ``tests/test_forms.py`` checks it against ``mean``.
     """
 
     name: str
@@ -119,6 +122,7 @@ class Form:
     log_ci: frozenset = frozenset()
     scaled: bool = True
     bounds: dict = field(default_factory=dict)
+    at: Callable | None = None
 
     @property
     def k(self) -> int:
@@ -259,6 +263,7 @@ POWER = Form(
     starts=lambda x, y, w: _simple_start(x, y, w, log_x=True),
     inverse=_inverse(_power_log_x, lambda t: 0.0, lambda t: t[1]),
     rate="b", log_ci=frozenset({"a"}),
+    at=lambda p, n: p["a"] * n ** -p["b"],
 )
 POWER_FLOOR = Form(
     name="power_floor", formula="e = c + a n^(-b)", internal=("log_A", "b", "c"),
@@ -267,6 +272,7 @@ POWER_FLOOR = Form(
     starts=lambda x, y, w: _floor_grid(x, y, w, _powerf_mean, log_x=True),
     inverse=_inverse(_power_log_x, lambda t: t[2], lambda t: t[1]),
     floor=lambda t: t[2], rate="b", log_ci=frozenset({"a"}),
+    at=lambda p, n: p["c"] + p["a"] * n ** -p["b"],
 )
 EXP = Form(
     name="exp", formula="e = a exp(-k n)", internal=("log_a", "k_nref"), natural=("a", "k"),
@@ -275,6 +281,7 @@ EXP = Form(
     starts=lambda x, y, w: _simple_start(x, y, w, log_x=False),
     inverse=_inverse(_exp_log_x, lambda t: 0.0, lambda t: t[1]),
     rate="k", log_ci=frozenset({"a"}),
+    at=lambda p, n: p["a"] * np.exp(-p["k"] * n),
 )
 EXP_FLOOR = Form(
     name="exp_floor", formula="e = c + a exp(-k n)", internal=("log_a", "k_nref", "c"),
@@ -283,6 +290,7 @@ EXP_FLOOR = Form(
     starts=lambda x, y, w: _floor_grid(x, y, w, _expf_mean, log_x=False),
     inverse=_inverse(_exp_log_x, lambda t: t[2], lambda t: t[1]),
     floor=lambda t: t[2], rate="k", log_ci=frozenset({"a"}),
+    at=lambda p, n: p["c"] + p["a"] * np.exp(-p["k"] * n),
 )
 
 
@@ -337,6 +345,7 @@ LOGLOGISTIC = Form(
     mean=_ll_mean, jac=_ll_jac,
     to_natural=lambda t, xr: np.array([t[0], t[1], np.exp(t[2]), np.exp(t[3])]),
     starts=_ll_starts, log_ci=frozenset({"e50", "h"}), scaled=False,
+    at=lambda p, d: p["L"] + (p["U"] - p["L"]) / (1 + (d / p["e50"]) ** p["h"]),
 )
 
 # --------------------------------------------------------------------------------------------
@@ -512,6 +521,7 @@ POWER4 = Form(
     inverse=_inverse(_power4_log_x, lambda t: t[3], lambda t: t[1]),
     floor=lambda t: t[3], rate="b", log_ci=frozenset({"a", "d"}),
     bounds={"a": _POSITIVE, "d": _POSITIVE},
+    at=lambda p, n: p["c"] + p["a"] * (n + p["d"]) ** -p["b"],
 )
 MMF = Form(
     name="mmf", formula="e = c + a / (1 + (n / m)^h)", internal=("log_a", "log_M", "log_h", "c"),
@@ -520,6 +530,7 @@ MMF = Form(
     inverse=_inverse(_sigmoid_log_x(_MMF_LINK), lambda t: t[3], lambda t: np.exp(t[2])),
     floor=lambda t: t[3], rate="h", log_ci=frozenset({"a", "m", "h"}),
     bounds={"a": _POSITIVE, "m": _POSITIVE, "h": _POSITIVE},
+    at=lambda p, n: p["c"] + p["a"] / (1 + (n / p["m"]) ** p["h"]),
 )
 WEIBULL = Form(
     name="weibull", formula="e = c + a exp(-(n / s)^h)", internal=("log_a", "log_S", "log_h", "c"),
@@ -529,6 +540,7 @@ WEIBULL = Form(
     inverse=_inverse(_sigmoid_log_x(_WEIBULL_LINK), lambda t: t[3], lambda t: np.exp(t[2])),
     floor=lambda t: t[3], rate="h", log_ci=frozenset({"a", "s", "h"}),
     bounds={"a": _POSITIVE, "s": _POSITIVE, "h": _POSITIVE},
+    at=lambda p, n: p["c"] + p["a"] * np.exp(-(n / p["s"]) ** p["h"]),
 )
 VAPOR_PRESSURE = Form(
     name="vapor_pressure", formula="e = exp(a + b / n - k log n)",
@@ -538,6 +550,7 @@ VAPOR_PRESSURE = Form(
     starts=_vapor_starts,
     inverse=_inverse(_root_log_x(_vapor_mean), lambda t: 0.0, lambda t: t[2]),
     rate="k",
+    at=lambda p, n: np.exp(p["a"] + p["b"] / n - p["k"] * np.log(n)),
 )
 LOG_POWER = Form(
     name="log_power", formula="e = a / (1 + (n / m)^h)", internal=("log_a", "log_M", "log_h"),
@@ -546,6 +559,7 @@ LOG_POWER = Form(
     inverse=_inverse(_sigmoid_log_x(_MMF_LINK), lambda t: 0.0, lambda t: np.exp(t[2])),
     rate="h", log_ci=frozenset({"a", "m", "h"}),
     bounds={"a": _POSITIVE, "m": _POSITIVE, "h": _POSITIVE},
+    at=lambda p, n: p["a"] / (1 + (n / p["m"]) ** p["h"]),
 )
 
 
@@ -558,6 +572,18 @@ FORMS = {**ALL_LEARNING_FORMS, LOGLOGISTIC.name: LOGLOGISTIC}
 #: names that select a set of learning-curve forms
 FORM_SETS = {"default": tuple(LEARNING_FORMS), "extended": tuple(EXTENDED_FORMS),
              "all": tuple(ALL_LEARNING_FORMS)}
+
+
+def curve(form: str, params: dict, n) -> np.ndarray:
+    """The fitted curve of ``form`` at ``n`` (training rows, or damage for the log-logistic),
+    from its natural parameters ``{name: estimate}`` as the statistics tables report them;
+    KeyError naming the form or the missing parameter."""
+    if form not in FORMS:
+        raise KeyError(f"unknown form {form!r}; known: {', '.join(FORMS)}")
+    missing = [p for p in FORMS[form].natural if p not in params]
+    if missing:
+        raise KeyError(f"form {form!r} needs parameters {missing}")
+    return FORMS[form].at(params, np.asarray(n, dtype=float))
 
 
 def learning_forms(spec: "str | Sequence[str]") -> tuple:

@@ -18,7 +18,17 @@ from scipy import stats
 from ..experiments import R_EXPERIMENTS
 
 #: the order of R's result rows and of the experiments in every table
-MODEL_ORDER = ["rf", "xgb", "dnn", "cnn"]
+def model_order(present) -> list[str]:
+    """The models in ``present`` in the registry's order (rf, xgb, dnn, cnn, then any model
+    registered later), followed by unregistered ones sorted: no model is dropped."""
+    from ..models import MODELS
+
+    present = set(present)
+    return [m for m in MODELS if m in present] + sorted(present - set(MODELS))
+
+
+#: the registry's models in its order (see :func:`model_order`, which keeps unregistered ones too)
+MODEL_ORDER = model_order(__import__("datavsmath.models", fromlist=["MODELS"]).MODELS)
 EXPERIMENT_ORDER = list(R_EXPERIMENTS)
 LEVEL = 0.95
 
@@ -161,8 +171,7 @@ def parity_cells(ours: pd.DataFrame, r: pd.DataFrame, metric: str, level: float 
     cols = KEYS + ["metric", "r", "ours", "n", "sd", "df", "basis", "ci_lo", "ci_hi", "lo", "hi",
                    "diff", "z", "inside"]
     out = pd.DataFrame(rows, columns=cols)
-    out["model"] = pd.Categorical(out["model"], [m for m in MODEL_ORDER if m in set(out["model"])]
-                                  + sorted(set(out["model"]) - set(MODEL_ORDER)))
+    out["model"] = pd.Categorical(out["model"], model_order(out["model"]))
     order = {e: i for i, e in enumerate(EXPERIMENT_ORDER)}
     out = out.assign(_e=out["experiment"].map(order))
     return (out.sort_values(["dataset", "_e", "metric", "frac_damage", "frac_sample", "model"])

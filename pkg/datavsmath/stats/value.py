@@ -137,6 +137,11 @@ class QualityValue:
         self.grid, self.n_draws = grid, n_draws
 
     @property
+    def advised(self) -> bool:
+        """Whether some plan reaches the target, so that plans can be compared at all."""
+        return bool(self.plans.iloc[2]["reachable"])
+
+    @property
     def verdict(self) -> str:
         target = f"{self.metric} > {self.threshold:g}"
         p = self.p_clean_cheaper
@@ -184,11 +189,14 @@ class QualityValue:
                 "cost_ci_low", "cost_ci_high", "reachable"]
         s.add_df(self.plans[cols], index=False, digits=4)
         be = self.break_even
-        s.add_text(f"Break-even: cleaning pays while cost_clean / cost_label < {be['estimate']:.4g} "
-                   f"[{be['ci_low']:.4g}, {be['ci_high']:.4g}] (here "
-                   + (f"{self.cost_clean / self.cost_label:.4g})." if self.cost_label > 0
-                      else "inf).")
-                   + f" Cleaning cheaper in {self.p_clean_cheaper:.1%} of {self.n_draws} draws.")
+        if self.advised:
+            s.add_text(f"Break-even: cleaning pays while cost_clean / cost_label < {be['estimate']:.4g} "
+                       f"[{be['ci_low']:.4g}, {be['ci_high']:.4g}] (here "
+                       + (f"{self.cost_clean / self.cost_label:.4g})." if self.cost_label > 0
+                          else "inf).")
+                       + f" Cleaning cheaper in {self.p_clean_cheaper:.1%} of {self.n_draws} draws.")
+        else:
+            s.add_text("Break-even: undetermined, since no plan reaches the target.")
         s.add_text(f"Verdict: {self.verdict}")
         s.add_text(f"Cleaning model: {self.cleaning} ("
                    + ("a share (q - q0) / (1 - q0) of the rows is reviewed, each review paid"
