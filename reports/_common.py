@@ -76,13 +76,6 @@ def cost_verdicts(h: pd.DataFrame) -> str:
     return "; ".join(parts) + "."
 
 
-def replicates_text(site: Site) -> str:
-    """"Replicates per cell: rf 3, xgb 1, dnn 3, cnn 1-2" for the site's folder."""
-    from datavsmath.training.store import describe_replicates
-
-    return describe_replicates(site.replicates_by_model()).capitalize()
-
-
 def missing(site: Site, experiment: str) -> str:
     """The verdict of a page whose experiment has no fits in the folder."""
     return (f"Undetermined: `{relative(site.folder)}` holds no {EXPERIMENT_NAMES.get(experiment, experiment)} "
@@ -103,11 +96,12 @@ def banner(site: Site) -> None:
 
 
 def _notice(site: Site) -> None:
-    lo, hi = site.replicates
-    reps = f"{hi} replicate{'s' if hi != 1 else ''} per cell" + (f" (some have {lo})" if lo != hi else "")
+    from datavsmath.training.store import describe_replicates
+
+    reps = describe_replicates(site.replicates_by_model())
     where = relative(site.folder)
     if site.profile == "full" and site.complete:
-        md(f"*Built from the full grid in `{where}`, {reps}.*")
+        md(f"*Built from the full grid in `{where}`; {reps}.*")
         return
     if site.profile == "quick":
         callout("warning", "PREVIEW: built from the `quick` profile, not the full grid",

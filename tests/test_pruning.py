@@ -301,7 +301,9 @@ def test_summary_and_verdict_say_what_changed():
                                   "keep_hard": (0.3, 0.45)}, 2), metric=["acc", "auc"], quiet=True)
     assert "keep_easy" in str(res.summary()) and "Crossover" in str(res.crossover().summary())
     text = pruning_verdict(res.table(), res.crossover().table(), "acc")
-    assert text.startswith("**Pruning changes the exponent") and "as Sorscher et al. predict" in text
+    # the practical point first: which rows to keep, then how the law changes
+    assert text.startswith("**Which rows to keep:** RF: keep easy (at ")
+    assert "**Pruning changes the exponent" in text and "as Sorscher et al. predict" in text
     assert "not in the results folder" in pruning_verdict(None, None)
 
 

@@ -100,6 +100,32 @@ def _truthy(v) -> bool:
     return str(v).strip().lower() in ("true", "1")
 
 
+def _keep_advice(fits: pd.DataFrame, cross: pd.DataFrame | None, metric: str) -> str:
+    """The practical point, per model: which rows to keep, from the error ratio to random at the
+    geometric-mean size and where keep-easy and keep-hard cross."""
+    out = []
+    for model in model_order(fits.loc[fits["metric"] == metric, "model"]):
+        d = fits[(fits["metric"] == metric) & (fits["model"] == model) & (fits["selection"] != "random")
+                 & fits["log_ratio_mid"].notna()]
+        if d.empty:
+            continue
+        ratio = {r["selection"]: float(np.exp(r["log_ratio_mid"])) for _, r in d.iterrows()}
+        best = min(ratio, key=ratio.get)
+        n_mid = fmt_num(d["n_mid"].iloc[0])
+        said = ", ".join(f"{SELECTION_NAMES.get(k, k)} {v:.2f}x" for k, v in sorted(ratio.items(), key=lambda kv: kv[1]))
+        text = (f"{model.upper()}: random rows (at {n_mid} rows the pruning rules err {said} random's error)"
+                if ratio[best] >= 1 else
+                f"{model.upper()}: {SELECTION_NAMES.get(best, best)} (at {n_mid} rows its error is {ratio[best]:.2f}x random's)")
+        c = cross[(cross["metric"] == metric) & (cross["model"] == model)] if cross is not None and len(cross) else []
+        if len(c) and not _nan(c.iloc[0]["n_cross"]):
+            r = c.iloc[0]
+            below = SELECTION_NAMES.get(r["lower_below"], r["lower_below"])
+            above = SELECTION_NAMES.get(r["high"] if r["lower_below"] == r["low"] else r["low"], "")
+            text += f"; between the two pruning rules, {below} below {_cross_words(r)} rows and {above} above"
+        out.append(text)
+    return ("**Which rows to keep:** " + "; ".join(out) + ".") if out else ""
+
+
 def pruning_verdict(fits: pd.DataFrame | None, cross: pd.DataFrame | None, metric: str = "acc") -> str:
     """Whether pruning changes the exponent or only the constant, per model, and where keep-easy
     and keep-hard cross, from the two tables (``metric`` rows)."""
@@ -132,7 +158,8 @@ def pruning_verdict(fits: pd.DataFrame | None, cross: pd.DataFrame | None, metri
                         f"{overlap} random's; difference {fmt_interval(r['b_diff'], r['b_diff_ci_low'], r['b_diff_ci_high'], 2)}; "
                         f"error at {fmt_num(r['n_mid'])} rows {np.exp(r['log_ratio_mid']):.2f} times random's)")
         parts.append(f"{model.upper()} ({rb}): " + "; ".join(bits))
-    text = f"{lead} for {name} in these results. " + ". ".join(parts) + "."
+    text = (_keep_advice(fits, cross, metric) + f" {lead} for {name} in these results. "
+            + ". ".join(parts) + ".")
     if cross is not None and len(cross):
         c = cross[cross["metric"] == metric]
         words = []
