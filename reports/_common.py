@@ -65,15 +65,24 @@ def size_datasets(res: pd.DataFrame) -> list[str]:
 
 def cost_verdicts(h: pd.DataFrame) -> str:
     """Per model of a headline frame: is the costlier damage step worse than the data step,
-    decided on the difference's interval (:func:`compare_costs`)."""
+    decided on the difference's interval (:func:`compare_costs`), grouped by the answer:
+    "undetermined for RF, DNN (damage loss minus data loss +0.000 [-0.010, +0.010], ...);
+    XGB, CNN: single runs (+0.008, -0.002)"."""
     import math
 
-    parts = []
+    from datavsmath.report.findings import cost_difference
+
+    groups: dict[str, list[str]] = {}
     for r in h.to_dict("records"):
         worse = max(("random", "constant"), key=lambda k: -math.inf if math.isnan(r[f"{k}_est"]) else r[f"{k}_est"])
-        parts.append(f"{r['model'].upper()} ({worse}): " + compare_costs(
-            (r["data_est"], r["data_lo"], r["data_hi"]), (r[f"{worse}_est"], r[f"{worse}_lo"], r[f"{worse}_hi"])))
-    return "; ".join(parts) + "."
+        data, damage = (r["data_est"], r["data_lo"], r["data_hi"]), (r[f"{worse}_est"], r[f"{worse}_lo"], r[f"{worse}_hi"])
+        word = compare_costs(data, damage).split(":")[0]
+        est, lo, hi = (round(v, 3) + 0.0 for v in cost_difference(data, damage))  # + 0.0: no "-0.000"
+        interval = f"{est:+.3f}" if math.isnan(lo) else f"{est:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        key = "single runs, so undetermined" if word.startswith("undetermined") and math.isnan(lo) else word
+        groups.setdefault(key, []).append(f"{r['model'].upper()} ({worse}) {interval}")
+    return "; ".join(f"{key} for " + ", ".join(items) for key, items in groups.items()) + \
+        " (damage loss minus data loss, accuracy)."
 
 
 def missing(site: Site, experiment: str) -> str:
@@ -107,7 +116,8 @@ def _notice(site: Site) -> None:
         callout("warning", "PREVIEW: built from the `quick` profile, not the full grid",
                 f"These pages show the quick preview in `{where}`: a few cells of each "
                 f"experiment ({reps}), some trained on fewer rows than R used. Numbers and shapes are "
-                "indicative only; run `datavsmath run --profile full` and rebuild for the findings.")
+                "indicative only; for the findings run the full grids (`make reproduce` for R's four "
+                "experiments, `make beyond` for pruning and the noise models) and rebuild.")
     elif site.profile == "full":
         callout("warning", "INCOMPLETE: the full grid has not finished",
                 f"`{where}` holds a partial full run ({reps}); missing cells are simply absent.")
