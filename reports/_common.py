@@ -31,7 +31,7 @@ from datavsmath.report.parity import (KNOWN_DIFFERENCES, describe_systematic,  #
 from datavsmath.report.site import (EXPERIMENT_NAMES, MODEL_NAMES, R_RESULTS, ROOT, TABLES,  # noqa: F401
                                     Site, build_stamp, r_talk_tables, build_summary, devices, duration, hardware, load, provenance_table, r_results, readable_timings,
                                     relative, timings, versions_table)
-from datavsmath.stats.parity import (LEVEL, MODEL_ORDER, diff_ci, mean_ci,  # noqa: F401
+from datavsmath.stats.parity import (LEVEL, diff_ci, mean_ci, model_order,  # noqa: F401
                                      outliers, parity_cells, parity_summary, prediction_interval,
                                      systematic_differences)
 

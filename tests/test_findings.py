@@ -183,3 +183,15 @@ def test_derivative_verdict_says_undetermined_when_no_form_is_identifiable():
                  "ci_low_frac": -3.0, "ci_high_frac": -1.5, "note": ""})
     text = C.derivative_verdict(pd.DataFrame(rows), "acc")
     assert text.startswith("**Undetermined for accuracy:**") and "download" in text
+
+
+def test_a_fifth_registered_model_is_shown_in_registry_order(monkeypatch):
+    """Tables and verdicts take their models from the registry: one registered after the four
+    appears after them, and an unregistered one is kept too, not dropped."""
+    from datavsmath import models
+
+    monkeypatch.setitem(models.MODELS, "svm", models.ModelSpec("svm", lambda seed, k: None, 1.0, "test model"))
+    res = _grid("size", ["knn", "svm", "cnn", "rf"], [0.01, 0.2], [0.0], lambda m, s, d: 0.8 + s / 10)
+    assert list(C.cell_means_table(res, "size", "acc").columns[2:]) == ["rf", "cnn", "svm", "knn"]
+    assert list(C.headline(res, "acc")["model"]) == ["rf", "cnn", "svm", "knn"]
+    assert "(SVM)" in C.size_verdict(res) and "(KNN)" in C.size_verdict(res)

@@ -26,9 +26,6 @@ def model_order(present) -> list[str]:
     present = set(present)
     return [m for m in MODELS if m in present] + sorted(present - set(MODELS))
 
-
-#: the registry's models in its order (see :func:`model_order`, which keeps unregistered ones too)
-MODEL_ORDER = model_order(__import__("datavsmath.models", fromlist=["MODELS"]).MODELS)
 EXPERIMENT_ORDER = list(R_EXPERIMENTS)
 LEVEL = 0.95
 
