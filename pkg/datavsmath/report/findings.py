@@ -79,6 +79,17 @@ def chance_accuracy(results: pd.DataFrame) -> float | None:
     return 1.0 / k if k else None
 
 
+def set_rows(deriv: pd.DataFrame) -> int | None:
+    """The rows of one "training set", the unit of ``data_quality_derivative.csv``'s ``_frac``
+    columns (the dataset's training rows, 60,000 for Fashion-MNIST), read back from the table
+    (``derivative_obs`` / ``derivative_frac``); None when no row has both."""
+    if deriv is None or not {"derivative_obs", "derivative_frac"} <= set(deriv.columns):
+        return None
+    both = deriv[["derivative_obs", "derivative_frac"]].astype(float)
+    both = both[np.isfinite(both).all(axis=1) & (both["derivative_frac"] != 0)]
+    return int(round(float((both["derivative_obs"] / both["derivative_frac"]).median()))) if len(both) else None
+
+
 def steps(results: pd.DataFrame) -> Steps:
     """The headline's steps on the Fashion-MNIST grid at hand (see :class:`Steps`)."""
     if "dataset" in results and results["dataset"].notna().any():
@@ -264,7 +275,7 @@ def primary_derivative(deriv: pd.DataFrame | None) -> pd.DataFrame | None:
 
 def derivative_verdict(deriv: pd.DataFrame | None, metric: str = "acc") -> str:
     """Whether the talk's d(data)/d(quality) << -1 holds, from ``data_quality_derivative.csv``
-    (the ``overall`` row of ``metric``: the derivative in dataset sizes of 60,000 rows per unit
+    (the ``overall`` row of ``metric``: the derivative in dataset sizes (60,000 rows) per unit
     of quality, with its 95% interval, and the elasticity d log n / d log q)."""
     name = {"acc": "accuracy", "auc": "AUC"}.get(metric, metric)
     if deriv is None or deriv.empty:
@@ -303,7 +314,8 @@ def derivative_verdict(deriv: pd.DataFrame | None, metric: str = "acc") -> str:
         answer = "**Not established by these results.**"
         why = "the 95% interval includes -1" + (" and 0" if lo < 0 < hi else "")
     text = (f"{answer} For the {model} at {name}{thr}{span}, the data needed changes by "
-            f"{fmt_interval(est, lo, hi)} training sets of 60,000 rows per unit of label quality: "
+            f"{fmt_interval(est, lo, hi)} training sets{f' of {set_rows(deriv):,} rows' if set_rows(deriv) else ''} "
+            "per unit of label quality: "
             f"{why}.")
     if "elasticity" in r and not _nan(r["elasticity"]):
         el, elo, ehi = float(r["elasticity"]), float(r["elasticity_ci_low"]), float(r["elasticity_ci_high"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .findings import _nan, fmt_interval, primary_derivative
+from .findings import _nan, fmt_interval, primary_derivative, set_rows
 
 
 def derivative_table(deriv: pd.DataFrame) -> pd.DataFrame:
@@ -140,7 +140,9 @@ def derivative_caption(deriv: pd.DataFrame) -> str:
     models = (", ".join(deriv["model"].dropna().astype(str).str.upper().unique())
               if "model" in deriv and deriv["model"].notna().any() else "model")
     averaged = "form" in deriv and (deriv["form"] == "average").any()
-    return (f"d(data)/d(quality) of the {models}, 95% intervals (data in training sets of 60,000 rows)"
+    rows = set_rows(deriv)
+    unit = f"training sets of {rows:,} rows" if rows else "training sets (the dataset's training rows)"
+    return (f"d(data)/d(quality) of the {models}, 95% intervals (data in {unit})"
             + ("; model-averaged over the curve forms (each form's own rows are in the download)"
                if averaged else ""))
 
