@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..stats.parity import model_order
 from ..training.provenance import read_provenance
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -60,15 +61,8 @@ def describe_source(source: str | os.PathLike, results: pd.DataFrame) -> str:
                  f"OUTDATED: {int(old.sum())} fits under an older model recipe ("
                  + ", ".join(f"{m} {n}" for m, n in old.items()) + "; `datavsmath run` retrains them)")
     counts = replicates_per_model(results)
-    parts.append(describe_replicates({m: counts[m] for m in sorted(counts, key=_registry_order)}))
+    parts.append(describe_replicates({m: counts[m] for m in model_order(counts)}))
     return f"read {relative(source)}: " + "; ".join(parts)
-
-
-def _registry_order(model: str) -> tuple[int, str]:
-    from ..models import MODELS
-
-    names = list(MODELS)
-    return (names.index(model) if model in names else len(names), model)
 
 
 def r_talk_tables() -> pd.DataFrame:
@@ -173,19 +167,16 @@ class Site:
     @property
     def n_train(self) -> int:
         """Training rows of the dataset most of these fits ran on (60,000 for Fashion-MNIST)."""
-        from ..data import train_rows
+        from .findings import training_rows
 
-        seen = self.results["dataset"].dropna() if "dataset" in self.results else pd.Series(dtype=object)
-        rows = train_rows(str(seen.mode().iloc[0]) if len(seen) else "fashion")
-        return int(rows) if rows else int(self.results["n_train"].max())
+        return training_rows(self.results)
 
     def replicates_by_model(self) -> dict[str, tuple[int, int]]:
         """Fewest and most replicates per cell of each model, in the registry's order."""
-        from ..models import MODELS
         from ..training.store import replicates_per_model
 
         counts = replicates_per_model(self.results)
-        return {m: counts[m] for m in [*MODELS, *counts] if m in counts}
+        return {m: counts[m] for m in model_order(counts)}
 
     def has(self, experiment: str) -> bool:
         return bool((self.results["experiment"] == experiment).any())
