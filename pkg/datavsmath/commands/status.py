@@ -54,6 +54,7 @@ def run(args) -> int:
     from ..experiments import R_EXPERIMENTS
     from ..training.provenance import read_provenance
     from ..training.units import describe_outdated, fit_weight, outdated_fits, pending_fits
+    from ..stats.parity import model_order
     from ..training.store import ResultStore, describe_replicates, replicates_per_model
     from .run import resolve, resolve_dataset
 
@@ -81,9 +82,8 @@ def run(args) -> int:
               + (f"; of those left, {old}: the next run retrains them" if old else ""))
     df = store.to_frame()
     df = df[df["experiment"].isin([e.name for e in exps])] if len(df) else df
-    order = {m: i for i, m in enumerate(dict.fromkeys(m for e in exps for m in e.models))}
     counts = replicates_per_model(df)
-    print("  " + describe_replicates(dict(sorted(counts.items(), key=lambda kv: order.get(kv[0], len(order))))))
+    print("  " + describe_replicates({m: counts[m] for m in model_order(counts)}))
     for name, message in broken:  # listed, not fatal: the other experiments' counts still hold
         print(f"  {name:<16} spec error: {message}")
     for s in prov.get("sessions", []):

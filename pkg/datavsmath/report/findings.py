@@ -52,13 +52,18 @@ class Steps:
         return 1 - self.s_less / self.s_max
 
 
+def _dataset_of(results: pd.DataFrame) -> str:
+    """The dataset most of these results ran on (Fashion-MNIST when they do not say)."""
+    names = results["dataset"].dropna() if "dataset" in results else pd.Series(dtype=object)
+    return str(names.mode().iloc[0]) if len(names) else "fashion"
+
+
 def training_rows(results: pd.DataFrame) -> int:
     """Training rows of the dataset these results ran on (60,000 for Fashion-MNIST), from the
     dataset registry, else from the fits' own ``n_train`` at their largest sample fraction."""
     from ..data import train_rows
 
-    names = results["dataset"].dropna() if "dataset" in results else pd.Series(dtype=object)
-    known = train_rows(str(names.mode().iloc[0])) if len(names) else train_rows("fashion")
+    known = train_rows(_dataset_of(results))
     if known:
         return int(known)
     top = results.loc[results["frac_sample"].idxmax()]
@@ -74,8 +79,7 @@ def chance_accuracy(results: pd.DataFrame) -> float | None:
     """Accuracy of guessing: 1 / number of classes of the dataset (None when it is not known)."""
     from ..data import class_count
 
-    names = results["dataset"].dropna() if "dataset" in results else pd.Series(dtype=object)
-    k = class_count(str(names.mode().iloc[0]) if len(names) else "fashion")
+    k = class_count(_dataset_of(results))
     return 1.0 / k if k else None
 
 

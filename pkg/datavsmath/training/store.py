@@ -239,14 +239,11 @@ def outdated(df: pd.DataFrame) -> pd.Series:
     cols = [c for c in ("model", RECIPE, "versions") if c in df.columns]
     records = df[cols].to_dict("records")
     old = pd.Series([r.get("model") in MODELS
-                     and effective_recipe({k: v for k, v in r.items() if not _missing(v)}) < MODELS[r["model"]].recipe
+                     and effective_recipe({k: v for k, v in r.items() if not pd.isna(v)}) < MODELS[r["model"]].recipe
                      for r in records], index=df.index, dtype=bool)
     ours = df["finished_at"].notna() if "finished_at" in df.columns else pd.Series(False, index=df.index)
     return (old & ours).astype(bool)
 
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def replicates_per_model(df: pd.DataFrame) -> dict[str, tuple[int, int]]:
