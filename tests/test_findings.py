@@ -195,3 +195,16 @@ def test_a_fifth_registered_model_is_shown_in_registry_order(monkeypatch):
     assert list(C.cell_means_table(res, "size", "acc").columns[2:]) == ["rf", "cnn", "svm", "knn"]
     assert list(C.headline(res, "acc")["model"]) == ["rf", "cnn", "svm", "knn"]
     assert "(SVM)" in C.size_verdict(res) and "(KNN)" in C.size_verdict(res)
+
+
+def test_talk_comparison_says_why_a_quality_is_not_reachable():
+    talk = pd.DataFrame({"metric": ["acc"], "threshold": [0.9], "quality": [0.6], "value": [0.9], "num_obs": [1.0]})
+    level = pd.DataFrame({"scope": "level", "metric": "acc", "threshold": 0.9, "form": "average",
+                          "quality": [0.6, 0.5], "reachable": False, "n_needed": float("nan"),
+                          "note": ["not reachable: the target error 0.1 is at or below the fitted floor",
+                                   "not reachable within the horizon: the estimate is 1e6 times the data"]})
+    ours = pd.DataFrame({"quality": [0.6, 0.5], "acc": [0.91, 0.905], "num_obs": [60000.0, 60000.0]})
+    view = T.talk_comparison(talk, ours, level, "acc", 0.9)
+    assert list(view["modelled n* [95% CI]"]) == ["not reachable (floor at or above the target)",
+                                                  "not reachable (beyond the horizon)"]
+    assert list(view["the talk (one R run)"]) == ["1 (0.900)", "not in the talk"]

@@ -279,7 +279,9 @@ def runs_alone(median: float, low: float, high: float, reaching: float, runs: fl
 def _modelled(r: dict) -> str:
     """A level row's n* as 'est [lo, hi]', or why there is none."""
     if not _true(r.get("reachable")) or _nan(r.get("n_needed")):
-        return "not reachable (floor at or above the target)" if str(r.get("note", "")).startswith("not reachable") \
-            else "not reachable"
+        note = str(r.get("note", ""))
+        why = (" (beyond the horizon)" if "horizon" in note else
+               " (floor at or above the target)" if "floor" in note else "")
+        return "not reachable" + why
     text = fmt_interval(r["n_needed"], r.get("n_ci_low"), r.get("n_ci_high"))
     return text + (" (extrapolated)" if _true(r.get("extrapolated")) else "")
