@@ -131,8 +131,18 @@ def test_size_x_damage_verdict_says_when_no_cell_reaches_the_threshold():
     res = _grid("size_x_damage", ["cnn"], [0.01, 0.1], [0.0, 0.5],
                 lambda m, s, d: 0.85 - d * 0.8 - (0.1 if s < 0.1 else 0))
     text = C.size_x_damage_verdict(res, "acc", 0.9)
-    assert text.startswith("**Label damage moved")
+    assert text.startswith("**Undetermined at one run per cell:** in these single runs label damage moved")
     assert "No cell reaches accuracy above 0.9" in text
+    # with replicates the comparison is decided on the difference's interval, or undetermined
+    rng = np.random.default_rng(1)
+
+    def replicated(sd):
+        return pd.concat([_grid("size_x_damage", ["cnn"], [0.01, 0.1], [0.0, 0.5],
+                                lambda m, s, d: 0.85 - d * 0.8 - (0.1 if s < 0.1 else 0) + rng.normal(0, sd))
+                          .assign(replicate=r) for r in range(3)])
+
+    assert C.size_x_damage_verdict(replicated(0.002), "acc").startswith("**Label damage moved the CNN's accuracy more:**")
+    assert C.size_x_damage_verdict(replicated(0.3), "acc").startswith("**Undetermined:**")
 
 
 def test_choice_table_uses_the_selection_criterion():

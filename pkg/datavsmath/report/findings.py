@@ -448,10 +448,21 @@ def size_x_damage_verdict(results: pd.DataFrame, metric: str = "acc", threshold:
     s_lo = float(df["frac_sample"].min())
     clean_lo = mean_ci(values(results, "size_x_damage", "cnn", metric, frac_sample=s_lo, frac_damage=levels[0]))[0]
     data_gain, damage_loss = at[levels[0]] - clean_lo, at[levels[0]] - at[levels[-1]]
-    lead = (f"**Label damage moved the CNN's {name} more than data did:** "
-            if damage_loss > data_gain else f"**Data moved the CNN's {name} more than label damage did:** ")
-    lead += (f"{levels[-1]:.0%} constant damage loses {damage_loss:.3f}, while {s_hi / s_lo:.0f} times the rows "
-             f"({s_lo:.0%} to {s_hi:.0%}) gain {data_gain:.3f} on clean labels.")
+    cell = lambda s, d: values(results, "size_x_damage", "cnn", metric, frac_sample=s, frac_damage=d)  # noqa: E731
+    diff, lo, hi = cost_difference(diff_ci(cell(s_hi, levels[0]), cell(s_lo, levels[0])),
+                                   diff_ci(cell(s_hi, levels[0]), cell(s_hi, levels[-1])))
+    facts = (f"{levels[-1]:.0%} constant damage loses {damage_loss:.3f}, while {s_hi / s_lo:.0f} times the rows "
+             f"({s_lo:.0%} to {s_hi:.0%}) gain {data_gain:.3f} on clean labels")
+    bigger = "label damage moved" if damage_loss > data_gain else "data moved"
+    if _nan(lo) or _nan(hi):
+        lead = (f"**Undetermined at one run per cell:** in these single runs {bigger} the CNN's {name} more: "
+                f"{facts}.")
+    elif lo > 0 or hi < 0:
+        lead = (f"**{bigger[0].upper() + bigger[1:]} the CNN's {name} more:** {facts} (difference "
+                f"{abs(diff):.3f} [{min(abs(lo), abs(hi)):.3f}, {max(abs(lo), abs(hi)):.3f}]).")
+    else:
+        lead = (f"**Undetermined:** {facts}; the difference {diff:+.3f} [{lo:+.3f}, {hi:+.3f}] (damage minus "
+                "data) includes zero.")
     text = (f"{lead} With "
             f"{s_hi:.0%} of the rows ({rows_at(df, s_hi):,}), {name} falls from "
             f"{at[levels[0]]:.3f} with clean labels to {at[levels[-1]]:.3f} at {levels[-1]:.0%} constant "
