@@ -117,5 +117,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The console script (and ``python -m datavsmath.cli``): run :func:`main` and exit with
+    its status. After Ctrl-C or SIGTERM the process ends without the interpreter's teardown
+    (``os._exit`` once the output is flushed): every finished fit, the tables and the session
+    record are written by then, and a native thread still inside a tree fit would otherwise
+    make the C++ runtime abort during teardown (SIGABRT, "terminate called without an active
+    exception") instead of exiting with 130 or 143."""
+    rc = main()
+    if rc in (130, 143):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a reader gone, or a closed stream: nothing to save
+                pass
+        os._exit(rc)
+    sys.exit(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
