@@ -211,10 +211,13 @@ def test_talk_comparison_says_why_a_quality_is_not_reachable():
     talk = pd.DataFrame({"metric": ["acc"], "threshold": [0.9], "quality": [0.6], "value": [0.9], "num_obs": [1.0]})
     level = pd.DataFrame({"scope": "level", "metric": "acc", "threshold": 0.9, "form": "average",
                           "quality": [0.6, 0.5], "reachable": False, "n_needed": float("nan"),
-                          "note": ["not reachable: the target error 0.1 is at or below the fitted floor",
-                                   "not reachable within the horizon: the estimate is 1e6 times the data"]})
+                          "verdict": ["not reachable", "undetermined"],
+                          "n_ci_low": [float("nan"), 2e6], "n_ci_high": [float("nan"), float("inf")],
+                          "note": ["not reachable: the target error 0.1 is at or below the floor 0.11",
+                                   "undetermined: at least 2,000,000 rows (95% lower limit); the "
+                                   "estimate n* = 1e9 lies beyond the horizon"]})
     ours = pd.DataFrame({"quality": [0.6, 0.5], "acc": [0.91, 0.905], "num_obs": [60000.0, 60000.0]})
     view = T.talk_comparison(talk, ours, level, "acc", 0.9)
     assert list(view["modelled n* [95% CI]"]) == ["not reachable (floor at or above the target)",
-                                                  "not reachable (beyond the horizon)"]
+                                                  "undetermined: at least 2,000,000 (beyond the horizon)"]
     assert list(view["the talk (one R run)"]) == ["1 (0.900)", "not in the talk"]

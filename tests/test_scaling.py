@@ -580,8 +580,10 @@ def test_far_extrapolation_is_flagged_and_cut_at_the_horizon():
     err = power_err(13, a=0.8, b=0.05, sd=0.002)  # falls so slowly that n*(acc .7) ~ 3e8
     res = scaling.fit_learning_curves(size_frame(err), forms=["power"], quiet=True)
     row = scaling.data_needed(res, [0.70]).table().iloc[0]
-    assert row["status"] == "beyond_horizon" and not row["reachable"]
-    assert np.isnan(row["n_needed"]) and "times the largest training size" in row["note"]
+    assert row["status"] == "beyond_horizon" and row["verdict"] == "undetermined"
+    assert not row["reachable"] and np.isinf(row["ci_high"])
+    assert np.isnan(row["n_needed"]) and "beyond the horizon (100x the largest" in row["note"]
+    assert row["ci_low"] > 100 * N_ROWS.max() and "at least" in row["note"]
     near = scaling.data_needed(res, [0.70], horizon=np.inf).table().iloc[0]
     assert near["reachable"] and near["extrapolation_factor"] > 100
     assert near["extrapolation_factor"] == pytest.approx(near["n_needed"] / N_ROWS.max())

@@ -204,6 +204,10 @@ def cell_means_table(results: pd.DataFrame, experiment: str, metric: str) -> pd.
 # Verdicts: one or two sentences per page, computed from the results the page shows
 # --------------------------------------------------------------------------------------------
 
+def _true(v) -> bool:
+    return str(v).strip().lower() in ("true", "1", "1.0")
+
+
 def _nan(v) -> bool:
     try:
         return v is None or math.isnan(float(v))
@@ -233,6 +237,38 @@ def fmt_interval(est: float, lo: float, hi: float, digits: int = 3) -> str:
     if _nan(lo) or _nan(hi):
         return f"{fmt_num(est, digits)} (no interval)"
     return f"{fmt_num(est, digits)} [{fmt_num(lo, digits)}, {fmt_num(hi, digits)}]"
+
+
+def needed_text(r: dict, lo_key: str = "ci_low", hi_key: str = "ci_high") -> str:
+    """A data-needed row (of ``data_needed.csv`` or a derivative level) in words, by its
+    verdict: 'est [lo, hi]' when reachable (marked extrapolated beyond the rows trained on),
+    'undetermined: est [lo, no upper limit]' or 'undetermined: at least lo' with the reason,
+    'not reachable' with it. Tables written before the verdict existed are read by
+    ``reachable``."""
+    verdict = r.get("verdict")
+    if _nan(verdict) if not isinstance(verdict, str) else not verdict:
+        verdict = "reachable" if _true(r.get("reachable")) and not _nan(r.get("n_needed")) \
+            else "not reachable"
+    note, status = str(r.get("note", "")), str(r.get("status", ""))
+    if verdict == "not reachable":
+        return "not reachable" + (" (the error does not fall)" if status == "not_decreasing"
+                                  else " (floor at or above the target)" if "floor" in note
+                                  else "")
+    est, lo = r.get("n_needed"), r.get(lo_key)
+    if verdict == "reachable":
+        if status == "already_met":
+            return "0 (met already)"
+        text = fmt_interval(est, lo, r.get(hi_key))
+        return text + (" (extrapolated)" if _true(r.get("extrapolated")) else "")
+    why = ("beyond the horizon" if "horizon" in note else
+           "the floor may lie above the target" if "floor" in note else
+           "no fit" if "no converged fit" in note or "identifiable" in note else
+           "unbounded")
+    if _nan(est) and _nan(lo):
+        return f"undetermined ({why})"
+    if _nan(est):
+        return f"undetermined: at least {fmt_num(lo)} ({why})"
+    return f"undetermined: {fmt_num(est)} [{fmt_num(lo)}, no upper limit] ({why})"
 
 
 def compact(est: float, lo: float, hi: float) -> str:
@@ -495,11 +531,10 @@ def scaling_verdict(fits: pd.DataFrame | None, needed: pd.DataFrame | None, metr
         bits, best = [], None
         for m in model_order(nd["model"]):
             r = nd[nd["model"] == m].iloc[0]
-            if str(r.get("reachable")).lower() != "true" or _nan(r["n_needed"]):
-                bits.append(f"{m.upper()}: not reachable")
+            bits.append(f"{m.upper()}: {needed_text(r.to_dict())}")
+            if not _true(r.get("reachable")) or _nan(r["n_needed"]):
                 continue
-            ext = " (extrapolated)" if str(r.get("extrapolated")).lower() == "true" else ""
-            bits.append(f"{m.upper()}: {fmt_interval(r['n_needed'], r['ci_low'], r['ci_high'])}{ext}")
+            ext = " (extrapolated)" if _true(r.get("extrapolated")) else ""
             if best is None or r["n_needed"] < best[1]:
                 best = (m, float(r["n_needed"]), ext)
         if best is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .findings import _nan, fmt_interval, primary_derivative, set_rows
+from .findings import _nan, _true, fmt_interval, needed_text, primary_derivative, set_rows
 
 
 def derivative_table(deriv: pd.DataFrame) -> pd.DataFrame:
@@ -53,11 +53,6 @@ def with_dataset(view: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     return view
 
 
-def _true(v) -> bool:
-    return str(v).strip().lower() in ("true", "1", "1.0")
-
-
-
 def fits_table(fits: pd.DataFrame) -> pd.DataFrame:
     """Parameters of the selected curve form per model and metric: 'est [lo, hi]'."""
     sel = fits[fits["selected"].map(_true)]
@@ -101,14 +96,8 @@ def needed_table(needed: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in needed.itertuples(index=False):
         r = r._asdict()
-        if not _true(r.get("reachable")) or _nan(r.get("n_needed")):
-            val = "not reachable"
-        else:
-            val = fmt_interval(r["n_needed"], r.get("ci_low"), r.get("ci_high"))
-            if _true(r.get("extrapolated")):
-                val += " (extrapolated)"
         rows.append({"model": str(r["model"]).upper(), "metric": r["metric"], "target": f"{r['target']:g}",
-                     "form": r.get("form", ""), "training rows needed [95% CI]": val})
+                     "form": r.get("form", ""), "training rows needed [95% CI]": needed_text(r)})
     return with_dataset(pd.DataFrame(rows), needed)
 
 
@@ -277,11 +266,5 @@ def runs_alone(median: float, low: float, high: float, reaching: float, runs: fl
 
 
 def _modelled(r: dict) -> str:
-    """A level row's n* as 'est [lo, hi]', or why there is none."""
-    if not _true(r.get("reachable")) or _nan(r.get("n_needed")):
-        note = str(r.get("note", ""))
-        why = (" (beyond the horizon)" if "horizon" in note else
-               " (floor at or above the target)" if "floor" in note else "")
-        return "not reachable" + why
-    text = fmt_interval(r["n_needed"], r.get("n_ci_low"), r.get("n_ci_high"))
-    return text + (" (extrapolated)" if _true(r.get("extrapolated")) else "")
+    """A level row's n* as 'est [lo, hi]', or its verdict and why."""
+    return needed_text(r, "n_ci_low", "n_ci_high")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.tools.numdiff import approx_fprime
 
-from .cells import CHANCE, _check_frame, _check_metric, _warn, cell_table
+from .cells import CHANCE, _check_frame, _check_metric, _warn, cell_table, weighting_text
 from .curves import Summary, fit_curve
 
 # ============================================================================================
@@ -144,7 +144,7 @@ def breakdown_points(df: pd.DataFrame, experiment: str, metric: str = "acc",
                     "lower": p["L"], "e50": p["e50"], "hill": p["h"], "n_points": fit.nobs,
                     "converged": fit.converged,
                     "extrapolated": bool(np.isfinite(est) and (est > x.max() or est < x.min())),
-                    "conditional_on": f"the log-logistic form; equal weights; t with "
+                    "conditional_on": f"the log-logistic form; {weighting_text(cells)}; t with "
                                       f"{fit.df_resid} df",
                     "note": "; ".join(notes)})
     return BreakdownResults(experiment, metric, definition, pd.DataFrame(out), fits)

@@ -195,6 +195,17 @@ def cell_table(rows: pd.DataFrame, metric: str, by: str = "frac_sample",
 
 
 
+def weighting_text(cells: pd.DataFrame) -> str:
+    """How :func:`cell_table` weighted these cells, in words: what every interval of a fit to
+    them is conditional on."""
+    if len(cells) and cells["n_rep"].max() >= 2:
+        return "replicate means, weights n_rep / smoothed replicate variance"
+    if len(cells) and cells["var_model"].notna().any():
+        return "single runs, weights 1 / (p(1-p)/n_test) (binomial)"
+    return "single runs, equal weights"
+
+
+
 def _fmt(x, digits=4):
     return "nan" if x is None or np.isnan(x) else f"{x:.{digits}g}"
 

@@ -284,15 +284,18 @@ class CurveFit:
 
     def floor_interval(self, alpha: float | None = None) -> dict:
         """The asymptote (error as n -> infinity) and its (1 - alpha) t interval: floor,
-        floor_ci_low, floor_ci_high. Exactly 0 for forms without a floor (a modelling
-        assumption, not an estimate); NaN when not converged."""
+        floor_ci_low, floor_ci_high, floor_se, floor_assumed. Forms without a floor assume it
+        is 0: floor 0, floor_assumed True and no interval (NaN), since nothing was
+        estimated; NaN when not converged."""
+        out = {"floor": np.nan, "floor_ci_low": np.nan, "floor_ci_high": np.nan,
+               "floor_se": np.nan, "floor_assumed": "c" not in self.form.natural}
         if not self.converged:
-            return {"floor": np.nan, "floor_ci_low": np.nan, "floor_ci_high": np.nan}
-        if "c" not in self.form.natural:
-            return {"floor": 0.0, "floor_ci_low": 0.0, "floor_ci_high": 0.0}
+            return out
+        if out["floor_assumed"]:
+            return out | {"floor": 0.0}
         ci = self.conf_int(alpha).loc["c"]
-        return {"floor": self.floor, "floor_ci_low": float(ci["ci_low"]),
-                "floor_ci_high": float(ci["ci_high"])}
+        return out | {"floor": self.floor, "floor_ci_low": float(ci["ci_low"]),
+                      "floor_ci_high": float(ci["ci_high"]), "floor_se": float(self.bse["c"])}
 
     # ---- inverse: x at which the curve reaches y -------------------------------------------
     def solve(self, y_target: float, method: str = "delta", alpha: float | None = None,
@@ -344,7 +347,8 @@ class CurveFit:
         g = approx_fprime(self.theta, lambda t: self._log_inverse(t, y_target), centered=True)
         se = float(np.sqrt(g.ravel() @ self.cov_theta @ g.ravel()))
         q = self._q(alpha)
-        lo, hi = np.exp(lx - q * se), np.exp(lx + q * se)
+        with np.errstate(over="ignore"):  # an interval past e^709 rows is unbounded
+            lo, hi = np.exp(lx - q * se), np.exp(lx + q * se)
         if "c" in self.form.natural:  # the floor's own interval reaching the target: unbounded
             c_hi = self.conf_int(alpha).loc["c", "ci_high"]
             if c_hi >= y_target:
@@ -419,19 +423,27 @@ def _warn(notes, msg, quiet):
 
 
 def _optimise(model: CurveModel, start):
-    """BFGS from ``start`` then a Newton polish; returns the statsmodels results or None."""
-    try:
-        res = model.fit(start_params=np.asarray(start, float), method="bfgs", maxiter=400,
-                        disp=0, gtol=1e-9, skip_hessian=True)
-        theta = res.params
-        if np.all(np.isfinite(theta)):
-            polished = model.fit(start_params=theta, method="newton", maxiter=30, disp=0,
-                                 tol=1e-12, skip_hessian=True)
-            if np.isfinite(polished.llf) and polished.llf >= res.llf - 1e-9:
-                res = polished
-        return res if np.all(np.isfinite(res.params)) and np.isfinite(res.llf) else None
-    except (np.linalg.LinAlgError, ValueError, OverflowError, FloatingPointError):
-        return None
+    """BFGS from ``start`` then a Newton polish: (statsmodels results or None, the distinct
+    warnings the optimisers raised other than floating-point ones met on the way)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            res = model.fit(start_params=np.asarray(start, float), method="bfgs", maxiter=400,
+                            disp=0, gtol=1e-9, skip_hessian=True)
+            theta = res.params
+            if np.all(np.isfinite(theta)):
+                polished = model.fit(start_params=theta, method="newton", maxiter=30, disp=0,
+                                     tol=1e-12, skip_hessian=True)
+                if np.isfinite(polished.llf) and polished.llf >= res.llf - 1e-9:
+                    res = polished
+            ok = np.all(np.isfinite(res.params)) and np.isfinite(res.llf)
+        except (np.linalg.LinAlgError, ValueError, OverflowError, FloatingPointError):
+            res, ok = None, False
+    # overflow/invalid values in trial steps of the line search are part of the search, not a
+    # verdict on the fit; what the optimisers say about the result is kept
+    said = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught
+                         if not issubclass(w.category, RuntimeWarning))
+    return (res if ok else None), list(said)
 
 
 def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = None,
@@ -483,13 +495,11 @@ def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = N
     w = w / w_scale  # relative weights: keep them O(1)
     xs = x / x_ref
     model = CurveModel(y, xs, form, w)
-    best = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for start in (starts if starts is not None else form.starts(xs, y, w)):
-            res = _optimise(model, start)
-            if res is not None and (best is None or res.llf > best.llf):
-                best = res
+    best, said = None, []
+    for start in (starts if starts is not None else form.starts(xs, y, w)):
+        res, msgs = _optimise(model, start)
+        if res is not None and (best is None or res.llf > best.llf):
+            best, said = res, msgs
     if best is None:
         _warn(notes, prefix + "the optimiser failed from every starting value; estimates are NaN",
               quiet)
@@ -510,7 +520,18 @@ def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = N
     cov = np.linalg.inv(info) * m / (m - form.k) if m > form.k else np.full_like(info, np.nan)
     grad = model.score(theta)
     step = np.abs(grad) * np.sqrt(np.abs(np.diag(np.linalg.inv(info))))
-    converged = bool(best.mle_retvals.get("converged", True)) or bool(np.all(step < 1e-3))
+    # convergence as the optimiser reported it; where it said no (or nothing), the fit is kept
+    # only at a stationary point (every Newton step under 1e-3 standard errors), with a note
+    reported = best.mle_retvals.get("converged")
+    stationary = bool(np.all(step < 1e-3))
+    converged = reported is True or stationary
+    for msg in said:
+        notes.append(prefix + "the optimiser warned: " + msg)
+    if converged and reported is not True:
+        notes.append(prefix + "the optimiser " + ("did not report convergence" if reported is None
+                     else "reported no convergence") + f" ({best.mle_settings.get('optimizer', '')}"
+                     "); kept because the score is at a stationary point (largest Newton step "
+                     f"{float(np.max(step)):.2g} standard errors)")
     if not converged:
         _warn(notes, prefix + "the optimiser did not converge (the likelihood may keep rising toward "
               "an edge of this form, e.g. b -> 0 with c -> -inf: the form does not describe these "
@@ -530,6 +551,8 @@ def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = N
             _warn(fit.notes, prefix + f"no evidence that the error falls with more data "
                   f"(the 95% interval of {form.rate} includes 0)", quiet)
     if "c" in form.natural and fit.params["c"] < 0:
-        _warn(fit.notes, prefix + f"negative floor c = {fit.params['c']:.3g}: the data do not "
-              "support a floor; prefer the form without one", quiet)
+        c_hi = fit.conf_int().loc["c", "ci_high"]
+        _warn(fit.notes, prefix + f"negative floor c = {fit.params['c']:.3g} (95% CI up to "
+              f"{c_hi:.3g}): " + ("the data exclude a floor at or above 0; the form is wrong for "
+                                   "them" if c_hi < 0 else "consistent with a floor of 0"), quiet)
     return fit

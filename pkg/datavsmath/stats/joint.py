@@ -38,9 +38,42 @@ def _unpack(theta: np.ndarray, J: int):
 
 
 def _mean(theta, x, level, J):
-    """err at scaled size x = n / n_ref (m,) and level index (m,) -> (m,)."""
+    """err at scaled size x = n / n_ref (m,) and level index (m,) -> (m,). The exponent is
+    capped at 700 so that a trial step of the optimiser far from the data gives a huge but
+    finite residual (whose gradient still points back) instead of inf."""
     log_a, b, log_g, c = _unpack(theta, J)
-    return c[level] + np.exp(log_a - b * (log_g[level] + np.log(x)))
+    return c[level] + np.exp(np.minimum(log_a - b * (log_g[level] + np.log(x)), 700.0))
+
+
+#: the joint law is "not identified" when an interval of g(q) or a spans more than this
+#: factor (two orders of magnitude: the data then say nothing useful about that parameter),
+#: when the exponent b's interval holds 0 (g enters only through g^-b, so it is then not
+#: determined), or when the information matrix is numerically singular
+IDENTIFIED_SPAN = 100.0
+_COND_LIMIT = 1e12
+
+
+def _identification(theta, cov, jac, params: pd.DataFrame) -> str:
+    """'' when the law is identified, else the reason, naming the parameters."""
+    if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+        return "the information matrix is singular (no finite standard errors)"
+    scale = np.sqrt(np.sum(jac ** 2, axis=0))
+    if np.all(scale > 0):
+        cond = np.linalg.cond(jac / scale) ** 2  # that of J'J, columns scaled to unit length
+        if not cond < _COND_LIMIT:
+            return f"the information matrix is near-singular (condition number {cond:.2g})"
+    why = []
+    b = params[params["param"] == "b"].iloc[0]
+    if b["ci_low"] <= 0 <= b["ci_high"]:
+        why.append(f"b = {b['estimate']:.3g} [{b['ci_low']:.3g}, {b['ci_high']:.3g}] holds 0, "
+                   "so g(q), which enters as g^-b, is not determined")
+    spans = params[params["param"].str.startswith("g(") | (params["param"] == "a")]
+    wide = spans[(spans["ci_high"] / spans["ci_low"]) > IDENTIFIED_SPAN]
+    if len(wide):
+        why.append("intervals spanning more than a factor " f"{IDENTIFIED_SPAN:g}: "
+                   + ", ".join(f"{r.param} = {r.estimate:.3g} [{r.ci_low:.3g}, {r.ci_high:.3g}]"
+                               for r in wide.itertuples()))
+    return "; ".join(why)
 
 
 def _llf(rss: float, w: np.ndarray) -> float:
@@ -63,7 +96,9 @@ class JointLawFit:
     qualities : (J,) label qualities, the first is the reference (g = 1, the highest quality)
     theta, cov : internal estimates (p,) and covariance (p, p)
     df_resid : m - p; sigma : residual sd at weight 1
-    converged : bool; notes : list of str
+    converged : bool, the optimiser's report; not_identified : str, why the identification
+    check failed ("" when it passed); status : "identified", "not identified: ..." or
+    "not converged"; notes : list of str
     """
 
     alpha = 0.05
@@ -83,9 +118,17 @@ class JointLawFit:
         self.w = w
         self.level = level
         self.converged = converged
+        self.not_identified = ""  # the reason, when the identification check fails
         self.notes = list(notes)
         self.separate = separate
         self.sigma = float(np.sqrt(rss / self.df_resid)) if self.df_resid > 0 else np.nan
+
+    @property
+    def status(self) -> str:
+        """"identified", "not identified: <reason>" or "not converged" (the optimiser's word)."""
+        if not self.converged:
+            return "not converged"
+        return f"not identified: {self.not_identified}" if self.not_identified else "identified"
 
     @property
     def aicc(self) -> float:
@@ -131,7 +174,7 @@ class JointLawFit:
         rows = [{"model": "joint law c(q) + a (g(q) n)^-b", "n_params": self.k + 1,
                  "llf": self.llf, "aicc": self.aicc, "sigma": self.sigma}]
         if self.separate is not None:
-            rows.append(self.separate)
+            rows.append({k: v for k, v in self.separate.items() if k != "failed"})
         out = pd.DataFrame(rows)
         out["delta_aicc"] = out["aicc"] - out["aicc"].min()
         return out
@@ -156,7 +199,7 @@ class JointLawFit:
         tab.insert(0, "model", self.model)
         sep = self.separate["aicc"] if self.separate else np.nan
         return tab.assign(n_points=self.nobs, df_resid=self.df_resid, aicc=self.aicc,
-                          aicc_separate=sep, converged=self.converged,
+                          aicc_separate=sep, converged=self.converged, status=self.status,
                           conditional_on="the joint form (shared a and b across qualities); "
                                          "cell weights; t quantiles with df_resid",
                           notes="; ".join(self.notes))
@@ -164,6 +207,7 @@ class JointLawFit:
     def summary(self) -> Summary:
         s = Summary(f"Joint size x quality law for {self.model}, 1 - {self.metric}: "
                     "err = c(q) + a (g(q) n)^(-b)")
+        s.add_text(f"Status: {self.status}.")
         s.add_df(self.params(), index=False, digits=4)
         s.add_df(self.comparison(), index=False, digits=5)
         s.add_df(self.residuals_by_quality(), index=False, digits=3)
@@ -232,41 +276,54 @@ def fit_joint_law(cells: dict, model: str = "", metric: str = "acc") -> JointLaw
     notes: list[str] = []
 
     def resid(theta):
-        with np.errstate(all="ignore"):
-            r = sw * (y - _mean(theta, x, level, J))
-        return np.where(np.isfinite(r), r, 1e6)
+        with np.errstate(over="ignore"):
+            return sw * (y - _mean(theta, x, level, J))
 
     best = None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for start in _starts(frames, n_ref):
-            res = optimize.least_squares(resid, start, method="lm", xtol=1e-12, ftol=1e-12,
-                                         max_nfev=20000)
-            if best is None or res.cost < best.cost:
-                best = res
-    theta = best.x
+        warnings.simplefilter("ignore")  # the per-quality starting fits' own messages
+        starts = _starts(frames, n_ref)
+    for start in starts:
+        res = optimize.least_squares(resid, start, method="lm", xtol=1e-12, ftol=1e-12,
+                                     max_nfev=20000)
+        if np.isfinite(res.cost) and (best is None or res.cost < best.cost):
+            best = res
+    p = starts[0].size
+    if best is None:
+        notes.append("the optimiser gave no finite fit from any start")
+        theta, Jm = np.full(p, np.nan), np.full((y.size, p), np.nan)
+    else:
+        theta, Jm = best.x, best.jac
     rss = float(np.sum(resid(theta) ** 2))
-    Jm = best.jac
-    p = theta.size
+    converged = best is not None and bool(best.success)
+    if best is not None and not best.success:
+        notes.append(f"the optimiser reported no convergence: {best.message}")
     try:
         cov = np.linalg.inv(Jm.T @ Jm) * rss / (y.size - p)
-        converged = bool(best.success) and np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0)
     except np.linalg.LinAlgError:
-        cov, converged = np.full((p, p), np.nan), False
-    if not converged:
-        notes.append("the joint fit did not converge or its parameters are not identified")
+        cov = np.full((p, p), np.nan)
     if theta[1] <= 0:
         notes.append(f"b = {theta[1]:.3g} <= 0: the error does not fall with n under the joint law")
     neg = [f"{q:g}" for q, c in zip(qualities, theta[J + 1:]) if c < 0]
     if neg:
         notes.append(f"negative floor c(q) at quality {', '.join(neg)}: the joint form does not "
                      "describe these data well; see the residuals by quality")
-    separate = _separate(frames, w, level, n_ref)
-    return JointLawFit(model, metric, qualities, n_ref, theta, cov, rss, w,
-                       y - _mean(theta, x, level, J), converged, notes, separate, level)
+    separate = _separate(frames, qualities, w, level, n_ref)
+    if separate.get("failed"):
+        notes.append("no AICc for the separate per-quality fits: the power law with floor "
+                     f"did not converge at quality {separate['failed']}, so the comparison "
+                     "with the joint law is not available")
+    fit = JointLawFit(model, metric, qualities, n_ref, theta, cov, rss, w,
+                      y - _mean(theta, x, level, J), converged, notes, separate, level)
+    if converged:
+        fit.not_identified = _identification(theta, cov, Jm, fit.params())
+        if fit.not_identified:
+            fit.notes.append("not identified: " + fit.not_identified + "; the parameters are "
+                             "shown for inspection, not as estimates")
+    return fit
 
 
-def _separate(frames, w, level, n_ref) -> dict | None:
+def _separate(frames, qualities, w, level, n_ref) -> dict:
     """Separate power-law-with-floor fits per quality on the same normalised weights, one
     common noise variance: their log-likelihood, AICc and residual sd."""
     rss, k = 0.0, 0
@@ -275,7 +332,8 @@ def _separate(frames, w, level, n_ref) -> dict | None:
         fit = fit_curve(f["n"], f["error"], "power_floor", wj, x_ref=n_ref, quiet=True)
         if not fit.converged:
             return {"model": "separate power_floor per quality (a fit failed)",
-                    "n_params": np.nan, "llf": np.nan, "aicc": np.nan, "sigma": np.nan}
+                    "n_params": np.nan, "llf": np.nan, "aicc": np.nan, "sigma": np.nan,
+                    "failed": f"{qualities[j]:g}"}
         r = f["error"].to_numpy(float) - fit.predict(f["n"].to_numpy(float))
         rss += float(np.sum(wj * r * r))
         k += fit.form.k

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .cells import CRITERIA, FORM_NAMES, N_TOTAL, _check_frame, _metrics, _warn, cell_table
+from .averaging import mixture_interval, unconditional_se
+from .cells import (CRITERIA, FORM_NAMES, N_TOTAL, _check_frame, _metrics, _warn, cell_table,
+                    weighting_text)
 from .curves import CurveFit, Summary, fit_curve
 from .forms import ALL_LEARNING_FORMS, get_form
 
@@ -58,24 +60,22 @@ class CurveSet:
             # a falling tail is not enough: vapor pressure with b < 0 peaks at n = -b/k, which
             # may lie inside the data
             return "error rises with n"
-        if "c" in p.index and p["c"] < 0:
+        # a floor estimate below 0 whose interval holds 0 is a floor of about 0, not a wrong form
+        if "c" in p.index and p["c"] < 0 and fit.conf_int().loc["c", "ci_high"] < 0:
             return "negative floor"
         return "ok"
 
     @staticmethod
     def admissible(fit: CurveFit, criterion: str = "aicc") -> bool:
         """Converged, criterion defined, falling with n (b or k > 0) and a floor, if any,
-        not below 0 (a negative floor is physically impossible: the form is then wrong)."""
+        not below 0 (a floor whose whole interval lies below 0 is physically impossible: the
+        form is then wrong)."""
         return CurveSet.status(fit, criterion) == "ok"
 
     @property
     def weighting(self) -> str:
         """How the cells were weighted, in words (what the intervals are conditional on)."""
-        if len(self.cells) and self.cells["n_rep"].max() >= 2:
-            return "replicate means, weights n_rep / smoothed replicate variance"
-        if len(self.cells) and self.cells["var_model"].notna().any():
-            return "single runs, weights 1 / (p(1-p)/n_test) (binomial)"
-        return "equal weights"
+        return weighting_text(self.cells)
 
     def comparison(self) -> pd.DataFrame:
         """One row per form: n_params (sigma included), llf, aic, aicc, bic, status (why a
@@ -117,29 +117,93 @@ class CurveSet:
     def best(self) -> CurveFit | None:
         return self.fits.get(self.selected) if self.selected else None
 
+    def _admissible_weights(self) -> pd.Series:
+        comp = self.comparison()
+        return comp.loc[comp["admissible"], "weight"]
+
+    def average_floor(self, alpha: float = 0.05) -> dict:
+        """The error floor averaged over the admissible forms: floor (sum w_i c_i), its MATA
+        interval floor_ci_low, floor_ci_high (forms without a floor contribute a point mass at
+        the 0 they assume), floor_assumed_weight (their Akaike weight). NaN when no form is
+        admissible."""
+        w = self._admissible_weights()
+        out = {"floor": np.nan, "floor_ci_low": np.nan, "floor_ci_high": np.nan,
+               "floor_assumed_weight": np.nan}
+        if w.empty:
+            return out
+        fl = {f: self.fits[f].floor_interval(alpha) for f in w.index}
+        est = np.array([fl[f]["floor"] for f in w.index])
+        se = np.array([0.0 if fl[f]["floor_assumed"] else fl[f]["floor_se"] for f in w.index])
+        df = np.array([self.fits[f].df_resid for f in w.index], float)
+        lo, hi = mixture_interval(est, se, df, w.to_numpy(), alpha)
+        return {"floor": float(w.to_numpy() @ est), "floor_ci_low": lo, "floor_ci_high": hi,
+                "floor_assumed_weight": float(sum(w[f] for f in w.index
+                                                  if fl[f]["floor_assumed"]))}
+
+    def average_param(self, name: str, alpha: float = 0.05) -> dict:
+        """A natural parameter (e.g. the exponent ``b``) averaged over the admissible forms
+        that have it, weights renormalised among them: estimate (sum w_i theta_i), ci_low,
+        ci_high (MATA-Wald: quantiles of the weighted mixture of the forms' t distributions),
+        se (Burnham-Anderson unconditional), weight (the Akaike weight of the forms that have
+        it: the average is conditional on that family, e.g. the power laws for b) and forms."""
+        w = self._admissible_weights()
+        have = [f for f in w.index if name in self.fits[f].form.natural]
+        out = {"param": name, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+               "se": np.nan, "weight": float(w[have].sum()) if have else 0.0,
+               "forms": ", ".join(f"{f} {w[f]:.2f}" for f in have)}
+        if not have or not w[have].sum() > 0:
+            return out
+        tables = [self.fits[f].param_table(alpha).loc[name] for f in have]
+        est = np.array([t["estimate"] for t in tables])
+        se = np.array([t["std_err"] for t in tables])
+        df = np.array([self.fits[f].df_resid for f in have], float)
+        ww = w[have].to_numpy() / w[have].sum()
+        lo, hi = mixture_interval(est, se, df, ww, alpha)
+        mean, se_u = unconditional_se(est, se, ww)
+        return out | {"estimate": mean, "ci_low": lo, "ci_high": hi, "se": se_u}
+
+    def _earliest(self, form: str, y_target: float, alpha: float) -> float:
+        """log n* of ``form`` with its floor at the lower (1 - alpha) limit: the earliest the
+        target can be reached under it; nan where that does not reach it either."""
+        fit = self.fits[form]
+        fl = fit.floor_interval(alpha)
+        if fl["floor_assumed"] or not np.isfinite(fl["floor_ci_low"]):
+            return np.nan
+        theta = fit.theta.copy()
+        theta[fit.form.internal.index("c")] = fl["floor_ci_low"]
+        xs, status = fit.form.inverse(theta, y_target)
+        return float(np.log(xs * fit.x_ref)) if status == "ok" else np.nan
+
     def average_solve(self, y_target: float, alpha: float = 0.05) -> dict:
         """Model-averaged n* where the curve reaches error ``y_target``, over the admissible
         forms with their Akaike (criterion) weights w_i.
 
-        Forms for which the target lies at or below their floor say "never": their weight is
-        the weight of evidence that the target is not reachable. If it exceeds 1/2 the answer
-        is "not reachable" (with the floor of the best such form and its interval). Otherwise,
-        over the forms that reach it (weights renormalised), log n* is averaged and gets
-        Burnham and Anderson's (2002, eq. 4.9) unconditional standard error
-        ``sum_i w_i sqrt(se_i^2 + (log n*_i - mean)^2)``, which adds the spread between forms
-        to each form's own delta-method error; the interval is mean -/+ t se with the smallest
-        residual df among them, mapped back. Its upper limit is infinite when forms that never
-        reach the target, or whose own interval is unbounded, weigh at least alpha / 2.
+        Each form answers with a sampling distribution for log n*: a form whose floor (or
+        whose failure to fall) puts the target out of reach says "never" (a point mass at
+        +inf); a form reached before any data says n* = 0 (a mass at -inf); the others give
+        log n*_i with its delta-method t distribution, of which the share P(c_i >= target)
+        that their own floor interval assigns to "never" is moved to +inf. The interval is the
+        MATA-Wald one (:func:`~datavsmath.stats.averaging.mixture_interval`): the 2.5% and
+        97.5% quantiles of that mixture, so its upper limit is infinite when "never" weighs
+        at least 2.5%. The point is the weighted mean of log n* over the reaching forms with
+        Burnham and Anderson's unconditional standard error (se_log, kept for the derivative
+        and the advisor, which draw log n* from t(df)); status "floor" (or "not_decreasing")
+        when "never" weighs more than 1/2, "already_met" when n* = 0 does.
 
-        Returns the keys of :meth:`CurveFit.solve` plus weight_unreachable and forms (the
-        weights used, as text).
+        Returns the keys of :meth:`CurveFit.solve` (the floor's from :meth:`average_floor`)
+        plus weight_unreachable (the evidence for "never": sum_i w_i P_i(c_i >= target), each
+        form's chance under its floor's t distribution, 1 for a form that does not fall),
+        floor_assumed_weight and
+        forms (the weights used, as text). The verdict (reachable, not reachable,
+        undetermined) is :func:`datavsmath.stats.needed.verdict`'s.
         """
         comp = self.comparison()
         ok = comp[comp["admissible"]]
         out = {"x": np.nan, "ci_low": np.nan, "ci_high": np.nan, "se_log": np.nan,
                "df": np.nan, "reachable": False, "status": "not fitted",
                "method": "model average", "floor": np.nan, "floor_ci_low": np.nan,
-               "floor_ci_high": np.nan, "weight_unreachable": np.nan, "forms": ""}
+               "floor_ci_high": np.nan, "floor_assumed_weight": np.nan,
+               "weight_unreachable": np.nan, "forms": ""}
         if ok.empty:
             statuses = set(comp["status"])
             if statuses & {"error rises with n", "no decline"}:
@@ -147,34 +211,62 @@ class CurveSet:
             elif all(st.startswith("not identifiable") for st in statuses):
                 out["status"] = "not identifiable"
             return out
+        out.update(self.average_floor(alpha))
         sols = {f: self.fits[f].solve(y_target, alpha=alpha) for f in ok.index}
         w = ok["weight"]
         never = [f for f, s in sols.items() if s["status"] in ("floor", "not_decreasing")]
+        met = [f for f, s in sols.items() if s["status"] == "before_data"]
         reach = [f for f, s in sols.items() if s["status"] == "ok" and np.isfinite(s["se_log"])]
-        out["weight_unreachable"] = w_never = float(w[never].sum())
+        used = never + met + reach
+        total = float(w[used].sum())
         out["forms"] = ", ".join(f"{f} {w[f]:.2f}" for f in ok.index)
-        if w_never > 0.5 or not reach:
-            top = max(never or list(ok.index), key=lambda f: w[f])
-            out.update({k: sols[top][k] for k in ("floor", "floor_ci_low", "floor_ci_high")})
-            out["status"] = sols[top]["status"] if never else (
-                "before_data" if any(s["status"] == "before_data" for s in sols.values())
-                else "undefined")
-            if out["status"] == "before_data":
-                out.update(x=0.0, reachable=True)
+        if not used or not total > 0:
+            out["status"] = "undefined"
             return out
-        v = w[reach] / w[reach].sum()
+        w_never, w_met = float(w[never].sum()) / total, float(w[met].sum()) / total
+        # each form's own chance of "never": P(c >= target) under its floor's t distribution
+        # (1 for a form that does not fall). Its weighted sum is the evidence that no data
+        # reach the target; a form whose point floor is above the target is not certainty
+        p_never = {f: 0.0 for f in used}
+        for f in never + reach:
+            fl = self.fits[f].floor_interval(alpha)
+            if sols[f]["status"] == "not_decreasing":
+                p_never[f] = 1.0
+            elif not fl["floor_assumed"] and fl["floor_se"] > 0:
+                p_never[f] = float(stats.t.sf((y_target - fl["floor"]) / fl["floor_se"],
+                                              self.fits[f].df_resid))
+            elif not fl["floor_assumed"]:
+                p_never[f] = float(fl["floor"] >= y_target)
+        out["weight_unreachable"] = float(sum(w[f] * p_never[f] for f in used)) / total
+        ww = np.array([w[f] / total for f in reach])
+        pn = np.array([p_never[f] for f in reach])
         lx = np.array([np.log(sols[f]["x"]) for f in reach])
         se = np.array([sols[f]["se_log"] for f in reach])
-        mean = float(v @ lx)
-        se_u = float(v @ np.sqrt(se ** 2 + (lx - mean) ** 2))
-        df = int(min(sols[f]["df"] for f in reach))
-        q = float(stats.t.ppf(1 - alpha / 2, df))
-        unbounded = w_never + sum(w[f] for f in reach if not np.isfinite(sols[f]["ci_high"]))
-        best = max(reach, key=lambda f: w[f])
-        out.update({k: sols[best][k] for k in ("floor", "floor_ci_low", "floor_ci_high")})
-        out.update(x=float(np.exp(mean)), se_log=se_u, df=df, reachable=True, status="ok",
-                   ci_low=float(np.exp(mean - q * se_u)),
-                   ci_high=np.inf if unbounded >= alpha / 2 else float(np.exp(mean + q * se_u)))
+        dfs = np.array([sols[f]["df"] for f in reach], float)
+        # a form whose floor estimate is above the target, but not surely, reaches it with
+        # chance 1 - p if its floor is lower: no sooner than where it would with the floor at
+        # its lower 95% limit, where that share of its weight goes (a point mass: a lower
+        # limit that leans on it is conservative); the rest stays at +inf
+        early = {f: self._earliest(f, y_target, alpha) for f in never}
+        atoms = [f for f in never if np.isfinite(early[f]) and p_never[f] < 1]
+        wa = np.array([w[f] / total * (1 - p_never[f]) for f in atoms])
+        lo, hi = mixture_interval(
+            np.r_[lx, [early[f] for f in atoms]], np.r_[se, np.zeros(len(atoms))],
+            np.r_[dfs, np.ones(len(atoms))], np.r_[ww * (1 - pn), wa], alpha,
+            mass_inf=float(ww @ pn) + w_never - float(wa.sum()), mass_ninf=w_met)
+        out.update(ci_low=float(np.exp(lo)), ci_high=float(np.exp(hi)))
+        if w_never > 0.5 or not reach:
+            top = max(never or met, key=lambda f: w[f])
+            out["status"] = sols[top]["status"]
+            if out["status"] == "before_data":
+                out.update(status="already_met", x=0.0, reachable=True, ci_low=0.0)
+            return out
+        if w_met >= 0.5:
+            out.update(status="already_met", x=0.0, reachable=True, ci_low=0.0)
+            return out
+        mean, se_u = unconditional_se(lx, se, ww)
+        out.update(x=float(np.exp(mean)), se_log=se_u, df=int(dfs.min()), reachable=True,
+                   status="ok")
         return out
 
     def summary(self) -> Summary:
@@ -359,35 +451,60 @@ def fit_learning_curves(df: pd.DataFrame, experiment: str = "size", metric="acc"
 # ============================================================================================
 # data needed for a target
 _STATUS_NOTE = {
-    "ok": "",
-    "floor": "not reachable: the target error is at or below the fitted floor c",
     "not_decreasing": "not reachable: the error rises (or does not fall) with n under this fit",
-    "before_data": "reached already as n -> 0 under this form (n_needed = 0)",
-    "not fitted": "no converged fit",
-    "undefined": "no converged fit",
-    "not identifiable": "not identifiable: too few points for any form's AICc",
+    "not fitted": "undetermined: no converged fit",
+    "undefined": "undetermined: no converged fit",
+    "not identifiable": "undetermined: not identifiable (too few points for any form's AICc)",
 }
 
 
+def _g(v) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
 
-def _status_note(sol: dict, y_target: float) -> str:
-    """The note of a data-needed row: why a target is not reachable, with the floor's
-    interval where the floor is the reason."""
+
+def _floor_text(sol: dict) -> str:
+    if sol.get("floor_assumed"):
+        return "floor assumed 0 (the form has none)"
+    lo, hi = sol.get("floor_ci_low", np.nan), sol.get("floor_ci_high", np.nan)
+    return f"floor {sol['floor']:.4g} (95% CI [{lo:.4g}, {hi:.4g}])"
+
+
+def _status_note(sol: dict, y_target: float, verdict: str = "") -> str:
+    """The note of a data-needed row: why its verdict is what it is, with the floor's
+    interval, the weight of the forms that never reach the target and the horizon."""
     st = sol["status"]
+    if st in _STATUS_NOTE:
+        return _STATUS_NOTE[st]
+    if st == "already_met":
+        return ("already met: the fitted curve is at or below the target error before the "
+                "smallest training size (n* = 0): no rows are needed beyond any run's")
+    limit = sol.get("limit", np.inf)
+    horizon = f"{sol.get('horizon', np.inf):g}x the largest training size"
+    w_never = sol.get("weight_unreachable", np.nan)
+    # a chance below 0.5% explains nothing
+    never = (f"; the forms give it a {w_never:.0%} chance of never being reached"
+             if np.isfinite(w_never) and w_never >= 0.005 else "")
+    if verdict == "not reachable":
+        return (f"not reachable: the target error {y_target:.4g} is at or below the "
+                f"{_floor_text(sol)}{never}: no amount of data reaches it")
+    if verdict == "reachable":
+        return ""
+    why = []
     if st == "beyond_horizon":
-        return (f"not reachable within the horizon: the estimate n* = {sol['x']:.3g} is "
-                f"{sol['factor']:.3g} times the largest training size observed (horizon "
-                f"{sol['horizon']:g}x); the data cannot tell a floor above the target from a "
-                "very slow decline")
-    if st == "floor":
-        return (f"not reachable: the target error {y_target:.4g} is at or below the fitted floor "
-                f"c = {sol['floor']:.4g} (95% CI [{sol['floor_ci_low']:.4g}, "
-                f"{sol['floor_ci_high']:.4g}]): no amount of data reaches it")
-    note = _STATUS_NOTE.get(st, st)
-    if st == "ok" and np.isinf(sol["ci_high"]):
-        note = ("reachable by the estimate, but the floor's interval (or forms with Akaike "
-                "weight >= 2.5% whose floor is above the target) leaves the upper limit unbounded")
-    return note
+        why.append(f"the estimate n* = {_g(sol['point'])} lies beyond the horizon ({horizon})")
+    hi_f = sol.get("floor_ci_high", np.nan)
+    if np.isfinite(hi_f) and hi_f >= y_target:
+        why.append(f"the {_floor_text(sol)} reaches the target error {y_target:.4g}")
+    if never:
+        why.append(never[2:])
+    upper = sol.get("upper", np.nan)
+    if np.isfinite(upper) and upper > limit and st != "beyond_horizon":
+        why.append(f"the upper limit {_g(upper)} lies beyond the horizon ({horizon})")
+    if not why:
+        why.append("the upper limit is unbounded")
+    lo = sol.get("ci_low", np.nan)
+    at_least = f"at least {_g(lo)} rows (95% lower limit); " if np.isfinite(lo) else ""
+    return f"undetermined: {at_least}" + "; ".join(why)
 
 
 

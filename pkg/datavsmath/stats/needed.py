@@ -8,6 +8,7 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .cells import DEFAULT_TARGETS, HORIZON, N_TOTAL, _check_frame, _check_metric
 from .curves import Summary
@@ -23,19 +24,24 @@ class DataNeededResults:
 
     def table(self) -> pd.DataFrame:
         """experiment, frac_damage, model, metric, form ("average" for the model average),
-        target, n_needed, ci_low, ci_high, se_log, df, frac_needed (n_needed / 60000),
-        reachable, extrapolated, extrapolation_factor (n_needed / largest observed n; > 1
-        is beyond the data), floor, floor_ci_low, floor_ci_high (the error asymptote and its
-        interval; for the average, that of the weightiest form used, 0 for forms without a
-        floor), weight_unreachable (Akaike weight of forms that never reach the target),
-        forms (Akaike weights averaged over), status ("ok", "floor", "beyond_horizon",
-        "not_decreasing", "not identifiable", ...), method, conditional_on, note."""
+        target, verdict ("reachable", "not reachable" or "undetermined": see :func:`verdict`),
+        n_needed (the point estimate where it lies within the horizon, also when
+        undetermined; 0 when the target is met already), ci_low, ci_high (infinite when
+        undetermined), se_log, df, frac_needed (n_needed / 60000), reachable (the verdict
+        is "reachable"), extrapolated, extrapolation_factor (n_needed / largest observed n;
+        > 1 is beyond the data), floor, floor_ci_low, floor_ci_high (the error asymptote and
+        its interval; for the average, the Akaike-weighted mixture over the forms),
+        floor_assumed (every form used assumes a floor of 0: no interval), weight_unreachable
+        (the chance, over the forms' Akaike weights and their floors' intervals, that no data
+        reach the target), forms (Akaike weights averaged over), status ("ok", "floor",
+        "beyond_horizon", "already_met", "not_decreasing", "not identifiable", ...), method,
+        conditional_on, note."""
         return self.frame.copy()
 
     def summary(self) -> Summary:
         s = Summary("Training rows needed to reach a target")
-        cols = ["model", "metric", "form", "target", "n_needed", "ci_low", "ci_high",
-                "reachable", "extrapolation_factor"]
+        cols = ["model", "metric", "form", "target", "verdict", "n_needed", "ci_low", "ci_high",
+                "extrapolation_factor"]
         if self.frame["frac_damage"].nunique() > 1:
             cols.insert(1, "frac_damage")
         s.add_df(self.frame[cols], index=False, digits=5)
@@ -144,6 +150,57 @@ def data_needed(fits, targets=None, form: str = "average", method: str = "delta"
 
 
 
+#: the three answers to "how much data reaches the target?"
+VERDICTS = ("reachable", "not reachable", "undetermined")
+
+#: statuses that say no fit answered (the verdict is then "undetermined", with the reason)
+_NO_ANSWER = ("not fitted", "undefined", "not identifiable")
+
+
+def _never_chance(sol: dict, y_target: float) -> float:
+    """P(floor >= target) for one form's solution: 1 when it does not fall, 0 when its floor
+    is assumed (0), else under the floor's t distribution with the fit's residual df."""
+    if sol["status"] == "not_decreasing":
+        return 1.0
+    if sol.get("floor_assumed") or not np.isfinite(sol.get("floor", np.nan)):
+        return 0.0
+    se, df = sol.get("floor_se", np.nan), sol.get("df", np.nan)
+    if not (np.isfinite(se) and se > 0 and np.isfinite(df) and df >= 1):
+        return float(sol["floor"] >= y_target)
+    return float(stats.t.sf((y_target - sol["floor"]) / se, df))
+
+
+def verdict(sol: dict, y_target: float, limit: float = np.inf) -> str:
+    """The verdict on a target error ``y_target`` from a solution of :meth:`CurveSet.average_solve`
+    or :meth:`CurveFit.solve`, with n* limited to ``limit`` rows (the horizon):
+
+    * "not reachable": the floor's lower 95% limit is at or above the target, or the forms
+      that never reach it carry at least 97.5% of the weight (a single form: it never does);
+    * "reachable": the target is met already (n* = 0), or the floor's upper limit (an assumed
+      floor of 0 for forms without one) is below the target and n*'s interval is finite and
+      within ``limit``;
+    * "undetermined" otherwise: the data do not decide, and the interval is [lower limit,
+      infinity).
+    """
+    status = sol["status"]
+    if status in _NO_ANSWER:
+        return "undetermined"
+    if status in ("already_met", "before_data"):
+        return "reachable"
+    w_never = sol.get("weight_unreachable", np.nan)
+    if not np.isfinite(w_never):  # one form: its floor's chance of lying at or above the target
+        w_never = _never_chance(sol, y_target)
+    floor_lo, floor_hi = sol.get("floor_ci_low", np.nan), sol.get("floor_ci_high", np.nan)
+    if sol.get("floor_assumed"):
+        floor_lo = floor_hi = 0.0
+    if (np.isfinite(floor_lo) and floor_lo >= y_target) or w_never >= 0.975:
+        return "not reachable"
+    if (np.isfinite(floor_hi) and floor_hi < y_target and np.isfinite(sol["ci_high"])
+            and sol["ci_high"] <= limit and status == "ok"):
+        return "reachable"
+    return "undetermined"
+
+
 def _need_row(cs: CurveSet, name, target: float, method: str, n_boot: int, seed: int,
               n_total: int, horizon: float = HORIZON) -> dict:
     """One row of the data-needed table: form ``name`` of ``cs`` ("average": the model
@@ -165,32 +222,45 @@ def _need_row(cs: CurveSet, name, target: float, method: str, n_boot: int, seed:
     else:
         fit = cs.fits[name]
         sol = fit.solve(y, method=method, n_boot=n_boot, seed=seed)
+        if sol["status"] == "before_data":
+            sol.update(status="already_met", x=0.0, ci_low=0.0)
         cond = f"the form {name} being right; {cs.weighting}"
         status = CurveSet.status(fit, cs.criterion)
         if status != "ok" and fit.converged:  # a conditional answer the model choice excludes
             cond += f" (form outside the model choice: {status})"
-    x = sol["x"]
+    if "floor_assumed_weight" in sol:  # the average: its floor is assumed when every form's is
+        sol["floor_assumed"] = bool(sol["floor_assumed_weight"] >= 1 - 1e-12)
     n_max = float(cs.cells["n"].max()) if len(cs.cells) else np.nan
-    factor = x / n_max if sol["reachable"] and np.isfinite(x) else np.nan
-    if np.isfinite(factor) and factor > horizon:
-        sol.update(status="beyond_horizon", reachable=False, factor=factor, horizon=horizon,
-                   ci_low=np.nan, ci_high=np.nan)
-        factor = np.nan
+    limit = horizon * n_max
+    sol.update(horizon=horizon, limit=limit)
+    v = verdict(sol, y, limit)
+    x = sol["x"]
+    if v == "not reachable":
+        x = np.nan
+        sol.update(ci_low=np.nan, ci_high=np.nan)
+    elif v == "undetermined":
+        sol["upper"] = sol["ci_high"]  # what the note explains: beyond the horizon, or unbounded
+        sol["ci_high"] = np.inf
+        if np.isfinite(x) and x > limit:
+            sol.update(status="beyond_horizon", point=x)
+            x = np.nan
+    factor = x / n_max if np.isfinite(x) else np.nan
     return {"experiment": cs.experiment, "frac_damage": cs.frac_damage, "model": cs.model,
-            "metric": cs.metric, "form": name, "target": target,
-            "n_needed": x if sol["reachable"] else np.nan,
-            "ci_low": sol["ci_low"], "ci_high": sol["ci_high"],
-            "se_log": sol.get("se_log", np.nan), "df": sol.get("df", np.nan),
-            "frac_needed": x / n_total if sol["reachable"] else np.nan,
-            "reachable": bool(sol["reachable"]),
+            "metric": cs.metric, "form": name, "target": target, "verdict": v,
+            "n_needed": x, "ci_low": sol["ci_low"], "ci_high": sol["ci_high"],
+            "se_log": sol.get("se_log", np.nan) if np.isfinite(x) else np.nan,
+            "df": sol.get("df", np.nan),
+            "frac_needed": x / n_total,
+            "reachable": v == "reachable",
             "extrapolated": bool(np.isfinite(factor) and factor > 1 + 1e-9),
             "extrapolation_factor": factor,
             "floor": sol.get("floor", np.nan), "floor_ci_low": sol.get("floor_ci_low", np.nan),
             "floor_ci_high": sol.get("floor_ci_high", np.nan),
+            "floor_assumed": bool(sol.get("floor_assumed", False)),
             "weight_unreachable": sol.get("weight_unreachable", np.nan),
             "forms": sol.get("forms", ""), "status": sol["status"],
             "method": _method_text("average" if name == "average" else method, n_boot),
-            "conditional_on": cond, "note": _status_note(sol, y)}
+            "conditional_on": cond, "note": _status_note(sol, y, v)}
 
 
 

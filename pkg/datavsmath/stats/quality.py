@@ -49,12 +49,13 @@ class DataQualityDerivative:
             "model": lev["model"], "metric": lev["metric"], "threshold": lev["target"],
             "form": lev["form"], "scope": "level", "quality": lev["quality"],
             "n_needed": lev["n_needed"], "n_ci_low": lev["ci_low"], "n_ci_high": lev["ci_high"],
-            "frac_needed": lev["frac_needed"], "reachable": lev["reachable"],
+            "frac_needed": lev["frac_needed"], "verdict": lev["verdict"],
+            "reachable": lev["reachable"],
             "extrapolated": lev["extrapolated"],
             "extrapolation_factor": lev["extrapolation_factor"], "floor": lev["floor"],
             "floor_ci_low": lev["floor_ci_low"], "floor_ci_high": lev["floor_ci_high"],
             "method": lev["method"], "conditional_on": lev["conditional_on"],
-            "note": lev["note"]})
+            "status": lev["status"], "note": lev["note"]})
 
     def table(self) -> pd.DataFrame:
         """Tidy rows of three kinds (column ``scope``), keyed by model, metric, threshold, form
@@ -77,7 +78,7 @@ class DataQualityDerivative:
     def summary(self) -> Summary:
         s = Summary(f"d(data)/d(quality) for {self.metric} > {self.threshold:g}, "
                      f"modelled with {self.form}")
-        cols = ["model", "quality", "n_needed", "ci_low", "ci_high", "reachable",
+        cols = ["model", "quality", "verdict", "n_needed", "ci_low", "ci_high",
                 "extrapolation_factor", "floor", "floor_ci_low", "floor_ci_high"]
         s.add_df(self.levels[cols], index=False, digits=4)
         tab = pd.concat([self.steps, self.overall], ignore_index=True)
@@ -142,10 +143,11 @@ def data_quality_derivative(df_cross: pd.DataFrame, metric: str = "acc", thresho
     model-based counterpart of the R table's d_obs per relative quality step). Intervals come
     from draws of the two log n* (t with each fit's residual df), so they respect that n* is
     positive and log-normal-like. "<< -1" is declared to hold when the whole 95% interval lies
-    below -1. Where the threshold is not reachable at the lower quality (its floor is above the
-    target error, or n* lies beyond ``horizon`` times the largest size observed, see
-    :func:`data_needed`) the step is "not compensable": derivative -inf,
-    ``compensable = False``.
+    below -1. Where the verdict at the lower quality is "not reachable" (its floor is above the
+    target error, see :func:`data_needed`) the step is "not compensable": derivative -inf,
+    ``compensable = False``. Where it is "undetermined" (the floor's interval reaches the
+    target, or n*'s upper limit lies beyond ``horizon`` times the largest size observed) the
+    point estimate is used and the matching interval limit is infinite.
 
     Returns
     -------
@@ -186,11 +188,13 @@ def _derivative_block(sets, model, metric, threshold, name, n_total, notes, quie
     need["quality"] = np.round(1.0 - need["frac_damage"], 10)
     need = need.sort_values("quality", ascending=False).reset_index(drop=True)
     for r in need.itertuples():
-        if not r.reachable:
+        if r.verdict != "reachable":
             _warn(notes, f"{model}: {metric} > {threshold:g} at quality {r.quality:g}: {r.note}",
                   quiet)
-    good = need["reachable"] & np.isfinite(need["se_log"]) & (need["n_needed"] > 0)
-    never = need["status"].isin(["floor", "beyond_horizon"])
+    # an undetermined n* with a point estimate still enters, its upper limit infinite (which
+    # makes the derivative's matching limit infinite); "not reachable" is not compensable
+    good = np.isfinite(need["n_needed"]) & np.isfinite(need["se_log"]) & (need["n_needed"] > 0)
+    never = need["verdict"] == "not reachable"
     base = dict(model=model, metric=metric, threshold=threshold, form=name, n_total=n_total)
     steps = []
     for i in range(len(need) - 1):
@@ -200,8 +204,8 @@ def _derivative_block(sets, model, metric, threshold, name, n_total, notes, quie
             note = ""
         elif good.iloc[i] and never.iloc[i + 1]:
             note = (f"not compensable: at quality {b['quality']:g} no amount of data reaches "
-                    "the threshold (" + ("floor above the target)" if b["status"] == "floor"
-                                         else f"not within {horizon:g}x the data)"))
+                    "the threshold (" + ("the error does not fall)" if b["status"] == "not_decreasing"
+                                         else "floor above the target)"))
         else:
             note = "threshold not reachable (or n* undefined) at one end"
         steps.append(_difference(a, b, ok, scope="step", **base, note=note,
@@ -215,7 +219,7 @@ def _derivative_block(sets, model, metric, threshold, name, n_total, notes, quie
         below = need.loc[never & (need["quality"] < b["quality"]), "quality"]
         if len(below):
             note += (f"; not compensable at quality {', '.join(f'{q:g}' for q in below)} "
-                     f"(floor above the target, or beyond {horizon:g}x the data)")
+                     "(floor above the target)")
     overall = [_difference(a, b, ok, scope="overall", **base, note=note)]
     return need, pd.DataFrame(steps), pd.DataFrame(overall)
 

@@ -74,7 +74,8 @@ def _check_inputs(rows, quality, cost_label, cost_clean, cleaning):
 
 
 def _levels_frame(levels: pd.DataFrame) -> pd.DataFrame:
-    """Grid qualities ascending with log n* (NaN where not reachable), se_log and df."""
+    """Grid qualities ascending with log n* (NaN unless the verdict is reachable: an
+    undetermined n* has no upper limit to price), se_log and df."""
     need = {"quality", "n_needed", "reachable", "se_log", "df"}
     missing = need - set(levels.columns)
     if missing:
@@ -153,8 +154,9 @@ class QualityValue:
                         "at any label quality (too few training sizes per quality); run a bigger "
                         "profile of the size x damage experiment.")
             return (f"Neither collecting nor cleaning reaches {target} for the {self.model}: at "
-                    "every quality from today's up the target is out of reach (error floor "
-                    "above it, beyond the data's horizon, or no curve fitted there).")
+                    "every quality from today's up the target is out of reach or not "
+                    "determined by the data (error floor above it or its interval reaching it, "
+                    "beyond the data's horizon, or no curve fitted there).")
         if p >= 1 - self.alpha:
             how = ("clean only" if best["rows_to_collect"] == 0
                    else f"clean to quality {best['quality']:.3g}, then collect")
