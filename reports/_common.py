@@ -24,12 +24,12 @@ from datavsmath.report.findings import (  # noqa: F401
     fmt_num, headline, headline_table, loss_words, nearest, scaling_verdict, size_verdict,
     size_x_damage_verdict, steps, values)
 from datavsmath.report.tables import (  # noqa: F401
-    advice_view, backtest_view, breakdown_table, choice_table, derivative_caption, derivative_table, fits_table,
-    joint_law_view, needed_table, replicate_note, runs_alone, talk_comparison)
+    advice_view, backtest_view, breakdown_table, choice_table, coverage_view, derivative_caption, derivative_table,
+    fits_table, joint_law_view, needed_table, replicate_note, runs_alone, talk_comparison)
 from datavsmath.report.parity import (KNOWN_DIFFERENCES, describe_systematic,  # noqa: F401
                                       parity_verdict_text, readable_cells, readable_summary)
 from datavsmath.report.site import (EXPERIMENT_NAMES, MODEL_NAMES, R_RESULTS, ROOT, TABLES,  # noqa: F401
-                                    Site, build_stamp, r_talk_tables, build_summary, devices, duration, hardware, load, provenance_table, r_results, readable_timings,
+                                    Site, build_stamp, coverage_study, r_talk_tables, build_summary, devices, duration, hardware, load, provenance_table, r_results, readable_timings,
                                     relative, timings, versions_table)
 from datavsmath.stats.parity import (LEVEL, diff_ci, mean_ci, model_order,  # noqa: F401
                                      outliers, parity_cells, parity_summary, prediction_interval,

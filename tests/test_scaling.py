@@ -150,7 +150,13 @@ def test_fit_learning_curves_results_objects_and_table():
         res = scaling.fit_learning_curves(df, metric=["acc", "auc"])
     assert len(res) == 4 and res.get("b", "acc").selected == "power_floor"
     tab = res.table()
-    assert len(tab) == 2 * 2 * (2 + 3 + 2 + 3)  # models x metrics x parameters of the 4 forms
+    per_form = tab[tab["form"] != "average"]
+    assert len(per_form) == 2 * 2 * (2 + 3 + 2 + 3)  # models x metrics x parameters of 4 forms
+    # per curve, the model averages: the exponent over the power forms and the floor
+    avg = tab[tab["form"] == "average"]
+    assert sorted(avg.groupby(["model", "metric"])["param"].apply(tuple)) == [("b", "c")] * 4
+    b = avg[(avg["model"] == "b") & (avg["metric"] == "acc") & (avg["param"] == "b")].iloc[0]
+    assert b["ci_low"] < 0.5 < b["ci_high"] and 0 < b["weight"] <= 1
     for col in ("model", "metric", "form", "param", "estimate", "std_err", "ci_low", "ci_high",
                 "aic", "bic", "n_points", "converged", "selected"):
         assert col in tab.columns

@@ -72,6 +72,12 @@ def r_talk_tables() -> pd.DataFrame:
     return pd.read_csv(R_RESULTS / "talk-tables.csv", comment="#")
 
 
+def coverage_study() -> pd.DataFrame:
+    """The simulation study of the intervals and verdicts (``data/coverage-study.csv``, written
+    by ``python -m datavsmath.stats.simulation``; checked by tests/test_simulation_study.py)."""
+    return pd.read_csv(ROOT / "data" / "coverage-study.csv")
+
+
 def project_root() -> Path:
     """The repository root (the folder holding pyproject.toml), else the working directory."""
     here = Path(__file__).resolve().parents[3]

@@ -54,10 +54,16 @@ def with_dataset(view: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
 
 
 def fits_table(fits: pd.DataFrame) -> pd.DataFrame:
-    """Parameters of the selected curve form per model and metric: 'est [lo, hi]'."""
-    sel = fits[fits["selected"].map(_true)]
+    """Parameters of the selected curve form per model and metric with its Akaike weight
+    (its intervals are conditional on that form), then the model averages ("average": the
+    exponent over the power-law forms, the floor over all, intervals including the choice of
+    form): 'est [lo, hi]'."""
+    sel = fits[fits["selected"].map(_true) | (fits["form"] == "average")]
+    sel = sel.sort_values(["metric", "model"], kind="stable")
+    weight = sel["weight"] if "weight" in sel else pd.Series(np.nan, index=sel.index)
     return with_dataset(pd.DataFrame({
-        "model": sel["model"].str.upper(), "metric": sel["metric"], "form": sel["form"],
+        "model": sel["model"].str.upper(), "metric": sel["metric"],
+        "form (weight)": [f"{f} ({w:.2f})" if not _nan(w) else f for f, w in zip(sel["form"], weight)],
         "formula": sel["formula"] if "formula" in sel else "",
         "parameter": sel["param"],
         "estimate [95% CI]": [fmt_interval(e, lo, hi, 4) for e, lo, hi in
@@ -76,7 +82,7 @@ def choice_table(fits: pd.DataFrame) -> pd.DataFrame:
     col = crit if crit in fits else "aic"
     label = {"aicc": "AICc", "aic": "AIC", "bic": "BIC"}.get(col, col)
     by = [k for k in ("dataset", "experiment", "frac_damage") if k in fits] + ["model", "metric"]
-    c = fits.drop_duplicates(by + ["form"]).copy()
+    c = fits[fits["form"] != "average"].drop_duplicates(by + ["form"]).copy()
     c["_delta"] = c[col] - c.groupby(by, dropna=False)[col].transform("min")
     c = c.sort_values([k for k in ("dataset",) if k in c] + ["metric", "model", "_delta"], na_position="last")
     out = pd.DataFrame({
@@ -149,6 +155,30 @@ def joint_law_view(joint: pd.DataFrame) -> pd.DataFrame:
         rows.append({"metric": r["metric"], "parameter": what,
                      "estimate [95% CI]": fmt_interval(r["estimate"], r.get("ci_low"), r.get("ci_high"))})
     return pd.DataFrame(rows)
+
+
+def coverage_view(study: pd.DataFrame) -> pd.DataFrame:
+    """The simulation study for reading: truth, runs per cell, quantity, coverage of the 95%
+    intervals with its Monte Carlo standard error, and the verdicts' shares where the
+    quantity has them (wrong ones named)."""
+    def pct(v):
+        return "" if _nan(v) else f"{v:.1%}"
+
+    return pd.DataFrame({
+        "truth e(n)": study["truth"],
+        "runs": [f"{int(r)} x {'single runs' if int(k) == 1 else f'{int(k)} replicates'}"
+                 for r, k in zip(study["runs"], study["replicates"])],
+        "quantity": study["quantity"],
+        "coverage": [("" if _nan(c) else f"{c:.3f} ± {se:.3f}")
+                     for c, se in zip(study["coverage"], study["coverage_se"])],
+        "reachable / undetermined / not reachable": [
+            "" if _nan(a) else f"{pct(a)} / {pct(b)} / {pct(c)}"
+            for a, b, c in zip(study["reachable"], study["undetermined"], study["not_reachable"])],
+        "wrong verdicts": [
+            "" if _nan(a) else (f"{pct(a)} wrongly reachable" if a > 0 else "")
+            + (", " if a > 0 and b > 0 else "") + (f"{pct(b)} wrongly not reachable" if b > 0 else "")
+            or "none" for a, b in zip(study["wrong_reachable"], study["wrong_not_reachable"])],
+    })
 
 
 def backtest_view(bt: pd.DataFrame) -> pd.DataFrame:

@@ -422,28 +422,32 @@ def _warn(notes, msg, quiet):
         warnings.warn(msg, ScalingWarning, stacklevel=3)
 
 
-def _optimise(model: CurveModel, start):
-    """BFGS from ``start`` then a Newton polish: (statsmodels results or None, the distinct
-    warnings the optimisers raised other than floating-point ones met on the way)."""
+def _fit_recording(model: CurveModel, **kwargs):
+    """``model.fit(**kwargs)`` and the distinct warnings it raised about its result
+    (floating-point warnings met by trial steps of the line search are not about the result)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            res = model.fit(start_params=np.asarray(start, float), method="bfgs", maxiter=400,
-                            disp=0, gtol=1e-9, skip_hessian=True)
-            theta = res.params
-            if np.all(np.isfinite(theta)):
-                polished = model.fit(start_params=theta, method="newton", maxiter=30, disp=0,
-                                     tol=1e-12, skip_hessian=True)
-                if np.isfinite(polished.llf) and polished.llf >= res.llf - 1e-9:
-                    res = polished
-            ok = np.all(np.isfinite(res.params)) and np.isfinite(res.llf)
-        except (np.linalg.LinAlgError, ValueError, OverflowError, FloatingPointError):
-            res, ok = None, False
-    # overflow/invalid values in trial steps of the line search are part of the search, not a
-    # verdict on the fit; what the optimisers say about the result is kept
+        res = model.fit(disp=0, skip_hessian=True, **kwargs)
     said = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught
                          if not issubclass(w.category, RuntimeWarning))
-    return (res if ok else None), list(said)
+    return res, list(said)
+
+
+def _optimise(model: CurveModel, start):
+    """BFGS from ``start`` then a Newton polish: (statsmodels results or None, the warnings
+    of the optimiser whose result is returned)."""
+    try:
+        res, said = _fit_recording(model, start_params=np.asarray(start, float), method="bfgs",
+                                   maxiter=400, gtol=1e-9)
+        if np.all(np.isfinite(res.params)):
+            polished, p_said = _fit_recording(model, start_params=res.params, method="newton",
+                                              maxiter=30, tol=1e-12)
+            if np.isfinite(polished.llf) and polished.llf >= res.llf - 1e-9:
+                res, said = polished, p_said
+    except (np.linalg.LinAlgError, ValueError, OverflowError, FloatingPointError):
+        return None, []
+    ok = np.all(np.isfinite(res.params)) and np.isfinite(res.llf)
+    return (res if ok else None), said
 
 
 def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = None,

@@ -291,6 +291,36 @@ class CurveSet:
 
 
 
+def _average_rows(cs: CurveSet) -> list[dict]:
+    """Rows of form "average" for the long table: the exponent b over the power-law forms
+    and the floor c over all admissible forms, with intervals that include the choice of
+    form (MATA); ``weight`` is the Akaike weight of the forms averaged over."""
+    rows = []
+    base = {"experiment": cs.experiment, "frac_damage": cs.frac_damage, "model": cs.model,
+            "metric": cs.metric, "form": "average", "criterion": cs.criterion,
+            "n_points": len(cs.cells), "converged": True, "status": "model average",
+            "admissible": False, "weighting": cs.weighting, "selected": False}
+    b = cs.average_param("b")
+    if np.isfinite(b["estimate"]):
+        rows.append(base | {"formula": "power-law forms, Akaike-weighted", "param": "b",
+                            "estimate": b["estimate"], "std_err": b["se"],
+                            "ci_low": b["ci_low"], "ci_high": b["ci_high"],
+                            "weight": b["weight"], "conditional_on": (
+                                f"the power-law forms ({b['forms']}), MATA interval; "
+                                f"{cs.weighting}"), "notes": ""})
+    fl = cs.average_floor()
+    if np.isfinite(fl["floor"]):
+        rows.append(base | {"formula": "all admissible forms, Akaike-weighted (no floor: 0 "
+                                       "assumed)", "param": "c", "estimate": fl["floor"],
+                            "std_err": np.nan, "ci_low": fl["floor_ci_low"],
+                            "ci_high": fl["floor_ci_high"], "weight": 1.0,
+                            "conditional_on": (f"the admissible forms, MATA interval; forms "
+                                               f"assuming a floor of 0 weigh "
+                                               f"{fl['floor_assumed_weight']:.2f}; "
+                                               f"{cs.weighting}"), "notes": ""})
+    return rows
+
+
 class LearningCurveResults:
     """Learning-curve fits of one experiment: a :class:`CurveSet` per (model, metric, damage).
 
@@ -323,7 +353,10 @@ class LearningCurveResults:
         return cs.best if form is None else cs.fits[form]
 
     def selected(self) -> pd.DataFrame:
-        """model, metric, frac_damage -> selected form, with b (or k) of that form."""
+        """model, metric, frac_damage -> selected form, with its rate b (or k) and that form's
+        interval (conditional on the choice), then b_average, b_ci_low, b_ci_high: the
+        exponent averaged over the power-law forms, its interval including the choice of form
+        (MATA), and b_weight, their Akaike weight."""
         rows = []
         for cs in self.sets:
             row = {"model": cs.model, "metric": cs.metric, "frac_damage": cs.frac_damage,
@@ -333,11 +366,17 @@ class LearningCurveResults:
                 rate = cs.best.form.rate
                 row.update(rate=rate, **cs.best.param_table().loc[rate, ["estimate", "ci_low",
                                                                          "ci_high"]].to_dict())
+            b = cs.average_param("b")
+            row.update(b_average=b["estimate"], b_ci_low=b["ci_low"], b_ci_high=b["ci_high"],
+                       b_weight=b["weight"])
             rows.append(row)
         return pd.DataFrame(rows)
 
     def table(self) -> pd.DataFrame:
-        """Tidy long table, one row per model x metric x form x parameter: estimate, std_err,
+        """Tidy long table, one row per model x metric x form x parameter, then per curve
+        the rows of form "average" (b over the power-law forms and the floor c, model-averaged
+        with intervals that include the choice of form, see :meth:`CurveSet.average_param`):
+        estimate, std_err,
         ci_low, ci_high (95% t, the fit's residual df, conditional on the form and on the
         weighting), the fit's aic, aicc, bic, delta, weight (Akaike), n_points, sigma,
         converged, status (why a form is or is not in the model choice), admissible,
@@ -361,6 +400,7 @@ class LearningCurveResults:
                         "conditional_on": f"the form {name}; {cs.weighting}; t with "
                                           f"{fit.df_resid} df",
                         "selected": name == cs.selected, "notes": "; ".join(fit.notes)})
+            rows += _average_rows(cs)
         return pd.DataFrame(rows)
 
     def summary(self) -> Summary:
@@ -370,7 +410,9 @@ class LearningCurveResults:
         s.add_df(head, index=False, digits=4)
         s.add_text("rate: b of a power law (e ~ n^-b), k of an exponential (per training row) "
                    "or of vapor pressure, h of the sigmoid forms (mmf, weibull, log_power); "
-                   "95% t intervals.")
+                   "95% t intervals of the selected form, conditional on its choice. "
+                   "b_average: the exponent averaged over the power-law forms (b_weight: their "
+                   "Akaike weight), its 95% MATA interval including the choice of form.")
         for cs in self.sets:
             s.extend(cs.summary())
         return s
