@@ -207,15 +207,16 @@ def _derivative_block(sets, model, metric, threshold, name, n_total, notes, quie
                     "the threshold (" + ("the error does not fall)" if b["status"] == "not_decreasing"
                                          else "floor above the target)"))
         else:
-            note = "threshold not reachable (or n* undefined) at one end"
+            note = "no estimate of n* within the horizon at one end (undetermined or not fitted)"
         steps.append(_difference(a, b, ok, scope="step", **base, note=note,
                                  never_low=bool(good.iloc[i] and never.iloc[i + 1])))
     idx = np.flatnonzero(good.to_numpy())
     ok = idx.size >= 2
     a, b = need.iloc[idx[0] if ok else 0], need.iloc[idx[-1] if ok else -1]
-    note = "" if ok else "fewer than 2 qualities reach the threshold"
+    note = "" if ok else "fewer than 2 qualities have an estimate of n* within the horizon"
     if ok and idx.size < len(need):
-        note = f"over the {idx.size} of {len(need)} qualities where the threshold is reachable"
+        note = (f"over the {idx.size} of {len(need)} qualities where n* has an estimate within "
+                "the horizon")
         below = need.loc[never & (need["quality"] < b["quality"]), "quality"]
         if len(below):
             note += (f"; not compensable at quality {', '.join(f'{q:g}' for q in below)} "
