@@ -163,6 +163,19 @@ def test_needed_table_marks_extrapolated_and_unreachable():
          "ci_low": np.nan, "ci_high": np.nan, "reachable": False, "extrapolated": False}])
     t = T.needed_table(needed)
     assert list(t["training rows needed [95% CI]"]) == ["34,395 [14,148, 83,619] (extrapolated)", "not reachable"]
+    # with the verdict column: undetermined rows keep their point and lower limit and say why
+    verdicts = pd.DataFrame([
+        {"model": "dnn", "metric": "acc", "form": "average", "target": 0.9, "verdict": "undetermined",
+         "n_needed": 446540.0, "ci_low": 176189.0, "ci_high": np.inf, "status": "ok",
+         "note": "undetermined: ...; the floor 0.076 (95% CI [0, 0.105]) reaches the target error 0.1"},
+        {"model": "rf", "metric": "acc", "form": "average", "target": 0.9, "verdict": "undetermined",
+         "n_needed": np.nan, "ci_low": 7.1e6, "ci_high": np.inf, "status": "beyond_horizon",
+         "note": "undetermined: ...; the estimate lies beyond the horizon (100x ...)"},
+        {"model": "cnn", "metric": "acc", "form": "average", "target": 0.6, "verdict": "reachable",
+         "n_needed": 0.0, "ci_low": 0.0, "ci_high": np.nan, "status": "already_met", "note": "already met"}])
+    assert list(T.needed_table(verdicts)["training rows needed [95% CI]"]) == [
+        "undetermined: 446,540 [176,189, no upper limit] (the floor may lie above the target)",
+        "undetermined: at least 7,100,000 (beyond the horizon)", "0 (met already)"]
 
 
 def test_joint_law_and_backtest_views_keep_what_a_reader_needs():
@@ -174,6 +187,12 @@ def test_joint_law_and_backtest_views_keep_what_a_reader_needs():
     v = T.joint_law_view(joint)
     assert list(v.columns) == ["metric", "parameter", "estimate [95% CI]"]
     assert list(v["parameter"]) == ["b", "g (q = 0.8)"] and v.loc[1, "estimate [95% CI]"] == "0.61 [0.52, 0.7]"
+    # a law the data do not identify shows the reason, not its numbers as estimates
+    unident = pd.concat([joint.assign(status="identified"),
+                         joint.assign(metric="auc", status="not identified: b holds 0")])
+    u = T.joint_law_view(unident)
+    assert list(u["metric"]) == ["acc", "acc", "auc"]
+    assert u.iloc[2]["estimate [95% CI]"].startswith("not identified: b holds 0")
     bt = pd.DataFrame({"model": ["cnn"], "metric": ["acc"], "form": ["power"], "weight": [0.96],
                        "rmse_held": [0.0121], "pi_coverage": [1.0], "status": ["ok"], "aicc": [-5.7]})
     b = T.backtest_view(bt)

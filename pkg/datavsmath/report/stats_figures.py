@@ -139,7 +139,7 @@ def _interval_figure(df: pd.DataFrame, x: str, y: str, lo: str, hi: str, labels:
 def data_needed_figure(table: pd.DataFrame, metric: str | None = None, dataset: str = "fashion") -> ggplot:
     """Training rows needed to reach each target (``data_needed.csv``) on ``dataset``, with 95%
     intervals, one colour per model, log scale, one panel per metric (or only ``metric``);
-    unreachable targets are left out."""
+    targets whose verdict is not "reachable" are left out."""
     table = table[table["dataset"] == dataset] if "dataset" in table else table
     df = table if metric is None else table[table["metric"] == metric]
     if "reachable" in df.columns:
@@ -154,7 +154,8 @@ def data_needed_figure(table: pd.DataFrame, metric: str | None = None, dataset: 
         "title": "Data Needed for a Target",
         "subtitle": f"{_DATASET_SUBTITLE.get(dataset, dataset)}: training rows to reach a test accuracy or AUC",
         "x": "Target", "y": "Training rows needed (log scale)",
-        "caption": "Bars: 95% confidence intervals; unreachable targets are not drawn"},
+        "caption": "Bars: 95% confidence intervals; targets whose verdict is not reachable "
+                   "or undetermined are not drawn"},
         facet="~panel", log_y=True)
 
 

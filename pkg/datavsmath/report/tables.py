@@ -145,12 +145,22 @@ def derivative_caption(deriv: pd.DataFrame) -> str:
 
 def joint_law_view(joint: pd.DataFrame) -> pd.DataFrame:
     """``joint_size_quality_law.csv`` for reading: one row per parameter (g(q) and c(q) per
-    label quality q, the shared a and b), its estimate with the 95% interval."""
+    label quality q, the shared a and b), its estimate with the 95% interval; a metric whose
+    law is not identified (or did not converge) is one row saying so, with the reason."""
     if joint is None or joint.empty:
         return pd.DataFrame()
-    rows = []
+    rows, shown = [], set()
     for r in joint.itertuples(index=False):
         r = r._asdict()
+        status = r.get("status")
+        if isinstance(status, str) and status != "identified":
+            # a law the data do not identify has no estimates to show, only the reason
+            if r["metric"] not in shown:
+                rows.append({"metric": r["metric"], "parameter": "(all)",
+                             "estimate [95% CI]": status + " (the download keeps the numbers "
+                                                           "for inspection)"})
+                shown.add(r["metric"])
+            continue
         what = r["param"] + (f" (q = {float(r['quality']):g})" if not _nan(r.get("quality")) else "")
         rows.append({"metric": r["metric"], "parameter": what,
                      "estimate [95% CI]": fmt_interval(r["estimate"], r.get("ci_low"), r.get("ci_high"))})
