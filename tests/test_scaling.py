@@ -715,3 +715,97 @@ def test_observations_needed_steps_down_the_qualities_with_ties_first_or_all(ord
     pd.testing.assert_frame_equal(every, expected)
     with pytest.raises(ValueError, match="ties must be 'first' or 'all', got 'last'"):
         scaling.observations_needed(grid, "acc", 0.90, ties="last")
+
+
+# --------------------------------------------------------------------------------------------
+# verdicts, model averages, assumed floors, the joint law's identification
+def _sol(**kw):
+    base = {"status": "ok", "x": 5e4, "ci_low": 4e4, "ci_high": 6e4, "floor": 0.05,
+            "floor_ci_low": 0.04, "floor_ci_high": 0.06, "weight_unreachable": 0.0}
+    return base | kw
+
+
+@pytest.mark.parametrize("sol, expected", [
+    (_sol(), "reachable"),
+    (_sol(floor_ci_high=0.11), "undetermined"),  # the floor's interval reaches the target 0.1
+    (_sol(ci_high=np.inf), "undetermined"),
+    (_sol(ci_high=7e6), "undetermined"),  # upper limit beyond the horizon (6e6 rows)
+    (_sol(floor=0.12, floor_ci_low=0.1, floor_ci_high=0.14, status="floor"), "not reachable"),
+    (_sol(weight_unreachable=0.98, floor_ci_low=0.0), "not reachable"),
+    (_sol(weight_unreachable=0.9, floor_ci_low=0.0, floor_ci_high=0.2), "undetermined"),
+    (_sol(status="already_met", x=0.0), "reachable"),
+    (_sol(status="not fitted"), "undetermined"),
+    ({"status": "ok", "x": 5e4, "ci_low": 4e4, "ci_high": 6e4, "floor": 0.0,
+      "floor_assumed": True}, "reachable"),  # a form without a floor assumes 0
+])
+def test_verdict_rules(sol, expected):
+    from datavsmath.stats.needed import verdict
+
+    assert verdict(sol, 0.10, limit=6e6) == expected
+
+
+def test_mixture_interval_is_the_t_interval_for_one_form_and_unbounded_with_never():
+    from scipy import stats
+
+    from datavsmath.stats.averaging import mixture_interval
+
+    q = stats.t.ppf(0.975, 20)
+    lo, hi = mixture_interval([1.0], [0.1], [20], [1.0])
+    assert lo == pytest.approx(1 - 0.1 * q, abs=1e-9) and hi == pytest.approx(1 + 0.1 * q, abs=1e-9)
+    assert mixture_interval([1.0], [0.1], [20], [0.97], mass_inf=0.03)[1] == np.inf
+    assert np.isfinite(mixture_interval([1.0], [0.1], [20], [0.98], mass_inf=0.02)[1])
+    # two forms far apart, equal weights: the interval spans both estimates; each limit is
+    # the 5% tail of the nearer form alone
+    lo2, hi2 = mixture_interval([1.0, 2.0], [0.1, 0.1], [20, 20], [0.5, 0.5])
+    q90 = stats.t.ppf(0.95, 20)
+    assert lo2 == pytest.approx(1 - 0.1 * q90, abs=1e-6) and hi2 == pytest.approx(2 + 0.1 * q90, abs=1e-6)
+    # a point mass (an assumed floor of 0) is a limit exactly, not a number near it
+    assert mixture_interval([0.05, 0.0], [0.01, 0.0], [20, 20], [0.9, 0.1])[0] == 0.0
+
+
+def test_a_floor_that_is_assumed_is_not_an_interval():
+    res = scaling.fit_learning_curves(size_frame(power_err(3)), forms=["power"], quiet=True)
+    fl = res.fit("m").floor_interval()
+    assert fl["floor"] == 0.0 and fl["floor_assumed"] and np.isnan(fl["floor_ci_low"])
+    row = scaling.data_needed(res, [0.9], form="power").table().iloc[0]
+    assert row["floor_assumed"] and np.isnan(row["floor_ci_high"])
+
+
+def test_a_negative_floor_whose_interval_holds_0_stays_in_the_choice():
+    # a plain power law: the floor form's c lands near 0, on either side
+    for seed in range(6):
+        res = scaling.fit_learning_curves(size_frame(power_err(seed)), quiet=True)
+        cs = res.get("m")
+        fit = cs.fits["power_floor"]
+        ci = fit.conf_int().loc["c"]
+        status = cs.comparison().loc["power_floor", "status"]
+        if fit.params["c"] < 0:
+            assert status == ("negative floor" if ci["ci_high"] < 0 else "ok"), (seed, ci)
+
+
+def test_averaged_exponent_spans_the_forms_in_doubt():
+    """A floor just below the target: power and power with floor both carry weight, and the
+    averaged exponent's interval reaches from one form's estimate to the other's."""
+    err = 0.095 + 0.324 * N_ROWS ** -0.35 + 0.002 * np.random.default_rng(4).standard_normal(N_ROWS.size)
+    cs = scaling.fit_learning_curves(size_frame(err), quiet=True).get("m")
+    w = cs.comparison()["weight"]
+    assert w["power"] > 0.05 and w["power_floor"] > 0.05, w
+    b = cs.average_param("b")
+    est = [cs.fits[f].params["b"] for f in ("power", "power_floor")]
+    assert b["ci_low"] < min(est) and b["ci_high"] > max(est)
+    assert b["weight"] == pytest.approx(w["power"] + w["power_floor"])
+
+
+def test_joint_law_without_decline_is_not_identified():
+    from datavsmath.stats.joint import fit_joint_law
+
+    rng = np.random.default_rng(0)
+    cells = {}
+    for q in (1.0, 0.8, 0.6):  # error flat in n: b is not determined, nor g through g^-b
+        df = pd.DataFrame({"model": "cnn", "frac_sample": FRACS, "frac_damage": 1 - q,
+                           "acc": rng.binomial(10000, 0.8 - 0.1 * (1 - q), FRACS.size) / 10000})
+        cells[q] = scaling.cell_table(df, "acc")
+    fit = fit_joint_law(cells)
+    assert fit.status.startswith("not identified") or fit.status == "not converged", fit.status
+    assert fit.table()["status"].iloc[0] == fit.status
+    assert "Status: not" in str(fit.summary())
