@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import datavsmath.data
@@ -258,3 +259,58 @@ def test_commands_that_read_results_name_the_folder_profile_and_currency(capsys)
     assert line.startswith("read results/quick: profile quick; QUICK PREVIEW") and "replicates per cell: rf" in line
     assert main(["parity", str(quick)]) == 0
     assert capsys.readouterr().out.splitlines()[0] == line
+
+
+# --- fit never changes its input without a word -------------------------------------------------
+def _r_size_with(tmp_path, edit):
+    """The R size table after ``edit`` (a function of the DataFrame), under its R name."""
+    df = edit(pd.read_csv(R_SIZE))
+    path = tmp_path / R_SIZE.name
+    df.to_csv(path, index=False)
+    return path
+
+
+def _conflict(df):
+    """Line 6's cell again, at the end (line 114), with another accuracy."""
+    return pd.concat([df, df.iloc[[4]].assign(acc=df.at[4, "acc"] + 0.1)], ignore_index=True)
+
+
+def _repeat(df):
+    return pd.concat([df, df.iloc[[4]]], ignore_index=True)
+
+
+def _negative(df):
+    return df.assign(frac=df["frac"].where(df.index != 2, -0.1))
+
+
+@pytest.mark.parametrize("edit, named", [
+    (_conflict, "lines 6, 114: one cell (model rf, frac_sample 0.02, frac_damage 0.0, replicate 0) "
+                "with conflicting values, acc "),
+    (_repeat, "lines 6, 114: one cell (model rf, frac_sample 0.02, frac_damage 0.0, replicate 0) repeated"),
+    (_negative, "line 4: frac_sample -0.1 is outside (0, 1]"),
+    (lambda df: df.assign(frac=df["frac"].astype(object).where(df.index != 7, "half")),
+     "line 9: frac_sample 'half' is not a number"),
+])
+def test_fit_names_rows_it_would_drop_or_merge_and_changes_nothing(tmp_path, capsys, edit, named):
+    path = _r_size_with(tmp_path, edit)
+    assert main(["fit", str(path), "--to", str(tmp_path / "o"), *FAST_FIT]) == 2
+    err = capsys.readouterr().err
+    assert f"datavsmath fit: error: {path}: " in err and named in err and "--lenient" in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_fit_lenient_counts_the_rows_in_a_warning_and_analyses_the_rest(tmp_path, capsys):
+    path = _r_size_with(tmp_path, lambda df: _negative(_conflict(df)))
+    assert main(["fit", str(path), "--to", str(tmp_path / "o"), "--lenient", *FAST_FIT]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: " + f"{path}: 1 row(s) with a fraction blank or out of range, 1 cell(s) given by 2 rows; "
+            "--lenient: the out-of-range rows are left out; each cell's rows are averaged as replicates") in err
+    assert (tmp_path / "o" / "tables" / "learning_curve_fits.csv").is_file()
+
+
+def test_fit_lists_a_few_problem_rows_and_counts_the_rest(tmp_path, capsys):
+    path = _r_size_with(tmp_path, lambda df: df.assign(frac=-df["frac"]))
+    assert main(["fit", str(path), "--to", str(tmp_path / "o"), *FAST_FIT]) == 2
+    err = capsys.readouterr().err
+    assert "112 row(s) with a fraction blank or out of range" in err and "line 6:" in err
+    assert "line 7:" not in err and "and 107 more" in err

@@ -92,6 +92,25 @@ def test_a_truncated_cell_counts_as_missing_and_the_next_run_refits_it(tmp_path,
     assert provenance(out)["sessions"][-1]["fits_done"] == 1
 
 
+@pytest.mark.parametrize("edit, problem", [({"acc": 1.7}, "acc 1.7 is outside [0, 1]"),
+                                           ({"seed": "abc"}, "seed must be an integer")])
+def test_a_cell_with_an_impossible_value_is_named_and_the_next_run_retrains_it(tmp_path, fake, capsys, edit,
+                                                                               problem):
+    """Without its checksum (which is optional) such a cell used to pass status, export and run."""
+    out = tmp_path / "res"
+    assert run(out) == 0
+    damaged = cells(out)[2]
+    body = {k: v for k, v in json.loads(damaged.read_text()).items() if k != "sha256"}
+    damaged.write_text(json.dumps({**body, **edit}))
+    capsys.readouterr()
+    assert main(["status", "size", "--out", str(out)]) == 1
+    shown = capsys.readouterr()
+    assert "3/4 fits stored, 1 left" in shown.out
+    assert f"damaged cell {damaged}: {problem}" in shown.err and "quarantine" in shown.err
+    assert run(out) == 0 and provenance(out)["sessions"][-1]["fits_done"] == 1
+    assert json.loads(damaged.read_text())["acc"] == 0.5 and main(["status", "size", "--out", str(out)]) == 0
+
+
 @pytest.mark.parametrize("command", ["export", "fit", "figures"])
 def test_read_commands_name_a_damaged_cell_and_never_traceback(tmp_path, fake, capsys, command):
     """``figures`` reads through :func:`datavsmath.report.site.load_results`, called here: drawing

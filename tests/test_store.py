@@ -18,9 +18,12 @@ R_DIR = Path(__file__).resolve().parents[1] / "data" / "r-results"
 
 
 def record(**kw):
+    """A sound record of an rf fit; n_train follows frac_sample unless given."""
     base = dict(experiment="size", dataset="fashion", model="rf", frac_sample=0.1, frac_damage=0.0,
-                damage="none", replicate=0, seed=1, n_train=6000, acc=0.8, auc=0.97)
-    return {**base, **kw}
+                damage="none", replicate=0, seed=1, acc=0.8, auc=0.97)
+    out = {**base, **kw}
+    out.setdefault("n_train", int(60000 * out["frac_sample"] + 1e-9))
+    return out
 
 
 def test_put_is_idempotent_and_leaves_no_temp_files(tmp_path):
@@ -51,7 +54,7 @@ def test_leftover_temp_file_of_a_kill_is_ignored(tmp_path):
 
 
 def test_incomplete_record_is_rejected(tmp_path):
-    with pytest.raises(ValueError, match="lacks"):
+    with pytest.raises(ValueError, match="missing or mistyped fields"):
         ResultStore(tmp_path).put({"model": "rf"})
 
 
@@ -117,6 +120,47 @@ def test_a_damaged_cell_is_reported_once_quarantined_and_missing(tmp_path, damag
     assert len(messages) == 1 and str(path) in messages[0] and "quarantine" in messages[0]
     assert not path.exists() and len(list((tmp_path / "quarantine").rglob("*.json"))) == 1
     assert store.put(record()) is True and [r["acc"] for r in store.records()] == [0.8]  # refitted
+
+
+#: values no fit produces, each with the words of the report that names it
+BAD_VALUES = [("acc", 1.7, "acc 1.7 is outside [0, 1]"), ("acc", -3.0, "acc -3.0 is outside [0, 1]"),
+              ("acc", float("nan"), "acc nan is outside"), ("auc", float("inf"), "auc inf is outside"),
+              ("auc", "0.9", "mistyped fields ['auc']"), ("n_train", -5, "n_train must be an integer of at least 1"),
+              ("n_train", 6001, "n_train 6001 does not match frac_sample 0.1"),
+              ("n_train", 6000.0, "n_train must be an integer"), ("seed", "abc", "seed must be an integer"),
+              ("replicate", -1, "replicate must be an integer of at least 0"),
+              ("recipe", 0, "recipe must be an integer of at least 1"), ("frac_sample", 0.0, "frac_sample 0.0 is outside (0, 1]"),
+              ("frac_damage", 1.5, "frac_damage 1.5 is outside [0, 1]"), ("fit_seconds", -1.0, "fit_seconds -1.0 is outside"),
+              ("dataset", "", "dataset is empty")]
+
+
+@pytest.mark.parametrize("with_checksum", [True, False], ids=["checksum", "no-checksum"])
+@pytest.mark.parametrize("key, value, problem", BAD_VALUES, ids=[f"{k}={v!r}" for k, v, _ in BAD_VALUES])
+def test_a_cell_with_an_impossible_value_is_quarantined_with_or_without_checksum(tmp_path, key, value, problem,
+                                                                                 with_checksum):
+    """A checksum proves a record unchanged, not sound: a value no fit gives (written by a bug
+    or an edit that recomputed the checksum) is quarantined, named, and its fit retrained."""
+    from datavsmath.training.store import checksum
+
+    store, path, messages = stored_cell(tmp_path)
+    body = {k: v for k, v in json.loads(path.read_text()).items() if k != "sha256"}
+    body[key] = value
+    if with_checksum:
+        body["sha256"] = checksum(body)
+    path.write_text(json.dumps(body))
+    assert check_cell(path, path.read_text())[1] is not None
+    assert store.records() == [] and not store.has(record())
+    assert len(messages) == 1 and str(path) in messages[0] and problem in messages[0], messages
+    assert "quarantine" in messages[0] and not path.exists()
+    assert store.put(record()) is True and [r["acc"] for r in store.records()] == [0.8]  # retrained
+
+
+@pytest.mark.parametrize("key, value, problem", BAD_VALUES[:4], ids=[k for k, *_ in BAD_VALUES[:4]])
+def test_put_refuses_a_value_no_fit_gives(tmp_path, key, value, problem):
+    """Stored, such a record would be quarantined and retrained on every run."""
+    with pytest.raises(ValueError, match="not stored"):
+        ResultStore(tmp_path).put(record(**{key: value}))
+    assert not (tmp_path / "cells").exists() or not list((tmp_path / "cells").rglob("*.json"))
 
 
 def test_cells_carry_a_checksum_that_is_not_a_column(tmp_path):

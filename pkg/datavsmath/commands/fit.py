@@ -32,6 +32,12 @@ learning-curve forms (--forms; error e against training rows n):
 
 The tables are checked first: a missing acc/auc column, text, a blank or a value outside
 [0, 1] in a column analysed is an error naming the file, the column, the line and the value.
+So are rows that would change what is analysed without a word (exit status 2, the lines
+named): a fraction that is blank, not a number or out of range (frac_sample in (0, 1],
+frac_damage in [0, 1]), and several rows for one cell (experiment, dataset, model, fractions,
+replicate), whether their values conflict or repeat. --lenient analyses such tables anyway,
+with a warning that counts the rows: out-of-range rows dropped, a cell's rows averaged as
+replicates.
 
 examples:
   datavsmath fit results/quick                             # -> results/quick/tables/
@@ -80,6 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "reference names (size, random_damage, constant_damage, size_x_damage)")
     parser.add_argument("--dataset", default="fashion",
                         help="dataset of such CSVs (default fashion)")
+    parser.add_argument("--lenient", action="store_true",
+                        help="analyse tables with out-of-range rows or several rows for one cell: "
+                             "a warning counts them, the out-of-range rows are dropped and a cell's "
+                             "rows are averaged as replicates (default: an error naming the rows)")
     parser.add_argument("--quiet", action="store_true", help="print only the files written")
 
 
@@ -189,6 +199,81 @@ def _check_metrics(df, source: str, columns, metrics) -> None:
         df[m] = values
 
 
+#: columns that name one fit in a tidy table (those present are used)
+CELL_KEYS = ("experiment", "dataset", "model", "frac_sample", "frac_damage", "noise_rule", "selection", "replicate")
+#: what a fraction may be: (low, high, low included)
+FRACTIONS = {"frac_sample": (0.0, 1.0, False), "frac_damage": (0.0, 1.0, True)}
+#: rows named in one message; the rest are counted
+MAX_NAMED = 5
+
+
+def _out_of_range(df, csv: bool) -> list[tuple[int, str]]:
+    """(row, what is wrong) for each row whose fractions are blank, not numbers or out of range."""
+    import pandas as pd
+
+    out = {}
+    for col, (lo, hi, lo_in) in FRACTIONS.items():
+        if col not in df.columns:
+            continue
+        values = pd.to_numeric(df[col], errors="coerce")
+        inside = ((values >= lo) if lo_in else (values > lo)) & (values <= hi)
+        span = f"{'[' if lo_in else '('}{lo:g}, {hi:g}]"
+        for i in df.index[~inside.fillna(False).astype(bool)]:
+            v = df.at[i, col]
+            what = "is empty" if pd.isna(v) else (f"{v!r} is not a number" if pd.isna(values[i])
+                                                    else f"{float(v):g} is outside {span}")
+            out.setdefault(i, f"{_where(df, i, csv)}: {col} {what}")
+    return sorted(out.items())
+
+
+def _same_cell(df, metrics, csv: bool) -> list[tuple[list, str]]:
+    """(rows, description) for each cell held by more than one row: a merged cell would count
+    its rows as replicates of one fit."""
+    keys = [k for k in CELL_KEYS if k in df.columns]
+    repeated = df[df.duplicated(keys, keep=False)]
+    out = []
+    for _, part in repeated.groupby(keys, dropna=False, sort=False):
+        rows = list(part.index)
+        values = {m: sorted({float(v) for v in part[m]}) for m in metrics}
+        conflict = [f"{m} {' and '.join(f'{v:g}' for v in vs)}" for m, vs in values.items() if len(vs) > 1]
+        where = (f"lines {', '.join(str(i + 2) for i in rows)}" if csv
+                 else " and ".join(_where(df, i, csv) for i in rows))
+        cell = ", ".join(f"{k} {part.iloc[0][k]}" for k in keys if k not in ("experiment", "dataset"))
+        out.append((rows, f"{where}: one cell ({cell}) " + (f"with conflicting values, {'; '.join(conflict)}"
+                                                          if conflict else "repeated")))
+    return out
+
+
+def _check_rows(df, source: str, columns, metrics, lenient: bool):
+    """``df`` when every row is in range and every cell has one row per replicate. Otherwise
+    one UserError naming the rows (the first ``MAX_NAMED`` problems), or with ``lenient`` a
+    warning counting them and ``df`` without the out-of-range rows (a cell's several rows stay:
+    the fits average them as replicates)."""
+    import sys
+
+    from datavsmath.errors import UserError
+
+    csv = columns is not None
+    bad = _out_of_range(df, csv)
+    dups = _same_cell(df, metrics, csv)
+    if not bad and not dups:
+        return df
+    counts = ", ".join(part for part in (
+        f"{len(bad)} row(s) with a fraction blank or out of range" if bad else "",
+        f"{len(dups)} cell(s) given by {sum(len(r) for r, _ in dups)} rows" if dups else "") if part)
+    if lenient:
+        print(f"datavsmath fit: warning: {source}: {counts}; --lenient: "
+              + "; ".join(part for part in ("the out-of-range rows are left out" if bad else "",
+                                            "each cell's rows are averaged as replicates" if dups else "") if part),
+              file=sys.stderr)
+        return df.drop(index=[i for i, _ in bad])
+    named = [what for _, what in bad] + [what for _, what in dups]
+    more = f"; and {len(named) - MAX_NAMED} more" if len(named) > MAX_NAMED else ""
+    raise UserError(f"{source}: {counts}, which the analysis would drop or merge: "
+                    f"{'; '.join(named[:MAX_NAMED])}{more}. Fix or remove those rows, or pass --lenient "
+                    "to analyse the table anyway (out-of-range rows left out, a cell's rows averaged)")
+
+
 def _tables_dir(args) -> str:
     """--to, else the one source when it is a results folder (where its tables belong)."""
     from pathlib import Path
@@ -235,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{source}: holds no results yet" if columns is None else
                             f"{source}: has a header but no rows of results")
         _check_metrics(df, source, columns, metrics)
+        df = _check_rows(df, source, columns, metrics, args.lenient)
         from datavsmath.report.site import describe_source
 
         print(describe_source(source, df), flush=True)

@@ -58,7 +58,7 @@ import pandas as pd
 __all__ = ["COLUMNS", "R_FILES", "REQUIRED", "CHECKSUM", "RECIPE", "ResultStore", "cell_id", "read_results",
            "record_recipe", "record_backend", "effective_recipe", "outdated",
            "read_r_csv", "to_r_shape", "atomic_write", "check_cell", "clean_stale_temps", "pid_alive",
-           "estimate_bytes", "temp_prefix"]
+           "estimate_bytes", "temp_prefix", "check_values"]
 
 COLUMNS = [
     "experiment", "dataset", "model", "frac_sample", "frac_damage", "damage", "replicate",
@@ -270,6 +270,62 @@ def _is_type(value, types) -> bool:
     return isinstance(value, types) and not isinstance(value, bool)
 
 
+def _n_train_problem(record: dict) -> str | None:
+    """Whether ``n_train`` is the row count ``frac_sample`` gives a named dataset:
+    ``floor(N * frac + 1e-9)`` of its N training rows (:func:`datavsmath.damage.sample_rows`).
+    A dataset of one's own does not record N, and any count fits some N, so none is checked."""
+    from ..data import train_rows
+
+    n, frac, total = record["n_train"], record["frac_sample"], train_rows(record["dataset"])
+    if total is None:
+        return None
+    expected = math.floor(total * frac + 1e-9)
+    if n != expected:
+        return (f"n_train {n} does not match frac_sample {frac!r} of the {total:,} training rows "
+                f"of {record['dataset']} ({expected})")
+    return None
+
+
+#: ranges of the numeric fields of a cell, (low, high, low included, high included); a field
+#: listed here but absent from a record (written before it was recorded) is not checked
+_RANGES = {"frac_sample": (0.0, 1.0, False, True), "frac_damage": (0.0, 1.0, True, True),
+           "acc": (0.0, 1.0, True, True), "auc": (0.0, 1.0, True, True),
+           "fit_seconds": (0.0, math.inf, True, False), "predict_seconds": (0.0, math.inf, True, False)}
+#: integer fields and their least value (absent: not checked, except those in REQUIRED)
+_INTEGERS = {"replicate": 0, "seed": 0, "n_train": 1, RECIPE: 1, "copies": 1}
+
+
+def check_values(record: dict) -> str | None:
+    """What is wrong with the fields of one result record, or None when every one holds a
+    value a fit can produce: the required fields present with their types; acc, auc and the
+    fractions finite and in range; replicate, seed, n_train, recipe and copies integers at
+    least their least value; n_train the rows its sample fraction gives. Checked on every
+    read whether the record carries a checksum or not: a checksum proves a record unchanged,
+    not that what was written was sound."""
+    bad = [k for k, t in REQUIRED.items() if not _is_type(record.get(k), t)]
+    if bad:
+        return f"missing or mistyped fields {bad}"
+    for key in ("experiment", "dataset", "model"):
+        if not record[key]:
+            return f"{key} is empty"
+    for key, (lo, hi, lo_in, hi_in) in _RANGES.items():
+        if key not in record:
+            continue
+        v = record[key]
+        if not _is_type(v, (int, float)):
+            return f"{key} must be a number, got {v!r}"
+        inside = (lo <= v if lo_in else lo < v) and (v <= hi if hi_in else v < hi)
+        if not (math.isfinite(v) and inside):
+            span = f"{'[' if lo_in else '('}{lo:g}, {hi:g}{']' if hi_in else ')'}"
+            return f"{key} {v!r} is outside {span}"
+    for key, least in _INTEGERS.items():
+        if key in record and not (_is_type(record[key], int) and record[key] >= least):
+            return f"{key} must be an integer of at least {least}, got {record[key]!r}"
+    if "n_train" in record:
+        return _n_train_problem(record)
+    return None
+
+
 def check_cell(path: Path, text: str) -> tuple[dict | None, str | None]:
     """(record, None) for a sound cell file, else (None, what is wrong with it)."""
     try:
@@ -278,13 +334,9 @@ def check_cell(path: Path, text: str) -> tuple[dict | None, str | None]:
         return None, f"not valid JSON ({exc})"
     if not isinstance(record, dict):
         return None, "not a JSON object"
-    bad = [k for k, t in REQUIRED.items() if not _is_type(record.get(k), t)]
-    if bad:
-        return None, f"missing or mistyped fields {bad}"
-    if any(not math.isfinite(record[k]) for k in ("frac_sample", "frac_damage")):
-        return None, "non-finite fractions"
-    if RECIPE in record and not (_is_type(record[RECIPE], int) and record[RECIPE] >= 1):
-        return None, f"recipe must be an integer of at least 1, got {record[RECIPE]!r}"
+    problem = check_values(record)
+    if problem is not None:
+        return None, problem
     stored = record.pop(CHECKSUM, None)
     if stored is not None and stored != checksum(record):  # None: written before checksums
         return None, "checksum mismatch (the record was changed after it was written)"
@@ -367,9 +419,9 @@ class ResultStore:
         """Store one finished fit atomically, with its checksum. Returns False (and writes
         nothing) if a sound copy of the same or a newer recipe (``effective_recipe``) is present;
         a damaged copy, or one of an older recipe, is replaced."""
-        missing = [c for c in REQUIRED if c not in record]
-        if missing:
-            raise ValueError(f"result record lacks {missing}")
+        problem = check_values(record)
+        if problem is not None:  # stored, it would be quarantined and retrained on every read
+            raise ValueError(f"result record not stored: {problem}")
         path = self._path(record)
         stored = self.get(record)
         if stored is not None and effective_recipe(stored) >= effective_recipe(record):
