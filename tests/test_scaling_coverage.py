@@ -97,8 +97,11 @@ def test_data_needed_interval_covers_truth(form):
 
 def test_model_choice_picks_generating_form():
     """Clear cases (noise sd 0.002): AICc picks the form the data came from. Nested smaller
-    forms can lose to the larger one by chance (AIC's ~16% for one extra parameter, less with
-    AICc), hence 7 of 8 seeds."""
+    forms lose to the larger one by chance: a floor form whose floor estimate is below 0 but
+    whose interval holds 0 takes part in the choice, and wins when its likelihood ratio beats
+    AICc's penalty of about 2.8 for one more parameter on 28 points (chi^2_1 > 2.8: 9% per
+    seed, so 3 or more of 8 seeds 3.7% of the time); hence 6 of 8 seeds. Measured when the
+    rule came: exp picked in 6 of 8, the others in 8 of 8."""
     for form, truth in TRUTH.items():
         picks = []
         for seed in range(8):
@@ -107,7 +110,7 @@ def test_model_choice_picks_generating_form():
             df = pd.DataFrame({"experiment": "size", "dataset": "fashion", "model": "m",
                                "frac_sample": FRACS, "frac_damage": 0.0, "acc": 1 - err})
             picks.append(scaling.fit_learning_curves(df, quiet=True).get("m").selected)
-        assert picks.count(form) >= 7, (form, picks)
+        assert picks.count(form) >= 6, (form, picks)
 
 
 def test_replicate_weights_recover_heteroscedastic_truth():
