@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 
-def _check_frac(frac, name: str = "frac") -> float:
+def check_frac(frac, name: str = "frac") -> float:
     if isinstance(frac, (bool, np.bool_)) or not isinstance(frac, numbers.Real):
         raise ValueError(f"{name} must be a real number in [0, 1], got {frac!r}")
     frac = float(frac)
@@ -48,7 +48,7 @@ def _check_frac(frac, name: str = "frac") -> float:
     return frac
 
 
-def _check_rng(rng) -> np.random.Generator:
+def check_rng(rng) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise ValueError(
             f"rng must be a numpy.random.Generator (e.g. numpy.random.default_rng(seed)), got {type(rng).__name__}"
@@ -78,8 +78,8 @@ def sample_rows(n_rows: int, frac: float, rng: np.random.Generator) -> np.ndarra
     row could never be drawn): every row has the same chance, and exactly ``floor(n*frac)``
     rows come back. Returns int64 indices of shape (floor(n_rows * frac),).
     """
-    frac = _check_frac(frac)
-    _check_rng(rng)
+    frac = check_frac(frac)
+    check_rng(rng)
     if isinstance(n_rows, (bool, np.bool_)) or not isinstance(n_rows, numbers.Integral) or n_rows < 1:
         raise ValueError(f"n_rows must be a positive integer, got {n_rows!r}")
     # the epsilon keeps e.g. 0.07 * 60000 from flooring to 4199 through binary rounding
@@ -135,8 +135,8 @@ def damaged_rows(y, frac: float, rng: np.random.Generator, n_classes: int = 10) 
     Returns a bool array of the same shape as ``y``.
     """
     y = _check_labels(y, n_classes)
-    frac = _check_frac(frac)
-    _check_rng(rng)
+    frac = check_frac(frac)
+    check_rng(rng)
     mask = np.zeros(y.shape, dtype=bool)
     for c in range(n_classes):
         rows = np.flatnonzero(y == c)
@@ -272,8 +272,8 @@ def instance_damage(y, frac: float, proba, rng: np.random.Generator, n_classes: 
     Returns a new array of y's dtype; every chosen label changes, the others are kept.
     """
     y = _check_labels(y, n_classes)
-    frac = _check_frac(frac)
-    _check_rng(rng)
+    frac = check_frac(frac)
+    check_rng(rng)
     p = np.asarray(proba, dtype=float)
     if p.shape != (y.size, n_classes):
         raise ValueError(f"proba must have shape (n rows, n_classes) = ({y.size}, {n_classes}), got {p.shape}")

@@ -240,39 +240,3 @@ def parse_damage_option(text: str) -> tuple[str, str | None]:
     if RULE_NEEDS_MATRIX.get(rule) and not path:
         raise ValueError("--damage matrix needs a file: --damage matrix:FILE.csv (K lines of K numbers)")
     return rule, path or None
-
-
-#: how the shipped confusion matrix was made: a forest with R's rf settings on a draw of rows
-CONFUSION_ROWS = 10000
-CONFUSION_SEED = 2019
-
-
-def make_confusion(data, n_rows: int = CONFUSION_ROWS, seed: int = CONFUSION_SEED) -> np.ndarray:
-    """Test-set confusion counts (K, K) of the random forest (R's settings: 25 trees, mtry 28)
-    trained on ``n_rows`` training rows drawn with ``seed``: rows the true class, columns the
-    predicted one. About 5 s on 2 cores; the shipped file was made with the defaults."""
-    from .damage import sample_rows
-    from .models import make_model
-
-    idx = sample_rows(len(data.y_train), n_rows / len(data.y_train), np.random.default_rng(seed))
-    forest = make_model("rf", seed=seed, n_classes=data.n_classes).fit(data.x_train[idx], data.y_train[idx])
-    predicted = forest.predict_proba(data.x_test).argmax(axis=1)
-    return D.transition_counts(data.y_test, predicted, data.n_classes)
-
-
-def write_shipped_confusion(dataset: str = "fashion") -> Path:
-    """Recompute the shipped confusion matrix of ``dataset`` (:func:`make_confusion`) and write
-    it to ``noise_data/``; returns the file."""
-    from .data import load_dataset
-
-    data = load_dataset(dataset)
-    counts = make_confusion(data)
-    path = CONFUSION_FILES.get(dataset, DATA_DIR / f"{dataset}_confusion.csv")
-    header = ",".join(f"pred_{i}" for i in range(data.n_classes))
-    comment = (f"# test-set confusion counts of the random forest (25 trees, mtry 28, seed {CONFUSION_SEED}) "
-               f"trained on {CONFUSION_ROWS:,} drawn training rows; rows: true class 0..{data.n_classes - 1}")
-    lines = [comment, header] + [",".join(str(int(v)) for v in row) for row in counts]
-    path.parent.mkdir(exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    shipped_confusion.cache_clear()
-    return path

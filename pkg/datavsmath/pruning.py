@@ -162,10 +162,10 @@ def select_rows(scores, y, frac: float, rule: str, rng: np.random.Generator, *,
     train on the first 80% of the rows they are given, so a sorted order would drop the
     hardest fifth of every selection.
     """
-    from .damage import _check_frac, _check_rng
+    from .damage import check_frac, check_rng
 
-    frac = _check_frac(frac)
-    _check_rng(rng)
+    frac = check_frac(frac)
+    check_rng(rng)
     if rule not in SELECTIONS[1:]:
         raise ValueError(f"rule must be one of {', '.join(map(repr, SELECTIONS[1:]))}, got {rule!r}"
                          + ("; draw random rows with datavsmath.damage.sample_rows" if rule == "random" else ""))

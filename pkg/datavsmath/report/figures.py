@@ -50,15 +50,15 @@ from .stats_figures import (
     scaling_figures,
 )
 from .theme import (
-    _DATASET_SUBTITLE,
+    DATASET_SUBTITLE,
     DEFAULT_DPI,
     DEFAULT_SIZE,
     FEW_DARK,
     FEW_GRAY,
     MODEL_COLORS,
-    _model_levels,
-    _replicate_caption,
-    _select,
+    model_levels,
+    replicate_caption,
+    experiment_rows,
     few_colors,
     profile_note,
     replicate_summary,
@@ -138,7 +138,7 @@ def _line_figure(summary: pd.DataFrame, x: str, group: str, legend: str, labels:
     p += scale_color_manual(values=colors, name=legend)
     if percent_x:
         p += scale_x_continuous(labels=label_percent())
-    caption = "\n".join(c for c in (note, _replicate_caption(summary)) if c)
+    caption = "\n".join(c for c in (note, replicate_caption(summary)) if c)
     if caption:
         labels = {**labels, "caption": caption}
     return p + theme_few() + labs(**labels)
@@ -155,12 +155,12 @@ def size_figure(results: pd.DataFrame, metric: str = "acc", dataset: str = "fash
     the dataset's training rows (60,000 for Fashion-MNIST); the metric is on all its test rows.
     R titled this figure "... Training Batch Size"; it plots the training-set size.
     """
-    df = _select(results, "size", dataset)
+    df = experiment_rows(results, "size", dataset)
     s = replicate_summary(df, ["model", "frac_sample"], metric)
-    s["model"] = pd.Categorical(s["model"], _model_levels(s["model"]))
+    s["model"] = pd.Categorical(s["model"], model_levels(s["model"]))
     return _line_figure(s, "frac_sample", "model", "Model Type", {
         "title": "Model Architectures and Training Set Size",
-        "subtitle": _DATASET_SUBTITLE.get(dataset, dataset),
+        "subtitle": DATASET_SUBTITLE.get(dataset, dataset),
         "x": f"Fraction of Training Data\n({training_rows(df):,} * x = # of samples)",
         "y": _METRIC_Y["size"][metric],
     }, percent_x=False)
@@ -172,13 +172,13 @@ def damage_figure(results: pd.DataFrame, damage: str = "random", metric: str = "
     labelled fraction 1 - d of the training labels, one line per model."""
     if damage not in _DAMAGE_TITLE:
         raise ValueError(f"damage must be 'random' or 'constant', got {damage!r}")
-    df = _select(results, f"{damage}_damage", dataset)
+    df = experiment_rows(results, f"{damage}_damage", dataset)
     s = replicate_summary(df, ["model", "frac_damage"], metric)
     s["unbiased"] = 1.0 - s["frac_damage"]
-    s["model"] = pd.Categorical(s["model"], _model_levels(s["model"]))
+    s["model"] = pd.Categorical(s["model"], model_levels(s["model"]))
     return _line_figure(s, "unbiased", "model", "Model Type", {
         "title": _DAMAGE_TITLE[damage],
-        "subtitle": _DATASET_SUBTITLE.get(dataset, dataset),
+        "subtitle": DATASET_SUBTITLE.get(dataset, dataset),
         "x": f"Correctly labeled training data\n(percent of {_rows_trained(df)} obs)",
         "y": _METRIC_Y["damage"][metric],
     }, percent_x=True, note=_subsample_note(df))
@@ -207,7 +207,7 @@ def _subsample_note(df: pd.DataFrame) -> str | None:
 def size_x_damage_figure(results: pd.DataFrame, metric: str = "acc", dataset: str = "fashion") -> ggplot:
     """Size x damage (CNN only): ``metric`` against the sample fraction, one line per
     constant-damage fraction (legend "Bias Fraction", as in R)."""
-    df = _select(results, "size_x_damage", dataset)
+    df = experiment_rows(results, "size_x_damage", dataset)
     df = df[df["model"] == "cnn"]
     if df.empty:
         raise ValueError("the size x damage results hold no CNN rows")
@@ -217,7 +217,7 @@ def size_x_damage_figure(results: pd.DataFrame, metric: str = "acc", dataset: st
                                       [_fmt_frac(v) for v in sorted(s["frac_damage"].unique())])
     return _line_figure(s, "frac_sample", "frac_damage", "Bias Fraction", {
         "title": "CNN Architecture and Bias",
-        "subtitle": _DATASET_SUBTITLE.get(dataset, dataset),
+        "subtitle": DATASET_SUBTITLE.get(dataset, dataset),
         "x": f"Number of Samples\n(percent of {training_rows(df):,} obs)",
         "y": _METRIC_Y["damage"][metric],
     }, percent_x=True)

@@ -204,11 +204,11 @@ def cell_means_table(results: pd.DataFrame, experiment: str, metric: str) -> pd.
 # Verdicts: one or two sentences per page, computed from the results the page shows
 # --------------------------------------------------------------------------------------------
 
-def _true(v) -> bool:
+def is_true(v) -> bool:
     return str(v).strip().lower() in ("true", "1", "1.0")
 
 
-def _nan(v) -> bool:
+def is_missing(v) -> bool:
     try:
         return v is None or math.isnan(float(v))
     except (TypeError, ValueError):
@@ -218,7 +218,7 @@ def _nan(v) -> bool:
 def fmt_num(v: float, digits: int = 3) -> str:
     """A number for prose: thousands with separators ('27,733'), small values to ``digits``
     significant figures ('0.0282'), huge ones in scientific notation ('2.5e+14')."""
-    if _nan(v):
+    if is_missing(v):
         return "n/a"
     v = float(v)
     if abs(v) >= 1e7:
@@ -230,11 +230,11 @@ def fmt_num(v: float, digits: int = 3) -> str:
 
 def fmt_interval(est: float, lo: float, hi: float, digits: int = 3) -> str:
     """'27,733 [23,258, 33,068]'; 'est (single run, no interval)' without bounds."""
-    if _nan(est):
+    if is_missing(est):
         return "n/a"
     if est == float("-inf"):  # the lower quality cannot reach the target at any size
         return "not compensable (no amount of data)"
-    if _nan(lo) or _nan(hi):
+    if is_missing(lo) or is_missing(hi):
         return f"{fmt_num(est, digits)} (no interval)"
     return f"{fmt_num(est, digits)} [{fmt_num(lo, digits)}, {fmt_num(hi, digits)}]"
 
@@ -246,8 +246,8 @@ def needed_text(r: dict, lo_key: str = "ci_low", hi_key: str = "ci_high") -> str
     'not reachable' with it. Tables written before the verdict existed are read by
     ``reachable``."""
     verdict = r.get("verdict")
-    if _nan(verdict) if not isinstance(verdict, str) else not verdict:
-        verdict = "reachable" if _true(r.get("reachable")) and not _nan(r.get("n_needed")) \
+    if is_missing(verdict) if not isinstance(verdict, str) else not verdict:
+        verdict = "reachable" if is_true(r.get("reachable")) and not is_missing(r.get("n_needed")) \
             else "not reachable"
     note, status = str(r.get("note", "")), str(r.get("status", ""))
     if verdict == "not reachable":
@@ -259,23 +259,23 @@ def needed_text(r: dict, lo_key: str = "ci_low", hi_key: str = "ci_high") -> str
         if status == "already_met":
             return "0 (met already)"
         text = fmt_interval(est, lo, r.get(hi_key))
-        return text + (" (extrapolated)" if _true(r.get("extrapolated")) else "")
+        return text + (" (extrapolated)" if is_true(r.get("extrapolated")) else "")
     why = ("beyond the horizon" if "horizon" in note else
            "the floor may lie above the target" if "floor" in note else
            "no fit" if "no converged fit" in note or "identifiable" in note else
            "unbounded")
-    if _nan(est) and _nan(lo):
+    if is_missing(est) and is_missing(lo):
         return f"undetermined ({why})"
-    if _nan(est):
+    if is_missing(est):
         return f"undetermined: at least {fmt_num(lo)} ({why})"
     return f"undetermined: {fmt_num(est)} [{fmt_num(lo)}, no upper limit] ({why})"
 
 
 def compact(est: float, lo: float, hi: float) -> str:
     """A table cell: '0.880 [0.871, 0.889]' with an interval, '0.880' for a single run."""
-    if _nan(est):
+    if is_missing(est):
         return ""
-    if _nan(lo) or _nan(hi):
+    if is_missing(lo) or is_missing(hi):
         return f"{est:.3f}" if abs(est) < 100 else fmt_num(est)
     return f"{est:.3f} [{lo:.3f}, {hi:.3f}]" if abs(est) < 100 else fmt_interval(est, lo, hi)
 
@@ -292,11 +292,11 @@ def loss_words(est: float, lo: float = float("nan"), hi: float = float("nan"), w
                digits: int = 3) -> str:
     """A drop written with its sign in words: 'loses 0.028 accuracy (95% CI 0.020 to 0.035)'
     for a positive ``est`` (clean minus worse), 'gains 0.004 accuracy' for a negative one."""
-    if _nan(est):
+    if is_missing(est):
         return f"has no {what} to compare (a cell is missing)"
     verb = "loses" if est >= 0 else "gains"
     e = abs(est)
-    if _nan(lo) or _nan(hi):
+    if is_missing(lo) or is_missing(hi):
         return f"{verb} {e:.{digits}f} {what} (single run, no interval)"
     if lo >= 0 or hi <= 0:
         a, b = sorted((abs(lo), abs(hi)))
@@ -337,17 +337,17 @@ def derivative_verdict(deriv: pd.DataFrame | None, metric: str = "acc") -> str:
                 "(fewer than two quality levels reach the threshold), so the claim is not tested here.")
     r = rows.iloc[0]
     est, lo, hi = float(r["derivative_frac"]), float(r["ci_low_frac"]), float(r["ci_high_frac"])
-    thr = f" {float(r['threshold']):g}" if "threshold" in r and not _nan(r["threshold"]) else ""
+    thr = f" {float(r['threshold']):g}" if "threshold" in r and not is_missing(r["threshold"]) else ""
     span = (f" from quality {float(r['quality_high']):g} to {float(r['quality_low']):g}"
-            if not _nan(r.get("quality_high")) and not _nan(r.get("quality_low")) else "")
+            if not is_missing(r.get("quality_high")) and not is_missing(r.get("quality_low")) else "")
     model = str(r.get("model", "")).upper() or "the model"
-    if not _nan(hi) and hi < -1:
+    if not is_missing(hi) and hi < -1:
         answer = "**Yes: d(data)/d(quality) << -1 holds here.**"
         why = "the whole 95% interval lies below -1"
-    elif not _nan(lo) and lo > -1:
+    elif not is_missing(lo) and lo > -1:
         answer = "**No: d(data)/d(quality) << -1 does not hold here.**"
         why = "the whole 95% interval lies above -1"
-    elif _nan(lo) or _nan(hi):
+    elif is_missing(lo) or is_missing(hi):
         answer = "**Not established: no interval could be computed.**"
         why = "the estimate has no interval"
     else:
@@ -357,7 +357,7 @@ def derivative_verdict(deriv: pd.DataFrame | None, metric: str = "acc") -> str:
             f"{fmt_interval(est, lo, hi)} training sets{f' of {set_rows(deriv):,} rows' if set_rows(deriv) else ''} "
             "per unit of label quality: "
             f"{why}.")
-    if "elasticity" in r and not _nan(r["elasticity"]):
+    if "elasticity" in r and not is_missing(r["elasticity"]):
         el, elo, ehi = float(r["elasticity"]), float(r["elasticity_ci_low"]), float(r["elasticity_ci_high"])
         side = ("wholly below -1" if ehi < -1 else "wholly above -1" if elo > -1 else "including -1")
         text += (f" As an elasticity (percent more data per percent less quality) it is "
@@ -380,12 +380,12 @@ def size_verdict(results: pd.DataFrame, metric: str = "acc") -> str:
     models = model_order(size["model"])
     at_hi = {m: mean_ci(values(results, "size", m, metric, frac_sample=s_hi))[0] for m in models}
     at_lo = {m: mean_ci(values(results, "size", m, metric, frac_sample=s_lo))[0] for m in models}
-    ok = {m: v for m, v in at_hi.items() if not _nan(v)}
+    ok = {m: v for m, v in at_hi.items() if not is_missing(v)}
     if not ok:
         return "There are no size results to judge."
     best = max(ok, key=ok.get)
     worst = min(ok, key=ok.get)
-    gain = {m: at_hi[m] - at_lo[m] for m in models if not _nan(at_hi[m]) and not _nan(at_lo[m])}
+    gain = {m: at_hi[m] - at_lo[m] for m in models if not is_missing(at_hi[m]) and not is_missing(at_lo[m])}
     most = max(gain, key=gain.get) if gain else best
     rows = lambda s: f"{rows_at(size, s):,}"  # noqa: E731
     math_gap = at_hi[best] - at_hi[worst]
@@ -395,9 +395,9 @@ def size_verdict(results: pd.DataFrame, metric: str = "acc") -> str:
                                    diff_ci(hi_best, values(results, "size", best, metric, frac_sample=s_lo)))
     data_words = f"{data_gain:+.3f} for the {best.upper()} from {s_lo:.0%} to {s_hi:.0%} of the rows"
     math_words = f"{math_gap:.3f} between the best and the weakest model"
-    if _nan(data_gain):
+    if is_missing(data_gain):
         lead = f"**The {best.upper()} is the best model at the largest sample.**"
-    elif _nan(lo) or _nan(hi):
+    elif is_missing(lo) or is_missing(hi):
         bigger = "more data moved" if data_gain > math_gap else "the choice of model moved"
         lead = (f"**Undetermined at one run per cell:** in these single runs {bigger} {name} more "
                 f"({data_words}, against {math_words}), but single runs carry no interval.")
@@ -441,13 +441,13 @@ def breakdown_verdict(results: pd.DataFrame, damage: str, breakdown: pd.DataFram
             if "metric" in sel:
                 sel = sel[sel["metric"] == metric]
             b = sel.iloc[0] if len(sel) else None
-        if b is not None and not _nan(b.get("breakdown_frac")):
+        if b is not None and not is_missing(b.get("breakdown_frac")):
             parts.append(f"{m.upper()} at d = {fmt_interval(b['breakdown_frac'], b.get('ci_low'), b.get('ci_high'), 2)}")
             continue
         means = [(d, mean_ci(values(results, exp, m, metric, frac_damage=d))[0]) for d in levels]
         clean = means[0][1]
         half = (clean + (chance or 0.0)) / 2
-        below = [d for d, v in means if not _nan(v) and v < half]
+        below = [d for d, v in means if not is_missing(v) and v < half]
         if below:
             prev = max([d for d in levels if d < below[0]], default=0.0)
             parts.append(f"{m.upper()} between d = {prev:g} and {below[0]:g} (grid bracket, no fit)")
@@ -490,7 +490,7 @@ def size_x_damage_verdict(results: pd.DataFrame, metric: str = "acc", threshold:
     facts = (f"{levels[-1]:.0%} constant damage loses {damage_loss:.3f}, while {s_hi / s_lo:.0f} times the rows "
              f"({s_lo:.0%} to {s_hi:.0%}) gain {data_gain:.3f} on clean labels")
     bigger = "label damage moved" if damage_loss > data_gain else "data moved"
-    if _nan(lo) or _nan(hi):
+    if is_missing(lo) or is_missing(hi):
         lead = (f"**Undetermined at one run per cell:** in these single runs {bigger} the CNN's {name} more: "
                 f"{facts}.")
     elif lo > 0 or hi < 0:
@@ -532,9 +532,9 @@ def scaling_verdict(fits: pd.DataFrame | None, needed: pd.DataFrame | None, metr
         for m in model_order(nd["model"]):
             r = nd[nd["model"] == m].iloc[0]
             bits.append(f"{m.upper()}: {needed_text(r.to_dict())}")
-            if not _true(r.get("reachable")) or _nan(r["n_needed"]):
+            if not is_true(r.get("reachable")) or is_missing(r["n_needed"]):
                 continue
-            ext = " (extrapolated)" if _true(r.get("extrapolated")) else ""
+            ext = " (extrapolated)" if is_true(r.get("extrapolated")) else ""
             if best is None or r["n_needed"] < best[1]:
                 best = (m, float(r["n_needed"]), ext)
         if best is not None:

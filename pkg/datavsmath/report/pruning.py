@@ -18,8 +18,8 @@ from plotnine import (
 )
 
 from ..stats.parity import model_order
-from .findings import _nan, fmt_interval, fmt_num
-from .theme import FEW_DARK, _select, replicate_summary, theme_few
+from .findings import is_missing, fmt_interval, fmt_num
+from .theme import FEW_DARK, experiment_rows, replicate_summary, theme_few
 
 __all__ = [
     "SELECTION_COLORS",
@@ -40,7 +40,7 @@ def pruning_figure(results: pd.DataFrame, metric: str = "acc", experiment: str =
                    dataset: str = "fashion") -> ggplot:
     """``metric`` against training rows kept (log scale), one line per selection rule, one
     panel per model. ``results``: tidy results with a ``selection`` column."""
-    df = _select(results, experiment, dataset)
+    df = experiment_rows(results, experiment, dataset)
     df = df.assign(selection=df["selection"].fillna("random") if "selection" in df else "random",
                    rows=df["n_train"].astype(float))
     s = replicate_summary(df, ["model", "selection", "rows"], metric)
@@ -66,10 +66,10 @@ def pruning_view(fits: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
         "model": d["model"].str.upper(),
         "rows kept": d["selection"].map(lambda s: SELECTION_NAMES.get(s, s)),
         "exponent b [95% CI]": [ci(r, "b", "b_ci_low", "b_ci_high") for _, r in d.iterrows()],
-        "b minus random's": ["" if _nan(r["b_diff"]) else ci(r, "b_diff", "b_diff_ci_low", "b_diff_ci_high")
+        "b minus random's": ["" if is_missing(r["b_diff"]) else ci(r, "b_diff", "b_diff_ci_low", "b_diff_ci_high")
                              for _, r in d.iterrows()],
         "error at n_mid": [ci(r, "error_mid", "error_mid_ci_low", "error_mid_ci_high") for _, r in d.iterrows()],
-        "log error ratio to random": ["" if _nan(r["log_ratio_mid"]) else
+        "log error ratio to random": ["" if is_missing(r["log_ratio_mid"]) else
                                       ci(r, "log_ratio_mid", "log_ratio_ci_low", "log_ratio_ci_high")
                                       for _, r in d.iterrows()],
         "change": d["change"],
@@ -89,7 +89,7 @@ def crossover_view(cross: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
 
 
 def _cross_words(r) -> str:
-    if _nan(r["n_cross"]):
+    if is_missing(r["n_cross"]):
         return "none"
     if r.get("interval") == "delta method":
         return fmt_interval(r["n_cross"], r["ci_low"], r["ci_high"])
@@ -117,7 +117,7 @@ def _keep_advice(fits: pd.DataFrame, cross: pd.DataFrame | None, metric: str) ->
                 if ratio[best] >= 1 else
                 f"{model.upper()}: {SELECTION_NAMES.get(best, best)} (at {n_mid} rows its error is {ratio[best]:.2f}x random's)")
         c = cross[(cross["metric"] == metric) & (cross["model"] == model)] if cross is not None and len(cross) else []
-        if len(c) and not _nan(c.iloc[0]["n_cross"]):
+        if len(c) and not is_missing(c.iloc[0]["n_cross"]):
             r = c.iloc[0]
             below = SELECTION_NAMES.get(r["lower_below"], r["lower_below"])
             above = SELECTION_NAMES.get(r["high"] if r["lower_below"] == r["low"] else r["low"], "")
@@ -144,7 +144,7 @@ def pruning_verdict(fits: pd.DataFrame | None, cross: pd.DataFrame | None, metri
     for model in model_order(d["model"]):
         ref = fits[(fits["metric"] == metric) & (fits["model"] == model) & (fits["selection"] == "random")]
         rb = (f"random's b = {fmt_interval(*ref.iloc[0][['b', 'b_ci_low', 'b_ci_high']], digits=2)}"
-              if len(ref) and not _nan(ref.iloc[0]["b"]) else "random's b not fitted")
+              if len(ref) and not is_missing(ref.iloc[0]["b"]) else "random's b not fitted")
         bits = []
         for _, r in d[d["model"] == model].iterrows():
             sel = SELECTION_NAMES.get(r["selection"], r["selection"])
@@ -165,7 +165,7 @@ def pruning_verdict(fits: pd.DataFrame | None, cross: pd.DataFrame | None, metri
         words = []
         for _, r in c.iterrows():
             m = str(r["model"]).upper()
-            if _nan(r["n_cross"]):
+            if is_missing(r["n_cross"]):
                 lower = SELECTION_NAMES.get(r["lower_below"], r["lower_below"]) if isinstance(r["lower_below"], str) and r["lower_below"] else ""
                 words.append(f"{m}: no crossover" + (f", {lower} lower throughout the range searched" if lower else ""))
                 continue

@@ -28,7 +28,7 @@ from plotnine import (
 )
 
 from ..stats import forms
-from .theme import _DATASET_SUBTITLE, _METRIC_NAME, FEW_GRAY, _model_levels, _select, few_colors, theme_few
+from .theme import DATASET_SUBTITLE, METRIC_NAME, FEW_GRAY, model_levels, experiment_rows, few_colors, theme_few
 
 def _training_rows(df: pd.DataFrame) -> pd.Series:
     """Rows given to each fit: ``n_train`` when recorded, else floor(N x frac_sample) of the
@@ -84,9 +84,9 @@ def learning_curve_figure(results: pd.DataFrame, metric: str = "acc", dataset: s
     """Size run on log-log axes: test error (1 - ``metric``) against training rows, one line
     per model (replicate means; points are single runs); with ``fits`` (the
     learning_curve_fits table) the selected curve of each model is drawn dashed."""
-    df = _select(results, "size", dataset)
+    df = experiment_rows(results, "size", dataset)
     df = df.assign(n=_training_rows(df), error=1.0 - df[metric])
-    levels = _model_levels(df["model"])
+    levels = model_levels(df["model"])
     colors = few_colors(levels)
     mean = df.groupby(["model", "n"], as_index=False)["error"].mean()
     for frame in (df, mean):
@@ -104,10 +104,10 @@ def learning_curve_figure(results: pd.DataFrame, metric: str = "acc", dataset: s
             curves["model"] = pd.Categorical(curves["model"], levels)
             p += geom_line(data=curves, mapping=aes("n", "error", color="model"), linetype="dashed", size=0.6)
             caption = "Solid: replicate means; dashed: the selected learning-curve fit"
-    name = _METRIC_NAME[metric]
+    name = METRIC_NAME[metric]
     return (p + scale_x_log10(labels=label_comma()) + scale_y_log10()
             + scale_color_manual(values=colors, name="Model Type") + theme_few()
-            + labs(title="Learning Curves", subtitle=f"{_DATASET_SUBTITLE.get(dataset, dataset)}, log-log axes",
+            + labs(title="Learning Curves", subtitle=f"{DATASET_SUBTITLE.get(dataset, dataset)}, log-log axes",
                    x="Training rows", y=f"Test error (1 - {name})", caption=caption))
 
 
@@ -122,7 +122,7 @@ def _ordered(values, preferred: list[str]) -> list[str]:
 def _interval_figure(df: pd.DataFrame, x: str, y: str, lo: str, hi: str, labels: dict,
                      facet: str | None = None, log_y: bool = False) -> ggplot:
     """Points with interval bars, one colour per model, optionally faceted."""
-    levels = _model_levels(df["model"])
+    levels = model_levels(df["model"])
     df = df.assign(model=pd.Categorical(df["model"].astype(str), levels))
     p = (ggplot(df, aes(x, y, color="model"))
          + geom_errorbar(aes(ymin=lo, ymax=hi), width=0.25, position=position_dodge(width=0.5))
@@ -148,11 +148,11 @@ def data_needed_figure(table: pd.DataFrame, metric: str | None = None, dataset: 
     if df.empty:
         raise ValueError("no reachable targets in the data-needed table")
     df["target"] = df["target"].map(lambda t: f"{float(t):g}")
-    df["panel"] = df["metric"].map(lambda m: f"target {_METRIC_NAME.get(m, m)}")
+    df["panel"] = df["metric"].map(lambda m: f"target {METRIC_NAME.get(m, m)}")
     df["panel"] = pd.Categorical(df["panel"], _ordered(df["panel"], ["target accuracy", "target AUC"]))
     return _interval_figure(df, "target", "n_needed", "ci_low", "ci_high", {
         "title": "Data Needed for a Target",
-        "subtitle": f"{_DATASET_SUBTITLE.get(dataset, dataset)}: training rows to reach a test accuracy or AUC",
+        "subtitle": f"{DATASET_SUBTITLE.get(dataset, dataset)}: training rows to reach a test accuracy or AUC",
         "x": "Target", "y": "Training rows needed (log scale)",
         "caption": "Bars: 95% confidence intervals; targets whose verdict is not reachable "
                    "or undetermined are not drawn"},
@@ -191,7 +191,7 @@ def parity_figure(cells: pd.DataFrame, metric: str = "acc") -> ggplot:
     df["panel"] = df["experiment"].map(panels).fillna(df["experiment"])
     df["panel"] = pd.Categorical(df["panel"], _ordered(df["panel"], list(panels.values())))
     df["band_lo"], df["band_hi"] = df["lo"] - df["r"], df["hi"] - df["r"]
-    levels = _model_levels(df["model"].astype(str))
+    levels = model_levels(df["model"].astype(str))
     df["model"] = pd.Categorical(df["model"].astype(str), levels)
     colors = few_colors(levels)
     p = ggplot(df, aes("x", "diff", color="model", group="model")) + geom_hline(yintercept=0, color=FEW_GRAY)
@@ -199,7 +199,7 @@ def parity_figure(cells: pd.DataFrame, metric: str = "acc") -> ggplot:
         p += geom_ribbon(aes(ymin="band_lo", ymax="band_hi", fill="model"), alpha=0.15, color="none",
                          show_legend=False)
         p += scale_fill_manual(values=colors, guide=None)
-    name = _METRIC_NAME[metric]
+    name = METRIC_NAME[metric]
     return (p + geom_line(size=0.8) + geom_point(size=0.8)
             + scale_color_manual(values=colors, name="Model Type") + facet_wrap("~panel", scales="free")
             + scale_x_continuous(labels=label_percent()) + theme_few()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .findings import _nan, _true, fmt_interval, needed_text, primary_derivative, set_rows
+from .findings import is_missing, is_true, fmt_interval, needed_text, primary_derivative, set_rows
 
 
 def derivative_table(deriv: pd.DataFrame) -> pd.DataFrame:
@@ -22,9 +22,9 @@ def derivative_table(deriv: pd.DataFrame) -> pd.DataFrame:
     for r in d.itertuples(index=False):
         r = r._asdict()
         step = (f"{r['quality_high']:g} to {r['quality_low']:g}"
-                if not _nan(r.get("quality_high")) and not _nan(r.get("quality_low")) else "")
+                if not is_missing(r.get("quality_high")) and not is_missing(r.get("quality_low")) else "")
         rows.append({
-            "metric": f"{r['metric']} > {r['threshold']:g}" if not _nan(r.get("threshold")) else r["metric"],
+            "metric": f"{r['metric']} > {r['threshold']:g}" if not is_missing(r.get("threshold")) else r["metric"],
             "quality": step + (" (overall)" if r["scope"] == "overall" else ""),
             "d(data)/d(quality) [95% CI]": fmt_interval(
                 r.get("derivative_frac"), r.get("ci_low_frac"), r.get("ci_high_frac")),
@@ -58,12 +58,12 @@ def fits_table(fits: pd.DataFrame) -> pd.DataFrame:
     (its intervals are conditional on that form), then the model averages ("average": the
     exponent over the power-law forms, the floor over all, intervals including the choice of
     form): 'est [lo, hi]'."""
-    sel = fits[fits["selected"].map(_true) | (fits["form"] == "average")]
+    sel = fits[fits["selected"].map(is_true) | (fits["form"] == "average")]
     sel = sel.sort_values(["metric", "model"], kind="stable")
     weight = sel["weight"] if "weight" in sel else pd.Series(np.nan, index=sel.index)
     return with_dataset(pd.DataFrame({
         "model": sel["model"].str.upper(), "metric": sel["metric"],
-        "form (weight)": [f"{f} ({w:.2f})" if not _nan(w) else f for f, w in zip(sel["form"], weight)],
+        "form (weight)": [f"{f} ({w:.2f})" if not is_missing(w) else f for f, w in zip(sel["form"], weight)],
         "formula": sel["formula"] if "formula" in sel else "",
         "parameter": sel["param"],
         "estimate [95% CI]": [fmt_interval(e, lo, hi, 4) for e, lo, hi in
@@ -87,10 +87,10 @@ def choice_table(fits: pd.DataFrame) -> pd.DataFrame:
     c = c.sort_values([k for k in ("dataset",) if k in c] + ["metric", "model", "_delta"], na_position="last")
     out = pd.DataFrame({
         "model": c["model"].str.upper(), "metric": c["metric"], "form": c["form"],
-        label: c[col].map(lambda v: "" if _nan(v) else f"{v:.1f}"),
-        f"Δ{label}": c["_delta"].map(lambda v: "not fitted" if _nan(v) else f"{v:.1f}"),
-        "weight": c["weight"].map(lambda v: "" if _nan(v) else f"{v:.2f}") if "weight" in c else "",
-        "selected": c["selected"].map(lambda v: "yes" if _true(v) else ""),
+        label: c[col].map(lambda v: "" if is_missing(v) else f"{v:.1f}"),
+        f"Δ{label}": c["_delta"].map(lambda v: "not fitted" if is_missing(v) else f"{v:.1f}"),
+        "weight": c["weight"].map(lambda v: "" if is_missing(v) else f"{v:.2f}") if "weight" in c else "",
+        "selected": c["selected"].map(lambda v: "yes" if is_true(v) else ""),
     })
     return with_dataset(out.reset_index(drop=True), c)
 
@@ -114,17 +114,17 @@ def breakdown_table(breakdown: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in breakdown.itertuples(index=False):
         r = r._asdict()
-        if _nan(r.get("breakdown_frac")):
+        if is_missing(r.get("breakdown_frac")):
             val = (f"between {r['bracket_low']:g} and {r['bracket_high']:g} (grid bracket, not fitted)"
-                   if not _nan(r.get("bracket_low")) and not _nan(r.get("bracket_high")) else "not found")
+                   if not is_missing(r.get("bracket_low")) and not is_missing(r.get("bracket_high")) else "not found")
         else:
             val = fmt_interval(r["breakdown_frac"], r.get("ci_low"), r.get("ci_high"), 2)
-            if _true(r.get("extrapolated")):
+            if is_true(r.get("extrapolated")):
                 val += " (extrapolated)"
         rows.append({"damage": str(r["experiment"]).replace("_damage", ""), "model": str(r["model"]).upper(),
                      "metric": r.get("metric", "acc"),
-                     "clean": "" if _nan(r.get("clean")) else f"{r['clean']:.3f}",
-                     "accuracy at breakdown": "" if _nan(r.get("level")) else f"{r['level']:.3f}",
+                     "clean": "" if is_missing(r.get("clean")) else f"{r['clean']:.3f}",
+                     "accuracy at breakdown": "" if is_missing(r.get("level")) else f"{r['level']:.3f}",
                      "damage fraction d [95% CI]": val})
     return pd.DataFrame(rows)
 
@@ -161,7 +161,7 @@ def joint_law_view(joint: pd.DataFrame) -> pd.DataFrame:
                                                            "for inspection)"})
                 shown.add(r["metric"])
             continue
-        what = r["param"] + (f" (q = {float(r['quality']):g})" if not _nan(r.get("quality")) else "")
+        what = r["param"] + (f" (q = {float(r['quality']):g})" if not is_missing(r.get("quality")) else "")
         rows.append({"metric": r["metric"], "parameter": what,
                      "estimate [95% CI]": fmt_interval(r["estimate"], r.get("ci_low"), r.get("ci_high"))})
     return pd.DataFrame(rows)
@@ -172,20 +172,20 @@ def coverage_view(study: pd.DataFrame) -> pd.DataFrame:
     intervals with its Monte Carlo standard error, and the verdicts' shares where the
     quantity has them (wrong ones named)."""
     def pct(v):
-        return "" if _nan(v) else f"{v:.1%}"
+        return "" if is_missing(v) else f"{v:.1%}"
 
     return pd.DataFrame({
         "truth e(n)": study["truth"],
         "runs": [f"{int(r)} x {'single runs' if int(k) == 1 else f'{int(k)} replicates'}"
                  for r, k in zip(study["runs"], study["replicates"])],
         "quantity": study["quantity"],
-        "coverage": [("" if _nan(c) else f"{c:.3f} ± {se:.3f}")
+        "coverage": [("" if is_missing(c) else f"{c:.3f} ± {se:.3f}")
                      for c, se in zip(study["coverage"], study["coverage_se"])],
         "reachable / undetermined / not reachable": [
-            "" if _nan(a) else f"{pct(a)} / {pct(b)} / {pct(c)}"
+            "" if is_missing(a) else f"{pct(a)} / {pct(b)} / {pct(c)}"
             for a, b, c in zip(study["reachable"], study["undetermined"], study["not_reachable"])],
         "wrong verdicts": [
-            "" if _nan(a) else (f"{pct(a)} wrongly reachable" if a > 0 else "")
+            "" if is_missing(a) else (f"{pct(a)} wrongly reachable" if a > 0 else "")
             + (", " if a > 0 and b > 0 else "") + (f"{pct(b)} wrongly not reachable" if b > 0 else "")
             or "none" for a, b in zip(study["wrong_reachable"], study["wrong_not_reachable"])],
     })
@@ -198,9 +198,9 @@ def backtest_view(bt: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     out = pd.DataFrame({
         "model": bt["model"], "metric": bt["metric"], "form": bt["form"],
-        "weight": bt["weight"].map(lambda v: "" if _nan(v) else f"{v:.2f}"),
-        "held-out RMSE": bt["rmse_held"].map(lambda v: "" if _nan(v) else f"{v:.4f}"),
-        "inside 95% PI": bt["pi_coverage"].map(lambda v: "" if _nan(v) else f"{v:.0%}"),
+        "weight": bt["weight"].map(lambda v: "" if is_missing(v) else f"{v:.2f}"),
+        "held-out RMSE": bt["rmse_held"].map(lambda v: "" if is_missing(v) else f"{v:.4f}"),
+        "inside 95% PI": bt["pi_coverage"].map(lambda v: "" if is_missing(v) else f"{v:.0%}"),
         "status": bt["status"].fillna(""),
     })
     return out

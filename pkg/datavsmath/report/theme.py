@@ -55,7 +55,7 @@ DEFAULT_DPI = 300
 
 
 
-_DATASET_SUBTITLE = {"fashion": "Fashion MNIST Dataset", "mnist": "MNIST Dataset"}
+DATASET_SUBTITLE = {"fashion": "Fashion MNIST Dataset", "mnist": "MNIST Dataset"}
 
 
 class theme_few(theme_bw):
@@ -94,7 +94,7 @@ def few_colors(levels, palette: list[str] = FEW_DARK) -> dict[str, str]:
 
 
 
-def _select(results: pd.DataFrame, experiment: str, dataset: str) -> pd.DataFrame:
+def experiment_rows(results: pd.DataFrame, experiment: str, dataset: str) -> pd.DataFrame:
     df = results[results["experiment"] == experiment]
     if "dataset" in df.columns and df["dataset"].notna().any():
         df = df[df["dataset"] == dataset]
@@ -119,13 +119,13 @@ def replicate_summary(df: pd.DataFrame, by: list[str], metric: str) -> pd.DataFr
 
 
 
-def _model_levels(models) -> list[str]:
+def model_levels(models) -> list[str]:
     """ggplot2's order for a character column: sorted."""
     return sorted({str(m) for m in models})
 
 
 
-def _replicate_caption(summary: pd.DataFrame) -> str | None:
+def replicate_caption(summary: pd.DataFrame) -> str | None:
     n = int(summary["n"].max()) if len(summary) else 1
     if n <= 1:
         return None
@@ -135,7 +135,7 @@ def _replicate_caption(summary: pd.DataFrame) -> str | None:
 
 
 
-_METRIC_NAME = {"acc": "accuracy", "auc": "AUC"}
+METRIC_NAME = {"acc": "accuracy", "auc": "AUC"}
 
 
 

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 from statsmodels.tools.numdiff import approx_fprime
 
-from .cells import CHANCE, _check_frame, _check_metric, _warn, cell_table, weighting_text
+from .cells import CHANCE, check_frame, check_metric, warn_note, cell_table, weighting_text
 from .curves import Summary, fit_curve
+
+__all__ = ["BREAKDOWN_DEFINITIONS", "BreakdownResults", "breakdown_points"]
 
 # ============================================================================================
 # robustness to damage
@@ -105,11 +107,11 @@ def breakdown_points(df: pd.DataFrame, experiment: str, metric: str = "acc",
     BreakdownResults; a curve that never reaches the level or a fit that fails gives NaN and
     a note (e.g. AUC under constant damage, which has no lower plateau on the grid).
     """
-    metric = _check_metric(metric)
+    metric = check_metric(metric)
     if definition not in BREAKDOWN_DEFINITIONS:
         raise ValueError(f"definition must be one of {sorted(BREAKDOWN_DEFINITIONS)}, not {definition!r}")
     chance = CHANCE[metric] if chance is None else float(chance)
-    rows = _check_frame(df, experiment)
+    rows = check_frame(df, experiment)
     models = list(dict.fromkeys(rows["model"])) if models is None else list(models)
     out, fits = [], {}
     for model in models:
@@ -129,7 +131,7 @@ def breakdown_points(df: pd.DataFrame, experiment: str, metric: str = "acc",
                 q = fit._q()
                 lo, hi, se = est * np.exp(-q * se_log), est * np.exp(q * se_log), est * se_log
             else:
-                _warn(notes, f"{label}: the fitted curve never crosses the breakdown level; "
+                warn_note(notes, f"{label}: the fitted curve never crosses the breakdown level; "
                       "breakdown is NaN", quiet)
         p = fit.params
         # the level: from the fitted clean value, or the observed one where the fit failed

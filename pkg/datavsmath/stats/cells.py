@@ -11,6 +11,10 @@ import pandas as pd
 from .curves import ScalingWarning
 from .forms import LEARNING_FORMS
 
+__all__ = ["CHANCE", "CRITERIA", "CROSS_THRESHOLDS", "DEFAULT_TARGETS", "FORM_NAMES", "HORIZON",
+           "N_TEST", "N_TOTAL", "cell_table", "check_frame", "check_metric", "fmt_number",
+           "metric_list", "warn_note", "weighting_text"]
+
 #: learning-curve forms, in report order
 FORM_NAMES = tuple(LEARNING_FORMS)
 
@@ -55,19 +59,19 @@ CRITERIA = ("aicc", "aic", "bic")
 
 # ============================================================================================
 # input handling
-def _check_metric(metric: str) -> str:
+def check_metric(metric: str) -> str:
     if metric not in CHANCE:
         raise ValueError(f"metric must be one of {sorted(CHANCE)}, not {metric!r}")
     return metric
 
 
 
-def _metrics(metric) -> tuple:
-    return tuple(_check_metric(m) for m in ([metric] if isinstance(metric, str) else metric))
+def metric_list(metric) -> tuple:
+    return tuple(check_metric(m) for m in ([metric] if isinstance(metric, str) else metric))
 
 
 
-def _check_frame(df: pd.DataFrame, experiment: str | None) -> pd.DataFrame:
+def check_frame(df: pd.DataFrame, experiment: str | None) -> pd.DataFrame:
     """Rows of ``experiment`` (all rows if None); ValueError if absent or if the frame mixes
     datasets or sources (their cells would silently be averaged as replicates)."""
     if not isinstance(df, pd.DataFrame):
@@ -107,7 +111,7 @@ def _check_metric_values(df: pd.DataFrame) -> None:
 
 
 
-def _warn(notes: list, msg: str, quiet: bool = False):
+def warn_note(notes: list, msg: str, quiet: bool = False):
     notes.append(msg)
     if not quiet:
         warnings.warn(msg, ScalingWarning, stacklevel=3)
@@ -147,7 +151,7 @@ def cell_table(rows: pd.DataFrame, metric: str, by: str = "frac_sample",
     with data) and z = p(1 - p) of the cell's mean metric for damage curves (noise peaks where
     the curve falls). With fewer than 3 replicated cells the pooled variance is used.
     """
-    metric = _check_metric(metric)
+    metric = check_metric(metric)
     rows = rows[rows[metric].notna()]
     n = n_total * rows["frac_sample"].astype(float)
     if "n_train" in rows.columns:
@@ -206,6 +210,6 @@ def weighting_text(cells: pd.DataFrame) -> str:
 
 
 
-def _fmt(x, digits=4):
+def fmt_number(x, digits=4):
     return "nan" if x is None or np.isnan(x) else f"{x:.{digits}g}"
 

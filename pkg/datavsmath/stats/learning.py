@@ -11,10 +11,13 @@ import pandas as pd
 from scipy import stats
 
 from .averaging import mixture_interval, unconditional_se
-from .cells import (CRITERIA, FORM_NAMES, N_TOTAL, _check_frame, _metrics, _warn, cell_table,
+from .cells import (CRITERIA, FORM_NAMES, N_TOTAL, check_frame, metric_list, warn_note, cell_table,
                     weighting_text)
 from .curves import CurveFit, Summary, fit_curve
 from .forms import ALL_LEARNING_FORMS, get_form
+
+__all__ = ["BacktestResults", "CurveSet", "LearningCurveResults", "backtest",
+           "fit_learning_curves", "status_note"]
 
 
 # ============================================================================================
@@ -452,14 +455,14 @@ def fit_learning_curves(df: pd.DataFrame, experiment: str = "size", metric="acc"
     if not forms or any(f not in ALL_LEARNING_FORMS for f in forms):
         raise ValueError(f"forms must be a non-empty subset of {tuple(ALL_LEARNING_FORMS)}, "
                          f"got {forms}")
-    rows = _check_frame(df, experiment)
+    rows = check_frame(df, experiment)
     present = list(dict.fromkeys(rows["model"]))
     models = present if models is None else list(models)
     absent = [m for m in models if m not in present]
     if absent:
         raise ValueError(f"no rows for model(s) {absent} in {experiment!r}; present: {present}")
     sets = []
-    for metric_ in _metrics(metric):
+    for metric_ in metric_list(metric):
         for model in models:
             mrows = rows[rows["model"] == model]
             for dmg, drows in mrows.groupby("frac_damage", sort=True):
@@ -467,17 +470,17 @@ def fit_learning_curves(df: pd.DataFrame, experiment: str = "size", metric="acc"
                 label = f"{model} {metric_}" + (f" damage {dmg:g}" if experiment != "size" else "")
                 n_missing = int(drows[metric_].isna().sum())
                 if n_missing:
-                    _warn(notes, f"{label}: {n_missing} row(s) with a missing {metric_} dropped", quiet)
+                    warn_note(notes, f"{label}: {n_missing} row(s) with a missing {metric_} dropped", quiet)
                 cells = cell_table(drows, metric_, "frac_sample", n_total)
                 bad = ~cells["value"].between(0.0, 1.0)
-                if bad.any():  # validation is _check_frame's job; the fit must not use them
-                    _warn(notes, f"{label}: {int(bad.sum())} cell(s) with {metric_} outside "
+                if bad.any():  # validation is check_frame's job; the fit must not use them
+                    warn_note(notes, f"{label}: {int(bad.sum())} cell(s) with {metric_} outside "
                           f"[0, 1] ({', '.join(f'{v:.4g}' for v in cells['value'][bad])}) "
                           "dropped: a proportion cannot lie there", quiet)
                     cells = cell_table(drows[drows[metric_].between(0.0, 1.0)], metric_,
                                        "frac_sample", n_total)
                 if (cells["value"] >= 1.0).any():
-                    _warn(notes, f"{label}: {int((cells['value'] >= 1).sum())} cell(s) with "
+                    warn_note(notes, f"{label}: {int((cells['value'] >= 1).sum())} cell(s) with "
                           f"{metric_} = 1 (error 0); the Gaussian fit keeps them", quiet)
                 fits = {f: fit_curve(cells["n"].to_numpy(), cells["error"].to_numpy(), f,
                                      cells["weight"].to_numpy(), label=label, quiet=quiet)
@@ -511,7 +514,7 @@ def _floor_text(sol: dict) -> str:
     return f"floor {sol['floor']:.4g} (95% CI [{lo:.4g}, {hi:.4g}])"
 
 
-def _status_note(sol: dict, y_target: float, verdict: str = "") -> str:
+def status_note(sol: dict, y_target: float, verdict: str = "") -> str:
     """The note of a data-needed row: why its verdict is what it is, with the floor's
     interval, the weight of the forms that never reach the target and the horizon."""
     st = sol["status"]

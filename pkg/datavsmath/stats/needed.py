@@ -10,9 +10,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .cells import DEFAULT_TARGETS, HORIZON, N_TOTAL, _check_frame, _check_metric
+from .cells import DEFAULT_TARGETS, HORIZON, N_TOTAL, check_frame, check_metric
 from .curves import Summary
-from .learning import CurveSet, _status_note, fit_learning_curves
+from .learning import CurveSet, status_note, fit_learning_curves
+
+__all__ = ["VERDICTS", "DataNeededResults", "ObservationsNeeded", "cross_model", "cross_rows",
+           "data_needed", "observations_needed", "targets_dict", "verdict"]
 
 
 class DataNeededResults:
@@ -70,11 +73,11 @@ def _method_text(method: str, n_boot: int) -> str:
 
 
 
-def _targets_dict(targets, metrics) -> dict:
+def targets_dict(targets, metrics) -> dict:
     if targets is None:
         return {m: DEFAULT_TARGETS[m] for m in metrics}
     if isinstance(targets, Mapping):
-        out = {_check_metric(m): tuple(np.atleast_1d(np.asarray(v, float))) for m, v in targets.items()}
+        out = {check_metric(m): tuple(np.atleast_1d(np.asarray(v, float))) for m, v in targets.items()}
     else:
         if len(metrics) != 1:
             raise ValueError(f"the fits cover metrics {list(metrics)}; give targets as a dict, "
@@ -128,7 +131,7 @@ def data_needed(fits, targets=None, form: str = "average", method: str = "delta"
         metrics = tuple(targets) if isinstance(targets, Mapping) else ("acc",)
         fits = fit_learning_curves(fits, metric=metrics)
     metrics = tuple(dict.fromkeys(cs.metric for cs in fits))
-    tdict = _targets_dict(targets, metrics)
+    tdict = targets_dict(targets, metrics)
     rows = []
     for cs in fits:
         if cs.metric not in tdict:
@@ -260,21 +263,21 @@ def _need_row(cs: CurveSet, name, target: float, method: str, n_boot: int, seed:
             "weight_unreachable": sol.get("weight_unreachable", np.nan),
             "forms": sol.get("forms", ""), "status": sol["status"],
             "method": _method_text("average" if name == "average" else method, n_boot),
-            "conditional_on": cond, "note": _status_note(sol, y, v)}
+            "conditional_on": cond, "note": status_note(sol, y, v)}
 
 
 
 # ============================================================================================
 # the R table method on the size x damage grid
-def _cross_rows(df: pd.DataFrame) -> pd.DataFrame:
+def cross_rows(df: pd.DataFrame) -> pd.DataFrame:
     if "experiment" in df.columns and df["experiment"].nunique(dropna=True) > 1:
-        return _check_frame(df, "size_x_damage")
-    return _check_frame(df, None)
+        return check_frame(df, "size_x_damage")
+    return check_frame(df, None)
 
 
-def _cross_model(df_cross: pd.DataFrame, model: str | None) -> tuple[pd.DataFrame, str | None]:
+def cross_model(df_cross: pd.DataFrame, model: str | None) -> tuple[pd.DataFrame, str | None]:
     """The size x damage rows and the model they are about: ``model``, or the only one there."""
-    rows = _cross_rows(df_cross)
+    rows = cross_rows(df_cross)
     models = list(dict.fromkeys(rows["model"]))
     if model is None:
         if len(models) > 1:
@@ -364,8 +367,8 @@ def observations_needed(df_cross: pd.DataFrame, metric: str = "acc", threshold: 
     """
     if ties not in ("first", "all"):
         raise ValueError(f"ties must be 'first' or 'all', got {ties!r}")
-    metric = _check_metric(metric)
-    rows, model = _cross_model(df_cross, model)
+    metric = check_metric(metric)
+    rows, model = cross_model(df_cross, model)
     rows = rows[(rows["model"] == model) & rows[metric].notna()]
     frame, missing = _r_rule(rows, metric, threshold, n_total, ties)
     spread = None

@@ -17,6 +17,10 @@ from scipy import stats
 
 from ..experiments import R_EXPERIMENTS
 
+__all__ = ["EXPERIMENT_ORDER", "KEYS", "LEVEL", "MIN_POOLED_DF", "diff_ci", "mean_ci",
+           "model_order", "outliers", "parity_cells", "parity_summary", "prediction_interval",
+           "run_spread", "systematic_differences"]
+
 #: the order of R's result rows and of the experiments in every table
 def model_order(present) -> list[str]:
     """The models in ``present`` in the registry's order (rf, xgb, dnn, cnn, then any model

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .cells import N_TOTAL, _check_frame, _metrics, _warn, cell_table
+from .cells import N_TOTAL, check_frame, metric_list, warn_note, cell_table
 from .curves import CurveFit, Summary, fit_curve
 from .forms import get_form
 
@@ -326,7 +326,7 @@ def fit_pruning(df: pd.DataFrame, experiment: str = "pruning", metric="acc", *,
                          f"law's exponent), got {form!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, got {alpha!r}")
-    rows = _check_frame(df, experiment)
+    rows = check_frame(df, experiment)
     if "selection" not in rows.columns:
         raise ValueError(f"the {experiment!r} rows have no 'selection' column: they come from an "
                          "experiment without row-selection rules")
@@ -340,7 +340,7 @@ def fit_pruning(df: pd.DataFrame, experiment: str = "pruning", metric="acc", *,
     order = {s: i for i, s in enumerate(("random", "keep_easy", "keep_hard"))}
     selections.sort(key=lambda s: (order.get(s, len(order)), s))
     fits, cells, notes = {}, {}, []
-    for metric_ in _metrics(metric):
+    for metric_ in metric_list(metric):
         for model in models:
             for sel in selections:
                 part = rows[(rows["model"] == model) & (rows["selection"] == sel)]
@@ -350,11 +350,11 @@ def fit_pruning(df: pd.DataFrame, experiment: str = "pruning", metric="acc", *,
                 ct = cell_table(part, metric_, "frac_sample", n_total)
                 bad = ~ct["value"].between(0.0, 1.0)
                 if bad.any():
-                    _warn(notes, f"{label}: {int(bad.sum())} cell(s) outside [0, 1] dropped", quiet)
+                    warn_note(notes, f"{label}: {int(bad.sum())} cell(s) outside [0, 1] dropped", quiet)
                     ct = ct[~bad]
                 fits[(model, metric_, sel)] = fit_curve(ct["n"], ct["error"], form, ct["weight"],
                                                         label=label, quiet=quiet)
                 cells[(model, metric_, sel)] = ct
     if reference not in selections:
-        _warn(notes, f"no {reference!r} rows: nothing to compare the other selections with", quiet)
+        warn_note(notes, f"no {reference!r} rows: nothing to compare the other selections with", quiet)
     return PruningResults(experiment, fits, cells, form, alpha, reference, notes)

@@ -8,11 +8,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .cells import FORM_NAMES, HORIZON, N_TOTAL, _check_metric, _fmt, _warn, cell_table
+from .cells import FORM_NAMES, HORIZON, N_TOTAL, check_metric, fmt_number, warn_note, cell_table
 from .curves import Summary
 from .forms import get_form
 from .learning import LearningCurveResults, fit_learning_curves
-from .needed import _cross_model, _cross_rows, data_needed
+from .needed import cross_model, cross_rows, data_needed
+
+__all__ = ["DataQualityDerivative", "data_quality_derivative", "joint_law"]
 
 
 # ============================================================================================
@@ -106,12 +108,12 @@ class DataQualityDerivative:
 
     @staticmethod
     def _overall_text(r, prefix: str) -> str:
-        return (f"{prefix}{r.model}, quality {_fmt(r.quality_high, 3)} to "
-                f"{_fmt(r.quality_low, 3)}: d(data)/d(quality) = {_fmt(r.derivative_frac, 3)} "
-                f"datasets per unit quality [{_fmt(r.ci_low_frac, 3)}, {_fmt(r.ci_high_frac, 3)}], "
+        return (f"{prefix}{r.model}, quality {fmt_number(r.quality_high, 3)} to "
+                f"{fmt_number(r.quality_low, 3)}: d(data)/d(quality) = {fmt_number(r.derivative_frac, 3)} "
+                f"datasets per unit quality [{fmt_number(r.ci_low_frac, 3)}, {fmt_number(r.ci_high_frac, 3)}], "
                 f"'<< -1' {_verdict(r.below_minus_1)}; elasticity d log n*/d log q = "
-                f"{_fmt(r.elasticity, 3)} [{_fmt(r.elasticity_ci_low, 3)}, "
-                f"{_fmt(r.elasticity_ci_high, 3)}], '<< -1' "
+                f"{fmt_number(r.elasticity, 3)} [{fmt_number(r.elasticity_ci_low, 3)}, "
+                f"{fmt_number(r.elasticity_ci_high, 3)}], '<< -1' "
                 f"{_verdict(r.elasticity_below_minus_1)}."
                 + (f" ({r.note})" if r.note else ""))
 
@@ -153,8 +155,8 @@ def data_quality_derivative(df_cross: pd.DataFrame, metric: str = "acc", thresho
     -------
     DataQualityDerivative (``levels``: n* per quality; ``table()``: steps and overall rows)
     """
-    metric = _check_metric(metric)
-    rows = _cross_rows(df_cross)
+    metric = check_metric(metric)
+    rows = cross_rows(df_cross)
     fits = fit_learning_curves(rows.assign(experiment="size_x_damage"), "size_x_damage", metric,
                                forms, criterion, n_total=n_total, quiet=quiet)
     notes: list = []
@@ -189,7 +191,7 @@ def _derivative_block(sets, model, metric, threshold, name, n_total, notes, quie
     need = need.sort_values("quality", ascending=False).reset_index(drop=True)
     for r in need.itertuples():
         if r.verdict != "reachable":
-            _warn(notes, f"{model}: {metric} > {threshold:g} at quality {r.quality:g}: {r.note}",
+            warn_note(notes, f"{model}: {metric} > {threshold:g} at quality {r.quality:g}: {r.note}",
                   quiet)
     # an undetermined n* with a point estimate still enters, its upper limit infinite (which
     # makes the derivative's matching limit infinite); "not reachable" is not compensable
@@ -297,8 +299,8 @@ def joint_law(df_cross: pd.DataFrame, metric: str = "acc", model: str | None = N
     """
     from .joint import fit_joint_law
 
-    metric = _check_metric(metric)
-    rows, model = _cross_model(df_cross, model)
+    metric = check_metric(metric)
+    rows, model = cross_model(df_cross, model)
     rows = rows[(rows["model"] == model) & rows[metric].between(0.0, 1.0)]
     cells = {float(np.round(1.0 - d, 10)): cell_table(part, metric, "frac_sample", n_total)
              for d, part in rows.groupby("frac_damage", sort=True)}

@@ -62,12 +62,12 @@ from .cells import (
     HORIZON,
     N_TEST,
     N_TOTAL,
-    _metrics,
+    metric_list,
     cell_table,
 )
 from .curves import ScalingWarning
 from .learning import BacktestResults, CurveSet, LearningCurveResults, backtest, fit_learning_curves
-from .needed import DataNeededResults, ObservationsNeeded, _targets_dict, data_needed, observations_needed
+from .needed import DataNeededResults, ObservationsNeeded, targets_dict, data_needed, observations_needed
 from .pruning import PruningCrossover, PruningResults, fit_pruning
 from .quality import DataQualityDerivative, data_quality_derivative, joint_law
 
@@ -162,7 +162,7 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
     ``source`` comes from a "source" column when present (e.g. one per input file), else
     "results". Degenerate cases are reported in the summaries (``quiet``) rather than warned.
     """
-    metrics = _metrics(metrics)
+    metrics = metric_list(metrics)
     df = df.copy()
     if "source" not in df.columns:
         df["source"] = "results"
@@ -179,7 +179,7 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
             lc = fit_learning_curves(part, "size", metrics, forms, criterion, quiet=quiet, n_total=n_total)
             results.append((source, dataset, "learning_curve_fits", lc))
             results.append((source, dataset, "backtest", backtest(lc)))
-            tg = {m: v for m, v in _targets_dict(targets, metrics).items() if m in metrics}
+            tg = {m: v for m, v in targets_dict(targets, metrics).items() if m in metrics}
             # the bootstrap is per form: with it, the selected form (conditional on it)
             results.append((source, dataset, "data_needed",
                             data_needed(lc, tg, form="average" if ci_method == "delta"

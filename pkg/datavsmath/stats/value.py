@@ -46,7 +46,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .cells import _check_metric
+from .cells import check_metric
 from .curves import Summary
 
 __all__ = ["QualityValue", "advise", "value_of_quality"]
@@ -316,11 +316,11 @@ def advise(df_cross: pd.DataFrame, *, rows: float, quality: float, cost_label: f
     """:func:`value_of_quality` on a size x damage results frame: fits the learning curve at
     every label quality (:func:`datavsmath.stats.quality.data_quality_derivative`, model
     average over forms by default) and prices the plans for one model."""
-    from .needed import _cross_model
+    from .needed import cross_model
     from .quality import data_quality_derivative
 
-    metric = _check_metric(metric)
-    rows_cross, model = _cross_model(df_cross, model)
+    metric = check_metric(metric)
+    rows_cross, model = cross_model(df_cross, model)
     rows_cross = rows_cross[rows_cross["model"] == model]
     deriv = data_quality_derivative(rows_cross, metric, threshold, form=form, quiet=True)
     levels = deriv.levels[deriv.levels["model"] == model]
