@@ -181,15 +181,37 @@ def _current(stored: dict | None, model: str) -> bool:
     return stored is not None and effective_recipe(stored) >= MODELS[model].recipe
 
 
-def pending_fits(exp: Experiment, store: ResultStore) -> list[tuple[Cell, list[str]]]:
-    """Cells with at least one model to train, each with those models: not stored yet, or
-    stored under an older recipe of the model (see :func:`outdated_fits`)."""
-    out = []
-    for cell in exp.cells():
+def iter_pending(exp: Experiment, store: ResultStore, replicates: range | None = None):
+    """Yield ``(cell, models)`` for each cell with at least one model to train: not stored yet,
+    or stored under an older recipe of the model (see :func:`outdated_fits`); one cell at a
+    time, so that counting a large grid's pending fits takes no memory. ``replicates``: only
+    those (default all)."""
+    for cell in exp.iter_cells(replicates):
         missing = [m for m in exp.models if not _current(store.get(_key(exp, cell, m)), m)]
         if missing:
-            out.append((cell, missing))
-    return out
+            yield cell, missing
+
+
+def pending_fits(exp: Experiment, store: ResultStore, replicates: range | None = None) -> list[tuple[Cell, list[str]]]:
+    """:func:`iter_pending` as a list: the pending fits of ``exp`` (or of its ``replicates``)."""
+    return list(iter_pending(exp, store, replicates))
+
+
+def pending_summary(exp: Experiment, store: ResultStore) -> tuple[int, float]:
+    """(fits to train, their expected CPU seconds on 2 cores, :func:`fit_weight`), counted
+    cell by cell without holding the grid."""
+    n, seconds = 0, 0.0
+    for cell, models in iter_pending(exp, store):
+        n += len(models)
+        seconds += sum(fit_weight(m, cell.n_train) for m in models)
+    return n, seconds
+
+
+def grid_seconds(exp: Experiment) -> float:
+    """Expected CPU seconds on 2 cores of the whole grid of ``exp``, stored or not: one
+    replicate's cells are built and weighed, the replicates only counted (they weigh the same)."""
+    one = sum(fit_weight(m, c.n_train) for c in exp.iter_cells(range(min(1, exp.replicates))) for m in exp.models)
+    return one * exp.replicates
 
 
 def current_fits(exp: Experiment, store: ResultStore) -> int:
@@ -214,7 +236,7 @@ def outdated_fits(exp: Experiment, store: ResultStore) -> dict[str, int]:
     (:attr:`datavsmath.models.ModelSpec.recipe`), counted per model; these are part of
     :func:`pending_fits` and the next run retrains them."""
     out: dict[str, int] = {}
-    for cell in exp.cells():
+    for cell in exp.iter_cells():
         for m in exp.models:
             stored = store.get(_key(exp, cell, m))
             if stored is not None and not _current(stored, m):
