@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from ..data import Dataset
 from ..experiments import Experiment
 from ..models import device_label, keras_backend
+from . import checkpoints
 from .store import ResultStore
 from .units import Unit, execute_unit, library_versions, pending_fits, pending_summary, plan_units
 
@@ -234,6 +235,7 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
             nonlocal done
             for record in records:
                 store.put(record)  # False for a duplicate: never stored twice
+            checkpoints.fits_stored(len(records))
             done += len(unit.cells)
             bar.set_postfix_str(f"{done}/{n_todo} fits, last {unit.describe()}")
             bar.update(unit.weight - credited.pop(id(unit), 0.0))

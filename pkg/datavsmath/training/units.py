@@ -24,6 +24,7 @@ from ..experiments import R_EXPERIMENTS, Cell, Experiment, derive_seed, load_exp
 from ..metrics import score
 from ..models import MODELS, device_label, keras_backend, make_model
 from ..noise import counts_text, damage_by_rule
+from . import checkpoints
 from .store import RECIPE, ResultStore, effective_recipe
 
 #: seconds a fit costs besides its rows (graph building, scoring 10,000 test rows)
@@ -136,6 +137,7 @@ def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset, 
         clean = cell_labels(exp, cell, data)[1]
     estimator = make_model(model, seed=cell.model_seed(model), n_classes=data.n_classes,
                            input_shape=data.input_shape)
+    checkpoints.fit_started(Unit(model, "naive", (cell,)).describe())
     t0 = time.perf_counter()
     estimator.fit(x, y)
     t1 = time.perf_counter()
@@ -155,6 +157,7 @@ def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Da
     rows, cleans, ys = zip(*(cell_labels(exp, cell, data) for cell in cells))
     nets = FusedKerasNets.for_model(model, [c.model_seed(model) for c in cells], data.n_classes, jit=jit,
                                     input_shape=data.input_shape)
+    checkpoints.fit_started(Unit(model, "fused", tuple(cells)).describe())
     t0 = time.perf_counter()
     # the whole training set is the base: it goes to the device once and serves every group
     nets.fit_rows(data.x_train, rows, ys, on_epoch=on_epoch)
