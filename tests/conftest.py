@@ -6,6 +6,7 @@ Without Fashion-MNIST the tests that need it are skipped with the command that i
 a dataset that is present but fails verification is an error, never a skip."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -50,7 +51,7 @@ class ChildRun:
         if hold_after_stored is not None:
             env[HOLD_AFTER_STORED] = str(hold_after_stored)
         self.proc = subprocess.Popen([sys.executable, "-m", "datavsmath.cli", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
+                                     stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
         self.err: list[str] = []
 
     def wait_for(self, prefix: str) -> str:
@@ -66,6 +67,11 @@ class ChildRun:
 
     def signal(self, signum) -> None:
         os.kill(self.proc.pid, signum)
+
+    def ctrl_c(self) -> None:
+        """SIGINT to the child's whole process group (its own session), as a terminal's Ctrl-C
+        reaches every process of the foreground job: worker processes included."""
+        os.killpg(self.proc.pid, signal.SIGINT)
 
     def finish(self, timeout=300) -> tuple[int, str, str]:
         """(exit status, stdout, all of stderr) once the child ends."""

@@ -450,6 +450,10 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
         status = "interrupted"
         raise
     finally:
+        if client is not None and status == "interrupted":
+            from ..training.cluster import quiet_after_interrupt
+
+            quiet_after_interrupt()
         if client is not None:
             client.close()
         if cluster is not None:
