@@ -64,7 +64,8 @@ def run(args) -> int:
     dataset, n_total, _ = resolve_dataset(args)
     store = ResultStore(out)
     prov = read_provenance(out)
-    print(f"{out} (profile {profile})")
+    known = args.profile is not None or bool(prov.get("profile"))
+    print(f"{out} (profile {profile}" + ("" if known else ", assumed: no readable provenance.json says") + ")")
     left_total = 0.0
     for e in exps:
         e = e.with_options(replicates=args.replicates, dataset=dataset, n_total=n_total)

@@ -117,12 +117,30 @@ def _mark_killed(prov: dict) -> dict:
     return prov
 
 
+#: damaged provenance files this process reported: (path, modification time, size)
+_REPORTED: set[tuple] = set()
+
+
+def _first_report(path: Path) -> bool:
+    """True the first time this process sees this damaged file (a command reads it more than
+    once: one warning); a file damaged anew, later, is reported again."""
+    try:
+        st = path.stat()
+    except OSError:
+        return True
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key in _REPORTED:
+        return False
+    _REPORTED.add(key)
+    return True
+
+
 def read_provenance(root: str | os.PathLike) -> dict:
     """The folder's provenance ({} if none), dead "running" sessions shown as "killed"; a
     file that does not parse is reported on stderr and read as {}, never a traceback."""
     path = Path(root) / "provenance.json"
     prov, problem = _parse(path)
-    if problem:
+    if problem and _first_report(path):
         print(f"datavsmath: {path} is damaged ({problem}); ignored here, and the next "
               "`datavsmath run` moves it to quarantine/ and starts a new one", file=sys.stderr)
     return _mark_killed(prov)
