@@ -121,6 +121,9 @@ def add_arguments(p):
                    help=f"run a grid above {MAX_FITS:,} fits or {MAX_CPU_HOURS} expected CPU-hours without "
                         "asking (without it such a run asks at a terminal, and stops with exit status 2 "
                         "elsewhere)")
+    p.add_argument("--other-profile", action="store_true",
+                   help="run into a results folder that holds another profile's run (its fits of the "
+                        "same cells are kept and the folder is relabelled); refused without it")
     p.add_argument("--force-unlock", action="store_true",
                    help="take over the results folder's lock (.run.lock) even if it names a run "
                         "that may still be running elsewhere; only when you know it is not")
@@ -138,9 +141,16 @@ def resolve(args, broken: list | None = None):
     from ..training.provenance import read_provenance
 
     profile = args.profile
-    if profile is None and args.out:
-        profile = read_provenance(args.out).get("profile")
+    recorded = read_provenance(args.out) if args.out else {}
+    if profile is None:
+        profile = recorded.get("profile")
     spec = getattr(args, "spec", None)
+    if not spec and args.experiments in (["all"], []) and recorded.get("spec"):
+        # a folder written by `run --spec`: its grid is the spec's, not the built-in ones
+        if not Path(recorded["spec"]).is_file():
+            raise UserError(f"{args.out} was written by `run --spec {recorded['spec']}`, which is gone; "
+                            "pass the spec again with --spec FILE")
+        spec = recorded["spec"]
     if spec:
         if args.experiments not in (["all"], []):
             raise UserError(f"give experiment names or --spec, not both (got {' '.join(args.experiments)} "
@@ -238,6 +248,19 @@ MAX_FITS = 10_000
 #: ... or more expected CPU-hours on 2 cores than this (the full grids of all six
 #: experiments take about 89, five replicates of them about 445)
 MAX_CPU_HOURS = 500
+
+
+def check_folder_profile(out, profile: str, *, other: bool) -> None:
+    """A run at ``profile`` into a folder whose provenance records another profile would keep
+    that profile's fits of the same cells and relabel the folder: UserError unless ``other``."""
+    from ..errors import UserError
+    from ..training.provenance import read_provenance
+
+    recorded = read_provenance(out).get("profile")
+    if recorded and recorded != profile and not other:
+        raise UserError(f"{out} holds a {recorded} run (provenance.json); a {profile} run there would reuse "
+                        f"its fits of the same cells and relabel the folder {profile}. Choose another folder "
+                        "with --out, or pass --other-profile to do it anyway")
 
 
 def check_grid_size(exps, *, yes: bool, ask=None) -> None:
@@ -349,6 +372,7 @@ def run(args) -> int:
     if loaded is not None:
         check_fits_dataset(exps, loaded)
     check_grid_size(exps, yes=args.yes)
+    check_folder_profile(out, profile, other=args.other_profile)
     store = ResultStore(out)
     # say what is about to happen before the (slow) data check and the first fit
     print(_plan_text(profile, out, exps, store, bare=_is_bare(args)), flush=True)
@@ -411,7 +435,9 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
     import time
 
     from ..data import load_dataset
-    from ..training.provenance import finish_session, start_session
+    from pathlib import Path
+
+    from ..training.provenance import finish_session, read_provenance, start_session
     from ..training.runner import run_experiment
     from ..training.units import iter_pending, library_versions, r_grids_complete
 
@@ -424,7 +450,11 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
     # tree threads' fits) are counted too, not only experiments that ran to the end; a fit
     # retrained under a newer recipe counts, though the number of cell files stays the same
     stored_before = _current_fits(exps, store)
-    session = start_session(out, profile=profile, experiments=_plan(exps, store))
+    spec = getattr(args, "spec", None) or None
+    if spec is None and args.experiments in (["all"], []):
+        spec = read_provenance(out).get("spec")  # resolve() took the folder's spec
+    spec = str(Path(spec).resolve()) if spec else None
+    session = start_session(out, profile=profile, experiments=_plan(exps, store), spec=spec)
     t0, status = time.perf_counter(), "failed"
     cluster = client = None
     try:
@@ -463,7 +493,9 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
             finish_session(out, session, experiments=planned, wall_seconds=time.perf_counter() - t0,
                            fits_done=_current_fits(exps, store) - stored_before,
                            status=status, versions=library_versions(),
-                           complete=r_grids_complete(store, profile, {e.dataset for e in exps}))
+                           # a spec's folder is complete with the spec's grid; others with R's four
+                           complete=(not any(next(iter_pending(e, store), None) for e in exps) if spec
+                                     else r_grids_complete(store, profile, {e.dataset for e in exps})))
             if store.records():
                 for path in store.export():
                     print(f"wrote {path}")

@@ -95,7 +95,7 @@ def _parse(path: Path) -> tuple[dict, str | None]:
     """(provenance, None), or ({}, what is wrong) for a file that is not a JSON object."""
     try:
         prov = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no folder (yet) there: a pre-flight check says why
         return {}, None
     except (ValueError, UnicodeDecodeError) as exc:
         return {}, f"not valid JSON ({exc})"
@@ -199,9 +199,10 @@ def _total_wall(sessions: list) -> float:
 
 
 def start_session(root: str | os.PathLike, *, profile: str, experiments: dict,
-                  started_at: str | None = None) -> str:
+                  started_at: str | None = None, spec: str | None = None) -> str:
     """Record a session of this process as "running" (with the folder's profile and plan)
-    before any work; return its id for :func:`finish_session`."""
+    before any work; return its id for :func:`finish_session`. ``spec``: the spec file of a
+    ``run --spec`` (absolute), which ``status`` and later runs of the folder then read."""
     session_id, hw = uuid.uuid4().hex[:12], hardware()
     session = {
         "id": session_id, "command": " ".join(["datavsmath"] + sys.argv[1:]),
@@ -213,6 +214,8 @@ def start_session(root: str | os.PathLike, *, profile: str, experiments: dict,
         prov.setdefault("sessions", []).append(session)
         prov.update({"profile": profile, "experiments": {**prov.get("experiments", {}), **experiments},
                      "complete": False, "hardware": hw})
+        if spec:
+            prov["spec"] = spec
 
     update_provenance(root, change)
     return session_id
