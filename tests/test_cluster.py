@@ -4,6 +4,7 @@ scattered again when it died with the only copy; retries are bounded; the local 
 listens on loopback only."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +38,22 @@ def test_cli_local_cluster_stores_every_fit_once(tmp_path):
     again = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("fits already stored") == 2
     assert "workers" not in again.stdout  # nothing to do: no cluster started
+
+
+def test_ctrl_c_on_a_local_cluster_run_prints_one_line(tmp_path, child_run):
+    """Ctrl-C reaches the workers too (one process group): they ignore it, the run closes them,
+    and the user reads the run's one line, no worker traceback or Dask log."""
+    out = tmp_path / "res"
+    child = child_run("run", "size", "--profile", "smoke", "--out", out, "--no-progress", "--cluster", "local",
+                      hold_after_stored=1)
+    child.wait_for("held")
+    child.ctrl_c()
+    rc, _, err = child.finish(timeout=120)
+    # TensorFlow's start-up lines of each process (native logging, before absl's) are not ours
+    native = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} )")
+    said = [line for line in err.splitlines()
+            if line.strip() and not line.startswith("datavsmath-event:") and not native.match(line)]
+    assert rc == 130 and said == ["interrupted; finished fits are saved, rerun the same command to resume"], err
 
 
 def test_worker_killed_mid_task_is_retried(tmp_path, fashion):

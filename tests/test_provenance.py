@@ -89,6 +89,16 @@ def test_a_damaged_provenance_is_reported_then_set_aside(tmp_path, capsys):
     assert len(list((tmp_path / "quarantine").glob("provenance.*.json"))) == 1
 
 
+def test_status_on_a_damaged_provenance_warns_once_and_says_the_profile_is_assumed(tmp_path, capsys):
+    from datavsmath.cli import main
+
+    (tmp_path / "provenance.json").write_text('{"sessions": [{"trunc')
+    assert main(["status", "size", "--out", str(tmp_path)]) == 1
+    shown = capsys.readouterr()
+    assert shown.err.count("provenance.json is damaged") == 1, shown.err
+    assert f"{tmp_path} (profile quick, assumed: no readable provenance.json says)" in shown.out
+
+
 def test_provenance_is_created_0644(tmp_path):
     old = os.umask(0o022)
     try:

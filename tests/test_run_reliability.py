@@ -232,22 +232,17 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path, fake, capsys):
 
 
 @pytest.mark.slow
-def test_sigterm_to_a_smoke_run_stores_its_fits_and_records_the_session(tmp_path):
+def test_sigterm_to_a_smoke_run_stores_its_fits_and_records_the_session(tmp_path, child_run):
+    """SIGTERM while the run holds after its first stored fit (a known point mid-grid)."""
     out = tmp_path / "res"
-    proc = subprocess.Popen([sys.executable, "-m", "datavsmath.cli", "run", "size", "--profile", "smoke",
-                             "--out", str(out), "--no-progress"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and not cells(out) and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    if proc.returncode == 0:
-        pytest.skip("the smoke run finished before the signal landed")
-    assert proc.returncode == 143, err
+    child = child_run("run", "size", "--profile", "smoke", "--out", out, "--no-progress", hold_after_stored=1)
+    child.wait_for("held")
+    child.signal(signal.SIGTERM)
+    rc, _, err = child.finish(timeout=120)
+    assert rc == 143, err
     assert "terminated (SIGTERM)" in err and "Traceback" not in err
     session = provenance(out)["sessions"][-1]
-    assert session["status"] == "interrupted" and session["fits_done"] == len(cells(out))
+    assert session["status"] == "interrupted" and 1 <= session["fits_done"] == len(cells(out)) < 4
     assert not (out / LOCK_NAME).read_text()  # released
 
 
@@ -392,3 +387,36 @@ def hold_lock(out: Path) -> subprocess.Popen:
 def snapshot(folder: Path) -> dict:
     return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --- folders of spec runs, folders of another profile ------------------------------------------
+
+def test_status_and_provenance_understand_a_spec_run(tmp_path, fake, capsys):
+    spec = tmp_path / "mine.toml"
+    spec.write_text('models = ["rf"]\nfrac_sample = [0.1, 0.2]\n')
+    out = tmp_path / "res"
+    assert main(["run", "--spec", str(spec), "--out", str(out), "--no-progress"]) == 0
+    prov = provenance(out)
+    assert prov["spec"] == str(spec.resolve()) and prov["complete"] is True
+    capsys.readouterr()
+    assert main(["status", "--out", str(out)]) == 0  # the spec's grid, complete; not the built-in ones
+    shown = capsys.readouterr().out
+    assert "mine" in shown and "2/2 fits stored, complete" in shown and "size " not in shown
+    assert main(["run", "--out", str(out), "--no-progress"]) == 0  # a rerun of the folder: its spec again
+    assert "mine: all 2 fits already stored" in capsys.readouterr().out
+    spec.unlink()
+    assert main(["status", "--out", str(out)]) == 2
+    assert "pass the spec again with --spec FILE" in capsys.readouterr().err
+
+
+def test_a_run_into_a_folder_of_another_profile_is_refused_unless_asked(tmp_path, fake, capsys):
+    out = tmp_path / "res"
+    assert run(out) == 0  # smoke
+    before = cells(out)
+    capsys.readouterr()
+    assert main(["run", "size", "--profile", "quick", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a smoke run" in err and "--other-profile" in err and cells(out) == before
+    assert provenance(out)["profile"] == "smoke"
+    assert main(["run", "size", "--profile", "quick", "--out", str(out), "--no-progress", "--other-profile"]) == 0
+    assert provenance(out)["profile"] == "quick"

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -36,23 +35,26 @@ def test_training_data_follows_the_spec(fashion):
     np.testing.assert_array_equal(yf, fashion.y_train)  # d = 0, all rows in file order
 
 
-def kill_after_first_fit(args, cells) -> int:
-    """Start ``datavsmath *args``, SIGKILL it as soon as one fit is stored; stored count."""
-    proc = subprocess.Popen([sys.executable, "-m", "datavsmath.cli", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and not (cells.is_dir() and any(cells.glob("*.json"))):
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return len(list(cells.glob("*.json")))
+def kill_after_first_fit(child_run, args, cells) -> int:
+    """Run ``datavsmath *args`` until it has stored its first fit (or fused group) and holds
+    there (DATAVSMATH_HOLD_AFTER_STORED), SIGKILL it, and return the fits stored: the kill
+    lands at that known point of the grid, not wherever a polling loop happened to see it."""
+    child = child_run(*args, hold_after_stored=1)
+    child.wait_for("held")
+    announced = int([line for line in child.err if line.startswith("datavsmath-event: stored")][-1].split()[-1])
+    child.signal(signal.SIGKILL)
+    assert child.finish()[0] == -signal.SIGKILL
+    stored = len(list(cells.glob("*.json")))
+    assert stored == announced
+    return stored
 
 
-def test_smoke_run_kill_and_resume_ends_with_every_fit_once(tmp_path):
+@pytest.mark.smoke
+def test_smoke_run_kill_and_resume_ends_with_every_fit_once(tmp_path, child_run):
     out = tmp_path / "res"
     args = ["run", "size", "--profile", "smoke", "--out", str(out), "--no-progress"]
     cells = out / "cells" / "size"
-    stored = kill_after_first_fit(args, cells)
+    stored = kill_after_first_fit(child_run, args, cells)
     assert 1 <= stored < 4, "the kill should land mid-grid"
     done = cli(*args)
     assert done.returncode == 0, done.stderr
@@ -73,7 +75,7 @@ def test_smoke_run_kill_and_resume_ends_with_every_fit_once(tmp_path):
     assert status.returncode == 0 and "4/4 fits stored" in status.stdout
 
 
-def test_fused_run_killed_mid_grid_resumes_with_every_fit_once(tmp_path):
+def test_fused_run_killed_mid_grid_resumes_with_every_fit_once(tmp_path, child_run):
     """Constant damage (smoke): the DNN's two damage levels train as one fused group, stored
     together when the group ends; killed after the first stored fit, the rerun completes the
     grid with every fit once and the DNN recorded as a two-copy fused group."""
@@ -81,7 +83,7 @@ def test_fused_run_killed_mid_grid_resumes_with_every_fit_once(tmp_path):
     args = ["run", "constant_damage", "--profile", "smoke", "--out", str(out), "--no-progress",
             "--backend", "fused"]
     cells = out / "cells" / "constant_damage"
-    stored = kill_after_first_fit(args, cells)
+    stored = kill_after_first_fit(child_run, args, cells)
     assert 1 <= stored < 4, "the kill should land mid-grid"
     done = cli(*args)
     assert done.returncode == 0, done.stderr

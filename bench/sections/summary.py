@@ -153,4 +153,10 @@ def markdown(res: dict) -> str:
                   f"{', '.join(f'{v:.1f}' for v in ov['seconds'][str(t)])}): **{ov['ratio']:.2f}x**. Tree "
                   f"results the same both ways: {'yes' if ov['tree_results_identical'] else 'no'}. "
                   f"The runner's default on this device: {ov['runner_default_here']} threads.", ""]
+    it = res.get("interrupt")
+    if it:
+        lines += ["## Ctrl-C to exit (forest fit in flight on a tree thread)", "",
+                  f"Median {it['median_seconds']} s, max {it['max_seconds']} s over {len(it['runs'])} stops "
+                  f"(target < {it['target_seconds']:g} s: {'met' if it['within_target'] else 'NOT met'}); exit "
+                  f"statuses {sorted({r['status'] for r in it['runs']})}.", ""]
     return "\n".join(lines)

@@ -30,6 +30,7 @@ import difflib
 import hashlib
 import json
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -143,25 +144,41 @@ class Experiment:
         """True when the spec names several rules: cells then carry their rule."""
         return isinstance(self.damage, tuple)
 
-    def cells(self) -> list[Cell]:
-        """The grid, replicate-major (a partial run holds whole replicates first), then in
-        the R script's loop order: damage outer, sample inner; on a rule axis, each damage
-        level runs every rule (the clean level once, as rule "none"); selections innermost."""
-        out = []
-        for r in range(self.replicates):
+    def iter_cells(self, replicates: range | None = None) -> Iterator[Cell]:
+        """The grid, one cell at a time (its memory does not grow with the grid), replicate-major
+        (a partial run holds whole replicates first), then in the R script's loop order: damage
+        outer, sample inner; on a rule axis, each damage level runs every rule (the clean level
+        once, as rule "none"); selections innermost. ``replicates``: only those (default all)."""
+        for r in range(self.replicates) if replicates is None else replicates:
             for d in self.frac_damage:
                 rules = ("",) if not self.rule_axis else (("none",) if d == 0 else self.rules)
                 for rule in rules:
                     for s in self.frac_sample:
                         extra = (rule,) if rule else ()
                         for sel in self.selection:
-                            out.append(Cell(
+                            yield Cell(
                                 self.name, self.dataset, s, d, r,
                                 seed=derive_seed(self.seed, self.name, self.dataset, s, d, r, *extra),
                                 draw_seed=derive_seed(self.seed, self.name, self.dataset, s, r, "draw"),
                                 selection=sel, rule=rule, n_total=self.n_total,
-                            ))
-        return out
+                            )
+
+    def cells(self) -> list[Cell]:
+        """The whole grid as a list (:meth:`iter_cells`); for grids of a bounded size."""
+        return list(self.iter_cells())
+
+    @property
+    def cells_per_replicate(self) -> int:
+        """Cells of one replicate, counted without building them."""
+        levels = sum(1 if not self.rule_axis or d == 0 else len(self.rules) for d in self.frac_damage)
+        return levels * len(self.frac_sample) * len(self.selection)
+
+    def replicate_chunks(self, max_fits: int) -> Iterator[range]:
+        """The replicates in consecutive ranges of at most ``max_fits`` fits each (at least one
+        replicate a range): a runner plans one range at a time, so its plan stays bounded."""
+        per = max(1, max_fits // max(1, len(self.models) * self.cells_per_replicate))
+        for start in range(0, self.replicates, per):
+            yield range(start, min(start + per, self.replicates))
 
     def score_seed(self, replicate: int) -> int:
         """Seed of the prototypicality scores (embedding and k-means) of one replicate: each
@@ -170,7 +187,8 @@ class Experiment:
 
     @property
     def n_fits(self) -> int:
-        return len(self.models) * len(self.cells())
+        """Fits of the grid (models x cells), counted without building the cells."""
+        return len(self.models) * self.replicates * self.cells_per_replicate
 
     def with_options(self, *, models=None, replicates=None, dataset=None, damage=None,
                      n_total: int | None = None) -> "Experiment":

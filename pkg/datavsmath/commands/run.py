@@ -9,8 +9,10 @@ quarantine/ and refitted; with nothing left to do, the folder is not touched.
 
 Before loading data the folder is checked writable, with room for the run, and locked
 (.run.lock): a second run on the same folder is refused; a lock of a run that died is taken
-over, one naming another machine needs --force-unlock. Exit codes: 0 done, 2 a bad option or
-an unwritable or full folder (one message), 130 Ctrl-C, 143 SIGTERM.
+over, one naming another machine needs --force-unlock. A grid of more than 10,000 fits or an
+expected 500 CPU-hours is stated first and asks before it starts (--yes answers for it; a run
+without a terminal stops with exit status 2). Exit codes: 0 done, 2 a bad option, a large grid
+without --yes, or an unwritable or full folder (one message), 130 Ctrl-C, 143 SIGTERM.
 
 profiles (fits; the plan's estimate for one replicate on a 2-core CPU, from per-model fit times):
   full   the R testbench's grids: R's four experiments (`run r`) 504 fits, about 52 CPU-hours
@@ -115,6 +117,13 @@ def add_arguments(p):
     p.add_argument("--tree-threads", type=int, default=None, metavar="N",
                    help="background threads fitting the trees while the networks train (default: 2 "
                         "on a GPU, 0 on a CPU; 0: one fit at a time; not with --backend naive)")
+    p.add_argument("--yes", action="store_true",
+                   help=f"run a grid above {MAX_FITS:,} fits or {MAX_CPU_HOURS} expected CPU-hours without "
+                        "asking (without it such a run asks at a terminal, and stops with exit status 2 "
+                        "elsewhere)")
+    p.add_argument("--other-profile", action="store_true",
+                   help="run into a results folder that holds another profile's run (its fits of the "
+                        "same cells are kept and the folder is relabelled); refused without it")
     p.add_argument("--force-unlock", action="store_true",
                    help="take over the results folder's lock (.run.lock) even if it names a run "
                         "that may still be running elsewhere; only when you know it is not")
@@ -132,9 +141,16 @@ def resolve(args, broken: list | None = None):
     from ..training.provenance import read_provenance
 
     profile = args.profile
-    if profile is None and args.out:
-        profile = read_provenance(args.out).get("profile")
+    recorded = read_provenance(args.out) if args.out else {}
+    if profile is None:
+        profile = recorded.get("profile")
     spec = getattr(args, "spec", None)
+    if not spec and args.experiments in (["all"], []) and recorded.get("spec"):
+        # a folder written by `run --spec`: its grid is the spec's, not the built-in ones
+        if not Path(recorded["spec"]).is_file():
+            raise UserError(f"{args.out} was written by `run --spec {recorded['spec']}`, which is gone; "
+                            "pass the spec again with --spec FILE")
+        spec = recorded["spec"]
     if spec:
         if args.experiments not in (["all"], []):
             raise UserError(f"give experiment names or --spec, not both (got {' '.join(args.experiments)} "
@@ -196,10 +212,12 @@ def _plan_text(profile, out, exps, store, bare: bool) -> str:
     (runner.fit_weight, the per-model times measured for README's "How long it takes";
     naive per-fit times: about 40 min for the R four at quick, where the optimised run measured
     19, and ~50 hours for full)."""
-    from ..training.units import describe_outdated, fit_weight, outdated_fits, pending_fits
+    from ..training.units import describe_outdated, outdated_fits, pending_summary
 
-    todo = [(c, ms) for e in exps for c, ms in pending_fits(e, store)]
-    n_todo = sum(len(ms) for _, ms in todo)
+    n_todo, seconds = 0, 0.0
+    for e in exps:  # counted cell by cell: the plan never holds the grid
+        n, s = pending_summary(e, store)
+        n_todo, seconds = n_todo + n, seconds + s
     old: dict[str, int] = {}
     for e in exps:
         for m, n in outdated_fits(e, store).items():
@@ -207,7 +225,6 @@ def _plan_text(profile, out, exps, store, bare: bool) -> str:
     retrain = (f"; {describe_outdated(old)}: retrained and replaced, so that the folder holds one "
                "recipe per model" if old else "")
     n_all = sum(e.n_fits for e in exps)
-    seconds = sum(fit_weight(m, c.n_train) for c, ms in todo for m in ms)
     names = ", ".join(e.name for e in exps)
     when = (f"{_duration(seconds)} on a 2-core CPU without a GPU (README: How long it takes)"
             if n_todo else "nothing to train, every fit is stored")
@@ -224,6 +241,64 @@ def _plan_text(profile, out, exps, store, bare: bool) -> str:
         f"  expected time:  {when}",
         "  Ctrl-C stops it at any time; the same command resumes.",
     ])
+
+
+#: a run of a larger grid asks first (``--yes`` answers for it): more fits than this ...
+MAX_FITS = 10_000
+#: ... or more expected CPU-hours on 2 cores than this (the full grids of all six
+#: experiments take about 89, five replicates of them about 445)
+MAX_CPU_HOURS = 500
+
+
+def check_folder_profile(out, profile: str, *, other: bool) -> None:
+    """A run at ``profile`` into a folder whose provenance records another profile would keep
+    that profile's fits of the same cells and relabel the folder: UserError unless ``other``."""
+    from ..errors import UserError
+    from ..training.provenance import read_provenance
+
+    recorded = read_provenance(out).get("profile")
+    if recorded and recorded != profile and not other:
+        raise UserError(f"{out} holds a {recorded} run (provenance.json); a {profile} run there would reuse "
+                        f"its fits of the same cells and relabel the folder {profile}. Choose another folder "
+                        "with --out, or pass --other-profile to do it anyway")
+
+
+def check_grid_size(exps, *, yes: bool, ask=None) -> None:
+    """Before anything that grows with the grid: a grid of more than ``MAX_FITS`` fits or an
+    expected ``MAX_CPU_HOURS`` (whole grid, stored fits included: counted and weighed without
+    building it) is stated and needs ``--yes``; at a terminal the user is asked instead, in
+    a non-interactive run it is a UserError naming the flag (exit status 2), nothing started.
+
+    ask : the question, answered True or False (default: input() at a terminal, else None)
+    """
+    from ..errors import UserError
+    from ..training.runner import PLAN_FITS
+    from ..training.units import grid_seconds
+
+    n_fits = sum(e.n_fits for e in exps)
+    seconds = sum(grid_seconds(e) for e in exps)
+    if n_fits <= MAX_FITS and seconds <= MAX_CPU_HOURS * 3600:
+        return
+    names = ", ".join(e.name for e in exps)
+    grid = (f"this grid has {n_fits:,} fits ({names}), {_duration(seconds)} on a 2-core CPU, above the "
+            f"limits of a run without --yes ({MAX_FITS:,} fits, {MAX_CPU_HOURS} CPU-hours)")
+    if yes:  # said before the fits are counted one by one, which takes a while on such a grid
+        print(f"{grid}; --yes: running it, planned {PLAN_FITS:,} fits at a time", flush=True)
+        return
+    if ask is None and sys.stdin.isatty() and sys.stdout.isatty():
+        ask = _ask_at_terminal
+    if ask is None:
+        raise UserError(f"{grid}; nothing was started. Rerun with --yes to run it, or make it smaller "
+                        "(--replicates, --models, a smaller --profile)")
+    if not ask(f"{grid}. Run it? [y/N] "):
+        raise UserError("not confirmed; nothing was started (--yes runs it without asking)")
+
+
+def _ask_at_terminal(question: str) -> bool:
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
 
 
 def preflight(out, n_fits: int) -> None:
@@ -267,7 +342,7 @@ def run(args) -> int:
     from ..errors import UserError
     from ..training.lock import RunLock
     from ..training.store import ResultStore, clean_stale_temps
-    from ..training.units import pending_fits
+    from ..training.units import pending_summary
 
     profile, out, exps = resolve(args)
     if args.workers is not None and (args.cluster is None or args.workers < 1):
@@ -296,10 +371,12 @@ def run(args) -> int:
     exps = [e for e in exps if e.models]
     if loaded is not None:
         check_fits_dataset(exps, loaded)
+    check_grid_size(exps, yes=args.yes)
+    check_folder_profile(out, profile, other=args.other_profile)
     store = ResultStore(out)
     # say what is about to happen before the (slow) data check and the first fit
     print(_plan_text(profile, out, exps, store, bare=_is_bare(args)), flush=True)
-    n_pending = sum(len(m) for e in exps for _, m in pending_fits(e, store))
+    n_pending = sum(pending_summary(e, store)[0] for e in exps)
     if not n_pending:
         return _nothing_to_do(exps, store)
     preflight(out, sum(e.n_fits for e in exps))
@@ -358,9 +435,11 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
     import time
 
     from ..data import load_dataset
-    from ..training.provenance import finish_session, start_session
+    from pathlib import Path
+
+    from ..training.provenance import finish_session, read_provenance, start_session
     from ..training.runner import run_experiment
-    from ..training.units import library_versions, pending_fits, r_grids_complete
+    from ..training.units import iter_pending, library_versions, r_grids_complete
 
     datasets = {loaded.name: loaded} if loaded is not None else {}
     for e in exps:  # load (and verify) data before the first fit, not after an hour
@@ -371,11 +450,15 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
     # tree threads' fits) are counted too, not only experiments that ran to the end; a fit
     # retrained under a newer recipe counts, though the number of cell files stays the same
     stored_before = _current_fits(exps, store)
-    session = start_session(out, profile=profile, experiments=_plan(exps, store))
+    spec = getattr(args, "spec", None) or None
+    if spec is None and args.experiments in (["all"], []):
+        spec = read_provenance(out).get("spec")  # resolve() took the folder's spec
+    spec = str(Path(spec).resolve()) if spec else None
+    session = start_session(out, profile=profile, experiments=_plan(exps, store), spec=spec)
     t0, status = time.perf_counter(), "failed"
     cluster = client = None
     try:
-        pending = any(pending_fits(e, store) for e in exps)
+        pending = any(next(iter_pending(e, store), None) for e in exps)
         if pending and args.scheduler:
             from ..training.cluster import connect
 
@@ -397,6 +480,10 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
         status = "interrupted"
         raise
     finally:
+        if client is not None and status == "interrupted":
+            from ..training.cluster import quiet_after_interrupt
+
+            quiet_after_interrupt()
         if client is not None:
             client.close()
         if cluster is not None:
@@ -406,7 +493,9 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
             finish_session(out, session, experiments=planned, wall_seconds=time.perf_counter() - t0,
                            fits_done=_current_fits(exps, store) - stored_before,
                            status=status, versions=library_versions(),
-                           complete=r_grids_complete(store, profile, {e.dataset for e in exps}))
+                           # a spec's folder is complete with the spec's grid; others with R's four
+                           complete=(not any(next(iter_pending(e, store), None) for e in exps) if spec
+                                     else r_grids_complete(store, profile, {e.dataset for e in exps})))
             if store.records():
                 for path in store.export():
                     print(f"wrote {path}")

@@ -53,7 +53,7 @@ def describe_session(s: dict) -> str:
 def run(args) -> int:
     from ..experiments import R_EXPERIMENTS
     from ..training.provenance import read_provenance
-    from ..training.units import describe_outdated, fit_weight, outdated_fits, pending_fits
+    from ..training.units import describe_outdated, outdated_fits, pending_summary
     from ..stats.parity import model_order
     from ..training.store import ResultStore, describe_replicates, replicates_per_model
     from .run import resolve, resolve_dataset
@@ -64,17 +64,16 @@ def run(args) -> int:
     dataset, n_total, _ = resolve_dataset(args)
     store = ResultStore(out)
     prov = read_provenance(out)
-    print(f"{out} (profile {profile})")
+    known = args.profile is not None or bool(prov.get("profile"))
+    print(f"{out} (profile {profile}" + ("" if known else ", assumed: no readable provenance.json says") + ")")
     left_total = 0.0
     for e in exps:
         e = e.with_options(replicates=args.replicates, dataset=dataset, n_total=n_total)
-        todo = pending_fits(e, store)
-        n_left = sum(len(m) for _, m in todo)
+        n_left, cpu = pending_summary(e, store)
         if everything and e.name not in R_EXPERIMENTS and n_left == e.n_fits:
             print(f"  {e.name:<16} {0:>4}/{e.n_fits} fits, not started (beyond R's grids; "
                   f"`datavsmath run {e.name} --profile {profile}`)")
             continue
-        cpu = sum(fit_weight(m, c.n_train) for c, ms in todo for m in ms)
         left_total += cpu
         old = describe_outdated(outdated_fits(e, store))
         print(f"  {e.name:<16} {e.n_fits - n_left:>4}/{e.n_fits} fits stored"

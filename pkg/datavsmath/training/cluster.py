@@ -34,8 +34,10 @@ cluster and assigning GPUs to workers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import signal
 import threading
 from concurrent.futures import CancelledError
 from typing import Iterator
@@ -102,15 +104,40 @@ def local_cluster(n_workers: int | None = None, cpu_threads: int | None = None):
                "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}  # workers sharing a GPU take memory as needed
         if n_gpus:
             env["CUDA_VISIBLE_DEVICES"] = str(i % n_gpus)
-        options = {"nthreads": 1, "env": env, "memory_limit": 0, "silence_logs": logging.WARNING,
+        # ERROR: a worker warns of each task cancelled when the run stops (Ctrl-C), which the run says itself
+        options = {"nthreads": 1, "env": env, "memory_limit": 0, "silence_logs": logging.ERROR,
                    "host": LOCAL_HOST, "dashboard_address": f"{LOCAL_HOST}:0"}  # the worker's /health, /metrics
         workers[f"datavsmath-{i}"] = {"cls": Nanny, "options": options}
     scheduler = {"cls": Scheduler, "options": {"host": LOCAL_HOST, "dashboard": False,
                                                "dashboard_address": f"{LOCAL_HOST}:0"}}
-    cluster = SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.WARNING)
-    client = Client(cluster)
-    client.wait_for_workers(n_workers, timeout=180)
+    with _workers_ignore_ctrl_c():
+        cluster = SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.WARNING)
+        client = Client(cluster)
+        client.wait_for_workers(n_workers, timeout=180)
     return cluster, client
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c():
+    """SIGINT ignored while the worker processes start, which inherit that: Ctrl-C at a
+    terminal signals the whole process group, and a worker that took it printed a 30-line
+    KeyboardInterrupt traceback. The run's own process handles it and closes the workers."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def quiet_after_interrupt() -> None:
+    """After Ctrl-C the cluster is closed under tasks in flight; Dask then logs their
+    cancellation and the lost scattered data at WARNING and ERROR, which says nothing the
+    run's one line does not ("interrupted; finished fits are saved ...")."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
 
 def _worker_profile() -> dict:

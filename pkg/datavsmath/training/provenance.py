@@ -95,7 +95,7 @@ def _parse(path: Path) -> tuple[dict, str | None]:
     """(provenance, None), or ({}, what is wrong) for a file that is not a JSON object."""
     try:
         prov = json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no folder (yet) there: a pre-flight check says why
         return {}, None
     except (ValueError, UnicodeDecodeError) as exc:
         return {}, f"not valid JSON ({exc})"
@@ -117,12 +117,30 @@ def _mark_killed(prov: dict) -> dict:
     return prov
 
 
+#: damaged provenance files this process reported: (path, modification time, size)
+_REPORTED: set[tuple] = set()
+
+
+def _first_report(path: Path) -> bool:
+    """True the first time this process sees this damaged file (a command reads it more than
+    once: one warning); a file damaged anew, later, is reported again."""
+    try:
+        st = path.stat()
+    except OSError:
+        return True
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key in _REPORTED:
+        return False
+    _REPORTED.add(key)
+    return True
+
+
 def read_provenance(root: str | os.PathLike) -> dict:
     """The folder's provenance ({} if none), dead "running" sessions shown as "killed"; a
     file that does not parse is reported on stderr and read as {}, never a traceback."""
     path = Path(root) / "provenance.json"
     prov, problem = _parse(path)
-    if problem:
+    if problem and _first_report(path):
         print(f"datavsmath: {path} is damaged ({problem}); ignored here, and the next "
               "`datavsmath run` moves it to quarantine/ and starts a new one", file=sys.stderr)
     return _mark_killed(prov)
@@ -181,9 +199,10 @@ def _total_wall(sessions: list) -> float:
 
 
 def start_session(root: str | os.PathLike, *, profile: str, experiments: dict,
-                  started_at: str | None = None) -> str:
+                  started_at: str | None = None, spec: str | None = None) -> str:
     """Record a session of this process as "running" (with the folder's profile and plan)
-    before any work; return its id for :func:`finish_session`."""
+    before any work; return its id for :func:`finish_session`. ``spec``: the spec file of a
+    ``run --spec`` (absolute), which ``status`` and later runs of the folder then read."""
     session_id, hw = uuid.uuid4().hex[:12], hardware()
     session = {
         "id": session_id, "command": " ".join(["datavsmath"] + sys.argv[1:]),
@@ -195,6 +214,8 @@ def start_session(root: str | os.PathLike, *, profile: str, experiments: dict,
         prov.setdefault("sessions", []).append(session)
         prov.update({"profile": profile, "experiments": {**prov.get("experiments", {}), **experiments},
                      "complete": False, "hardware": hw})
+        if spec:
+            prov["spec"] = spec
 
     update_provenance(root, change)
     return session_id

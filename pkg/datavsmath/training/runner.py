@@ -30,11 +30,17 @@ from dataclasses import dataclass
 from ..data import Dataset
 from ..experiments import Experiment
 from ..models import device_label, keras_backend
+from . import checkpoints
 from .store import ResultStore
-from .units import Unit, execute_unit, library_versions, pending_fits, plan_units
+from .units import Unit, execute_unit, library_versions, pending_fits, pending_summary, plan_units
 
 __all__ = ["run_experiment", "RunSummary", "run_here", "tree_threads_for", "TREE_THREADS"]
 
+
+#: Most fits planned at once (whole replicates; at least one): the grids shipped here, even
+#: at several replicates, are planned whole, as one piece, and their fused groups may join
+#: cells of different replicates; a larger grid is planned replicate range by range.
+PLAN_FITS = 10_000
 
 #: Background threads for the tree fits beside the networks, by device, when the backend is
 #: not "naive". GPU: two, so that two xgboost fits (each leaves most of a large GPU idle) or an
@@ -182,10 +188,9 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
         raise ValueError(f"experiment wants dataset {exp.dataset!r}, got {data.name!r}")
     if tree_threads is not None and tree_threads < 0:
         raise ValueError(f"tree_threads must be 0 or more, got {tree_threads}")
-    todo = pending_fits(exp, store)
-    n_todo = sum(len(models) for _, models in todo)
+    n_todo, total = pending_summary(exp, store)
     skipped = exp.n_fits - n_todo
-    if not todo:
+    if not n_todo:
         log(f"{exp.name}: all {exp.n_fits} fits already stored in {store.root}")
         return RunSummary(exp.name, 0, skipped, 0.0)
     if client is None:
@@ -195,14 +200,13 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
 
         profile, where = cluster_profile(client)
     plans = {m: plan_for(m, backend, profile) for m in exp.models}
-    units = plan_units(todo, plans)
     if client is not None or backend == "naive":
         tree_threads = 0  # a cluster runs units side by side itself; naive is the R loop
     elif tree_threads is None:
         tree_threads = tree_threads_for(backend, profile)
     log(f"{exp.name} [{exp.profile}]: {n_todo} fits to run, {skipped} stored; {where}")
     log("  backend: " + "; ".join(str(plans[m]) for m in exp.models))
-    if tree_threads and any(not fusable(u.model) for u in units):
+    if tree_threads and any(not fusable(m) for m in exp.models):
         log(f"  trees: on {tree_threads} background thread{'s' if tree_threads > 1 else ''} "
             "beside the networks")
     if client is None and keras_backend() == "jax" and not profile.get("gpu") and "cnn" in exp.models:
@@ -210,7 +214,6 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
             "(bench/README.md); unset KERAS_BACKEND to use TensorFlow")
     if exp.note:
         log(f"  note: {exp.note}")
-    total = sum(u.weight for u in units)
     start = time.perf_counter()
     with tqdm(total=round(total), unit="cpu-s", desc=exp.name, disable=not progress, file=sys.stderr,
               bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}") as bar:
@@ -232,16 +235,21 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
             nonlocal done
             for record in records:
                 store.put(record)  # False for a duplicate: never stored twice
+            checkpoints.fits_stored(len(records))
             done += len(unit.cells)
             bar.set_postfix_str(f"{done}/{n_todo} fits, last {unit.describe()}")
             bar.update(unit.weight - credited.pop(id(unit), 0.0))
 
-        if client is None:
-            run_here(exp, units, data, on_done, tree_threads=tree_threads, on_start=on_start,
-                     on_epoch=on_epoch if progress else None)
-        else:
-            from .cluster import run_units
+        # planned a bounded share of the grid at a time (every grid of up to PLAN_FITS fits
+        # in one piece): a grid of millions of fits never holds its cells or units at once
+        for replicates in exp.replicate_chunks(PLAN_FITS):
+            units = plan_units(pending_fits(exp, store, replicates), plans)
+            if client is None:
+                run_here(exp, units, data, on_done, tree_threads=tree_threads, on_start=on_start,
+                         on_epoch=on_epoch if progress else None)
+            else:
+                from .cluster import run_units
 
-            for unit, records in run_units(client, exp, units, data, log=log):
-                on_done(unit, records)
+                for unit, records in run_units(client, exp, units, data, log=log):
+                    on_done(unit, records)
     return RunSummary(exp.name, n_todo, skipped, time.perf_counter() - start)

@@ -24,6 +24,7 @@ from ..experiments import R_EXPERIMENTS, Cell, Experiment, derive_seed, load_exp
 from ..metrics import score
 from ..models import MODELS, device_label, keras_backend, make_model
 from ..noise import counts_text, damage_by_rule
+from . import checkpoints
 from .store import RECIPE, ResultStore, effective_recipe
 
 #: seconds a fit costs besides its rows (graph building, scoring 10,000 test rows)
@@ -136,6 +137,7 @@ def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset, 
         clean = cell_labels(exp, cell, data)[1]
     estimator = make_model(model, seed=cell.model_seed(model), n_classes=data.n_classes,
                            input_shape=data.input_shape)
+    checkpoints.fit_started(Unit(model, "naive", (cell,)).describe())
     t0 = time.perf_counter()
     estimator.fit(x, y)
     t1 = time.perf_counter()
@@ -155,6 +157,7 @@ def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Da
     rows, cleans, ys = zip(*(cell_labels(exp, cell, data) for cell in cells))
     nets = FusedKerasNets.for_model(model, [c.model_seed(model) for c in cells], data.n_classes, jit=jit,
                                     input_shape=data.input_shape)
+    checkpoints.fit_started(Unit(model, "fused", tuple(cells)).describe())
     t0 = time.perf_counter()
     # the whole training set is the base: it goes to the device once and serves every group
     nets.fit_rows(data.x_train, rows, ys, on_epoch=on_epoch)
@@ -181,15 +184,37 @@ def _current(stored: dict | None, model: str) -> bool:
     return stored is not None and effective_recipe(stored) >= MODELS[model].recipe
 
 
-def pending_fits(exp: Experiment, store: ResultStore) -> list[tuple[Cell, list[str]]]:
-    """Cells with at least one model to train, each with those models: not stored yet, or
-    stored under an older recipe of the model (see :func:`outdated_fits`)."""
-    out = []
-    for cell in exp.cells():
+def iter_pending(exp: Experiment, store: ResultStore, replicates: range | None = None):
+    """Yield ``(cell, models)`` for each cell with at least one model to train: not stored yet,
+    or stored under an older recipe of the model (see :func:`outdated_fits`); one cell at a
+    time, so that counting a large grid's pending fits takes no memory. ``replicates``: only
+    those (default all)."""
+    for cell in exp.iter_cells(replicates):
         missing = [m for m in exp.models if not _current(store.get(_key(exp, cell, m)), m)]
         if missing:
-            out.append((cell, missing))
-    return out
+            yield cell, missing
+
+
+def pending_fits(exp: Experiment, store: ResultStore, replicates: range | None = None) -> list[tuple[Cell, list[str]]]:
+    """:func:`iter_pending` as a list: the pending fits of ``exp`` (or of its ``replicates``)."""
+    return list(iter_pending(exp, store, replicates))
+
+
+def pending_summary(exp: Experiment, store: ResultStore) -> tuple[int, float]:
+    """(fits to train, their expected CPU seconds on 2 cores, :func:`fit_weight`), counted
+    cell by cell without holding the grid."""
+    n, seconds = 0, 0.0
+    for cell, models in iter_pending(exp, store):
+        n += len(models)
+        seconds += sum(fit_weight(m, cell.n_train) for m in models)
+    return n, seconds
+
+
+def grid_seconds(exp: Experiment) -> float:
+    """Expected CPU seconds on 2 cores of the whole grid of ``exp``, stored or not: one
+    replicate's cells are built and weighed, the replicates only counted (they weigh the same)."""
+    one = sum(fit_weight(m, c.n_train) for c in exp.iter_cells(range(min(1, exp.replicates))) for m in exp.models)
+    return one * exp.replicates
 
 
 def current_fits(exp: Experiment, store: ResultStore) -> int:
@@ -214,7 +239,7 @@ def outdated_fits(exp: Experiment, store: ResultStore) -> dict[str, int]:
     (:attr:`datavsmath.models.ModelSpec.recipe`), counted per model; these are part of
     :func:`pending_fits` and the next run retrains them."""
     out: dict[str, int] = {}
-    for cell in exp.cells():
+    for cell in exp.iter_cells():
         for m in exp.models:
             stored = store.get(_key(exp, cell, m))
             if stored is not None and not _current(stored, m):
