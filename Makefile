@@ -70,6 +70,8 @@ report: venv
 	@command -v quarto >/dev/null 2>&1 || { \
 	  echo "Quarto is not installed, so the site was not rendered (docs/ is unchanged)."; \
 	  echo "Install Quarto (https://quarto.org/docs/get-started/) and run make report again."; exit 1; }
+	@$(PY) -c "import quartodoc" 2>/dev/null || { echo "Installing quartodoc (the API reference) into $(VENV)"; $(PY) -m pip install -q -e ".[docs]"; }
+	cd reports && PYTHONPATH=$(CURDIR)/pkg $(abspath $(VENV))/bin/quartodoc build --verbose 2>/dev/null | tail -1
 	cd reports && QUARTO_PYTHON=$(abspath $(PY)) PYTHONPATH=$(CURDIR)/pkg quarto render
 	PYTHONPATH=$(CURDIR)/pkg $(PY) -m datavsmath.report.publish reports/_site docs
 	@echo "site: docs/index.html (check it: $(PY) tests/browser_check.py docs)"

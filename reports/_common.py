@@ -312,3 +312,31 @@ def parity_plot(site: Site, cells: pd.DataFrame, metric: str) -> None:
         absent_experiment("size")
     else:
         md("*No Fashion-MNIST cell of ours matches one of R's, so there is nothing to draw.*")
+
+
+def cli_reference() -> list[tuple[str, str, str]]:
+    """(command, one-line help, full ``--help`` text) for ``datavsmath`` and each subcommand,
+    from the argument parsers themselves: the CLI reference can never drift from the code."""
+    import io
+    from contextlib import redirect_stdout
+
+    from datavsmath.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")  # argparse keeps them here
+
+    def text(p) -> str:
+        buf = io.StringIO()
+        with redirect_stdout(buf):
+            p.print_help()
+        return buf.getvalue()
+
+    out = [("datavsmath", parser.description or "", text(parser))]
+    out += [(f"datavsmath {name}", COMMANDS[name], text(sub.choices[name])) for name in COMMANDS]
+    return out
+
+
+def cli_page() -> None:
+    """The CLI reference: each command's one-line purpose, then its whole --help."""
+    for name, purpose, helptext in cli_reference():
+        md(f"## `{name}` {{#{name.replace(' ', '-')}}}\n\n{purpose}\n\n```text\n{helptext.rstrip()}\n```")

@@ -7,7 +7,9 @@ wrong, at 1280 and 800 px wide:
 - any request outside the site (CDN scripts, web fonts, MathJax: the site must work offline);
 - raw LaTeX in the visible text (``\\(``, ``\\frac``, ``$$``);
 - a page without a verdict callout (a ``.callout-tip`` titled "Verdict"), or one whose first
-  element under the title is not that callout (every page opens with its answer).
+  element under the title is not that callout (every page opens with its answer); the user
+  guide and the CLI reference open with an "In short" callout instead, and the API reference
+  pages (``reference/``, generated from the docstrings) open with their signatures.
 
     python tests/browser_check.py [docs] [--screenshots DIR] [--widths 1280,800]
 
@@ -37,7 +39,7 @@ CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-headless-shell", "/usr/lib
 
 # Measured in the page: every problem a reader would see, as short strings.
 PROBE = r"""
-() => {
+(kind) => {
   const out = [];
   const vw = document.documentElement.clientWidth;
   const sw = document.documentElement.scrollWidth;
@@ -62,8 +64,10 @@ PROBE = r"""
   const text = document.body.innerText;
   for (const tex of ['\\(', '\\)', '\\frac', '\\text{', '$$'])
     if (text.includes(tex)) out.push(`raw LaTeX in the text: ${tex}`);
+  if (kind === 'api') return out;
+  const title = kind === 'intro' ? /in short/i : /verdict/i;
   const verdicts = [...document.querySelectorAll('.callout-tip')].filter(
-    c => /verdict/i.test((c.querySelector('.callout-header, .callout-title-container, h2, strong') || c).innerText));
+    c => title.test((c.querySelector('.callout-header, .callout-title-container, h2, strong') || c).innerText));
   if (!verdicts.length) out.push('no verdict callout');
   const first = [...main.children].find(e => e.id !== 'title-block-header' && (e.innerText || '').trim());
   const lead = first && (first.matches('.callout') ? first : first.querySelector('.callout'));
@@ -123,8 +127,22 @@ def _router(base: str, outside: list[str]):
     return route
 
 
+#: pages that open with an "In short" callout instead of a verdict: they answer "how", not a question
+INTRO_PAGES = ("guide.html", "cli.html")
+
+
 def pages(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.glob("*.html"))
+    """Every HTML page of the site, the API reference's (``reference/``) included, as paths
+    relative to ``folder``."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*.html")
+                  if "site_libs" not in p.parts)
+
+
+def page_kind(name: str) -> str:
+    """"api" (generated reference pages), "intro" (guide, CLI reference) or "result"."""
+    if name.startswith("reference/"):
+        return "api"
+    return "intro" if name in INTRO_PAGES else "result"
 
 
 def check_site(folder: str | Path, widths=WIDTHS, screenshots: str | Path | None = None) -> list[str]:
@@ -156,12 +174,12 @@ def check_site(folder: str | Path, widths=WIDTHS, screenshots: str | Path | None
                         errors.clear()
                         page.goto(base + name, wait_until="load")
                         page.wait_for_timeout(300)
-                        found = list(page.evaluate(PROBE))
+                        found = list(page.evaluate(PROBE, page_kind(name)))
                         found += [f"request outside the site: {u}" for u in dict.fromkeys(outside)]
                         found += [f"script error: {e[:120]}" for e in errors]
                         problems += [f"{name} @ {width} px: {p}" for p in found]
                         if screenshots:
-                            page.screenshot(path=str(Path(screenshots) / f"{Path(name).stem}-{width}.png"),
+                            page.screenshot(path=str(Path(screenshots) / f"{name.replace('/', '-').removesuffix('.html')}-{width}.png"),
                                             full_page=True)
                     ctx.close()
             finally:

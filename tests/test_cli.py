@@ -118,7 +118,7 @@ def test_bare_run_says_what_it_is_about_to_do_before_starting(specs, tmp_path, m
     assert "profile:        quick" in out and "--profile smoke" in out
     assert "206 to run, 0 of 206 already stored (size, random_damage, constant_damage, size_x_damage, noise_models, pruning)" in out
     assert f"results folder: {tmp_path / 'results' / 'quick'}" in out
-    assert "expected time:  about 60 min on a 2-core CPU without a GPU (README: How long it takes)" in out
+    assert "expected time:  about 60 min on a 2-core CPU without a GPU (user guide: How long it takes)" in out
 
 
 def test_plan_estimates_time_from_the_measured_fit_times(tmp_path, no_data, capsys):
@@ -220,13 +220,15 @@ def _grid(names, profile):
 
 
 def test_counts_and_times_in_the_docs_are_the_specs():
-    """README, `make help` and `run --help` state the fits and planned times the specs give."""
+    """The user guide, `make help` and `run --help` state the fits and planned times the specs
+    give, and the README's front door its headline counts."""
     from datavsmath.commands import run as run_cmd
     from datavsmath.experiments import R_EXPERIMENTS, experiment_names
 
     root = Path(__file__).resolve().parents[1]
-    readme, makefile, helptext = ((root / "README.md").read_text(), (root / "Makefile").read_text(),
-                                  run_cmd.__doc__)
+    guide, makefile, helptext = ((root / "reports" / "_guide.md").read_text(), (root / "Makefile").read_text(),
+                                 run_cmd.__doc__)
+    readme = (root / "README.md").read_text()
     beyond = [n for n in experiment_names() if n not in R_EXPERIMENTS]
     r_full, all_full, b_full = _grid(R_EXPERIMENTS, "full"), _grid(experiment_names(), "full"), _grid(beyond, "full")
     all_quick, r_quick, all_smoke = _grid(experiment_names(), "quick"), _grid(R_EXPERIMENTS, "quick"), \
@@ -240,9 +242,10 @@ def test_counts_and_times_in_the_docs_are_the_specs():
     assert f"all six {all_full[0]} fits, {hours(all_full)} CPU-hours" in helptext
     assert f"{all_quick[0]} fits, {minutes(all_quick)}" in helptext and f"R's four {r_quick[0]} fits" in helptext
     assert f"{all_smoke[0]} fits, {minutes(all_smoke)}" in helptext
-    assert f"R's four grids ({r_full[0]} fits)" in readme and f"| `full` | {r_full[0]} | {hours(r_full)} CPU-hours" in readme
-    assert f"({all_quick[0]} fits; the plan's estimate" in readme and f"{minutes(all_quick)} on 2 cores" in readme
-    assert f"| `smoke` | {all_smoke[0]} |" in readme and f"| `quick` | {r_quick[0]} |" in readme
+    assert f"R's four grids ({r_full[0]} fits)" in readme and f"({hours(r_full)} CPU-hours" in readme
+    assert f"| `full` | {r_full[0]} | {hours(r_full)} CPU-hours" in guide
+    assert f"({all_quick[0]} fits; the plan's estimate" in guide and f"{minutes(all_quick)} on 2 cores" in guide
+    assert f"| `smoke` | {all_smoke[0]} |" in guide and f"| `quick` | {r_quick[0]} |" in guide
     assert "run r --profile full" in makefile and len(experiment_names()) == 6  # "all six"
 
 

@@ -158,7 +158,10 @@ def damage_labels(
     rule : array (n_classes, n_classes); row y is the distribution of a damaged label y
     rng : numpy.random.Generator; the same seed gives the same output
 
-    Returns a new array of y's dtype; rows not chosen keep their label.
+    Returns
+    -------
+    ndarray, shape (n,)
+        A new array of y's dtype; rows not chosen keep their label.
     """
     y = _check_labels(y, n_classes)
     rule = _check_rule(rule, n_classes)

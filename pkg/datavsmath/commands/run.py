@@ -209,7 +209,7 @@ def _duration(seconds: float) -> str:
 def _plan_text(profile, out, exps, store, bare: bool) -> str:
     """What a run is about to do: profile, fits stored and to run, results folder and the
     expected time. The estimate sums each fit's expected CPU seconds on 2 cores
-    (runner.fit_weight, the per-model times measured for README's "How long it takes";
+    (runner.fit_weight, the per-model times measured for the user guide's "How long it takes";
     naive per-fit times: about 40 min for the R four at quick, where the optimised run measured
     19, and ~50 hours for full)."""
     from ..training.units import describe_outdated, outdated_fits, pending_summary
@@ -226,7 +226,7 @@ def _plan_text(profile, out, exps, store, bare: bool) -> str:
                "recipe per model" if old else "")
     n_all = sum(e.n_fits for e in exps)
     names = ", ".join(e.name for e in exps)
-    when = (f"{_duration(seconds)} on a 2-core CPU without a GPU (README: How long it takes)"
+    when = (f"{_duration(seconds)} on a 2-core CPU without a GPU (user guide: How long it takes)"
             if n_todo else "nothing to train, every fit is stored")
     if not bare:
         return (f"plan: profile {profile}, {n_todo} of {n_all} fits to run ({names}), {when}{retrain}\n"
