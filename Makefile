@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DVM    := $(VENV)/bin/datavsmath
 PROFILE ?= quick
 
-.PHONY: help venv data mnist reproduce beyond quick smoke tables figures report test test-fast bench clean-venv
+.PHONY: wheel-check help venv data mnist reproduce beyond quick smoke tables figures report test test-fast bench clean-venv
 
 RESULTS ?= results/$(PROFILE)
 
@@ -96,3 +96,7 @@ bench: data
 
 clean-venv:
 	rm -rf $(VENV)
+
+# the package as users install it: wheel, fresh virtualenv outside the checkout, smoke grid + fit
+wheel-check: venv
+	.ci/wheel-check

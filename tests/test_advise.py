@@ -212,7 +212,7 @@ def test_report_view_prices_the_shipped_grid_or_says_why_not():
     from datavsmath.report.site import R_RESULTS, load_results
     from datavsmath.report.tables import advice_view
 
-    root = R_RESULTS.parents[1] / "results"
+    root = R_RESULTS.resolve().parents[1] / "results"
     for folder in ("quick", "full"):
         if not (root / folder).is_dir():
             continue

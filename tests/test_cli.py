@@ -48,7 +48,7 @@ def specs(tmp_path, monkeypatch):
 
 # --- run --spec FILE --------------------------------------------------------------------------
 def test_run_spec_runs_a_file_of_ones_own_into_results_named_after_it(tmp_path, no_data, capsys, monkeypatch):
-    monkeypatch.setattr(datavsmath.experiments, "PROJECT_ROOT", tmp_path)  # results/ of a throw-away project
+    monkeypatch.chdir(tmp_path)  # results/ are relative to the working directory
     spec = tmp_path / "my-grid.toml"
     spec.write_text('models = ["rf"]\nfrac_sample = [0.01, 0.02]\n')
     with pytest.raises(Stop):
@@ -110,7 +110,7 @@ def test_a_broken_spec_breaks_only_the_commands_that_need_it(specs, tmp_path, no
 
 # --- the plan a run prints ----------------------------------------------------------------------
 def test_bare_run_says_what_it_is_about_to_do_before_starting(specs, tmp_path, monkeypatch, no_data, capsys):
-    monkeypatch.setattr(datavsmath.experiments, "PROJECT_ROOT", tmp_path)  # a fresh clone: no results yet
+    monkeypatch.chdir(tmp_path)  # a fresh folder: no results yet
     with pytest.raises(Stop):
         main(["run", "--no-progress"])
     out = capsys.readouterr().out
@@ -149,7 +149,7 @@ def test_status_into_a_closed_pipe_ends_quietly(tmp_path):
 
 
 # --- --out reads a results folder, --to writes what a command derives ---------------------------
-R_SIZE = datavsmath.experiments.PROJECT_ROOT / "data" / "r-results" / "fashion-data-size-results.csv"
+R_SIZE = Path(__file__).resolve().parents[1] / "data" / "r-results" / "fashion-data-size-results.csv"
 FAST_FIT = ["--metric", "acc", "--forms", "power", "--targets", "acc=0.85", "--quiet"]
 
 

@@ -26,7 +26,12 @@ its names without a leading underscore). Importing ``datavsmath`` imports nothin
 TensorFlow, JAX, xgboost and plotnine load when a function needs them.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # one place for the version: pyproject.toml, read from the installed metadata
+    __version__ = version("datavsmath")
+except PackageNotFoundError:  # run from a checkout without installing
+    __version__ = "0.0.0+unknown"
 
 #: the subpackages and modules of the public API, in the order data flows through them
 __all__ = ["data", "damage", "models", "metrics", "experiments", "training", "stats", "report", "cli"]

@@ -65,6 +65,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .resources import cache_root, project_root, shipped
 
 __all__ = [
     "DATASETS",
@@ -83,8 +84,7 @@ __all__ = [
     "array_sha256",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CHECKSUMS_FILE = PROJECT_ROOT / "data" / "checksums.json"
+CHECKSUMS_FILE = shipped("data", "checksums.json")
 
 FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -237,14 +237,16 @@ def _candidate_dirs(name: str, data_dir: str | os.PathLike | None) -> list[tuple
         out.append(("Debian package", spec["debian"]))
     if spec["npm"] is not None:
         package, _, inside = spec["npm"]
-        out.append(("npm package", PROJECT_ROOT / "node_modules" / package / inside.removeprefix("package/")))
+        root = project_root()
+        if root is not None:  # an `npm install` in the checkout
+            out.append(("npm package", root / "node_modules" / package / inside.removeprefix("package/")))
     out.append(("keras cache", Path.home() / ".keras" / "datasets" / spec["keras"]))
     return out
 
 
 def cache_dir(name: str) -> Path:
     """Where installs and downloads of dataset ``name`` are stored."""
-    return PROJECT_ROOT / "data" / "cache" / name
+    return cache_root() / name
 
 
 def _install_dir(name: str) -> Path:

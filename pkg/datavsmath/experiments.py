@@ -29,19 +29,22 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import UserError
+from .resources import shipped
 
 __all__ = ["PROFILES", "Cell", "Experiment", "derive_seed", "load_experiment", "load_spec",
            "validate_spec", "spec_dir", "experiment_names", "R_EXPERIMENTS",
            "SAMPLE_GRID", "DAMAGE_GRID", "CROSS_DAMAGE_GRID"]
 
 PROFILES = ("full", "quick", "smoke")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 N_TRAIN = 60000
 
 #: the reference's grids, for checks; the specs in reproduce/ spell them out literally
@@ -53,8 +56,9 @@ CROSS_DAMAGE_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
 def spec_dir() -> Path:
-    """The folder of experiment specs (``reproduce/`` at the project root)."""
-    return PROJECT_ROOT / "reproduce"
+    """The folder of experiment specs: ``reproduce/`` of the checkout, shipped with the
+    package (:func:`datavsmath.resources.shipped`)."""
+    return shipped("specs")
 
 
 #: the four experiments of the R testbench, in its run order (the others go beyond the talk)

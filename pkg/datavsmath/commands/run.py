@@ -137,7 +137,7 @@ def resolve(args, broken: list | None = None):
     from pathlib import Path
 
     from ..errors import UserError
-    from ..experiments import PROJECT_ROOT, experiment_names, load_experiment, load_spec, spec_dir
+    from ..experiments import experiment_names, load_experiment, load_spec, spec_dir
     from ..training.provenance import read_provenance
 
     profile = args.profile
@@ -156,10 +156,10 @@ def resolve(args, broken: list | None = None):
             raise UserError(f"give experiment names or --spec, not both (got {' '.join(args.experiments)} "
                             f"and --spec {spec})")
         profile = profile or "full"  # a spec of one's own runs as written unless told otherwise
-        out = Path(args.out) if args.out else PROJECT_ROOT / "results" / Path(spec).stem
+        out = Path(args.out) if args.out else Path.cwd() / "results" / Path(spec).stem
         return profile, out, [load_spec(spec, profile)]
     profile = profile or "quick"
-    out = Path(args.out) if args.out else PROJECT_ROOT / "results" / profile
+    out = Path(args.out) if args.out else Path.cwd() / "results" / profile
     known = experiment_names()
     if not known:
         raise UserError(f"no experiment specs (*.toml) in {spec_dir()}; is this a complete checkout?")

@@ -16,11 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..resources import project_root as checkout_root
+from ..resources import shipped
 from ..stats.parity import model_order
 from ..training.provenance import read_provenance
 
-ROOT = Path(__file__).resolve().parents[3]
-R_RESULTS = ROOT / "data" / "r-results"
+#: the checkout the site is built from (the working directory for an installed package)
+ROOT = checkout_root() or Path.cwd()
+R_RESULTS = shipped("data", "r-results")
 MODEL_NAMES = {"rf": "random forest (rf)", "xgb": "gradient boosting (xgb)",
                "dnn": "dense network (dnn)", "cnn": "convolutional network (cnn)"}
 EXPERIMENT_NAMES = {"size": "size", "random_damage": "random damage",
@@ -75,13 +78,13 @@ def r_talk_tables() -> pd.DataFrame:
 def coverage_study() -> pd.DataFrame:
     """The simulation study of the intervals and verdicts (``data/coverage-study.csv``, written
     by ``python -m datavsmath.stats.simulation``; checked by tests/test_simulation_study.py)."""
-    return pd.read_csv(ROOT / "data" / "coverage-study.csv")
+    return pd.read_csv(shipped("data", "coverage-study.csv"))
 
 
 def project_root() -> Path:
-    """The repository root (the folder holding pyproject.toml), else the working directory."""
-    here = Path(__file__).resolve().parents[3]
-    return here if (here / "pyproject.toml").is_file() else Path.cwd()
+    """The checkout the site is built from (:func:`datavsmath.resources.project_root`), else
+    the working directory."""
+    return checkout_root() or Path.cwd()
 
 
 def is_complete(folder: str | os.PathLike) -> bool:
