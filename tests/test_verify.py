@@ -140,3 +140,15 @@ def test_an_envelope_holds_inside_and_fails_outside():
     tol = Envelope("tolerance", 0.01, 0.001)
     assert tol.holds(-0.01, 0.001) and not tol.holds(0.0101, 0.0) and not tol.holds(0.0, -0.002)
     assert math.isnan(Envelope("unmeasured", math.nan, math.nan).acc)
+
+
+@pytest.mark.slow
+def test_the_shipped_quick_results_verify(capsys, fashion_installed):
+    """CI's check that the code at hand still gives back results/quick: three cells drawn
+    with seed 0 among the installed datasets' cells, each inside its envelope."""
+    from pathlib import Path
+
+    quick = Path(__file__).parents[1] / "results" / "quick"
+    rc, out = verify_json(capsys, quick, "--sample", "3")
+    assert [c["ok"] for c in out["cells"]] == [True] * 3, out["cells"]
+    assert rc == 0 and out["passed"] is True

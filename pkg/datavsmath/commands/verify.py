@@ -1,7 +1,8 @@
 """Retrain a sample of a results folder's cells with the code at hand and check each against
 the value stored, within the reproducibility envelope (README, "Reproducibility").
 
-Each cell is retrained as it was stored: the same seeds and rows, the same backend and, for a
+A --sample is drawn among the cells of the datasets installed here (the others are named, with
+the command that installs them). Each cell is retrained as it was stored: the same seeds and rows, the same backend and, for a
 fused network, the same unit of cells trained together (training them all; only the chosen
 cells are compared). Nothing is written: not into RESULTS, not anywhere else.
 
@@ -87,6 +88,24 @@ def print_table(checks) -> None:
               f"{_diff(c.d_auc):>9s}  {'ok  ' if c.ok else 'FAIL'}     {env}")
 
 
+def _dataset_of(name: str, stored: dict) -> str:
+    record = stored[name][0]
+    return record["dataset"] if record else name.split("/", 1)[1].split("_")[0]
+
+
+def _missing_datasets(stored: dict, data_dir) -> dict[str, str]:
+    """Datasets of the stored cells that are not installed here -> the line saying how to fix it."""
+    from ..data import DataError, locate_dataset
+
+    out = {}
+    for name in sorted({_dataset_of(n, stored) for n in stored}):
+        try:
+            locate_dataset(name, data_dir)
+        except DataError as exc:
+            out[name] = str(exc).strip().splitlines()[-1]
+    return out
+
+
 def run(args) -> int:
     from ..errors import UserError
 
@@ -105,7 +124,14 @@ def run(args) -> int:
     stored = stored_cells(root)
     if not stored:
         raise UserError(f"{root} holds no cells; run `datavsmath run --out {root}` first")
-    chosen = choose_cells(list(stored), sample=args.sample or DEFAULT_SAMPLE, seed=args.seed,
+    names = list(stored)
+    if not args.cells:  # a sample is drawn among the cells this machine can retrain
+        missing = _missing_datasets(stored, args.data_dir)
+        for name, fix in missing.items():
+            print(f"note: the sample leaves out the cells of dataset {name}, which is not installed here "
+                  f"({fix})", file=sys.stderr)
+        names = [n for n in names if _dataset_of(n, stored) not in missing]
+    chosen = choose_cells(names, sample=args.sample or DEFAULT_SAMPLE, seed=args.seed,
                           cells=args.cells, models=args.models)
     loaded = {}
 
