@@ -26,6 +26,10 @@ dnn (fused)               same command, same machine: 5 of   AMD EPYC -> Intel X
                           5 cells twice; a resumed run       56 cells, 10 identical, mean -0.0012
                           against an uninterrupted one       [-0.0040, +0.0016], max |d| 0.036
                           (tests/test_resume_units.py)       (AUC 0.014), SD 0.77 seed SDs
+dnn, other unit            on one machine: 44 of 44 cells
+composition               (Intel Xeon; 21 of them trained
+                          in units of another size: 1 vs 2,
+                          5 or 4 vs 8 copies)
 dnn, fused against naive  never                              Xeon, 5 cells: mean -0.0012
                                                              [-0.0073, +0.0050], max 0.0073,
                                                              SD 0.37 seed SDs
@@ -78,6 +82,9 @@ MEASURED = {
     "dnn naive vs fused": {"machines": "Intel Xeon", "cells": 5, "identical": 0, "mean": -0.0012,
                            "ci95": (-0.0073, 0.0050), "max_acc": 0.0073, "max_auc": 0.0003,
                            "sd_over_seed_sd": 0.37, "how": "run size --profile quick --models dnn, --backend naive"},
+    "dnn unit composition": {"machines": "Intel Xeon", "cells": 44, "identical": 44, "max_acc": 0.0,
+                             "how": "run size noise_models --profile quick --models dnn (today's units) "
+                                    "against verify's retrain of the stored units"},
     "dnn same machine": {"machines": "Intel Xeon", "cells": 5, "identical": 5, "max_acc": 0.0,
                          "how": "run size --profile quick --models rf,dnn, twice"},
     "rf cpu": {"machines": "AMD EPYC -> Intel Xeon", "cells": 5, "identical": 5, "max_acc": 0.0,
