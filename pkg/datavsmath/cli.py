@@ -24,6 +24,7 @@ COMMANDS = {
     "figures": "draw the talk's figures as PNGs from a results folder or CSVs",
     "parity": "compare a results folder with R's published tables, cell by cell",
     "advise": "collect or clean? the cheapest way to a target, priced from the fitted laws",
+    "verify": "retrain a sample of stored cells and check them within the reproducibility envelope",
 }
 
 

@@ -26,13 +26,15 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["hardware", "read_provenance", "record_session", "start_session", "finish_session",
+__all__ = ["cpu_model", "hardware", "read_provenance", "record_session", "start_session", "finish_session",
            "update_provenance"]
 
 LOCK_NAME = ".provenance.lock"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name ("AMD EPYC", "Intel(R) Xeon(R) Processor"): what a network's
+    floating-point results depend on besides the code (see :mod:`datavsmath.training.envelope`)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -50,7 +52,7 @@ def hardware() -> dict:
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError, AttributeError):
         mem = float("nan")
-    return {"host": socket.gethostname(), "cpu": _cpu_model(), "cores": os.cpu_count(),
+    return {"host": socket.gethostname(), "cpu": cpu_model(), "cores": os.cpu_count(),
             "memory_gib": round(mem, 1), "gpu": gpu_name()}
 
 

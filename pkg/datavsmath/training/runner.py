@@ -32,7 +32,7 @@ from ..experiments import Experiment
 from ..models import device_label, keras_backend
 from . import checkpoints
 from .store import ResultStore
-from .units import Unit, execute_unit, library_versions, pending_fits, pending_summary, plan_units
+from .units import Unit, execute_unit, library_versions, pending_summary, units_to_run
 
 __all__ = ["run_experiment", "RunSummary", "run_here", "tree_threads_for", "TREE_THREADS"]
 
@@ -233,17 +233,20 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
 
         def on_done(unit: Unit, records: list[dict]) -> None:
             nonlocal done
-            for record in records:
-                store.put(record)  # False for a duplicate: never stored twice
-            checkpoints.fits_stored(len(records))
-            done += len(unit.cells)
+            # False for a fit already stored (a unit retrains its stored cells with the rest):
+            # never stored twice
+            stored = sum(store.put(record) for record in records)
+            checkpoints.fits_stored(stored)
+            done += stored
             bar.set_postfix_str(f"{done}/{n_todo} fits, last {unit.describe()}")
             bar.update(unit.weight - credited.pop(id(unit), 0.0))
 
         # planned a bounded share of the grid at a time (every grid of up to PLAN_FITS fits
-        # in one piece): a grid of millions of fits never holds its cells or units at once
+        # in one piece): a grid of millions of fits never holds its cells or units at once;
+        # units are cut from the whole share, stored fits included, so that a resumed run
+        # trains the units an uninterrupted one does
         for replicates in exp.replicate_chunks(PLAN_FITS):
-            units = plan_units(pending_fits(exp, store, replicates), plans)
+            units = units_to_run(exp, store, plans, replicates)
             if client is None:
                 run_here(exp, units, data, on_done, tree_threads=tree_threads, on_start=on_start,
                          on_epoch=on_epoch if progress else None)

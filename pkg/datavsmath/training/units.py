@@ -25,7 +25,8 @@ from ..metrics import score
 from ..models import MODELS, device_label, keras_backend, make_model
 from ..noise import counts_text, damage_by_rule
 from . import checkpoints
-from .store import RECIPE, ResultStore, effective_recipe
+from .provenance import cpu_model
+from .store import RECIPE, ResultStore, cell_id, effective_recipe
 
 #: seconds a fit costs besides its rows (graph building, scoring 10,000 test rows)
 FIT_OVERHEAD_SECONDS = 4.0
@@ -106,9 +107,9 @@ def library_versions() -> dict[str, str]:
 
 
 def _record(exp: Experiment, cell: Cell, model: str, clean: np.ndarray, y: np.ndarray, proba, data: Dataset,
-            fit_seconds: float, predict_seconds: float, backend: str = "naive", copies: int = 1) -> dict:
-    """The result record of one fit; ``clean`` and ``y``: its training rows' clean and
-    trained-on labels, shapes (n,)."""
+            fit_seconds: float, predict_seconds: float, unit: "Unit") -> dict:
+    """The result record of one fit, trained as part of ``unit``; ``clean`` and ``y``: its
+    training rows' clean and trained-on labels, shapes (n,)."""
     selection = {"selection": cell.selection} if exp.selection != ("random",) else {}
     return {
         "experiment": exp.name, "dataset": data.name, "model": model, **selection,
@@ -121,7 +122,10 @@ def _record(exp: Experiment, cell: Cell, model: str, clean: np.ndarray, y: np.nd
         "host": socket.gethostname(), "versions": json.dumps(library_versions(), sort_keys=True),
         # extra columns (after the standard ones): how the fit ran; a fused fit's seconds
         # are its group's wall time divided by the group's copies
-        "backend": backend, "copies": int(copies),
+        "backend": unit.backend, "copies": len(unit.cells),
+        # what else a network's numbers depend on: the cells trained with it in one program
+        # and the CPU's arithmetic (datavsmath.training.envelope)
+        "unit": unit_label(unit), "cpu": cpu_model(),
         # the model recipe it was trained under: a later recipe retrains it
         RECIPE: MODELS[model].recipe,
         **noise_fields(cell, clean, y, data.n_classes),
@@ -137,13 +141,14 @@ def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset, 
         clean = cell_labels(exp, cell, data)[1]
     estimator = make_model(model, seed=cell.model_seed(model), n_classes=data.n_classes,
                            input_shape=data.input_shape)
-    checkpoints.fit_started(Unit(model, "naive", (cell,)).describe())
+    unit = Unit(model, "naive", (cell,))
+    checkpoints.fit_started(unit.describe())
     t0 = time.perf_counter()
     estimator.fit(x, y)
     t1 = time.perf_counter()
     proba = estimator.predict_proba(data.x_test)
     t2 = time.perf_counter()
-    return _record(exp, cell, model, clean, y, proba, data, t1 - t0, t2 - t1)
+    return _record(exp, cell, model, clean, y, proba, data, t1 - t0, t2 - t1, unit)
 
 
 
@@ -157,7 +162,8 @@ def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Da
     rows, cleans, ys = zip(*(cell_labels(exp, cell, data) for cell in cells))
     nets = FusedKerasNets.for_model(model, [c.model_seed(model) for c in cells], data.n_classes, jit=jit,
                                     input_shape=data.input_shape)
-    checkpoints.fit_started(Unit(model, "fused", tuple(cells)).describe())
+    unit = Unit(model, "fused", tuple(cells), bool(jit))
+    checkpoints.fit_started(unit.describe())
     t0 = time.perf_counter()
     # the whole training set is the base: it goes to the device once and serves every group
     nets.fit_rows(data.x_train, rows, ys, on_epoch=on_epoch)
@@ -165,7 +171,7 @@ def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Da
     probas = nets.predict_proba(data.x_test)
     t2 = time.perf_counter()
     n = len(cells)
-    return [_record(exp, cell, model, clean, y, proba, data, (t1 - t0) / n, (t2 - t1) / n, "fused", n)
+    return [_record(exp, cell, model, clean, y, proba, data, (t1 - t0) / n, (t2 - t1) / n, unit)
             for cell, clean, y, proba in zip(cells, cleans, ys, probas)]
 
 
@@ -337,6 +343,49 @@ def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict, min_fill: float 
                 group.append((pos, cell))
     return [u for _, u in sorted(units, key=lambda pu: pu[0])]
 
+
+
+def units_to_run(exp: Experiment, store: ResultStore, plans: dict, replicates: range | None = None) -> list[Unit]:
+    """The units that hold a pending fit of ``exp`` (of its ``replicates``; default all), cut
+    from the *whole* grid, stored fits included (:func:`plan_units`).
+
+    A fused network's numbers depend on the cells it trained beside (they share one program's
+    arithmetic), so units are a function of the grid, not of what happens to be stored: a
+    resumed run trains the units an uninterrupted one would have, and its cells equal that
+    run's bit for bit. A unit with some cells stored retrains them with the rest; their
+    records are not stored again (:meth:`ResultStore.put` keeps a current one).
+    """
+    pending = {(cell, m) for cell, models in iter_pending(exp, store, replicates) for m in models}
+    if not pending:
+        return []
+    grid = [(cell, list(exp.models)) for cell in exp.iter_cells(replicates)]
+    return [u for u in plan_units(grid, plans) if any((c, u.model) in pending for c in u.cells)]
+
+
+def _cell_tail(model: str, cell: Cell) -> str:
+    """A cell's key within one model's grid: :func:`cell_id` less its dataset and model."""
+    return cell_id(model, cell.frac_sample, cell.frac_damage, cell.replicate, cell.dataset, cell.rule or None,
+                   cell.selection).removeprefix(f"{cell.dataset}_{model}_")
+
+
+def unit_label(unit: Unit) -> str:
+    """The cells ``unit`` trained together, in the order of its copies, for each of its records:
+    e.g. "s0.2_d0.0_r0 s0.1_d0.0_r0" (:func:`cell_id` less dataset and model), one cell for a
+    naive fit; "xla " first where its steps were compiled with XLA."""
+    return ("xla " if unit.jit else "") + " ".join(_cell_tail(unit.model, c) for c in unit.cells)
+
+
+def unit_from_label(label: str, model: str, backend: str, cells) -> Unit:
+    """The :class:`Unit` a record's ``unit`` field names (:func:`unit_label`), its cells taken
+    from ``cells`` (an iterable of the experiment's cells); KeyError naming a cell not there."""
+    parts = label.split()
+    jit = bool(parts) and parts[0] == "xla"
+    wanted = parts[1:] if jit else parts
+    by_tail = {_cell_tail(model, c): c for c in cells}
+    missing = [t for t in wanted if t not in by_tail]
+    if missing:
+        raise KeyError(f"unit cell {missing[0]} is not in the grid")
+    return Unit(model, backend, tuple(by_tail[t] for t in wanted), jit)
 
 
 def execute_unit(exp: Experiment, unit: Unit, data: Dataset, on_epoch=None) -> list[dict]:
