@@ -111,3 +111,11 @@ def test_results_hash_follows_the_results(tmp_path):
     assert h == results_hash(tmp_path)
     (tmp_path / "tables" / "t.csv").write_text("x\n2\n")
     assert results_hash(tmp_path) != h
+
+
+def test_the_methods_page_carries_the_readmes_reproducibility_envelope():
+    """The envelope is stated twice, in the README and on the Methods page: one text."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Reproducibility: what a rerun gives back"):readme.index("## Testing")]
+    shared = (ROOT / "reports" / "_reproducibility.md").read_text()
+    assert section.split("\n", 1)[1].strip() == shared.strip()
