@@ -235,11 +235,16 @@ def test_site_lists_every_page_and_the_includes_exist():
     import yaml
 
     listed = yaml.safe_load(config)["project"]["render"]
-    assert sorted(listed) == sorted(f"{p}.qmd" for p in PAGES)
-    assert sorted(p.stem for p in REPORTS.glob("*.qmd")) == sorted(PAGES)
-    methods = (REPORTS / "methods.qmd").read_text()
-    for inc in ["_deviations.md", "_statistics-methods.md"]:
-        assert f"{{{{< include {inc} >}}}}" in methods and (REPORTS / inc).is_file()
+    # the result pages, the user guide, the CLI reference and the generated API reference
+    assert sorted(listed) == sorted([f"{p}.qmd" for p in PAGES] + ["guide.qmd", "cli.qmd", "reference/*.qmd"])
+    assert sorted(p.stem for p in REPORTS.glob("*.qmd")) == sorted(PAGES + ["guide", "cli"])
+    assert "quartodoc" in yaml.safe_load(config)
+    includes = {"methods.qmd": ["_deviations.md", "_statistics-methods.md", "_reproducibility.md"],
+                "guide.qmd": ["_guide.md"]}
+    for page, incs in includes.items():
+        text = (REPORTS / page).read_text()
+        for inc in incs:
+            assert f"{{{{< include {inc} >}}}}" in text and (REPORTS / inc).is_file()
 
 
 # ============================================================================================
