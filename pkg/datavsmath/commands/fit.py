@@ -294,8 +294,8 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from datavsmath.stats import scaling
     from datavsmath.errors import UserError
+    from datavsmath.stats import scaling
 
     to = _tables_dir(args)
     targets = _parse_targets(args.targets)

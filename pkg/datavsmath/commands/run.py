@@ -433,10 +433,9 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
     """The run proper, with the folder's lock held: load the data, record the session as
     running, run, record how it ended, export."""
     import time
-
-    from ..data import load_dataset
     from pathlib import Path
 
+    from ..data import load_dataset
     from ..training.provenance import finish_session, read_provenance, start_session
     from ..training.runner import run_experiment
     from ..training.units import iter_pending, library_versions, r_grids_complete

@@ -52,10 +52,10 @@ def describe_session(s: dict) -> str:
 
 def run(args) -> int:
     from ..experiments import R_EXPERIMENTS
-    from ..training.provenance import read_provenance
-    from ..training.units import describe_outdated, outdated_fits, pending_summary
     from ..stats.parity import model_order
+    from ..training.provenance import read_provenance
     from ..training.store import ResultStore, describe_replicates, replicates_per_model
+    from ..training.units import describe_outdated, outdated_fits, pending_summary
     from .run import resolve, resolve_dataset
 
     broken: list = []

@@ -45,7 +45,6 @@ import sys
 from pathlib import Path
 
 
-
 def _models(text):
     return [t.strip() for t in text.split(",") if t.strip()]
 

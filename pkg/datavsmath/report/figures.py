@@ -19,7 +19,6 @@ Which results folder a page or ``datavsmath figures`` reads: :mod:`datavsmath.re
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -56,11 +55,11 @@ from .theme import (
     FEW_DARK,
     FEW_GRAY,
     MODEL_COLORS,
-    model_levels,
-    replicate_caption,
     experiment_rows,
     few_colors,
+    model_levels,
     profile_note,
+    replicate_caption,
     replicate_summary,
     save_png,
     theme_few,

@@ -173,7 +173,8 @@ def headline_table(h: pd.DataFrame, st: Steps, metric: str = "acc") -> pd.DataFr
     d = f"{st.d:.0%}" if st.d is not None else "?"
     s_max = f"{st.s_max:.0%}" if st.s_max is not None else "?"
     out = pd.DataFrame({"model": h["model"]})
-    cell = lambda r: compact(*r)
+    def cell(r):
+        return compact(*r)
     out[f"{name} at {s_max} of the rows"] = [cell(r) for r in h[["best_est", "best_lo", "best_hi"]].to_numpy()]
     out[f"lost with {less} fewer rows"] = [cell(r) for r in h[["data_est", "data_lo", "data_hi"]].to_numpy()]
     out[f"lost with {d} random damage"] = [cell(r) for r in h[["random_est", "random_lo", "random_hi"]].to_numpy()]

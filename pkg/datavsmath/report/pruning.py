@@ -18,7 +18,7 @@ from plotnine import (
 )
 
 from ..stats.parity import model_order
-from .findings import is_missing, fmt_interval, fmt_num
+from .findings import fmt_interval, fmt_num, is_missing
 from .theme import FEW_DARK, experiment_rows, replicate_summary, theme_few
 
 __all__ = [
@@ -61,7 +61,8 @@ def pruning_view(fits: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
     """``pruning_fits.csv`` for reading: per model and selection, the exponent b and the error at
     n_mid with their intervals, and against random the differences and the change."""
     d = fits[fits["metric"] == metric]
-    ci = lambda r, k, lo, hi, digits=3: fmt_interval(r[k], r[lo], r[hi], digits)
+    def ci(r, k, lo, hi, digits=3):
+        return fmt_interval(r[k], r[lo], r[hi], digits)
     return pd.DataFrame({
         "model": d["model"].str.upper(),
         "rows kept": d["selection"].map(lambda s: SELECTION_NAMES.get(s, s)),

@@ -28,7 +28,16 @@ from plotnine import (
 )
 
 from ..stats import forms
-from .theme import DATASET_SUBTITLE, METRIC_NAME, FEW_GRAY, model_levels, experiment_rows, few_colors, theme_few
+from .theme import (
+    DATASET_SUBTITLE,
+    FEW_GRAY,
+    METRIC_NAME,
+    experiment_rows,
+    few_colors,
+    model_levels,
+    theme_few,
+)
+
 
 def _training_rows(df: pd.DataFrame) -> pd.Series:
     """Rows given to each fit: ``n_train`` when recorded, else floor(N x frac_sample) of the

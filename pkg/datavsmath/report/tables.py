@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .findings import is_missing, is_true, fmt_interval, needed_text, primary_derivative, set_rows
+from .findings import fmt_interval, is_missing, is_true, needed_text, primary_derivative, set_rows
 
 
 def derivative_table(deriv: pd.DataFrame) -> pd.DataFrame:

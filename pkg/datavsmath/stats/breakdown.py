@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.tools.numdiff import approx_fprime
 
-from .cells import CHANCE, check_frame, check_metric, warn_note, cell_table, weighting_text
+from .cells import CHANCE, cell_table, check_frame, check_metric, warn_note, weighting_text
 from .curves import Summary, fit_curve
 
 __all__ = ["BREAKDOWN_DEFINITIONS", "BreakdownResults", "breakdown_points"]

@@ -11,8 +11,16 @@ import pandas as pd
 from scipy import stats
 
 from .averaging import mixture_interval, unconditional_se
-from .cells import (CRITERIA, FORM_NAMES, N_TOTAL, check_frame, metric_list, warn_note, cell_table,
-                    weighting_text)
+from .cells import (
+    CRITERIA,
+    FORM_NAMES,
+    N_TOTAL,
+    cell_table,
+    check_frame,
+    metric_list,
+    warn_note,
+    weighting_text,
+)
 from .curves import CurveFit, Summary, fit_curve
 from .forms import ALL_LEARNING_FORMS, get_form
 

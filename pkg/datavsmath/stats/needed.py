@@ -12,7 +12,7 @@ from scipy import stats
 
 from .cells import DEFAULT_TARGETS, HORIZON, N_TOTAL, check_frame, check_metric
 from .curves import Summary
-from .learning import CurveSet, status_note, fit_learning_curves
+from .learning import CurveSet, fit_learning_curves, status_note
 
 __all__ = ["VERDICTS", "DataNeededResults", "ObservationsNeeded", "cross_model", "cross_rows",
            "data_needed", "observations_needed", "targets_dict", "verdict"]

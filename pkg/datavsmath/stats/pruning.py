@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .cells import N_TOTAL, check_frame, metric_list, warn_note, cell_table
+from .cells import N_TOTAL, cell_table, check_frame, metric_list, warn_note
 from .curves import CurveFit, Summary, fit_curve
 from .forms import get_form
 

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .cells import FORM_NAMES, HORIZON, N_TOTAL, check_metric, fmt_number, warn_note, cell_table
+from .cells import FORM_NAMES, HORIZON, N_TOTAL, cell_table, check_metric, fmt_number, warn_note
 from .curves import Summary
 from .forms import get_form
 from .learning import LearningCurveResults, fit_learning_curves

@@ -53,7 +53,6 @@ import numpy as np
 import pandas as pd
 
 from .breakdown import BreakdownResults, breakdown_points
-from .forms import EXTENDED_FORMS, learning_forms
 from .cells import (
     CHANCE,
     CROSS_THRESHOLDS,
@@ -62,12 +61,13 @@ from .cells import (
     HORIZON,
     N_TEST,
     N_TOTAL,
-    metric_list,
     cell_table,
+    metric_list,
 )
 from .curves import ScalingWarning
+from .forms import EXTENDED_FORMS, learning_forms
 from .learning import BacktestResults, CurveSet, LearningCurveResults, backtest, fit_learning_curves
-from .needed import DataNeededResults, ObservationsNeeded, targets_dict, data_needed, observations_needed
+from .needed import DataNeededResults, ObservationsNeeded, data_needed, observations_needed, targets_dict
 from .pruning import PruningCrossover, PruningResults, fit_pruning
 from .quality import DataQualityDerivative, data_quality_derivative, joint_law
 

@@ -410,7 +410,10 @@ class _JaxProgram(_Program):
             new_state = ([t for t, _ in new], new_nt, [o for _, o in new])
             if masked:
                 active = jnp.sum(w, axis=1) > 0  # (N,)
-                keep = lambda i, a, b: jax.tree_util.tree_map(lambda p, q: jnp.where(active[i], p, q), a, b)
+
+                def keep(i, a, b, active=active):
+                    return jax.tree_util.tree_map(lambda p, q: jnp.where(active[i], p, q), a, b)
+
                 new_state = tuple([keep(i, part_new[i], part_old[i]) for i in range(len(models))]
                                   for part_new, part_old in zip(new_state, state))
             return new_state, loss
