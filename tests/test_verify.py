@@ -132,6 +132,10 @@ def test_the_envelope_follows_what_differs():
     assert gpu.kind == "unmeasured" and not gpu.holds(0.0, 0.0)
     newer = envelope_for("rf", False, BASE, {**BASE, "versions": {**BASE["versions"], "scikit-learn": "1.10"}})
     assert newer.kind == "unmeasured" and "scikit-learn" in newer.reason
+    # another version of the fused program has no measured envelope; the same one is exact
+    assert envelope_for("dnn", True, {**BASE, "program": 1}, {**BASE, "program": 1}).kind == "exact"
+    moved = envelope_for("dnn", True, {**BASE, "program": 1}, {**BASE, "program": 2})
+    assert moved.kind == "unmeasured" and "fused training program 1 -> 2" in moved.reason
 
 
 def test_an_envelope_holds_inside_and_fails_outside():

@@ -135,6 +135,8 @@ def _differences(then: dict, now: dict, versions: tuple[str, ...]) -> tuple[list
     measured, unmeasured = [], []
     if then.get("recipe") != now.get("recipe"):
         unmeasured.append(f"model recipe {then.get('recipe')} -> {now.get('recipe')}")
+    if then.get("program") and now.get("program") and then["program"] != now["program"]:
+        unmeasured.append(f"fused training program {then['program']} -> {now['program']}")
     if then.get("device") != now.get("device"):
         unmeasured.append(f"device {then.get('device')} -> {now.get('device')}")
     changed = [v for v in versions if (then.get("versions") or {}).get(v) != (now.get("versions") or {}).get(v)]

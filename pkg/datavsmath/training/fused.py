@@ -64,10 +64,17 @@ import numpy as np
 
 from ..models import KerasNet, gpu_name, keras_backend, make_model, validation_cut
 
-__all__ = ["FusedKerasNets", "Plan", "BACKENDS", "CPU_POLICY", "GPU_MAX_COPIES", "configure_devices", "device_profile",
-           "fusable", "plan_for", "copy_bytes"]
+__all__ = ["FusedKerasNets", "Plan", "BACKENDS", "CPU_POLICY", "GPU_MAX_COPIES", "PROGRAM_VERSION",
+           "configure_devices", "device_profile", "fusable", "plan_for", "copy_bytes"]
 
 log = logging.getLogger(__name__)
+
+#: version of the fused training program, beside each model's recipe: bump it with any change
+#: here that moves the numbers (the step, the loss, the row order, padding, the dropout
+#: stream), so that a fused cell records which program trained it and ``datavsmath verify``
+#: knows when no envelope applies. tests/test_program_version.py pins the program's output on
+#: a fixed small case and fails when it moves while this stays
+PROGRAM_VERSION = 1
 
 #: values of ``datavsmath run --backend``
 BACKENDS = ("auto", "naive", "fused")

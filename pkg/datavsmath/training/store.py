@@ -292,7 +292,7 @@ _RANGES = {"frac_sample": (0.0, 1.0, False, True), "frac_damage": (0.0, 1.0, Tru
            "acc": (0.0, 1.0, True, True), "auc": (0.0, 1.0, True, True),
            "fit_seconds": (0.0, math.inf, True, False), "predict_seconds": (0.0, math.inf, True, False)}
 #: integer fields and their least value (absent: not checked, except those in REQUIRED)
-_INTEGERS = {"replicate": 0, "seed": 0, "n_train": 1, RECIPE: 1, "copies": 1}
+_INTEGERS = {"replicate": 0, "seed": 0, "n_train": 1, RECIPE: 1, "copies": 1, "program": 1}
 
 
 def check_values(record: dict) -> str | None:

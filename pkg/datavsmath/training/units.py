@@ -25,6 +25,7 @@ from ..metrics import score
 from ..models import MODELS, device_label, keras_backend, make_model
 from ..noise import counts_text, damage_by_rule
 from . import checkpoints
+from .fused import PROGRAM_VERSION
 from .provenance import cpu_model
 from .store import RECIPE, ResultStore, cell_id, effective_recipe
 
@@ -126,8 +127,10 @@ def _record(exp: Experiment, cell: Cell, model: str, clean: np.ndarray, y: np.nd
         # what else a network's numbers depend on: the cells trained with it in one program
         # and the CPU's arithmetic (datavsmath.training.envelope)
         "unit": unit_label(unit), "cpu": cpu_model(),
-        # the model recipe it was trained under: a later recipe retrains it
+        # the model recipe it was trained under: a later recipe retrains it; and, for a fused
+        # network, the version of the program that trained it (for verify's envelope)
         RECIPE: MODELS[model].recipe,
+        **({"program": PROGRAM_VERSION} if unit.backend == "fused" else {}),
         **noise_fields(cell, clean, y, data.n_classes),
     }
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import UserError
 from .envelope import Envelope, envelope_for
+from .fused import PROGRAM_VERSION
 from .store import check_cell, effective_recipe
 
 __all__ = ["CellCheck", "stored_cells", "choose_cells", "verify_cells", "recorded_cpu"]
@@ -172,6 +173,8 @@ def _conditions(record: dict, cpu: str | None, unit_label: str | None) -> dict:
     versions = record.get("versions") or "{}"
     return {"cpu": cpu, "device": record.get("device"), "backend": record.get("backend", "naive"),
             "unit": unit_label, "recipe": effective_recipe(record),
+            # fused cells stored before programs were versioned ran version 1's program
+            "program": record.get("program", 1) if record.get("backend") == "fused" else None,
             "versions": json.loads(versions) if isinstance(versions, str) else versions}
 
 
@@ -225,7 +228,8 @@ def verify_cells(root: Path, chosen: list[str], stored: dict, datasets, *, log=p
             then = _conditions(record, check.stored_cpu,
                                check.unit if check.unit_source != "guessed" else None)
             now = {"cpu": here_cpu, "device": device_label(), "backend": unit.backend, "unit": check.unit,
-                   "recipe": MODELS[check.model].recipe, "versions": versions}
+                   "recipe": MODELS[check.model].recipe, "versions": versions,
+                   "program": PROGRAM_VERSION if unit.backend == "fused" else None}
             check.envelope = envelope_for(check.model, fusable(check.model), then, now)
         log(f"      done in {time.perf_counter() - t0:.0f} s")
     return [checks[n] for n in chosen]
