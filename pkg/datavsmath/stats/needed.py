@@ -12,10 +12,69 @@ from scipy import stats
 
 from .cells import DEFAULT_TARGETS, HORIZON, N_TOTAL, check_frame, check_metric
 from .curves import Summary
-from .learning import CurveSet, fit_learning_curves, status_note
+from .learning import CurveSet, fit_learning_curves
 
 __all__ = ["VERDICTS", "DataNeededResults", "ObservationsNeeded", "cross_model", "cross_rows",
-           "data_needed", "observations_needed", "targets_dict", "verdict"]
+           "data_needed", "observations_needed", "status_note", "targets_dict", "verdict"]
+
+
+# ============================================================================================
+# why a target is or is not reachable, in words
+_STATUS_NOTE = {
+    "not_decreasing": "not reachable: the error rises (or does not fall) with n under this fit",
+    "not fitted": "undetermined: no converged fit",
+    "undefined": "undetermined: no converged fit",
+    "not identifiable": "undetermined: not identifiable (too few points for any form's AICc)",
+}
+
+
+def _g(v) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+
+def _floor_text(sol: dict) -> str:
+    if sol.get("floor_assumed"):
+        return "floor assumed 0 (the form has none)"
+    lo, hi = sol.get("floor_ci_low", np.nan), sol.get("floor_ci_high", np.nan)
+    return f"floor {sol['floor']:.4g} (95% CI [{lo:.4g}, {hi:.4g}])"
+
+
+def status_note(sol: dict, y_target: float, verdict: str = "") -> str:
+    """The note of a data-needed row: why its verdict is what it is, with the floor's
+    interval, the weight of the forms that never reach the target and the horizon."""
+    st = sol["status"]
+    if st in _STATUS_NOTE:
+        return _STATUS_NOTE[st]
+    if st == "already_met":
+        return ("already met: the fitted curve is at or below the target error before the "
+                "smallest training size (n* = 0): no rows are needed beyond any run's")
+    limit = sol.get("limit", np.inf)
+    horizon = f"{sol.get('horizon', np.inf):g}x the largest training size"
+    w_never = sol.get("weight_unreachable", np.nan)
+    # a chance below 0.5% explains nothing
+    never = (f"; the forms give it a {w_never:.0%} chance of never being reached"
+             if np.isfinite(w_never) and w_never >= 0.005 else "")
+    if verdict == "not reachable":
+        return (f"not reachable: the target error {y_target:.4g} is at or below the "
+                f"{_floor_text(sol)}{never}: no amount of data reaches it")
+    if verdict == "reachable":
+        return ""
+    why = []
+    if st == "beyond_horizon":
+        why.append(f"the estimate n* = {_g(sol['point'])} lies beyond the horizon ({horizon})")
+    hi_f = sol.get("floor_ci_high", np.nan)
+    if np.isfinite(hi_f) and hi_f >= y_target:
+        why.append(f"the {_floor_text(sol)} reaches the target error {y_target:.4g}")
+    if never:
+        why.append(never[2:])
+    upper = sol.get("upper", np.nan)
+    if np.isfinite(upper) and upper > limit and st != "beyond_horizon":
+        why.append(f"the upper limit {_g(upper)} lies beyond the horizon ({horizon})")
+    if not why:
+        why.append("the upper limit is unbounded")
+    lo = sol.get("ci_low", np.nan)
+    at_least = f"at least {_g(lo)} rows (95% lower limit); " if np.isfinite(lo) else ""
+    return f"undetermined: {at_least}" + "; ".join(why)
 
 
 class DataNeededResults:

@@ -52,6 +52,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .backtest import BacktestResults, backtest
 from .breakdown import BreakdownResults, breakdown_points
 from .cells import (
     CHANCE,
@@ -66,7 +67,7 @@ from .cells import (
 )
 from .curves import ScalingWarning
 from .forms import EXTENDED_FORMS, learning_forms
-from .learning import BacktestResults, CurveSet, LearningCurveResults, backtest, fit_learning_curves
+from .learning import CurveSet, LearningCurveResults, fit_learning_curves
 from .needed import DataNeededResults, ObservationsNeeded, data_needed, observations_needed, targets_dict
 from .pruning import PruningCrossover, PruningResults, fit_pruning
 from .quality import DataQualityDerivative, data_quality_derivative, joint_law
