@@ -317,3 +317,31 @@ def test_fit_lists_a_few_problem_rows_and_counts_the_rest(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "112 row(s) with a fraction blank or out of range" in err and "line 6:" in err
     assert "line 7:" not in err and "and 107 more" in err
+
+
+# --- machine-readable status, a missing folder, a dry run ---------------------------------------
+def test_status_json_has_the_counts_and_the_same_exit_status(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "res"
+    out.mkdir()
+    assert main(["status", "size", "--profile", "smoke", "--out", str(out), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["complete"] is False and report["profile"] == "smoke"
+    size = report["experiments"][0]
+    assert size["experiment"] == "size" and size["stored"] == 0 and size["left"] == size["fits"] == 4
+    assert report["replicates"] == {} and report["spec_errors"] == []
+
+
+def test_status_of_a_missing_folder_is_an_error(tmp_path, capsys):
+    assert main(["status", "--out", str(tmp_path / "typo")]) == 2
+    err = capsys.readouterr().err
+    assert "no such results folder" in err and "typo" in err
+
+
+def test_a_dry_run_prints_the_plan_and_writes_nothing(tmp_path, no_data, capsys):
+    out = tmp_path / "dry"
+    assert main(["run", "size", "--profile", "quick", "--out", str(out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "plan: profile quick, 20 of 20 fits to run (size)" in text and str(out) in text
+    assert not out.exists() and no_data == []  # not even the data were looked for

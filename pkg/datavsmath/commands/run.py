@@ -117,6 +117,9 @@ def add_arguments(p):
     p.add_argument("--tree-threads", type=int, default=None, metavar="N",
                    help="background threads fitting the trees while the networks train (default: 2 "
                         "on a GPU, 0 on a CPU; 0: one fit at a time; not with --backend naive)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (fits to run and stored, expected time, the folder) and exit "
+                        "without training or writing anything")
     p.add_argument("--yes", action="store_true",
                    help=f"run a grid above {MAX_FITS:,} fits or {MAX_CPU_HOURS} expected CPU-hours without "
                         "asking (without it such a run asks at a terminal, and stops with exit status 2 "
@@ -376,6 +379,8 @@ def run(args) -> int:
     store = ResultStore(out)
     # say what is about to happen before the (slow) data check and the first fit
     print(_plan_text(profile, out, exps, store, bare=_is_bare(args)), flush=True)
+    if args.dry_run:
+        return 0
     n_pending = sum(pending_summary(e, store)[0] for e in exps)
     if not n_pending:
         return _nothing_to_do(exps, store)

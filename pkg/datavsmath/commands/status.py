@@ -14,8 +14,8 @@ exit status (for scripts):
   0    every selected experiment is complete
   1    fits are left, or stored under an older model recipe (nothing is wrong: rerun
        `datavsmath run` with the same options to finish)
-  2    an error, e.g. an unknown experiment or a spec that cannot be read (the readable ones
-       are still listed, the broken one is named)
+  2    an error, e.g. a folder that does not exist, an unknown experiment or a spec that
+       cannot be read (the readable ones are still listed, the broken one is named)
   141  the reader of the output went away early (e.g. `| head -1`); nothing is printed about it
 
 examples:
@@ -23,8 +23,10 @@ examples:
   datavsmath status --out results/quick || echo "not finished yet"
   datavsmath status r --replicates 3 --out results/full      # R's grids, three runs per cell
   datavsmath status size --dataset mnist --out results/mnist
+  datavsmath status --out results/full --json | jq .complete
 """
 
+import json
 import sys
 
 from .run import add_experiment_arguments
@@ -38,6 +40,11 @@ def add_arguments(p):
                    help="a CSV dataset's label column (default: label)")
     p.add_argument("--replicates", type=int, default=None, metavar="N",
                    help="check N replicates per cell (default: each spec's, 1 for R's grids)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object instead of the text (same exit status): folder, "
+                        "profile, profile_recorded, complete, experiments (experiment, fits, "
+                        "stored, left, cpu_hours_left, started, outdated), replicates "
+                        "({model: [fewest, most]} per cell), spec_errors, sessions")
 
 
 def describe_session(s: dict) -> str:
@@ -51,44 +58,77 @@ def describe_session(s: dict) -> str:
 
 
 def run(args) -> int:
-    from ..experiments import R_EXPERIMENTS
-    from ..stats.parity import model_order
-    from ..training.provenance import read_provenance
-    from ..training.store import ResultStore, describe_replicates, replicates_per_model
-    from ..training.units import describe_outdated, outdated_fits, pending_summary
-    from .run import resolve, resolve_dataset
+    from ..errors import UserError
+    from .run import resolve
 
     broken: list = []
-    everything = args.experiments in (["all"], []) and not args.spec
     profile, out, exps = resolve(args, broken=broken)
-    dataset, n_total, _ = resolve_dataset(args)
-    store = ResultStore(out)
-    prov = read_provenance(out)
-    known = args.profile is not None or bool(prov.get("profile"))
-    print(f"{out} (profile {profile}" + ("" if known else ", assumed: no readable provenance.json says") + ")")
-    left_total = 0.0
-    for e in exps:
-        e = e.with_options(replicates=args.replicates, dataset=dataset, n_total=n_total)
-        n_left, cpu = pending_summary(e, store)
-        if everything and e.name not in R_EXPERIMENTS and n_left == e.n_fits:
-            print(f"  {e.name:<16} {0:>4}/{e.n_fits} fits, not started (beyond R's grids; "
-                  f"`datavsmath run {e.name} --profile {profile}`)")
-            continue
-        left_total += cpu
-        old = describe_outdated(outdated_fits(e, store))
-        print(f"  {e.name:<16} {e.n_fits - n_left:>4}/{e.n_fits} fits stored"
-              + (f", {n_left} left (~{cpu / 3600:.1f} CPU-hours on 2 cores)" if n_left else ", complete")
-              + (f"; of those left, {old}: the next run retrains them" if old else ""))
-    df = store.to_frame()
-    df = df[df["experiment"].isin([e.name for e in exps])] if len(df) else df
-    counts = replicates_per_model(df)
-    print("  " + describe_replicates({m: counts[m] for m in model_order(counts)}))
-    for name, message in broken:  # listed, not fatal: the other experiments' counts still hold
-        print(f"  {name:<16} spec error: {message}")
-    for s in prov.get("sessions", []):
-        print("  " + describe_session(s))
+    if not out.is_dir():
+        raise UserError(f"{out}: no such results folder; give the folder a run wrote with --out "
+                        "(e.g. --out results/quick), or start one with `datavsmath run`")
+    report = collect(args, profile, out, exps, broken)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
     if broken:
         print(f"datavsmath status: error: {len(broken)} spec(s) cannot be read; fix them (see above)",
               file=sys.stderr)
         return 2
-    return 0 if left_total == 0 else 1
+    return 0 if report["complete"] else 1
+
+
+def collect(args, profile: str, out, exps, broken: list) -> dict:
+    """What ``status`` reports, as a dict (the ``--json`` schema, see the help)."""
+    from ..experiments import R_EXPERIMENTS
+    from ..stats.parity import model_order
+    from ..training.provenance import read_provenance
+    from ..training.store import ResultStore, replicates_per_model
+    from ..training.units import describe_outdated, outdated_fits, pending_summary
+    from .run import resolve_dataset
+
+    everything = args.experiments in (["all"], []) and not args.spec
+    dataset, n_total, _ = resolve_dataset(args)
+    store = ResultStore(out)
+    prov = read_provenance(out)
+    rows, left_total = [], 0.0
+    for e in exps:
+        e = e.with_options(replicates=args.replicates, dataset=dataset, n_total=n_total)
+        n_left, cpu = pending_summary(e, store)
+        optional = everything and e.name not in R_EXPERIMENTS and n_left == e.n_fits
+        old = "" if optional else describe_outdated(outdated_fits(e, store))
+        if not optional:
+            left_total += cpu
+        rows.append({"experiment": e.name, "fits": e.n_fits, "stored": e.n_fits - n_left,
+                     "left": n_left, "cpu_hours_left": round(cpu / 3600, 2),
+                     "started": not optional, "outdated": old})
+    df = store.to_frame()
+    df = df[df["experiment"].isin([e.name for e in exps])] if len(df) else df
+    counts = replicates_per_model(df)
+    return {"folder": str(out), "profile": profile,
+            "profile_recorded": args.profile is not None or bool(prov.get("profile")),
+            "complete": left_total == 0, "experiments": rows,
+            "replicates": {m: list(counts[m]) for m in model_order(counts)},
+            "spec_errors": [{"experiment": n, "error": msg} for n, msg in broken],
+            "sessions": prov.get("sessions", [])}
+
+
+def print_report(r: dict) -> None:
+    from ..training.store import describe_replicates
+
+    print(f"{r['folder']} (profile {r['profile']}"
+          + ("" if r["profile_recorded"] else ", assumed: no readable provenance.json says") + ")")
+    for e in r["experiments"]:
+        if not e["started"]:
+            print(f"  {e['experiment']:<16} {0:>4}/{e['fits']} fits, not started (beyond R's grids; "
+                  f"`datavsmath run {e['experiment']} --profile {r['profile']}`)")
+            continue
+        print(f"  {e['experiment']:<16} {e['stored']:>4}/{e['fits']} fits stored"
+              + (f", {e['left']} left (~{e['cpu_hours_left']:.1f} CPU-hours on 2 cores)" if e["left"]
+                 else ", complete")
+              + (f"; of those left, {e['outdated']}: the next run retrains them" if e["outdated"] else ""))
+    print("  " + describe_replicates({m: tuple(v) for m, v in r["replicates"].items()}))
+    for b in r["spec_errors"]:  # listed, not fatal: the other experiments' counts still hold
+        print(f"  {b['experiment']:<16} spec error: {b['error']}")
+    for s in r["sessions"]:
+        print("  " + describe_session(s))
