@@ -43,6 +43,10 @@ CPU_ONLY_NOISE = (
     "All log messages before absl::InitializeLog() is called are written to STDERR",
     "Could not find cuda drivers on your machine",
     "failed call to cuInit",
+    # TensorFlow's notice that oneDNN's kernels may round differently (also written before its
+    # logging starts, twice): what that means for the numbers is measured and stated by the
+    # reproducibility envelope (``datavsmath verify``, the README), not by every command
+    "oneDNN custom operations are on",
 )
 
 __all__ = [
