@@ -345,3 +345,16 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(tmp_path, no_data, capsys)
     text = capsys.readouterr().out
     assert "plan: profile quick, 20 of 20 fits to run (size)" in text and str(out) in text
     assert not out.exists() and no_data == []  # not even the data were looked for
+
+
+def test_fit_json_reports_the_verdicts_for_scripts(tmp_path, capsys):
+    import json
+
+    assert main(["fit", str(R_SIZE), "--to", str(tmp_path), "--metric", "acc", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)  # nothing else on stdout
+    assert set(report) == {"sources", "tables", "data_needed", "derivative", "joint_law"}
+    assert (tmp_path / "tables" / "data_needed.csv").is_file() and "data_needed" in report["tables"]
+    rows = report["data_needed"]
+    assert len(rows) == 8 and {r["verdict"] for r in rows} <= {"reachable", "not reachable", "undetermined"}
+    for r in rows:  # an unbounded limit is null, never Infinity (which JSON does not have)
+        assert r["ci_high"] is None or r["ci_high"] >= r["ci_low"]

@@ -91,6 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "a warning counts them, the out-of-range rows are dropped and a cell's "
                              "rows are averaged as replicates (default: an error naming the rows)")
     parser.add_argument("--quiet", action="store_true", help="print only the files written")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object instead of the summaries (the tables are written "
+                             "as usual): sources, tables ({name: path}), data_needed (model, "
+                             "metric, frac_damage, target, verdict, n_needed, ci_low, ci_high, note), "
+                             "derivative (the overall d(data)/d(quality) rows), joint_law ({metric: "
+                             "status}); numbers as in the CSVs, infinite limits as null")
 
 
 def _parse_targets(items: list[str]) -> dict | None:
@@ -323,7 +329,8 @@ def run(args: argparse.Namespace) -> int:
         df = _check_rows(df, source, columns, metrics, args.lenient)
         from datavsmath.report.site import describe_source
 
-        print(describe_source(source, df), flush=True)
+        if not args.json:
+            print(describe_source(source, df), flush=True)
         name = Path(source).stem if Path(source).is_file() else Path(source).resolve().name
         while name in names:  # two sources with the same name stay apart
             name += "'"
@@ -341,9 +348,48 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(str(exc)) from None
         written = report.write(to)
+    if args.json:
+        print(_json_report(report, args.sources, written))
+        return 0
     if not args.quiet:
         print(report.summary())
         print()
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _records(frame, columns) -> list[dict]:
+    """Rows of ``frame`` as JSON-ready dicts of ``columns`` (those present): NaN and
+    infinite numbers as None."""
+    import math
+
+    keep = [c for c in columns if c in frame.columns]
+    out = []
+    for row in frame[keep].to_dict("records"):
+        out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else
+                        v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+    return out
+
+
+def _json_report(report, sources, written) -> str:
+    """``fit --json``: what a script needs from the tables just written (see the help)."""
+    import json
+
+    tables = report.tables()
+    out = {"sources": list(sources),
+           "tables": {p.stem: str(p) for p in written}}
+    need = tables.get("data_needed")
+    out["data_needed"] = [] if need is None else _records(need, [
+        "source", "dataset", "experiment", "model", "metric", "frac_damage", "form", "target",
+        "verdict", "n_needed", "ci_low", "ci_high", "extrapolation_factor", "note"])
+    deriv = tables.get("data_quality_derivative")
+    out["derivative"] = [] if deriv is None else _records(
+        deriv[(deriv["scope"] == "overall") & (deriv["form"] == "average")],
+        ["model", "metric", "threshold", "quality_high", "quality_low", "derivative_frac",
+         "ci_low_frac", "ci_high_frac", "elasticity", "elasticity_ci_low", "elasticity_ci_high",
+         "note"])
+    joint = tables.get("joint_law")
+    out["joint_law"] = ({} if joint is None or "status" not in joint else
+                        dict(joint.drop_duplicates("metric")[["metric", "status"]].itertuples(index=False)))
+    return json.dumps(out, indent=2)
