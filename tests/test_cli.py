@@ -358,3 +358,21 @@ def test_fit_json_reports_the_verdicts_for_scripts(tmp_path, capsys):
     assert len(rows) == 8 and {r["verdict"] for r in rows} <= {"reachable", "not reachable", "undetermined"}
     for r in rows:  # an unbounded limit is null, never Infinity (which JSON does not have)
         assert r["ci_high"] is None or r["ci_high"] >= r["ci_low"]
+
+
+def test_parity_and_advise_speak_json(capsys):
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    quick = root / "results" / "quick"
+    if not (quick / "provenance.json").is_file():
+        pytest.skip("no shipped results/quick")
+    assert main(["parity", str(quick), "--json", "--top", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["cells"] > 0 and len(report["outliers"]) <= 3
+    assert {"experiment", "metric", "model", "consistent"} <= set(report["summary"][0])
+    rc = main(["advise", str(quick), "--target-acc", "0.8", "--rows", "2000", "--quality", "0.8",
+               "--cost-label", "1", "--cost-clean", "0.5", "--json"])
+    advice = json.loads(capsys.readouterr().out)
+    assert rc == (0 if advice["advised"] else 1) and [p["plan"] for p in advice["plans"]] == [
+        "collect", "clean", "cheapest"]

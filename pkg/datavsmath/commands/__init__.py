@@ -27,3 +27,21 @@ def output_dir(args, command: str) -> str | None:
         print(f"datavsmath {command}: note: --out is deprecated here, use --to {old} (--out names "
               "the results folder that run, status and export read)", file=sys.stderr)
     return to if to is not None else old
+
+
+def json_records(frame, columns) -> list[dict]:
+    """Rows of ``frame`` as JSON-ready dicts of ``columns`` (those present), for the commands'
+    ``--json``: numpy scalars as Python numbers, NaN and infinite numbers as None (JSON has
+    neither)."""
+    import math
+
+    keep = [c for c in columns if c in frame.columns]
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else
+                 v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in frame[keep].to_dict("records")]
+
+
+def add_json_argument(parser, schema: str) -> None:
+    """``--json``: one JSON object on stdout instead of the text; ``schema`` says its keys."""
+    parser.add_argument("--json", action="store_true",
+                        help=f"print one JSON object instead of the text (same exit status): {schema}")

@@ -25,7 +25,10 @@ examples:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+
+from . import add_json_argument, json_records
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "form name such as power_floor")
     parser.add_argument("--to", default=None, metavar="DIR",
                         help="also write DIR/tables/advice.csv")
+    add_json_argument(parser, "verdict (in words), advised (some plan reaches the target), "
+                              "p_clean_cheaper, break_even ({estimate, ci_low, ci_high}), plans "
+                              "(the columns of advice.csv)")
 
 
 def run(args) -> int:
@@ -67,7 +73,8 @@ def run(args) -> int:
         df = load_results(args.source)
     except FileNotFoundError as exc:
         raise UserError(f"{exc}; give a results folder made by `datavsmath run`, or a results.csv") from None
-    print(describe_source(args.source, df))
+    if not args.json:
+        print(describe_source(args.source, df))
     if "experiment" in df.columns:
         df = df[df["experiment"] == "size_x_damage"]
     if df.empty:
@@ -90,12 +97,21 @@ def run(args) -> int:
                         model=args.model, cleaning=args.cleaning, form=args.form)
     except (KeyError, ValueError) as exc:
         raise UserError(str(exc)) from None
-    print(advice.summary())
+    if args.json:
+        print(json.dumps({"verdict": advice.verdict, "advised": advice.advised,
+                          "p_clean_cheaper": float(advice.p_clean_cheaper),
+                          "break_even": {k: (float(v) if v == v and abs(v) != float("inf") else None)
+                                         for k, v in dict(advice.break_even).items()},
+                          "plans": json_records(advice.table(), list(advice.table().columns))},
+                         indent=2))
+    else:
+        print(advice.summary())
     if args.to:
         tables = Path(args.to) / "tables"
         tables.mkdir(parents=True, exist_ok=True)
         advice.table().to_csv(tables / "advice.csv", index=False)
-        print(f"\nwrote {tables / 'advice.csv'}")
+        if not args.json:
+            print(f"\nwrote {tables / 'advice.csv'}")
     if not advice.advised:
         print(f"datavsmath advise: cannot advise. {advice.verdict}", file=sys.stderr)
         return 1

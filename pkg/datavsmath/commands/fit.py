@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_to_argument, output_dir
+from . import add_json_argument, add_to_argument, json_records, output_dir
 
 METRICS = ("acc", "auc")
 
@@ -91,12 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "a warning counts them, the out-of-range rows are dropped and a cell's "
                              "rows are averaged as replicates (default: an error naming the rows)")
     parser.add_argument("--quiet", action="store_true", help="print only the files written")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object instead of the summaries (the tables are written "
-                             "as usual): sources, tables ({name: path}), data_needed (model, "
-                             "metric, frac_damage, target, verdict, n_needed, ci_low, ci_high, note), "
-                             "derivative (the overall d(data)/d(quality) rows), joint_law ({metric: "
-                             "status}); numbers as in the CSVs, infinite limits as null")
+    add_json_argument(parser, "sources, tables ({name: path}; the tables are written as usual), "
+                              "data_needed (model, metric, frac_damage, target, verdict, n_needed, "
+                              "ci_low, ci_high, note), derivative (the overall d(data)/d(quality) "
+                              "rows), joint_law ({metric: status}); infinite limits as null")
 
 
 def _parse_targets(items: list[str]) -> dict | None:
@@ -359,19 +357,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _records(frame, columns) -> list[dict]:
-    """Rows of ``frame`` as JSON-ready dicts of ``columns`` (those present): NaN and
-    infinite numbers as None."""
-    import math
-
-    keep = [c for c in columns if c in frame.columns]
-    out = []
-    for row in frame[keep].to_dict("records"):
-        out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else
-                        v.item() if hasattr(v, "item") else v) for k, v in row.items()})
-    return out
-
-
 def _json_report(report, sources, written) -> str:
     """``fit --json``: what a script needs from the tables just written (see the help)."""
     import json
@@ -380,11 +365,11 @@ def _json_report(report, sources, written) -> str:
     out = {"sources": list(sources),
            "tables": {p.stem: str(p) for p in written}}
     need = tables.get("data_needed")
-    out["data_needed"] = [] if need is None else _records(need, [
+    out["data_needed"] = [] if need is None else json_records(need, [
         "source", "dataset", "experiment", "model", "metric", "frac_damage", "form", "target",
         "verdict", "n_needed", "ci_low", "ci_high", "extrapolation_factor", "note"])
     deriv = tables.get("data_quality_derivative")
-    out["derivative"] = [] if deriv is None else _records(
+    out["derivative"] = [] if deriv is None else json_records(
         deriv[(deriv["scope"] == "overall") & (deriv["form"] == "average")],
         ["model", "metric", "threshold", "quality_high", "quality_low", "derivative_frac",
          "ci_low_frac", "ci_high_frac", "elasticity", "elasticity_ci_low", "elasticity_ci_high",

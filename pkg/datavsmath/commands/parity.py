@@ -20,6 +20,9 @@ examples:
 from __future__ import annotations
 
 import argparse
+import json
+
+from . import add_json_argument, json_records
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,10 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", default=None, metavar="DIR",
                         help="also write DIR/tables/parity_cells.csv and parity_summary.csv")
     parser.add_argument("--top", type=int, default=10, help="outlying cells to list (default 10)")
+    add_json_argument(parser, "source, cells (compared), summary (per dataset, experiment, "
+                              "metric and model: the columns of parity_summary.csv), outliers (the "
+                              "--top cells farthest outside)")
 
 
 def run(args) -> int:
-    from pathlib import Path
 
     import pandas as pd
 
@@ -47,7 +52,8 @@ def run(args) -> int:
         r = load_results(args.r or R_RESULTS)
     except FileNotFoundError as exc:
         raise UserError(f"{exc}; give a results folder made by `datavsmath run`, or a results.csv") from None
-    print(describe_source(args.source, ours))
+    if not args.json:
+        print(describe_source(args.source, ours))
     cells = pd.concat([parity_cells(ours, r, m) for m in ("acc", "auc")], ignore_index=True)
     if cells.empty:
         raise UserError(f"{args.source} shares no cell with R's tables (R published the size, "
@@ -55,19 +61,33 @@ def run(args) -> int:
                         "experiment on digit MNIST)")
     # digit MNIST's size run and Fashion-MNIST's are different cells, never pooled
     summary = parity_summary(cells, ["dataset", "experiment", "metric", "model"])
+    far = outliers(cells, args.top)
+    _write_tables(args.to, cells, summary, quiet=args.json)
+    if args.json:
+        print(json.dumps({"source": str(args.source), "cells": len(cells),
+                          "summary": json_records(summary, list(summary.columns)),
+                          "outliers": json_records(far, list(far.columns))}, indent=2))
+        return 0
     pd.set_option("display.width", 200)
     print(f"Parity with R: {len(cells)} cells compared ({ours['model'].nunique()} models); "
           "R inside = share of R's single runs inside our 95% prediction interval for one run")
     print(readable_summary(summary).to_string(index=False))
-    far = outliers(cells, args.top)
     if len(far):
         print(f"\nFarthest outside (of {int((cells['inside'] == 0).sum())} cells outside):")
         print(far[["dataset", "experiment", "model", "metric", "frac_sample", "frac_damage", "r", "ours", "n", "sd", "z"]]
               .round(4).to_string(index=False))
-    if args.to:
-        tables = Path(args.to) / "tables"
-        tables.mkdir(parents=True, exist_ok=True)
-        cells.to_csv(tables / "parity_cells.csv", index=False)
-        summary.to_csv(tables / "parity_summary.csv", index=False)
-        print(f"\nwrote {tables / 'parity_cells.csv'}\nwrote {tables / 'parity_summary.csv'}")
     return 0
+
+
+def _write_tables(to, cells, summary, quiet: bool) -> None:
+    """With --to: DIR/tables/parity_cells.csv and parity_summary.csv."""
+    if not to:
+        return
+    from pathlib import Path
+
+    tables = Path(to) / "tables"
+    tables.mkdir(parents=True, exist_ok=True)
+    cells.to_csv(tables / "parity_cells.csv", index=False)
+    summary.to_csv(tables / "parity_summary.csv", index=False)
+    if not quiet:
+        print(f"\nwrote {tables / 'parity_cells.csv'}\nwrote {tables / 'parity_summary.csv'}")
