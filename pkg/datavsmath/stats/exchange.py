@@ -19,7 +19,7 @@ from .learning import CurveSet, fit_learning_curves
 from .needed import status_note, verdict
 
 __all__ = ["COLUMNS", "ExchangeResults", "effective_rows", "exchange_rates", "label_rates",
-           "model_rates"]
+           "model_rates", "size_grid_at"]
 
 #: the columns of :meth:`ExchangeResults.table`
 COLUMNS = ["lever", "baseline", "n", "n_eff", "ci_low", "ci_high", "multiplier",
