@@ -59,6 +59,7 @@ smoke: data
 
 tables: venv
 	$(DVM) fit $(RESULTS) --to $(RESULTS)
+	$(DVM) exchange $(RESULTS) --to $(RESULTS)
 
 figures: venv
 	$(DVM) figures $(RESULTS) --to $(RESULTS)/figures

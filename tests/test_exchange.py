@@ -64,7 +64,7 @@ def test_exchange_rates_table_and_validation():
     res = exchange_rates(df, at=[6000])
     t = res.table()
     assert list(t.columns) == COLUMNS and len(t) == 2
-    assert set(t["lever"]) == {"model base", "model lever"}
+    assert set(t["lever"]) == {"base", "lever"} and set(t["family"]) == {"better math"}
     assert "no size x damage grid" in " ".join(res.notes)
     assert "Exchange rates" in res.summary().as_text()
     with pytest.raises(ValueError, match="positive"):
@@ -74,14 +74,83 @@ def test_exchange_rates_table_and_validation():
 def test_cli_exchange_on_quick(capsys):
     assert main(["exchange", str(QUICK), "--at", "6000"]) == 0
     out = capsys.readouterr().out
-    assert "Exchange rates in training rows" in out and "model cnn" in out
+    assert "Exchange rates in training rows" in out and "better math" in out and "pruning" in out
     assert main(["exchange", str(QUICK), "--at", "6000", "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     rows = got["rows"]
-    assert len([r for r in rows if r["lever"].startswith("model ")]) == 12  # 4 models, ordered pairs
+    fashion = [r for r in rows if r["dataset"] == "fashion"]
+    assert len([r for r in fashion if r["family"] == "better math"]) == 12  # 4 models, ordered pairs
+    assert {r["family"] for r in fashion} >= {"better math", "cleaner labels", "pruning"}
     assert {r["verdict"] for r in rows} <= {"reachable", "not reachable", "undetermined"}
 
 
 def test_cli_exchange_missing_folder(tmp_path, capsys):
     assert main(["exchange", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def with_columns(frame, **cols):
+    return frame.assign(**cols)
+
+
+def test_cleaner_labels_from_each_quality_curve():
+    """A damaged level whose rows are worth k = 0.4 clean rows: clean labels multiply by 1/k."""
+    clean = with_columns(curve("cnn", seed=7), experiment="size_x_damage")
+    damaged = with_columns(curve("cnn", k=0.4, seed=8), experiment="size_x_damage", frac_damage=0.2)
+    df = pd.concat([curve("cnn", seed=9), clean, damaged], ignore_index=True)
+    t = exchange_rates(df, at=[6000]).table()
+    row = t[t["family"] == "cleaner labels"].iloc[0]
+    assert row["baseline"] == "cnn at quality 0.8" and row["verdict"] == "reachable"
+    assert row["mult_ci_low"] < 1 / 0.4 < row["mult_ci_high"]
+
+
+def test_pruning_rule_priced_in_random_rows():
+    rand = with_columns(curve("rf", seed=10), experiment="pruning", selection="random")
+    easy = with_columns(curve("rf", k=0.25, seed=11), experiment="pruning", selection="keep_easy")
+    df = pd.concat([curve("rf", seed=12), rand, easy], ignore_index=True)
+    t = exchange_rates(df, at=[6000]).table()
+    row = t[t["family"] == "pruning"].iloc[0]
+    assert (row["lever"], row["baseline"]) == ("rf, keep easy", "rf, random rows")
+    assert row["mult_ci_low"] < 0.25 < row["mult_ci_high"]
+
+
+def test_lever_model_priced_against_its_plain_model(monkeypatch):
+    """A registered model with ``base``/``lever`` (here a stand-in for an augmented CNN, worth
+    2 rows per row) is priced in rows of its plain model's size curve."""
+    from datavsmath import models
+
+    spec = models.ModelSpec("cnn_x", lambda seed, k: None, 1.0, "test lever", base="cnn",
+                            lever="augmentation")
+    monkeypatch.setitem(models.MODELS, "cnn_x", spec)
+    lever = with_columns(curve("cnn_x", k=2.0, seed=13), experiment="augmentation")
+    df = pd.concat([curve("cnn", seed=14), curve("rf", seed=15), lever], ignore_index=True)
+    res = exchange_rates(df, at=[6000])
+    t = res.table()
+    row = t[t["family"] == "augmentation"].iloc[0]
+    assert (row["lever"], row["baseline"]) == ("cnn_x", "cnn")
+    assert row["mult_ci_low"] < 2.0 < row["mult_ci_high"]
+    # the lever model is not one of the "better math" models
+    assert "cnn_x" not in set(t.loc[t["family"] == "better math", "lever"])
+    assert "not measured in these results: pretraining, pruning" in " ".join(res.notes)
+
+
+def test_model_spec_base_and_lever_go_together():
+    from datavsmath.models import ModelSpec
+
+    with pytest.raises(ValueError, match="go together"):
+        ModelSpec("x", lambda seed, k: None, 1.0, "x", base="cnn")
+
+
+def test_lever_beyond_its_data_is_marked_extrapolated():
+    fits = fitted(curve("base", seed=16), curve("lever", k=2.0, seed=17))
+    r = effective_rows(fits.get("lever"), fits.get("base"), 120000.0)
+    assert "extrapolated beyond its largest size 60,000" in r["note"]
+
+
+def test_cli_exchange_writes_table_and_picks_dataset(tmp_path, capsys):
+    assert main(["exchange", str(QUICK), "--at", "6000", "--dataset", "fashion", "--to", str(tmp_path)]) == 0
+    t = pd.read_csv(tmp_path / "tables" / "exchange_rates.csv")
+    assert list(t.columns) == COLUMNS and set(t["dataset"]) == {"fashion"}
+    capsys.readouterr()
+    assert main(["exchange", str(QUICK), "--dataset", "nosuch"]) == 2
+    assert "no results on dataset 'nosuch'" in capsys.readouterr().err

@@ -453,6 +453,10 @@ class ModelSpec:
         on each declared backend and requires identical weights. History: cnn 1 on JAX, where
         keras 3's categorical cross-entropy already is keras 2.2's (renormalise, clip, log) and
         Adadelta is keras 2.2's line for line; dnn 1 is not (keras 3's RMSprop).
+    base : for one of R's models with a lever applied (augmentation, pretraining), the name of
+        that plain model: the exchange rates price the lever in rows of the plain model's
+        learning curve (:mod:`datavsmath.stats.exchange`).
+    lever : the lever's family when ``base`` is set, e.g. "augmentation" or "pretraining".
     """
 
     name: str
@@ -461,8 +465,13 @@ class ModelSpec:
     description: str
     recipe: int = 1
     same_as: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    base: str | None = None
+    lever: str | None = None
 
     def __post_init__(self):
+        if (self.base is None) != (self.lever is None):
+            raise ValueError(f"ModelSpec {self.name!r}: base and lever go together (a lever applied "
+                             f"to a plain model), got base={self.base!r}, lever={self.lever!r}")
         if not isinstance(self.recipe, int) or isinstance(self.recipe, bool) or self.recipe < 1:
             raise ValueError(f"ModelSpec {self.name!r}: recipe must be an integer of at least 1, got {self.recipe!r}")
         bad = [old for old in self.same_as if not (isinstance(old, int) and 1 <= old < self.recipe)]

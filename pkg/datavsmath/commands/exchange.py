@@ -2,18 +2,26 @@
 
 For a lever at n real rows, n_eff is the rows the baseline's fitted learning curve needs to
 reach the lever's fitted error at n (95% interval from both curves' uncertainty); the
-multiplier is n_eff / n. Levers measured: better math (each model against each other, on the
-size experiment) and cleaner labels (the joint law on the size x damage grid). A baseline that
-never reaches the lever's error, or only beyond the horizon, is a verdict, not a number.
+multiplier is n_eff / n. Levers, each where the results measure it: better math (each model
+against each other, on the size experiment), cleaner labels (the learning curve at each label
+quality of the size x damage grid, and the joint law where it is identified), augmentation and
+pretraining (the augmented or pretrained CNN/DNN against the plain one on the same rows), and
+pruning (rows kept by a pruning rule against rows drawn at random). A baseline that never
+reaches the lever's error, or only beyond the horizon, is a verdict, not a number. Every
+dataset of the results with a size experiment is priced (digit MNIST too, for pretraining on
+Fashion-MNIST), unless --dataset picks one.
 
 examples:
   datavsmath exchange results/full
   datavsmath exchange results/quick --at 6000 30000 --json
+  datavsmath exchange results/quick --to results/quick     (writes tables/exchange_rates.csv)
 """
 
 from __future__ import annotations
 
 import argparse
+
+from . import add_json_argument, json_records
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,38 +31,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="metric whose error (1 - metric) is priced (default acc)")
     parser.add_argument("--at", nargs="+", type=float, metavar="N", default=None,
                         help="real rows to price the levers at (default 6000 and the largest size)")
-    parser.add_argument("--dataset", default="fashion", help="dataset of the results (default fashion)")
-    parser.add_argument("--json", action="store_true", help="print the table as JSON records")
+    parser.add_argument("--dataset", default=None,
+                        help="price the levers of this dataset only (default: every dataset with a size experiment)")
+    parser.add_argument("--to", default=None, metavar="DIR", help="also write DIR/tables/exchange_rates.csv")
+    add_json_argument(parser, "metric, rows (the columns of exchange_rates.csv: dataset, family, "
+                              "lever, baseline, n, n_eff, ci_low, ci_high, multiplier, mult_ci_low, "
+                              "mult_ci_high, gained, verdict, note), notes")
 
 
 def run(args) -> int:
     import json
-
-    import numpy as np
-    import pandas as pd
+    from pathlib import Path
 
     from ..errors import UserError
     from ..report.site import describe_source, load_results
-    from ..stats.exchange import exchange_rates
+    from ..stats.exchange import COLUMNS, exchange_rates
 
     try:
         df = load_results(args.source)
     except FileNotFoundError as exc:
         raise UserError(f"{exc}; give a results folder made by `datavsmath run`, or a results.csv") from None
-    df = df[df["dataset"] == args.dataset]
+    if args.dataset is not None:
+        if args.dataset not in set(df["dataset"]):
+            raise UserError(f"{args.source} holds no results on dataset {args.dataset!r} (it holds "
+                            f"{', '.join(sorted(df['dataset'].unique()))})")
+        df = df[df["dataset"] == args.dataset]
     if not (df["experiment"] == "size").any():
-        raise UserError(f"{args.source} holds no size experiment on dataset {args.dataset!r}; "
-                        "`datavsmath run size` makes one")
+        raise UserError(f"{args.source} holds no size experiment: `datavsmath run size` makes "
+                        "the baseline curve every lever is priced in")
     try:
         res = exchange_rates(df, metric=args.metric, at=args.at)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if args.to is not None:
+        out = Path(args.to) / "tables" / "exchange_rates.csv"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        res.table().to_csv(out, index=False)
     if args.json:
-        table = res.table().replace({np.inf: None, -np.inf: None})
-        records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
-        print(json.dumps({"metric": res.metric, "rows": records, "notes": res.notes}, indent=1))
+        print(json.dumps({"metric": res.metric, "rows": json_records(res.table(), COLUMNS), "notes": res.notes},
+                         indent=1))
         return 0
     print(describe_source(args.source, df))
-    pd.set_option("display.width", 200)
     print(res.summary().as_text())
+    if args.to is not None:
+        print(f"wrote {out}")
     return 0

@@ -18,12 +18,17 @@ from .curves import CurveFit, Summary
 from .learning import CurveSet, fit_learning_curves
 from .needed import status_note, verdict
 
-__all__ = ["COLUMNS", "ExchangeResults", "effective_rows", "exchange_rates", "label_rates",
-           "model_rates", "size_grid_at"]
+__all__ = ["COLUMNS", "FAMILIES", "ExchangeResults", "applied_rates", "dataset_rates",
+           "effective_rows", "exchange_rates", "label_rates", "level_rates", "lever_of", "model_rates",
+           "pair_rates", "selection_rates", "size_grid_at"]
 
 #: the columns of :meth:`ExchangeResults.table`
-COLUMNS = ["lever", "baseline", "n", "n_eff", "ci_low", "ci_high", "multiplier",
-           "mult_ci_low", "mult_ci_high", "gained", "verdict", "note"]
+COLUMNS = ["dataset", "family", "lever", "baseline", "n", "n_eff", "ci_low", "ci_high",
+           "multiplier", "mult_ci_low", "mult_ci_high", "gained", "verdict", "note"]
+
+#: the lever families, in the order of the table: a better model, cleaner labels, the same
+#: model with augmented images or pretrained weights, and rows kept by a pruning rule
+FAMILIES = ("better math", "cleaner labels", "augmentation", "pretraining", "pruning")
 
 _METHOD = ("parametric draws: both curves' internal parameters drawn from their fits' "
            "asymptotic normal laws (each conditional on its selected form); the lever's error "
@@ -40,22 +45,36 @@ class ExchangeResults:
         self.notes = list(notes)
 
     def table(self) -> pd.DataFrame:
-        """lever, baseline, n (real rows of the lever), n_eff (baseline rows with the lever's
-        error at n; NaN when the verdict is not "reachable"), ci_low, ci_high (95%; ci_high
-        infinite when undetermined), multiplier (n_eff / n), mult_ci_low, mult_ci_high,
-        gained (n_eff - n), verdict ("reachable", "not reachable", "undetermined"), note."""
+        """One row per (dataset, lever, baseline, n).
+
+        Returns
+        -------
+        DataFrame with :data:`COLUMNS`: dataset; family (:data:`FAMILIES`); lever and
+        baseline (labels); n (real rows of the lever); n_eff (baseline rows reaching the
+        lever's error at n; NaN unless the verdict is "reachable"); ci_low, ci_high (95%;
+        ci_high infinite when undetermined); multiplier (n_eff / n) with mult_ci_low,
+        mult_ci_high; gained (n_eff - n); verdict ("reachable", "not reachable",
+        "undetermined"); note.
+        """
         return self.frame.copy()
 
     def summary(self) -> Summary:
+        """The table in text (one block per dataset when there are several), the method and
+        the notes."""
         s = Summary(f"Exchange rates in training rows (1 - {self.metric})")
-        cols = ["lever", "baseline", "n", "n_eff", "ci_low", "ci_high", "multiplier", "verdict"]
-        s.add_df(self.frame[cols], index=False, digits=4)
+        cols = ["family", "lever", "baseline", "n", "n_eff", "ci_low", "ci_high", "multiplier", "verdict"]
+        several = self.frame["dataset"].nunique() > 1
+        for name, part in self.frame.groupby("dataset", sort=False):
+            if several:
+                s.add_text(f"Dataset {name}:")
+            s.add_df(part[cols], index=False, digits=4)
         s.add_text("n_eff: the baseline's rows reaching the lever's error at n; multiplier "
-                   "n_eff / n. Intervals 95%. Better math: " + _METHOD + ". Cleaner labels: "
-                   "n / g(q) from the joint law's g(q) interval.")
+                   "n_eff / n. Intervals 95%. Better math, augmentation, pretraining and pruning: "
+                   + _METHOD + "; cleaner labels the same, with the curves at each label quality. "
+                   "Rows marked (joint law): n / g(q) from the joint law's g(q) interval.")
         for r in self.frame.itertuples():
             if r.note:
-                s.add_text(f"Note: {r.lever} vs {r.baseline} at n = {r.n:g}: {r.note}")
+                s.add_text(f"Note: {r.lever} vs {r.baseline} at n = {r.n:,.0f}: {r.note}")
         for note in self.notes:
             s.add_text(f"Note: {note}")
         return s
@@ -138,6 +157,10 @@ def effective_rows(lever: CurveSet, baseline: CurveSet, n: float, n_draws: int =
         if np.isfinite(sol["x"]) and sol["x"] > limit:
             sol.update(status="beyond_horizon", point=sol["x"])
     out["note"] = status_note(sol, y, v)
+    n_max = float(lever.cells["n"].max())
+    if n > n_max:  # the lever's error there is its curve's extrapolation, not a measurement
+        out["note"] = "; ".join(filter(None, [out["note"], f"the lever's curve is extrapolated "
+                                                            f"beyond its largest size {n_max:,.0f}"]))
     return _ratios(out, n)
 
 
@@ -159,6 +182,34 @@ def size_grid_at(fits, at: Sequence[float] | None = None) -> list[float]:
     return sorted({min(6000.0, n_max), n_max})
 
 
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame(columns=COLUMNS)
+
+
+def pair_rates(pairs: Sequence[tuple[str, CurveSet, str, CurveSet]], family: str,
+               at: Sequence[float], n_draws: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """:func:`effective_rows` of each (lever, baseline) pair at each n.
+
+    Parameters
+    ----------
+    pairs : (lever label, lever's curves, baseline label, baseline's curves), one metric
+    family : the levers' family, one of :data:`FAMILIES`
+    at : rows n to price at
+
+    Returns
+    -------
+    DataFrame with :data:`COLUMNS` (``dataset`` left empty), one row per (n, pair).
+    """
+    rows = []
+    for n in at:
+        for lever_label, lever, base_label, base in pairs:
+            r = effective_rows(lever, base, n, n_draws=n_draws, seed=seed)
+            rows.append({"dataset": "", "family": family, "lever": lever_label,
+                         "baseline": base_label, "n": n} | r)
+    return _frame(rows)
+
+
 def model_rates(fits, at: Sequence[float] | None = None, n_draws: int = 1000,
                 seed: int = 0) -> pd.DataFrame:
     """The "better math" lever: each model as lever against each other model as baseline.
@@ -170,18 +221,112 @@ def model_rates(fits, at: Sequence[float] | None = None, n_draws: int = 1000,
 
     Returns
     -------
-    DataFrame with :data:`COLUMNS`, one row per (lever, baseline, n).
+    DataFrame with :data:`COLUMNS`, one row per (n, lever, baseline).
     """
-    sets = list(fits)
-    rows = []
-    for n in size_grid_at(sets, at):
-        for lev in sets:
-            for base in sets:
-                if base is lev:
-                    continue
-                r = effective_rows(lev, base, n, n_draws=n_draws, seed=seed)
-                rows.append({"lever": f"model {lev.model}", "baseline": base.model, "n": n} | r)
-    return pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame(columns=COLUMNS)
+    sets = [cs for cs in fits if lever_of(cs.model) is None]
+    pairs = [(lev.model, lev, base.model, base) for lev in sets for base in sets if base is not lev]
+    return pair_rates(pairs, "better math", size_grid_at(list(fits), at), n_draws, seed)
+
+
+def lever_of(model: str) -> tuple[str, str] | None:
+    """(family, plain model) of a registered model that applies a lever to one of R's models
+    (:class:`datavsmath.models.ModelSpec`'s ``lever`` and ``base``); None for a plain or an
+    unregistered model."""
+    from ..models import MODELS
+
+    spec = MODELS.get(model)
+    return (spec.lever, spec.base) if spec is not None and spec.base is not None else None
+
+
+def applied_rates(df: pd.DataFrame, size_fits, metric: str, at: Sequence[float],
+                  n_draws: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+    """Augmentation, pretraining and any other lever applied to one of R's models: the lever
+    model's learning curve (from its own experiment's size grid) priced in rows of the plain
+    model's curve on the size experiment (the same draws of rows, see the specs).
+
+    Parameters
+    ----------
+    df : tidy results of one dataset
+    size_fits : LearningCurveResults of its size experiment (``metric``)
+    metric : "acc" or "auc"
+    at : rows n to price at
+
+    Returns
+    -------
+    (DataFrame with :data:`COLUMNS`, notes on levers that could not be priced)
+    """
+    parts, notes = [], []
+    present = {cs.model for cs in size_fits}
+    for (experiment, model), _ in df.groupby(["experiment", "model"], sort=True):
+        lever = lever_of(model)
+        if lever is None or experiment == "size":
+            continue
+        family, base = lever
+        if base not in present:
+            notes.append(f"{family} ({model}): the size experiment holds no {base} to price it against")
+            continue
+        fits = fit_learning_curves(df, experiment=experiment, metric=metric, models=[model], quiet=True)
+        pairs = [(model, fits.get(model, metric), base, size_fits.get(base, metric))]
+        parts.append(pair_rates(pairs, family, at, n_draws, seed))
+    return _concat(parts), notes
+
+
+def selection_rates(df: pd.DataFrame, metric: str, at: Sequence[float], n_draws: int = 1000,
+                    seed: int = 0, experiment: str = "pruning") -> pd.DataFrame:
+    """The pruning lever: n rows kept by a pruning rule (keep easy, keep hard) priced in rows
+    drawn at random, for the same model on the pruning experiment.
+
+    Parameters
+    ----------
+    df : tidy results of one dataset holding ``experiment`` with a ``selection`` column
+    metric : "acc" or "auc"
+    at : rows n to price at
+
+    Returns
+    -------
+    DataFrame with :data:`COLUMNS`, one row per (n, model, rule); empty without the experiment.
+    """
+    rows = df[df["experiment"] == experiment]
+    if rows.empty or "selection" not in rows.columns:
+        return _frame([])
+    by_rule = {rule: fit_learning_curves(part, experiment=experiment, metric=metric, quiet=True)
+               for rule, part in rows.groupby("selection", sort=True)}
+    if "random" not in by_rule:
+        return _frame([])
+    random = by_rule.pop("random")
+    pairs = [(f"{cs.model}, {rule.replace('_', ' ')}", cs, f"{cs.model}, random rows",
+              random.get(cs.model, metric))
+             for rule, fits in by_rule.items() for cs in fits
+             if cs.model in {r.model for r in random}]
+    return pair_rates(pairs, "pruning", at, n_draws, seed)
+
+
+def level_rates(df: pd.DataFrame, metric: str, at: Sequence[float], n_draws: int = 1000,
+                seed: int = 0, experiment: str = "size_x_damage") -> pd.DataFrame:
+    """The cleaner-labels lever from each label quality's own learning curve: n rows with
+    clean labels priced in rows at quality q = 1 - frac_damage, for the same model on the
+    size x damage grid. Needs no joint law, so it answers where the law is not identified.
+
+    Parameters
+    ----------
+    df : tidy results of one dataset holding ``experiment``
+    metric : "acc" or "auc"
+    at : rows n to price at
+
+    Returns
+    -------
+    DataFrame with :data:`COLUMNS`, one row per (n, model, damaged quality); empty without
+    the experiment or its clean level.
+    """
+    rows = df[df["experiment"] == experiment]
+    if rows.empty:
+        return _frame([])
+    fits = fit_learning_curves(rows, experiment=experiment, metric=metric, quiet=True)
+    clean = {cs.model: cs for cs in fits if cs.frac_damage == 0.0}
+    pairs = [(f"{cs.model}, clean labels", clean[cs.model],
+              f"{cs.model} at quality {1.0 - cs.frac_damage:g}", cs)
+             for cs in fits if cs.frac_damage > 0.0 and cs.model in clean]
+    return pair_rates(pairs, "cleaner labels", at, n_draws, seed)
 
 
 def label_rates(law, at: Sequence[float]) -> tuple[pd.DataFrame, list[str]]:
@@ -200,30 +345,76 @@ def label_rates(law, at: Sequence[float]) -> tuple[pd.DataFrame, list[str]]:
     not identified.
     """
     if law.status != "identified":
-        return (pd.DataFrame(columns=COLUMNS),
-                [f"cleaner labels ({law.model}): the joint law is {law.status}; no rate"])
+        return _frame([]), [f"cleaner labels ({law.model}): the joint law is {law.status}; no rate"]
     rows = []
     for g in law.g().itertuples():
         if g.quality >= 1.0:
             continue
         for n in at:
             n_eff = n / g.g
-            rows.append({"lever": "labels clean", "baseline": f"{law.model} at quality {g.quality:g}",
+            rows.append({"dataset": "", "family": "cleaner labels", "lever": f"{law.model}, clean labels",
+                         "baseline": f"{law.model} at quality {g.quality:g} (joint law)",
                          "n": n, "n_eff": n_eff, "ci_low": n / g.ci_high, "ci_high": n / g.ci_low,
                          "multiplier": 1 / g.g, "mult_ci_low": 1 / g.ci_high,
                          "mult_ci_high": 1 / g.ci_low, "gained": n_eff - n,
                          "verdict": "reachable", "note": ""})
-    return pd.DataFrame(rows, columns=COLUMNS), []
+    return _frame(rows), []
+
+
+def _concat(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else _frame([])
+
+
+def dataset_rates(df: pd.DataFrame, metric: str = "acc", at: Sequence[float] | None = None,
+                  n_draws: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+    """Every lever measured on one dataset's results: better math, cleaner labels (with a
+    size x damage grid), levers applied to R's models (augmentation, pretraining) and pruning.
+
+    Parameters
+    ----------
+    df : tidy results of one dataset, holding its size experiment
+    metric : "acc" or "auc"
+    at : rows to price at (default 6,000 and the largest size of the size experiment)
+
+    Returns
+    -------
+    (DataFrame with :data:`COLUMNS` but ``dataset``, notes)
+    """
+    from .quality import joint_law
+
+    size = df[df["experiment"] == "size"]
+    plain = [m for m in dict.fromkeys(size["model"]) if lever_of(m) is None]
+    fits = fit_learning_curves(size, experiment="size", metric=metric, models=plain, quiet=True)
+    at = size_grid_at(list(fits), at)
+    parts = [model_rates(fits, at, n_draws=n_draws, seed=seed)]
+    notes: list[str] = []
+    if "size_x_damage" in set(df["experiment"]):
+        parts.append(level_rates(df, metric, at, n_draws, seed))
+        labels, more = label_rates(joint_law(df, metric), at)
+        parts.append(labels)
+        notes += more
+    else:
+        notes.append("cleaner labels: no size x damage grid in the results")
+    applied, more = applied_rates(df, fits, metric, at, n_draws, seed)
+    parts.append(applied)
+    notes += more
+    parts.append(selection_rates(df, metric, at, n_draws, seed))
+    measured = {p["family"].iloc[0] for p in parts if len(p)}
+    missing = [f for f in FAMILIES if f not in measured and f != "cleaner labels"]
+    if missing:
+        notes.append(f"not measured in these results: {', '.join(missing)}")
+    return _concat(parts), notes
 
 
 def exchange_rates(df: pd.DataFrame, metric: str = "acc", at: Sequence[float] | None = None,
                    n_draws: int = 1000, seed: int = 0) -> ExchangeResults:
-    """Every lever the results measure, in rows of a baseline.
+    """Every lever the results measure, in rows of a baseline, for each dataset that has a
+    size experiment (:func:`dataset_rates`).
 
     Parameters
     ----------
-    df : tidy results of one dataset, holding the size experiment (and the size x damage grid
-        for the cleaner-labels lever)
+    df : tidy results (one or more datasets; a frame without a ``dataset`` column is one)
     metric : "acc" or "auc"
     at : rows to price at (default 6,000 and the largest size)
 
@@ -231,17 +422,16 @@ def exchange_rates(df: pd.DataFrame, metric: str = "acc", at: Sequence[float] | 
     -------
     ExchangeResults
     """
-    from .quality import joint_law
-
-    fits = fit_learning_curves(df, experiment="size", metric=metric, quiet=True)
-    at = size_grid_at(list(fits), at)
-    parts = [model_rates(fits, at, n_draws=n_draws, seed=seed)]
-    notes: list[str] = []
-    if "size_x_damage" in set(df["experiment"]):
-        labels, notes = label_rates(joint_law(df, metric), at)
-        parts.append(labels)
-    else:
-        notes.append("cleaner labels: no size x damage grid in the results")
-    frame = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
-        len(p) for p in parts) else pd.DataFrame(columns=COLUMNS)
-    return ExchangeResults(frame, metric, notes)
+    if "dataset" not in df.columns:
+        df = df.assign(dataset="")
+    parts, notes = [], []
+    for name, rows in df.groupby("dataset", sort=False):
+        if not (rows["experiment"] == "size").any():
+            notes.append(f"{name}: no size experiment, so no baseline curve to price levers in")
+            continue
+        frame, more = dataset_rates(rows, metric, at, n_draws, seed)
+        parts.append(frame.assign(dataset=name))
+        notes += [f"{name}: {m}" if df["dataset"].nunique() > 1 else m for m in more]
+    if not parts:
+        raise ValueError("no dataset in the results has a size experiment; `datavsmath run size` makes one")
+    return ExchangeResults(_concat(parts), metric, notes)
