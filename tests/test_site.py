@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import browser_check  # noqa: E402
 
 PAGES = ["index", "size", "random-damage", "constant-damage", "size-x-damage", "noise-models", "scaling",
-         "pruning", "parity", "methods", "guide", "cli"]
+         "pruning", "exchange", "parity", "methods", "guide", "cli"]
 #: pages that read results and carry the build stamp (the guide and the CLI reference describe code)
 RESULT_PAGES = [p for p in PAGES if p not in ("guide", "cli")]
 

@@ -23,7 +23,7 @@ COMMANDS = {
     "fit": "scaling-law statistics: learning-curve fits, data needed, d(data)/d(quality), breakdown",
     "figures": "draw the talk's figures as PNGs from a results folder or CSVs",
     "parity": "compare a results folder with R's published tables, cell by cell",
-    "exchange": "exchange rates: what a better model or cleaner labels are worth in training rows",
+    "exchange": "exchange rates: every lever (model, labels, augmentation, pretraining, pruning) in training rows",
     "advise": "collect or clean? the cheapest way to a target, priced from the fitted laws",
     "verify": "retrain a sample of stored cells and check them within the reproducibility envelope",
 }

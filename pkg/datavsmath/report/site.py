@@ -35,7 +35,7 @@ OWN_FOLDER_PAGES = {"noise-models": "noise_models", "pruning": "pruning"}
 #: the tables the statistics module (``datavsmath fit``) writes under <results>/tables/
 TABLES = ["learning_curve_fits.csv", "data_needed.csv", "observations_needed_acc90.csv",
           "observations_needed_auc98.csv", "data_quality_derivative.csv", "breakdown_points.csv",
-          "pruning_fits.csv", "pruning_crossover.csv"]
+          "pruning_fits.csv", "pruning_crossover.csv", "exchange_rates.csv"]
 
 
 
