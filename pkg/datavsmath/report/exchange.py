@@ -177,7 +177,9 @@ def exchange_verdict(table: pd.DataFrame, dataset: str = "fashion") -> str:
     parts = []
     for r in head.itertuples():
         what = r._5 if r.Verdict == "reachable" else r._5.split(":")[0]
-        parts.append(f"**{r._1}** ({r.Lever} against {r.Baseline}): {what} rows"
+        where = (f", from {r.Source}" if "Source" in head.columns and r.Source != head["Source"].iloc[0]
+                 else "")
+        parts.append(f"**{r._1}** ({r.Lever} against {r.Baseline}{where}): {what} rows"
                      + (f", {r._6}" if r.Verdict == "reachable" else ""))
     return (f"At {n} real training rows, each lever is worth this many rows of its baseline "
             "(95% intervals): " + "; ".join(parts) + ".")
