@@ -12,6 +12,13 @@ since errors are not known in advance (raising quality q0 to q reviews a share (
 optimistic bound). The answer holds for the grid's damage rule, model and dataset; run the
 size x damage experiment on your own data to ask it there.
 
+With --levers it prices every measured path to the target instead, on clean-label learning
+curves: collecting rows for each model, each lever applied to a model (augmentation,
+pretraining) and each pruning rule; costs are new labels, one review of the rows held when
+--quality is below 1 (--cost-clean each), and compute hours at --cost-hour (the fit seconds
+the results measured); the cheapest path with its 95% interval, and each path's break-even
+price per new label against collecting for --model (default cnn).
+
 The first line names the folder read, its profile and whether it is complete and current.
 exit status: 0 advice given; 1 no plan reaches the target (the summary says why); 2 an error.
 
@@ -20,6 +27,8 @@ examples:
       --cost-label 0.05 --cost-clean 0.20
   datavsmath advise results/full --target-auc 0.98 --rows 5000 --quality 0.7 \\
       --cost-label 1 --cost-clean 0.1 --cleaning targeted --to /tmp/advice
+  datavsmath advise results/quick --levers --target-acc 0.88 --rows 3000 \\
+      --cost-label 0.05 --cost-hour 3
 """
 
 from __future__ import annotations
@@ -40,13 +49,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--target-auc", type=float, metavar="A", help="target AUC, e.g. 0.98")
     parser.add_argument("--rows", type=float, required=True,
                         help="labelled training rows you hold")
-    parser.add_argument("--quality", type=float, required=True,
-                        help="their label quality: share of labels that are right, e.g. 0.8")
+    parser.add_argument("--quality", type=float, default=None,
+                        help="their label quality: share of labels that are right, e.g. 0.8 "
+                             "(required without --levers; default 1 with it)")
     parser.add_argument("--cost-label", type=float, required=True, metavar="C",
                         help="cost of labelling one new row")
-    parser.add_argument("--cost-clean", type=float, required=True, metavar="C",
+    parser.add_argument("--cost-clean", type=float, default=None, metavar="C",
                         help="cost of one cleaning action (a reviewed row, or a corrected label "
-                             "with --cleaning targeted)")
+                             "with --cleaning targeted); required without --levers")
+    parser.add_argument("--levers", action="store_true",
+                        help="price every measured lever (models, augmentation, pretraining, "
+                             "pruning) instead of collect-or-clean")
+    parser.add_argument("--cost-hour", type=float, default=0.0, metavar="C",
+                        help="with --levers: cost of one compute hour (default 0)")
     parser.add_argument("--cleaning", choices=("review", "targeted"), default="review",
                         help="review: pay per row reviewed (default); targeted: pay per wrong "
                              "label corrected (optimistic)")
@@ -75,6 +90,12 @@ def run(args) -> int:
         raise UserError(f"{exc}; give a results folder made by `datavsmath run`, or a results.csv") from None
     if not args.json:
         print(describe_source(args.source, df))
+    if args.levers:
+        return _levers(args, df)
+    missing = [flag for flag, v in (("--quality", args.quality), ("--cost-clean", args.cost_clean)) if v is None]
+    if missing:
+        raise UserError(f"collect-or-clean advice needs {' and '.join(missing)} (or --levers for "
+                        "every lever on clean labels)")
     if "experiment" in df.columns:
         df = df[df["experiment"] == "size_x_damage"]
     if df.empty:
@@ -114,5 +135,42 @@ def run(args) -> int:
             print(f"\nwrote {tables / 'advice.csv'}")
     if not advice.advised:
         print(f"datavsmath advise: cannot advise. {advice.verdict}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _levers(args, df) -> int:
+    """``advise --levers``: every measured path to the target, priced."""
+    from ..errors import UserError
+    from ..stats.levers import advise_levers
+
+    if "dataset" in df.columns and df["dataset"].nunique() > 1:
+        df = df[df["dataset"] == "fashion"] if "fashion" in set(df["dataset"]) else df
+    metric, threshold = (("acc", args.target_acc) if args.target_acc is not None
+                         else ("auc", args.target_auc))
+    try:
+        advice = advise_levers(df, threshold=threshold, rows=args.rows, price_label=args.cost_label,
+                               price_review=args.cost_clean or 0.0, price_hour=args.cost_hour,
+                               quality=1.0 if args.quality is None else args.quality, metric=metric,
+                               baseline=args.model or "cnn")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    table = advice.table()
+    if args.json:
+        best = advice.cheapest
+        print(json.dumps({"verdict": advice.verdict_text(), "advised": best is not None,
+                          "cheapest": None if best is None else best["path"],
+                          "paths": json_records(table, list(table.columns)), "notes": advice.notes},
+                         indent=2))
+    else:
+        print(advice.summary())
+    if args.to:
+        from pathlib import Path
+
+        tables = Path(args.to) / "tables"
+        tables.mkdir(parents=True, exist_ok=True)
+        table.to_csv(tables / "advice_levers.csv", index=False)
+    if advice.cheapest is None:
+        print(f"datavsmath advise: cannot advise. {advice.verdict_text()}", file=sys.stderr)
         return 1
     return 0
