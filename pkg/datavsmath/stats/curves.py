@@ -32,7 +32,7 @@ from statsmodels.tools.numdiff import approx_fprime
 
 from .forms import Form, get_form
 
-__all__ = ["CurveModel", "CurveFit", "ScalingWarning", "Summary", "fit_curve"]
+__all__ = ["CurveModel", "CurveFit", "ScalingWarning", "Summary", "fit_curve", "never_chance"]
 
 
 class ScalingWarning(UserWarning):
@@ -560,3 +560,28 @@ def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = N
               f"{c_hi:.3g}): " + ("the data exclude a floor at or above 0; the form is wrong for "
                                    "them" if c_hi < 0 else "consistent with a floor of 0"), quiet)
     return fit
+
+
+def never_chance(sol: dict, y_target: float) -> float:
+    """P(floor >= target) for one form's solution (:meth:`CurveFit.solve`): the chance that the
+    curve never reaches error ``y_target``.
+
+    Parameters
+    ----------
+    sol : a :meth:`CurveFit.solve` result (status, floor, floor_se, floor_assumed, df)
+    y_target : target error
+
+    Returns
+    -------
+    float in [0, 1]: 1 when the curve does not fall, 0 when its floor is assumed (0), else the
+    upper tail of the floor's t distribution (the fit's residual df) beyond the target; without
+    a usable standard error, whether the point floor is at or above the target.
+    """
+    if sol["status"] == "not_decreasing":
+        return 1.0
+    if sol.get("floor_assumed") or not np.isfinite(sol.get("floor", np.nan)):
+        return 0.0
+    se, df = sol.get("floor_se", np.nan), sol.get("df", np.nan)
+    if not (np.isfinite(se) and se > 0 and np.isfinite(df) and df >= 1):
+        return float(sol["floor"] >= y_target)
+    return float(stats.t.sf((y_target - sol["floor"]) / se, df))

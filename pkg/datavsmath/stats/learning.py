@@ -8,7 +8,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .averaging import mixture_interval, unconditional_se
 from .cells import (
@@ -21,7 +20,7 @@ from .cells import (
     warn_note,
     weighting_text,
 )
-from .curves import CurveFit, Summary, fit_curve
+from .curves import CurveFit, Summary, fit_curve, never_chance
 from .forms import ALL_LEARNING_FORMS, get_form
 
 __all__ = ["CurveSet", "LearningCurveResults", "fit_learning_curves"]
@@ -237,16 +236,7 @@ class CurveSet:
         # each form's own chance of "never": P(c >= target) under its floor's t distribution
         # (1 for a form that does not fall). Its weighted sum is the evidence that no data
         # reach the target; a form whose point floor is above the target is not certainty
-        p_never = {f: 0.0 for f in used}
-        for f in never + reach:
-            fl = self.fits[f].floor_interval(alpha)
-            if sols[f]["status"] == "not_decreasing":
-                p_never[f] = 1.0
-            elif not fl["floor_assumed"] and fl["floor_se"] > 0:
-                p_never[f] = float(stats.t.sf((y_target - fl["floor"]) / fl["floor_se"],
-                                              self.fits[f].df_resid))
-            elif not fl["floor_assumed"]:
-                p_never[f] = float(fl["floor"] >= y_target)
+        p_never = {f: 0.0 for f in used} | {f: never_chance(sols[f], y_target) for f in never + reach}
         out["weight_unreachable"] = float(sum(w[f] * p_never[f] for f in used)) / total
         ww = np.array([w[f] / total for f in reach])
         pn = np.array([p_never[f] for f in reach])

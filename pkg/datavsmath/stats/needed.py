@@ -8,10 +8,9 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .cells import DEFAULT_TARGETS, HORIZON, N_TOTAL, check_frame, check_metric
-from .curves import Summary
+from .curves import Summary, never_chance
 from .learning import CurveSet, fit_learning_curves
 
 __all__ = ["VERDICTS", "DataNeededResults", "ObservationsNeeded", "cross_model", "cross_rows",
@@ -219,19 +218,6 @@ VERDICTS = ("reachable", "not reachable", "undetermined")
 _NO_ANSWER = ("not fitted", "undefined", "not identifiable")
 
 
-def _never_chance(sol: dict, y_target: float) -> float:
-    """P(floor >= target) for one form's solution: 1 when it does not fall, 0 when its floor
-    is assumed (0), else under the floor's t distribution with the fit's residual df."""
-    if sol["status"] == "not_decreasing":
-        return 1.0
-    if sol.get("floor_assumed") or not np.isfinite(sol.get("floor", np.nan)):
-        return 0.0
-    se, df = sol.get("floor_se", np.nan), sol.get("df", np.nan)
-    if not (np.isfinite(se) and se > 0 and np.isfinite(df) and df >= 1):
-        return float(sol["floor"] >= y_target)
-    return float(stats.t.sf((y_target - sol["floor"]) / se, df))
-
-
 def verdict(sol: dict, y_target: float, limit: float = np.inf) -> str:
     """The verdict on a target error ``y_target`` from a solution of :meth:`CurveSet.average_solve`
     or :meth:`CurveFit.solve`, with n* limited to ``limit`` rows (the horizon):
@@ -251,7 +237,7 @@ def verdict(sol: dict, y_target: float, limit: float = np.inf) -> str:
         return "reachable"
     w_never = sol.get("weight_unreachable", np.nan)
     if not np.isfinite(w_never):  # one form: its floor's chance of lying at or above the target
-        w_never = _never_chance(sol, y_target)
+        w_never = never_chance(sol, y_target)
     floor_lo, floor_hi = sol.get("floor_ci_low", np.nan), sol.get("floor_ci_high", np.nan)
     if sol.get("floor_assumed"):
         floor_lo = floor_hi = 0.0
