@@ -154,3 +154,17 @@ def test_cli_exchange_writes_table_and_picks_dataset(tmp_path, capsys):
     capsys.readouterr()
     assert main(["exchange", str(QUICK), "--dataset", "nosuch"]) == 2
     assert "no results on dataset 'nosuch'" in capsys.readouterr().err
+
+
+def test_own_dataset_is_priced_under_its_name():
+    """Results of a dataset of one's own (here 'shop', 5,000 training rows, n from n_train) are
+    priced like Fashion-MNIST's, one block per dataset."""
+    own = pd.concat([curve("rf", seed=18), curve("dnn", k=2.0, seed=19)], ignore_index=True)
+    own = own.assign(dataset="shop", n_train=(5000 * own["frac_sample"]).round())
+    df = pd.concat([own, curve("rf", seed=20), curve("cnn", seed=21)], ignore_index=True)
+    res = exchange_rates(df, at=[1000])
+    t = res.table()
+    assert set(t["dataset"]) == {"fashion", "shop"}
+    shop = t[(t["dataset"] == "shop") & (t["lever"] == "dnn")].iloc[0]
+    assert shop["baseline"] == "rf" and shop["mult_ci_low"] < 2.0 < shop["mult_ci_high"]
+    assert "Dataset shop:" in res.summary().as_text()
