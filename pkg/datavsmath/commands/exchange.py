@@ -14,7 +14,8 @@ Fashion-MNIST), unless --dataset picks one.
 examples:
   datavsmath exchange results/full
   datavsmath exchange results/quick --at 6000 30000 --json
-  datavsmath exchange results/quick --to results/quick     (writes tables/exchange_rates.csv)
+  datavsmath exchange results/quick --to results/quick
+      (writes tables/exchange_rates.csv and figures/exchange_<dataset>.png)
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="real rows to price the levers at (default 6000 and the largest size)")
     parser.add_argument("--dataset", default=None,
                         help="price the levers of this dataset only (default: every dataset with a size experiment)")
-    parser.add_argument("--to", default=None, metavar="DIR", help="also write DIR/tables/exchange_rates.csv")
+    parser.add_argument("--to", default=None, metavar="DIR", help="also write DIR/tables/exchange_rates.csv and the figure "
+                                                                "DIR/figures/exchange_<dataset>.png")
     add_json_argument(parser, "metric, rows (the columns of exchange_rates.csv: dataset, family, "
                               "lever, baseline, n, n_eff, ci_low, ci_high, multiplier, mult_ci_low, "
                               "mult_ci_high, gained, verdict, note), notes")
@@ -63,16 +65,26 @@ def run(args) -> int:
         res = exchange_rates(df, metric=args.metric, at=args.at)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    written = []
     if args.to is not None:
+        from ..report.exchange import exchange_figure
+        from ..report.theme import save_png
+
         out = Path(args.to) / "tables" / "exchange_rates.csv"
         out.parent.mkdir(parents=True, exist_ok=True)
         res.table().to_csv(out, index=False)
+        written.append(out)
+        for name in res.table()["dataset"].unique():
+            fig = Path(args.to) / "figures" / f"exchange_{name}.png"
+            fig.parent.mkdir(parents=True, exist_ok=True)
+            save_png(exchange_figure(res.table(), dataset=name), fig, width=8, height=6.5)
+            written.append(fig)
     if args.json:
         print(json.dumps({"metric": res.metric, "rows": json_records(res.table(), COLUMNS), "notes": res.notes},
                          indent=1))
         return 0
     print(describe_source(args.source, df))
     print(res.summary().as_text())
-    if args.to is not None:
-        print(f"wrote {out}")
+    for path in written:
+        print(f"wrote {path}")
     return 0
