@@ -87,8 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     error (one line, no traceback), 130 Ctrl-C, 143 SIGTERM."""
     from .errors import Terminated, UserError
 
+    from .commands import finish_results_argument
+
     args = build_parser().parse_args(argv)
     try:
+        finish_results_argument(args)  # the results folder, however given, checked first
         with sigterm_as_interrupt():
             rc = int(args._module.run(args) or 0)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below

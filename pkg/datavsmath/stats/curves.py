@@ -32,7 +32,7 @@ from statsmodels.tools.numdiff import approx_fprime
 
 from .forms import Form, get_form
 
-__all__ = ["CurveModel", "CurveFit", "ScalingWarning", "Summary", "fit_curve"]
+__all__ = ["CurveModel", "CurveFit", "ScalingWarning", "Summary", "fit_curve", "format_column"]
 
 
 class ScalingWarning(UserWarning):
@@ -40,27 +40,77 @@ class ScalingWarning(UserWarning):
 
 
 def _fmt_cell(v, digits: int = 4) -> str:
+    """One value on its own: yes/no, integers with thousands separators, floats to ``digits``
+    significant digits (in columns of mixed types, where no column format applies)."""
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
     if isinstance(v, (int, np.integer)):
-        return str(v)
+        return f"{int(v):,}"
     if isinstance(v, (float, np.floating)):
-        return "nan" if not np.isfinite(v) and np.isnan(v) else f"{float(v):.{digits}g}"
+        v = float(v)
+        if not np.isfinite(v):
+            return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.{digits}g}"
     return "" if v is None else str(v)
+
+
+def _float_format(values: np.ndarray, digits: int) -> str:
+    """One fixed format for a column of floats, so that its numbers line up and compare at a
+    glance: counts (largest value 1,000 or more) as whole numbers with thousands separators;
+    otherwise the decimals that give the largest value ``digits`` significant digits (accuracy
+    0.8915 at 4, an exponent 0.245 at 3); a column of tiny values keeps ``digits`` significant
+    digits in e-notation, where fixed decimals would show only zeros."""
+    finite = np.abs(values[np.isfinite(values)])
+    top = float(finite.max()) if finite.size else 0.0
+    if top >= 1000:
+        return ",.0f"
+    if top == 0:
+        return ".0f"
+    if top < 1e-3:
+        return f".{digits - 1}e"
+    return f".{max(0, digits - 1 - int(np.floor(np.log10(top))))}f"
+
+
+def format_column(col: pd.Series, digits: int = 4) -> pd.Series:
+    """``col`` as text for a printed table (see :func:`_float_format`); NaN as "nan", infinite
+    limits as "inf"/"-inf", booleans as yes/no, integers with thousands separators.
+
+    Parameters
+    ----------
+    col : pandas.Series
+        One column of a table.
+    digits : int
+        Significant digits of the column's largest value (floats only).
+
+    Returns
+    -------
+    pandas.Series of str, the same index.
+    """
+    if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_float_dtype(col):
+        return col.map(lambda v: _fmt_cell(v, digits))
+    fmt = _float_format(col.to_numpy(dtype=float), digits)
+    return col.map(lambda v: _fmt_cell(v) if not np.isfinite(v) else format(float(v), fmt))
 
 
 class Summary:
     """A printable report in the manner of statsmodels' ``summary()``: a title, tables and
-    notes. ``str()``/``as_text()`` for the console, ``as_html()`` for notebooks."""
+    notes. ``str()``/``as_text()`` for the console, ``as_html()`` for notebooks.
+
+    Not ``statsmodels.iolib.summary2.Summary``: that one wraps the notes to the width of the
+    narrowest table (a 20-character column of words under a small table), has no sections
+    (:meth:`extend`, which the per-curve reports use) and takes one float format per table,
+    where counts, accuracies and exponents need a format per column.
+    """
 
     def __init__(self, title: str):
         self.title = title
         self.parts: list = []
 
     def add_df(self, df: pd.DataFrame, index: bool = True, digits: int = 4):
-        """Add a table; floats shown to ``digits`` significant digits, bools as yes/no."""
-        self.parts.append(("df", df.apply(lambda col: col.map(lambda v: _fmt_cell(v, digits))),
-                           index))
+        """Add a table; each float column in one fixed format (:func:`format_column`: counts
+        with thousands separators, the others to ``digits`` significant digits of the
+        column's largest value), bools as yes/no."""
+        self.parts.append(("df", df.apply(lambda col: format_column(col, digits)), index))
 
     def add_text(self, text: str):
         self.parts.append(("text", text, None))
