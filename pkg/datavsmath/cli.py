@@ -85,9 +85,8 @@ EXIT_BROKEN_PIPE = 141
 def main(argv: list[str] | None = None) -> int:
     """Run one command; exit codes: 0 done, 1 ``status`` with fits left, 2 a user or storage
     error (one line, no traceback), 130 Ctrl-C, 143 SIGTERM."""
-    from .errors import Terminated, UserError
-
     from .commands import finish_results_argument
+    from .errors import Terminated, UserError
 
     args = build_parser().parse_args(argv)
     try:

@@ -63,6 +63,11 @@ def _out_dir(source: Path, out: str | None) -> Path:
     raise UserError(f"say where the PNG files go with --to DIR ({source} is not a results folder)")
 
 
+def _progress(i: int, n: int, name: str) -> None:
+    """One line per figure drawn, so that a run of a minute is not a silent one."""
+    print(f"  [{i:>2}/{n}] {name}.png", flush=True)
+
+
 def run(args) -> int:
     from ..report import figures, site
 
@@ -83,10 +88,10 @@ def run(args) -> int:
     print(site.describe_source(source, results), flush=True)
     tables = source / "tables" if source.is_dir() else None
     note = figures.profile_note(source if source.is_dir() else source.parent, results)
+    print("preparing the figures", flush=True)
     written = figures.export_figures(results, out, dpi=args.dpi, width=args.width, height=args.height,
-                                     illustrations=args.illustrations, tables_dir=tables, note=note)
+                                     illustrations=args.illustrations, tables_dir=tables, note=note,
+                                     progress=_progress)
     px = f"{round(args.width * args.dpi)} x {round(args.height * args.dpi)} px"
-    print(f"wrote {len(written)} figures ({px}) to {out}" + (f" [{note}]" if note else "") + ":")
-    for path in written:
-        print(f"  {path.name}")
+    print(f"wrote {len(written)} figures ({px}) to {out}" + (f" [{note}]" if note else ""))
     return 0
