@@ -21,7 +21,7 @@ DNN = "size/fashion_dnn_s0.005_d0.0_r0"
 def smoke_folder(tmp_path_factory, fashion_installed):
     """The smoke size grid (rf and dnn at 300 and 600 rows), run once here."""
     out = tmp_path_factory.mktemp("verify") / "res"
-    assert main(["run", "size", "--profile", "smoke", "--out", str(out), "--no-progress"]) == 0
+    assert main(["run", "size", "--profile", "smoke", str(out), "--no-progress"]) == 0
     return out
 
 
