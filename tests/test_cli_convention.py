@@ -176,7 +176,8 @@ def test_data_get_says_what_it_runs_and_falls_back_to_the_download(monkeypatch, 
     monkeypatch.setattr(data_cmd, "choose_route", lambda name: ("apt", ["sudo", "-n"]))
     monkeypatch.setattr(subprocess, "run", lambda cmd, check: ran.append(cmd) or
                         subprocess.CompletedProcess(cmd, 100 if "install" in cmd else 0))
-    monkeypatch.setattr(datavsmath.data, "download_dataset", lambda name: tmp_path)
+    monkeypatch.delenv("DATAVSMATH_DATA_DIR", raising=False)
+    monkeypatch.setattr(datavsmath.data, "download_dataset", lambda name, dest: tmp_path)
     data_cmd.get_dataset("fashion", say=lambda line, **kw: said.append(line))
     assert ran == [["sudo", "-n", "apt-get", "update", "-q"],
                    ["sudo", "-n", "apt-get", "install", "-y", "-q", "dataset-fashion-mnist"]]

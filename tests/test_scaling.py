@@ -426,7 +426,7 @@ def test_cli_fit_on_r_reference_csv(tmp_path, capsys):
                "--targets", "acc=0.85", "--metric", "acc"])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "Learning-curve fits (size)" in out and "wrote" in out
+    assert "Learning curves (size)" in out and "wrote" in out
     fits = pd.read_csv(tmp_path / "tables" / "learning_curve_fits.csv")
     assert set(fits["source"]) == {"fashion-data-size-results"} and set(fits["metric"]) == {"acc"}
     need = pd.read_csv(tmp_path / "tables" / "data_needed.csv")

@@ -55,7 +55,7 @@ def add_results_argument(parser, style: str, *, dest: str = "source", help_text:
         raise ValueError(f"style must be 'sources' or 'folder', got {style!r}")
     # not required here: `--out DIR` may stand in for it (checked in finish_results_argument)
     parser.add_argument(dest, nargs="*" if style == "sources" else "?", metavar="RESULTS",
-                        help=help_text)
+                        help=help_text + ("" if optional else " (required)"))
     add_out_alias(parser, style, dest=dest, old_to=old_to)
     parser.set_defaults(_results_optional=optional)
 
@@ -70,6 +70,9 @@ def add_out_alias(parser, style: str, *, dest: str = "out", old_to: bool = False
 
 def results_missing_message(folder, command: str) -> str:
     """Why ``folder`` cannot be read, and what to do (one line)."""
+    if Path(folder).suffix.lower() == ".csv":  # a table named, not a folder
+        return (f"no such file {folder}: give a results.csv (or R-shaped CSV) that exists, or the "
+                "results folder that holds results.csv / cells/")
     return (f"no results folder {folder} (nothing stored there yet?): run `datavsmath run EXPERIMENT "
             f"{folder}` first, or give the folder that holds results.csv / cells/")
 

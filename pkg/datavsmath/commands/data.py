@@ -134,6 +134,7 @@ def get_dataset(name: str, data_dir=None, say=print) -> None:
     """Find dataset ``name``, else install or download it (see the module's --get), saying
     each step; the caller then loads and verifies it. Raises DataError (a UserError) when
     every route failed, with what to do."""
+    import os
     import subprocess
 
     from ..data import DATASETS, DataError, download_dataset, install_dataset, locate_dataset
@@ -149,7 +150,9 @@ def get_dataset(name: str, data_dir=None, say=print) -> None:
     except DataError:
         if data_dir is not None:
             raise
-    route, prefix = choose_route(name)
+    # $DATAVSMATH_DATA_DIR is the only place searched then: the files must land there
+    dest = os.environ.get("DATAVSMATH_DATA_DIR")
+    route, prefix = ("download", None) if dest else choose_route(name)
     if route == "apt":
         for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", DEBIAN_PACKAGES[name]]):
             say(f"{title} not found; running: {' '.join(prefix + cmd)}", flush=True)
@@ -168,4 +171,4 @@ def get_dataset(name: str, data_dir=None, say=print) -> None:
         return
     say(f"{title} not found; downloading the four files from {DATASETS[name]['url']} "
         "(about 30 MB) and checking each against the canonical checksums", flush=True)
-    say(f"downloaded into {download_dataset(name)}")
+    say(f"downloaded into {download_dataset(name, dest)}")

@@ -121,7 +121,7 @@ def print_report(r: dict) -> None:
     for e in r["experiments"]:
         if not e["started"]:
             print(f"  {e['experiment']:<16} {0:>4}/{e['fits']} fits, not started (beyond R's grids; "
-                  f"`datavsmath run {e['experiment']} --profile {r['profile']}`)")
+                  f"`datavsmath run {e['experiment']} {r['folder']} --profile {r['profile']}`)")
             continue
         print(f"  {e['experiment']:<16} {e['stored']:>4}/{e['fits']} fits stored"
               + (f", {e['left']} left (~{e['cpu_hours_left']:.1f} CPU-hours on 2 cores)" if e["left"]
