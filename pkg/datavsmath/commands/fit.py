@@ -343,6 +343,8 @@ def run(args: argparse.Namespace) -> int:
         names.add(name)
         frames.append(df.assign(source=name))
     df = pd.concat(frames, ignore_index=True)
+    if not args.json:  # the fits take from seconds to a minute or two: say so before they start
+        print(f"fitting {len(df):,} results: learning curves, rows needed, damage laws ...", flush=True)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scaling.ScalingWarning)  # reported in the summaries

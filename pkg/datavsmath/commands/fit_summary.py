@@ -74,7 +74,8 @@ def _quality(deriv: pd.DataFrame) -> list[str]:
     for r in rows.itertuples():
         head = f"  {r.model} {r.metric} > {r.threshold:g}, quality {r.quality_high:g} to {r.quality_low:g}: "
         if not math.isfinite(r.derivative_frac):
-            lines.append(head + f"undetermined ({r.note})")
+            lines.append(head + "undetermined")
+            lines.append(f"    ({r.note})")
             continue
         verdict = ("below -1 at 95%" if r.below_minus_1 is True or r.below_minus_1 == "True"
                    else "below -1 not established at 95%")
