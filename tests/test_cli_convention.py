@@ -13,7 +13,7 @@ from datavsmath.cli import main
 from datavsmath.commands import data as data_cmd
 from datavsmath.commands import split_experiments
 from datavsmath.errors import UserError
-from datavsmath.stats.curves import Summary, format_column
+from datavsmath.stats.summary import Summary, format_column
 from datavsmath.training.store import read_r_csv
 
 R_DIR = Path(__file__).resolve().parents[1] / "data" / "r-results"
