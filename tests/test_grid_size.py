@@ -33,7 +33,7 @@ def test_a_huge_grid_without_yes_is_refused_at_once_naming_the_flag(tmp_path, ca
         args = ["run", "--spec", str(spec)]
     tracemalloc.start()
     try:
-        rc = main([*args, "--out", str(out), "--no-progress"])
+        rc = main([*args, str(out), "--no-progress"])
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -286,15 +286,15 @@ def test_damage_option_parsing():
 def test_cli_damage_matrix_errors(tmp_path, capsys):
     out = str(tmp_path / "out")
     with pytest.raises(SystemExit) as exc:
-        main(["run", "random_damage", "--damage", "bogus", "--out", out])
+        main(["run", "random_damage", "--damage", "bogus", out])
     assert exc.value.code == 2 and "unknown damage rule 'bogus'" in capsys.readouterr().err
     small = _write(tmp_path / "small.csv", np.ones((3, 3)) - np.eye(3))
-    assert main(["run", "random_damage", "--profile", "smoke", "--damage", f"matrix:{small}", "--out", out]) == 2
+    assert main(["run", "random_damage", "--profile", "smoke", "--damage", f"matrix:{small}", out]) == 2
     assert "must hold a 10 x 10 matrix" in capsys.readouterr().err
     diag = _write(tmp_path / "diag.csv", np.ones((K, K)))
-    assert main(["run", "random_damage", "--profile", "smoke", "--damage", f"matrix:{diag}", "--out", out]) == 2
+    assert main(["run", "random_damage", "--profile", "smoke", "--damage", f"matrix:{diag}", out]) == 2
     assert "diagonal must be 0" in capsys.readouterr().err
-    assert main(["run", "size", "--profile", "smoke", "--damage", "confusion", "--out", out]) == 2
+    assert main(["run", "size", "--profile", "smoke", "--damage", "confusion", out]) == 2
     assert "size damages none" in capsys.readouterr().err
     assert not (tmp_path / "out" / "cells").exists()
 
@@ -340,7 +340,7 @@ def test_noise_models_spec_grid():
 @pytest.mark.slow
 def test_noise_models_smoke_run_records_counts_and_resumes(tmp_path, capsys):
     out = tmp_path / "res"
-    assert main(["run", "noise_models", "--profile", "smoke", "--out", str(out), "--no-progress"]) == 0
+    assert main(["run", "noise_models", "--profile", "smoke", str(out), "--no-progress"]) == 0
     cells = sorted((out / "cells" / "noise_models").glob("*.json"))
     assert len(cells) == 10
     for path in cells:
@@ -351,7 +351,7 @@ def test_noise_models_smoke_run_records_counts_and_resumes(tmp_path, capsys):
         n_c = counts.sum(1)
         np.testing.assert_array_equal(n_c - np.diag(counts), np.rint(rec["frac_damage"] * n_c))
     capsys.readouterr()
-    assert main(["run", "noise_models", "--profile", "smoke", "--out", str(out), "--no-progress"]) == 0
+    assert main(["run", "noise_models", "--profile", "smoke", str(out), "--no-progress"]) == 0
     assert "all 10 fits already stored" in capsys.readouterr().out
 
 

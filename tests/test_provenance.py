@@ -93,7 +93,7 @@ def test_status_on_a_damaged_provenance_warns_once_and_says_the_profile_is_assum
     from datavsmath.cli import main
 
     (tmp_path / "provenance.json").write_text('{"sessions": [{"trunc')
-    assert main(["status", "size", "--out", str(tmp_path)]) == 1
+    assert main(["status", "size", str(tmp_path)]) == 1
     shown = capsys.readouterr()
     assert shown.err.count("provenance.json is damaged") == 1, shown.err
     assert f"{tmp_path} (profile quick, assumed: no readable provenance.json says)" in shown.out

@@ -315,7 +315,7 @@ def test_summary_and_verdict_say_what_changed():
 def test_smoke_run_of_the_pruning_spec_and_its_tables(tmp_path):
     out = tmp_path / "o"
     run = [sys.executable, "-m", "datavsmath.cli"]
-    done = subprocess.run(run + ["run", "pruning", "--profile", "smoke", "--out", str(out), "--no-progress"],
+    done = subprocess.run(run + ["run", "pruning", "--profile", "smoke", str(out), "--no-progress"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in (out / "cells" / "pruning").glob("*.json"))
@@ -323,7 +323,7 @@ def test_smoke_run_of_the_pruning_spec_and_its_tables(tmp_path):
     df = pd.read_csv(out / "results.csv")
     assert sorted(df["selection"].unique()) == ["keep_easy", "keep_hard", "random"]
     assert (df["n_train"] == np.floor(60000 * df["frac_sample"] + 1e-9)).all()
-    again = subprocess.run(run + ["run", "pruning", "--profile", "smoke", "--out", str(out), "--no-progress"],
+    again = subprocess.run(run + ["run", "pruning", "--profile", "smoke", str(out), "--no-progress"],
                            capture_output=True, text=True, check=False)
     assert again.returncode == 0 and "all 6 fits already stored" in again.stdout
     fit = subprocess.run(run + ["fit", str(out), "--quiet"], capture_output=True, text=True, check=False)

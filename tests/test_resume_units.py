@@ -52,10 +52,10 @@ def test_a_resumed_network_run_equals_an_uninterrupted_one_bit_for_bit(tmp_path,
     args = ["run", "random_damage", "--profile", "smoke", "--models", "dnn", "--replicates", "5",
             "--backend", "fused", "--no-progress"]
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    assert cli(*args, "--out", str(whole)).returncode == 0
-    stored = kill_after_first_fit(child_run, [*args, "--out", str(resumed)], resumed / "cells" / "random_damage")
+    assert cli(*args, str(whole)).returncode == 0
+    stored = kill_after_first_fit(child_run, [*args, str(resumed)], resumed / "cells" / "random_damage")
     assert 1 <= stored < 10, "the kill should land mid-grid"
-    done = cli(*args, "--out", str(resumed))
+    done = cli(*args, str(resumed))
     assert done.returncode == 0, done.stderr
     keys = ["frac_damage", "replicate"]
     a = pd.read_csv(whole / "results.csv").sort_values(keys).reset_index(drop=True)

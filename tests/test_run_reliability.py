@@ -63,7 +63,7 @@ def fake(monkeypatch):
 
 
 def run(out, *extra):
-    return main(["run", "size", "--profile", "smoke", "--out", str(out), "--no-progress", *extra])
+    return main(["run", "size", "--profile", "smoke", str(out), "--no-progress", *extra])
 
 
 def cells(out):
@@ -82,7 +82,7 @@ def test_a_truncated_cell_counts_as_missing_and_the_next_run_refits_it(tmp_path,
     damaged = cells(out)[1]
     damaged.write_text(damaged.read_text()[:40])
     capsys.readouterr()
-    assert main(["status", "size", "--out", str(out)]) == 1
+    assert main(["status", "size", str(out)]) == 1
     shown = capsys.readouterr()
     assert "3/4 fits stored, 1 left" in shown.out
     assert f"damaged cell {damaged}" in shown.err and "quarantine" in shown.err
@@ -103,12 +103,12 @@ def test_a_cell_with_an_impossible_value_is_named_and_the_next_run_retrains_it(t
     body = {k: v for k, v in json.loads(damaged.read_text()).items() if k != "sha256"}
     damaged.write_text(json.dumps({**body, **edit}))
     capsys.readouterr()
-    assert main(["status", "size", "--out", str(out)]) == 1
+    assert main(["status", "size", str(out)]) == 1
     shown = capsys.readouterr()
     assert "3/4 fits stored, 1 left" in shown.out
     assert f"damaged cell {damaged}: {problem}" in shown.err and "quarantine" in shown.err
     assert run(out) == 0 and provenance(out)["sessions"][-1]["fits_done"] == 1
-    assert json.loads(damaged.read_text())["acc"] == 0.5 and main(["status", "size", "--out", str(out)]) == 0
+    assert json.loads(damaged.read_text())["acc"] == 0.5 and main(["status", "size", str(out)]) == 0
 
 
 @pytest.mark.parametrize("command", ["export", "fit", "figures"])
@@ -120,8 +120,8 @@ def test_read_commands_name_a_damaged_cell_and_never_traceback(tmp_path, fake, c
     damaged = cells(out)[0]
     damaged.write_text(damaged.read_text().replace('"acc": 0.5', '"acc": 0.99'))  # checksum mismatch
     capsys.readouterr()
-    args = {"export": ["export", "--out", str(out)],
-            "fit": ["fit", str(out), "--out", str(tmp_path / "fit"), "--quiet"],
+    args = {"export": ["export", str(out)],
+            "fit": ["fit", str(out), "--to", str(tmp_path / "fit"), "--quiet"],
             "figures": None}[command]
     if args is None:
         from datavsmath.report.site import load_results
@@ -142,7 +142,7 @@ def test_an_unwritable_results_folder_fails_before_the_data_is_loaded(tmp_path, 
     (tmp_path / "file").write_text("")
     assert run(tmp_path / "file" / "res") == 2
     err = capsys.readouterr().err
-    assert "cannot write to the results folder" in err and "--out" in err and "Traceback" not in err
+    assert "cannot write to the results folder" in err and "choose another folder" in err and "Traceback" not in err
     assert fake.loaded == 0
 
 
@@ -174,7 +174,7 @@ def test_export_to_an_unwritable_place_is_one_clear_error(tmp_path, fake, capsys
     assert run(out, "--models", "rf") == 0
     (tmp_path / "file").write_text("")
     capsys.readouterr()
-    assert main(["export", "--out", str(out), "--to", str(tmp_path / "file" / "tables")]) == 2
+    assert main(["export", str(out), "--to", str(tmp_path / "file" / "tables")]) == 2
     err = capsys.readouterr().err
     assert "datavsmath export: error:" in err and "choose another folder" in err and "Traceback" not in err
 
@@ -235,7 +235,7 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path, fake, capsys):
 def test_sigterm_to_a_smoke_run_stores_its_fits_and_records_the_session(tmp_path, child_run):
     """SIGTERM while the run holds after its first stored fit (a known point mid-grid)."""
     out = tmp_path / "res"
-    child = child_run("run", "size", "--profile", "smoke", "--out", out, "--no-progress", hold_after_stored=1)
+    child = child_run("run", "size", "--profile", "smoke", out, "--no-progress", hold_after_stored=1)
     child.wait_for("held")
     child.signal(signal.SIGTERM)
     rc, _, err = child.finish(timeout=120)
@@ -255,7 +255,7 @@ def test_the_session_is_recorded_as_running_from_the_start(tmp_path, fake, capsy
     def look(store, n):
         if n == 1:
             seen.append(provenance(out))
-            assert main(["status", "size", "--out", str(out)]) == 1
+            assert main(["status", "size", str(out)]) == 1
             seen.append(capsys.readouterr().out)
 
     fake.during = look
@@ -277,7 +277,7 @@ def test_a_session_whose_process_died_shows_as_killed(tmp_path, fake, capsys):
                              "fits_done": None, "wall_seconds": None})
     (out / "provenance.json").write_text(json.dumps(prov))
     capsys.readouterr()
-    main(["status", "size", "--out", str(out)])
+    main(["status", "size", str(out)])
     assert "killed (pid" in capsys.readouterr().out
 
 
@@ -335,7 +335,7 @@ def test_a_run_with_nothing_to_do_changes_nothing(tmp_path, fake):
     out = tmp_path / "quick"
     shutil.copytree(SHIPPED / "quick", out)
     before = snapshot(out)
-    assert main(["run", "--out", str(out), "--no-progress"]) == 0
+    assert main(["run", str(out), "--no-progress"]) == 0
     assert snapshot(out) == before and fake.loaded == 0
     small = tmp_path / "res"
     assert run(small) == 0
@@ -395,17 +395,17 @@ def test_status_and_provenance_understand_a_spec_run(tmp_path, fake, capsys):
     spec = tmp_path / "mine.toml"
     spec.write_text('models = ["rf"]\nfrac_sample = [0.1, 0.2]\n')
     out = tmp_path / "res"
-    assert main(["run", "--spec", str(spec), "--out", str(out), "--no-progress"]) == 0
+    assert main(["run", "--spec", str(spec), str(out), "--no-progress"]) == 0
     prov = provenance(out)
     assert prov["spec"] == str(spec.resolve()) and prov["complete"] is True
     capsys.readouterr()
-    assert main(["status", "--out", str(out)]) == 0  # the spec's grid, complete; not the built-in ones
+    assert main(["status", str(out)]) == 0  # the spec's grid, complete; not the built-in ones
     shown = capsys.readouterr().out
     assert "mine" in shown and "2/2 fits stored, complete" in shown and "size " not in shown
-    assert main(["run", "--out", str(out), "--no-progress"]) == 0  # a rerun of the folder: its spec again
+    assert main(["run", str(out), "--no-progress"]) == 0  # a rerun of the folder: its spec again
     assert "mine: all 2 fits already stored" in capsys.readouterr().out
     spec.unlink()
-    assert main(["status", "--out", str(out)]) == 2
+    assert main(["status", str(out)]) == 2
     assert "pass the spec again with --spec FILE" in capsys.readouterr().err
 
 
@@ -414,9 +414,9 @@ def test_a_run_into_a_folder_of_another_profile_is_refused_unless_asked(tmp_path
     assert run(out) == 0  # smoke
     before = cells(out)
     capsys.readouterr()
-    assert main(["run", "size", "--profile", "quick", "--out", str(out), "--no-progress"]) == 2
+    assert main(["run", "size", "--profile", "quick", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "holds a smoke run" in err and "--other-profile" in err and cells(out) == before
     assert provenance(out)["profile"] == "smoke"
-    assert main(["run", "size", "--profile", "quick", "--out", str(out), "--no-progress", "--other-profile"]) == 0
+    assert main(["run", "size", "--profile", "quick", str(out), "--no-progress", "--other-profile"]) == 0
     assert provenance(out)["profile"] == "quick"

@@ -52,7 +52,7 @@ def kill_after_first_fit(child_run, args, cells) -> int:
 @pytest.mark.smoke
 def test_smoke_run_kill_and_resume_ends_with_every_fit_once(tmp_path, child_run):
     out = tmp_path / "res"
-    args = ["run", "size", "--profile", "smoke", "--out", str(out), "--no-progress"]
+    args = ["run", "size", "--profile", "smoke", str(out), "--no-progress"]
     cells = out / "cells" / "size"
     stored = kill_after_first_fit(child_run, args, cells)
     assert 1 <= stored < 4, "the kill should land mid-grid"
@@ -71,7 +71,7 @@ def test_smoke_run_kill_and_resume_ends_with_every_fit_once(tmp_path, child_run)
     assert r["preview"].str.startswith("SMOKE").all()
     again = cli(*args)
     assert "already stored" in again.stdout + again.stderr
-    status = cli("status", "size", "--out", str(out))
+    status = cli("status", "size", str(out))
     assert status.returncode == 0 and "4/4 fits stored" in status.stdout
 
 
@@ -80,7 +80,7 @@ def test_fused_run_killed_mid_grid_resumes_with_every_fit_once(tmp_path, child_r
     together when the group ends; killed after the first stored fit, the rerun completes the
     grid with every fit once and the DNN recorded as a two-copy fused group."""
     out = tmp_path / "res"
-    args = ["run", "constant_damage", "--profile", "smoke", "--out", str(out), "--no-progress",
+    args = ["run", "constant_damage", "--profile", "smoke", str(out), "--no-progress",
             "--backend", "fused"]
     cells = out / "cells" / "constant_damage"
     stored = kill_after_first_fit(child_run, args, cells)
@@ -100,7 +100,7 @@ def test_fused_run_killed_mid_grid_resumes_with_every_fit_once(tmp_path, child_r
     (["run", "sizes", "--profile", "smoke"], "unknown experiment sizes"),
     (["run", "size", "--profile", "smoke", "--models", "svm"], "no selected experiment runs svm"),
     (["run", "size", "--profile", "smoke", "--replicates", "0"], "at least 1"),
-    (["export", "--out", "/nonexistent/folder"], "holds no results"),
+    (["export", "/nonexistent/folder"], "no results folder /nonexistent/folder"),
     (["run", "size", "--profile", "smoke", "--workers", "2"], "--workers needs --cluster local"),
     (["run", "size", "--profile", "smoke", "--backend", "fast"], "invalid choice: 'fast'"),
     (["run", "size", "--profile", "smoke", "--tree-threads", "-1"], "--tree-threads takes a count of 0 or more"),
@@ -114,7 +114,7 @@ def test_cli_errors_are_one_clear_line(args, message):
 
 
 def test_cli_missing_data_says_how_to_fix(tmp_path):
-    res = cli("run", "size", "--profile", "smoke", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"))
+    res = cli("run", "size", "--profile", "smoke", "--data-dir", str(tmp_path), str(tmp_path / "o"))
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "apt-get install -y dataset-fashion-mnist" in res.stderr
     assert not (tmp_path / "o" / "cells").exists()  # nothing started before the data checked out
@@ -137,7 +137,7 @@ def test_status_and_run_retrain_fits_of_an_older_recipe_and_only_those(tmp_path)
                        "acc": 0.5, "auc": 0.5, "profile": "smoke"})
     cells = out / "cells" / "size"
     trees = {p.name: p.read_bytes() for p in cells.glob("*_rf_*.json")}
-    where = ["size", "--profile", "smoke", "--out", str(out)]
+    where = ["size", "--profile", "smoke", str(out)]
     status = cli("status", *where)
     assert status.returncode == 1, status.stderr
     assert "2/4 fits stored, 2 left" in status.stdout

@@ -422,11 +422,11 @@ def test_write_tables_writes_what_applies(tmp_path):
 
 
 def test_cli_fit_on_r_reference_csv(tmp_path, capsys):
-    rc = main(["fit", str(R_DIR / "fashion-data-size-results.csv"), "--out", str(tmp_path),
+    rc = main(["fit", str(R_DIR / "fashion-data-size-results.csv"), "--to", str(tmp_path),
                "--targets", "acc=0.85", "--metric", "acc"])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "Learning-curve fits (size)" in out and "wrote" in out
+    assert "Learning curves (size)" in out and "wrote" in out
     fits = pd.read_csv(tmp_path / "tables" / "learning_curve_fits.csv")
     assert set(fits["source"]) == {"fashion-data-size-results"} and set(fits["metric"]) == {"acc"}
     need = pd.read_csv(tmp_path / "tables" / "data_needed.csv")
@@ -439,12 +439,12 @@ def test_cli_fit_on_r_reference_csv(tmp_path, capsys):
     (["--forms", "cubic"], "unknown form"),
 ])
 def test_cli_fit_rejects_bad_input(tmp_path, capsys, args, message):
-    rc = main(["fit", str(R_DIR / "fashion-data-size-results.csv"), "--out", str(tmp_path), *args])
+    rc = main(["fit", str(R_DIR / "fashion-data-size-results.csv"), "--to", str(tmp_path), *args])
     assert rc == 2 and message in capsys.readouterr().err
 
 
 def test_cli_fit_missing_source(tmp_path, capsys):
-    assert main(["fit", str(tmp_path / "nope.csv"), "--out", str(tmp_path)]) == 2
+    assert main(["fit", str(tmp_path / "nope.csv"), "--to", str(tmp_path)]) == 2
     assert "no such file" in capsys.readouterr().err
 
 
@@ -477,7 +477,7 @@ def _set(col, row, value):
 ])
 def test_cli_fit_rejects_a_bad_table_naming_file_column_and_value(tmp_path, capsys, edit, message):
     path = bad_size_csv(tmp_path, edit)
-    assert main(["fit", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert main(["fit", str(path), "--to", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert f"datavsmath fit: error: {path}: {message}" in err
     assert not (tmp_path / "o").exists()  # nothing fitted, nothing written
@@ -486,14 +486,14 @@ def test_cli_fit_rejects_a_bad_table_naming_file_column_and_value(tmp_path, caps
 def test_cli_fit_on_an_empty_file_says_it_is_empty(tmp_path, capsys):
     path = tmp_path / "fashion-data-size-results.csv"
     path.write_text("")
-    assert main(["fit", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert main(["fit", str(path), "--to", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert f"{path}: the file is empty" in err and "--experiment" not in err  # not the R-name hint
 
 
 def test_cli_fit_checks_only_the_metric_it_analyses(tmp_path, capsys):
     path = bad_size_csv(tmp_path, lambda df: df.drop(columns="auc"))
-    rc = main(["fit", str(path), "--out", str(tmp_path / "o"), "--metric", "acc", "--quiet",
+    rc = main(["fit", str(path), "--to", str(tmp_path / "o"), "--metric", "acc", "--quiet",
                "--targets", "acc=0.85"])
     assert rc == 0, capsys.readouterr().err
 

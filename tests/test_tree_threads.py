@@ -177,7 +177,7 @@ def test_ctrl_c_with_tree_threads_exits_with_130_and_a_rerun_completes(tmp_path,
     spec = tmp_path / "sizes.toml"
     spec.write_text('models = ["rf", "dnn"]\nfrac_sample = [0.005, 0.01, 0.02, 0.04, 0.08]\n')
     out = tmp_path / "res"
-    args = ["run", "--spec", spec, "--out", out, "--no-progress", "--tree-threads", "2"]
+    args = ["run", "--spec", spec, out, "--no-progress", "--tree-threads", "2"]
     cells = out / "cells" / "sizes"
     if moment == "tree fit":
         child = child_run(*args)

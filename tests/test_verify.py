@@ -21,7 +21,7 @@ DNN = "size/fashion_dnn_s0.005_d0.0_r0"
 def smoke_folder(tmp_path_factory, fashion_installed):
     """The smoke size grid (rf and dnn at 300 and 600 rows), run once here."""
     out = tmp_path_factory.mktemp("verify") / "res"
-    assert main(["run", "size", "--profile", "smoke", "--out", str(out), "--no-progress"]) == 0
+    assert main(["run", "size", "--profile", "smoke", str(out), "--no-progress"]) == 0
     return out
 
 
@@ -87,7 +87,7 @@ def test_a_damaged_cell_fails_and_stays_where_it_is(smoke_folder, tmp_path, caps
 
 
 @pytest.mark.parametrize("args, message", [
-    (["/nonexistent/folder"], "is not a results folder"),
+    (["/nonexistent/folder"], "no results folder /nonexistent/folder"),
     (["{folder}", "--cells", "size/fashion_rf_s0.3_d0.0_r0"], "no cell size/fashion_rf_s0.3_d0.0_r0"),
     (["{folder}", "--sample", "0"], "--sample takes a count of at least 1"),
     (["{folder}", "--sample", "2", "--models", "svm"], "no cell of svm"),

@@ -30,7 +30,7 @@ def _one_stop(folder: Path) -> dict:
 
     spec = folder / "sizes.toml"
     spec.write_text(SPEC)
-    args = [sys.executable, "-m", "datavsmath.cli", "run", "--spec", str(spec), "--out", str(folder / "res"),
+    args = [sys.executable, "-m", "datavsmath.cli", "run", str(folder / "res"), "--spec", str(spec),
             "--no-progress", "--tree-threads", "2"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, EVENTS: "1"})

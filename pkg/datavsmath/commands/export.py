@@ -3,7 +3,7 @@
 results folder, so they compare 1:1 with the R tables.
 
 example:
-  datavsmath export --out results/quick --to /tmp/tables
+  datavsmath export results/quick --to /tmp/tables
 """
 
 from .run import add_experiment_arguments
@@ -22,7 +22,7 @@ def run(args) -> int:
     _, out, _ = resolve(args, broken=[])  # export reads the folder only; a broken spec is no reason to stop
     store = ResultStore(out)
     if not store.records():
-        raise UserError(f"{out} holds no results; run `datavsmath run --out {out}` first")
+        raise UserError(f"{out} holds no results; run `datavsmath run EXPERIMENT {out}` first")
     for path in store.export(args.to):
         print(f"wrote {path}")
     return 0

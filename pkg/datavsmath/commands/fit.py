@@ -3,8 +3,11 @@
 Fits learning curves (power law and exponential, each with and without a floor; more forms
 with --forms) to the size experiment, estimates the training rows needed for target accuracies/AUCs, the R tables and a
 modelled d(data)/d(quality) for the size x damage grid, breakdown points for the damage
-experiments, and for the pruning experiment a power law per row-selection rule. Prints the summaries and writes tidy CSVs to DIR/tables/ (--to DIR; by default
-the results folder analysed). --out is a deprecated alias of --to.
+experiments, and for the pruning experiment a power law per row-selection rule. Writes tidy
+CSVs to DIR/tables/ (--to DIR; by default the results folder analysed) and prints a summary of
+about one screen: per model and metric the chosen learning-curve form with its exponent and
+floor (95% intervals), the training rows needed for the targets, the label-quality verdict
+(d(data)/d(quality)) and the breakdown points; --verbose prints every summary in full.
 
 tables written (those that apply to the sources):
   learning_curve_fits.csv        every form's parameters, 95% intervals, AICc and Akaike weight
@@ -51,17 +54,18 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_json_argument, add_to_argument, json_records, output_dir
+from . import add_json_argument, add_results_argument, json_records
 
 METRICS = ("acc", "auc")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("sources", nargs="+", metavar="SOURCE",
-                        help="results folder (cells/ or results.csv), tidy results.csv, or an "
-                             "R-shaped CSV; several are analysed side by side")
-    add_to_argument(parser, "where the tables go: DIR/tables/ (default: SOURCE, when it is one "
-                            "results folder)")
+    add_results_argument(parser, "sources", dest="sources", old_to=True,
+                         help_text="results folder (cells/ or results.csv), tidy results.csv, or an "
+                                   "R-shaped CSV; several are analysed side by side")
+    parser.add_argument("--to", metavar="DIR",
+                        help="where the tables go: DIR/tables/ (default: RESULTS, when it is one "
+                             "results folder)")
     parser.add_argument("--targets", action="append", default=[], metavar="METRIC=V[,V...]",
                         help="target metric values for 'data needed', e.g. acc=0.85,0.9 "
                              "(repeatable; default acc=0.85,0.9 and auc=0.98,0.99)")
@@ -90,6 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="analyse tables with out-of-range rows or several rows for one cell: "
                              "a warning counts them, the out-of-range rows are dropped and a cell's "
                              "rows are averaged as replicates (default: an error naming the rows)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print every summary in full (each form's fit, the notes, every table) "
+                             "instead of the one-screen summary")
     parser.add_argument("--quiet", action="store_true", help="print only the files written")
     add_json_argument(parser, "sources, tables ({name: path}; the tables are written as usual), "
                               "data_needed (model, metric, frac_damage, target, verdict, n_needed, "
@@ -284,7 +291,7 @@ def _tables_dir(args) -> str:
 
     from datavsmath.errors import UserError
 
-    to = output_dir(args, "fit")
+    to = args.to
     if to is not None:
         return to
     if len(args.sources) == 1 and Path(args.sources[0]).is_dir():
@@ -293,6 +300,7 @@ def _tables_dir(args) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import textwrap
     import warnings
     from pathlib import Path
 
@@ -328,13 +336,15 @@ def run(args: argparse.Namespace) -> int:
         from datavsmath.report.site import describe_source
 
         if not args.json:
-            print(describe_source(source, df), flush=True)
+            print(textwrap.fill(describe_source(source, df), 100, subsequent_indent="  "), flush=True)
         name = Path(source).stem if Path(source).is_file() else Path(source).resolve().name
         while name in names:  # two sources with the same name stay apart
             name += "'"
         names.add(name)
         frames.append(df.assign(source=name))
     df = pd.concat(frames, ignore_index=True)
+    if not args.json:  # the fits take from seconds to a minute or two: say so before they start
+        print(f"fitting {len(df):,} results: learning curves, rows needed, damage laws ...", flush=True)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", scaling.ScalingWarning)  # reported in the summaries
@@ -349,11 +359,16 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(_json_report(report, args.sources, written))
         return 0
-    if not args.quiet:
-        print(report.summary())
-        print()
-    for path in written:
-        print(f"wrote {path}")
+    if args.quiet or args.verbose:
+        if args.verbose:
+            print(report.summary())
+            print()
+        for path in written:
+            print(f"wrote {path}")
+        return 0
+    from .fit_summary import short_summary
+
+    print(short_summary(report, Path(to) / "tables", written))
     return 0
 
 

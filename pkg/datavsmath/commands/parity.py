@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import add_json_argument, json_records
+from . import add_json_argument, add_results_argument, json_records
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="RESULTS",
-                        help="results folder (cells/ or results.csv) or a tidy results.csv")
+    add_results_argument(parser, "folder",
+                         help_text="results folder (cells/ or results.csv) or a tidy results.csv")
     parser.add_argument("--r", default=None, metavar="DIR",
                         help="folder of R's published CSVs (default: the project's data/r-results)")
     parser.add_argument("--to", default=None, metavar="DIR",

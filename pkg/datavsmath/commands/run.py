@@ -24,21 +24,26 @@ profiles (fits; the plan's estimate for one replicate on a 2-core CPU, from per-
 A plain `datavsmath run` runs every experiment at the quick profile into results/quick; it
 first says so, with the number of fits and the expected time (every run prints this plan).
 
+The results folder is an argument, as in every command: an argument naming an experiment or a
+group (all, r) is one; any other is the folder, at most one, given as a path (results/mine,
+./mine, /tmp/try) or an existing folder. Default: results/<profile>. (--out DIR still works,
+with a note: it is deprecated.)
+
 examples:
   datavsmath run --profile quick
   datavsmath run r --profile full                          # R's four grids (make reproduce)
-  datavsmath run --profile smoke --out /tmp/try             # a one-minute try
+  datavsmath run --profile smoke /tmp/try                   # a one-minute try
   datavsmath run --spec my-grid.toml                       # a spec of your own -> results/my-grid
   datavsmath run size random_damage --profile full --models rf,xgb
-  datavsmath run --profile full --replicates 3 --out results/full-3rep
+  datavsmath run results/full-3rep --profile full --replicates 3
   datavsmath run --profile full --backend naive          # one model.fit per cell, as in R
   datavsmath run --profile full --cluster local --workers 2
   datavsmath run --profile full --scheduler tcp://head:8786
   datavsmath run noise_models --profile quick             # damage rules side by side
   datavsmath run random_damage --damage matrix:my.csv      # a transition matrix of your own
-  datavsmath run size --dataset mnist --out results/mnist      # digit MNIST (data --install first)
-  datavsmath run size --dataset digits --out /tmp/digits        # scikit-learn's 8x8 digits
-  datavsmath run size --dataset my-data.csv --label-column digit --out /tmp/mine
+  datavsmath run size results/mnist --dataset mnist   # digit MNIST (data --install first)
+  datavsmath run size /tmp/digits --dataset digits    # scikit-learn's 8x8 digits
+  datavsmath run size /tmp/mine --dataset my-data.csv --label-column digit
 
 datasets (--dataset): fashion (default), mnist, digits, or a folder of IDX files, an .npz
 (x_train, y_train, x_test, y_test) or a .csv of one's own (`datavsmath data --help`). Sample
@@ -59,22 +64,24 @@ import argparse
 import os
 import sys
 
+from . import add_out_alias
 from .data import add_data_arguments
 
 
 def add_experiment_arguments(p, default_profile="quick"):
     """Options naming experiments, profile and results folder (shared with status/export)."""
-    p.add_argument("experiments", nargs="*", default=["all"], metavar="EXPERIMENT",
+    p.add_argument("experiments", nargs="*", default=["all"], metavar="EXPERIMENT|RESULTS",
                    help="size, random_damage, constant_damage, size_x_damage, pruning, noise_models; "
-                        "r (R's four: size to size_x_damage); or all (default)")
+                        "r (R's four: size to size_x_damage); or all (default). An argument that is "
+                        "no experiment is the results folder (at most one): a path such as "
+                        "results/quick or ./mine, or a folder that exists (default: results/<profile>)")
     p.add_argument("--spec", metavar="FILE",
                    help="a spec file of your own instead of EXPERIMENT (the keys of reproduce/*.toml; "
                         "validated before anything runs); default profile full, i.e. its grid as written, "
                         "default folder results/<file name>")
     p.add_argument("--profile", default=None, choices=["full", "quick", "smoke"],
                    help=f"grid profile (default: the folder's, else {default_profile})")
-    p.add_argument("--out", default=None,
-                   help="results folder, read and written (default: results/<profile>)")
+    add_out_alias(p, "experiments")
 
 
 def _csv_list(text):
@@ -235,7 +242,7 @@ def _plan_text(profile, out, exps, store, bare: bool) -> str:
         return (f"plan: profile {profile}, {n_todo} of {n_all} fits to run ({names}), {when}{retrain}\n"
                 f"results folder: {out}")
     return "\n".join([
-        "datavsmath run: no experiment, --profile or --out given, so this runs the defaults:",
+        "datavsmath run: no experiment, --profile or results folder given, so this runs the defaults:",
         f"  profile:        {profile}" + ("" if profile != "quick" else
                                           " (a preview, not the R grids; --profile full for those, "
                                           "--profile smoke for a one-minute try)"),
@@ -263,7 +270,7 @@ def check_folder_profile(out, profile: str, *, other: bool) -> None:
     if recorded and recorded != profile and not other:
         raise UserError(f"{out} holds a {recorded} run (provenance.json); a {profile} run there would reuse "
                         f"its fits of the same cells and relabel the folder {profile}. Choose another folder "
-                        "with --out, or pass --other-profile to do it anyway")
+                        "(an argument, e.g. results/mine), or pass --other-profile to do it anyway")
 
 
 def check_grid_size(exps, *, yes: bool, ask=None) -> None:
@@ -330,7 +337,7 @@ def preflight(out, n_fits: int) -> None:
             os.unlink(probe)
     except OSError as exc:
         raise UserError(f"cannot write to the results folder {out} ({exc.strerror}); choose "
-                        "another folder with --out, or make this one writable") from None
+                        "another folder (an argument, e.g. results/mine), or make this one writable") from None
     free, need = shutil.disk_usage(out).free, estimate_bytes(n_fits)
     if free < need:
         raise UserError(f"{out} has {free / 2**20:.1f} MiB free; this run needs about "

@@ -19,16 +19,17 @@ exit status (for scripts):
   141  the reader of the output went away early (e.g. `| head -1`); nothing is printed about it
 
 examples:
-  datavsmath status --out results/full
-  datavsmath status --out results/quick || echo "not finished yet"
-  datavsmath status r --replicates 3 --out results/full      # R's grids, three runs per cell
-  datavsmath status size --dataset mnist --out results/mnist
-  datavsmath status --out results/full --json | jq .complete
+  datavsmath status results/full
+  datavsmath status results/quick || echo "not finished yet"
+  datavsmath status r results/full --replicates 3       # R's grids, three runs per cell
+  datavsmath status size results/mnist --dataset mnist
+  datavsmath status results/full --json | jq .complete
 """
 
 import json
 import sys
 
+from . import results_missing_message
 from .run import add_experiment_arguments
 
 
@@ -64,8 +65,7 @@ def run(args) -> int:
     broken: list = []
     profile, out, exps = resolve(args, broken=broken)
     if not out.is_dir():
-        raise UserError(f"{out}: no such results folder; give the folder a run wrote with --out "
-                        "(e.g. --out results/quick), or start one with `datavsmath run`")
+        raise UserError(results_missing_message(out, "status"))
     report = collect(args, profile, out, exps, broken)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -121,7 +121,7 @@ def print_report(r: dict) -> None:
     for e in r["experiments"]:
         if not e["started"]:
             print(f"  {e['experiment']:<16} {0:>4}/{e['fits']} fits, not started (beyond R's grids; "
-                  f"`datavsmath run {e['experiment']} --profile {r['profile']}`)")
+                  f"`datavsmath run {e['experiment']} {r['folder']} --profile {r['profile']}`)")
             continue
         print(f"  {e['experiment']:<16} {e['stored']:>4}/{e['fits']} fits stored"
               + (f", {e['left']} left (~{e['cpu_hours_left']:.1f} CPU-hours on 2 cores)" if e["left"]

@@ -44,13 +44,15 @@ import json
 import sys
 from pathlib import Path
 
+from . import add_results_argument
+
 
 def _models(text):
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def add_arguments(p):
-    p.add_argument("results", metavar="RESULTS", help="a results folder written by `datavsmath run`")
+    add_results_argument(p, "folder", dest="results", help_text="a results folder written by `datavsmath run`")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--sample", type=int, default=None, metavar="N",
                        help="verify N cells drawn at random with --seed (default 5)")
@@ -122,7 +124,7 @@ def run(args) -> int:
 
     stored = stored_cells(root)
     if not stored:
-        raise UserError(f"{root} holds no cells; run `datavsmath run --out {root}` first")
+        raise UserError(f"{root} holds no cells; run `datavsmath run EXPERIMENT {root}` first")
     names = list(stored)
     if not args.cells:  # a sample is drawn among the cells this machine can retrain
         missing = _missing_datasets(stored, args.data_dir)

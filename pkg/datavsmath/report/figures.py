@@ -327,12 +327,13 @@ def talk_figures(results: pd.DataFrame, dataset: str = "fashion") -> dict[str, g
 def export_figures(results: pd.DataFrame | None, out_dir: str | os.PathLike, *, dpi: int = DEFAULT_DPI,
                    width: float = DEFAULT_SIZE[0], height: float = DEFAULT_SIZE[1],
                    illustrations: bool = True, tables_dir: str | os.PathLike | None = None,
-                   note: str | None = None) -> list[Path]:
+                   note: str | None = None, progress=None) -> list[Path]:
     """Write every figure the results allow as ``<out_dir>/<name>.png``: the talk's figures
     (per dataset present; digit-MNIST files get an ``mnist-`` prefix), the learning curves and,
     from ``tables_dir``, the statistics charts, plus (if ``illustrations``) the two
     damaged-label charts. ``note`` (e.g. "QUICK PREVIEW") is added to the caption of every
-    figure drawn from the results. Returns the written paths."""
+    figure drawn from the results. ``progress(i, n, name)``, when given, is called before the
+    i-th of n figures is drawn (drawing takes about a second each). Returns the written paths."""
     out_dir = Path(out_dir)
     figs: dict[str, ggplot] = {}
     if results is not None and len(results):
@@ -351,7 +352,12 @@ def export_figures(results: pd.DataFrame | None, out_dir: str | os.PathLike, *, 
             samples = sample_images(dataset)
             if samples is not None:
                 figs[("" if dataset == "fashion" else f"{dataset}-") + "sample-images"] = samples
-    return [save_png(p, out_dir / f"{name}.png", width, height, dpi) for name, p in figs.items()]
+    written = []
+    for i, (name, p) in enumerate(figs.items(), 1):
+        if progress is not None:
+            progress(i, len(figs), name)
+        written.append(save_png(p, out_dir / f"{name}.png", width, height, dpi))
+    return written
 
 
 def sample_images_figure(x: np.ndarray, y: np.ndarray, class_names: list[str], per_class: int = 1,

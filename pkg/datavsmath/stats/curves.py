@@ -1,7 +1,7 @@
 """Maximum-likelihood fit of one nonlinear curve with statsmodels, and its inference.
 
-Why one module of ~530 lines: the fit, its inference and the :class:`Summary` that prints it
-share the same state and are read together.
+Why one module of ~500 lines: the fit and its inference share the same state and are read
+together (:class:`~datavsmath.stats.summary.Summary`, which prints it, has its own module).
 
 Model: ``y_i = mean(theta, x_i) + eps_i`` with ``eps_i ~ N(0, sigma^2 / w_i)``, independent;
 ``w_i`` are known relative weights (1 for single runs; replicate counts over per-cell variances
@@ -31,77 +31,13 @@ from statsmodels.base.model import GenericLikelihoodModel
 from statsmodels.tools.numdiff import approx_fprime
 
 from .forms import Form, get_form
+from .summary import Summary
 
 __all__ = ["CurveModel", "CurveFit", "ScalingWarning", "Summary", "fit_curve", "never_chance"]
 
 
 class ScalingWarning(UserWarning):
     """A fit or a derived quantity is degenerate or untrustworthy; the message says why."""
-
-
-def _fmt_cell(v, digits: int = 4) -> str:
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
-        return str(v)
-    if isinstance(v, (float, np.floating)):
-        return "nan" if not np.isfinite(v) and np.isnan(v) else f"{float(v):.{digits}g}"
-    return "" if v is None else str(v)
-
-
-class Summary:
-    """A printable report in the manner of statsmodels' ``summary()``: a title, tables and
-    notes. ``str()``/``as_text()`` for the console, ``as_html()`` for notebooks."""
-
-    def __init__(self, title: str):
-        self.title = title
-        self.parts: list = []
-
-    def add_df(self, df: pd.DataFrame, index: bool = True, digits: int = 4):
-        """Add a table; floats shown to ``digits`` significant digits, bools as yes/no."""
-        self.parts.append(("df", df.apply(lambda col: col.map(lambda v: _fmt_cell(v, digits))),
-                           index))
-
-    def add_text(self, text: str):
-        self.parts.append(("text", text, None))
-
-    def extend(self, other: "Summary"):
-        """Append another summary's parts under its title."""
-        self.parts.append(("title", other.title, None))
-        self.parts.extend(other.parts)
-
-    def as_text(self) -> str:
-        import textwrap
-
-        blocks = [p[1].to_string(index=p[2]) for p in self.parts if p[0] == "df"]
-        width = max([78] + [len(line) for b in blocks for line in b.splitlines()])
-        out = [self.title.center(width).rstrip(), "=" * width]
-        for kind, obj, index in self.parts:
-            if kind == "df":
-                out += [obj.to_string(index=index), "-" * width]
-            elif kind == "title":
-                out += ["", obj.center(width).rstrip(), "=" * width]
-            else:
-                out += textwrap.wrap(obj, width) or [""]
-        return "\n".join(out)
-
-    def as_html(self) -> str:
-        import html
-
-        out = [f"<h4>{html.escape(self.title)}</h4>"]
-        for kind, obj, index in self.parts:
-            if kind == "df":
-                out.append(obj.to_html(index=index))
-            else:
-                tag = "h4" if kind == "title" else "p"
-                out.append(f"<{tag}>{html.escape(obj)}</{tag}>")
-        return "\n".join(out)
-
-    _repr_html_ = as_html
-    __str__ = as_text
-
-    def __repr__(self):
-        return self.as_text()
 
 
 class CurveModel(GenericLikelihoodModel):
