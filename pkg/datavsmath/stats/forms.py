@@ -1,8 +1,5 @@
 """Curve forms for the scaling statistics: learning curves and a dose-response curve.
 
-Why one module of ~580 lines: every form is an entry of the same registry, beside the helpers
-the entries share (Jacobians, starts, inverses); split, the place to add a form would scatter.
-
 A :class:`Form` is the deterministic part of a nonlinear regression ``y = mean(theta, x) + noise``.
 It knows its mean and Jacobian, how to map its *internal* parameters ``theta`` (the ones the
 optimiser sees) to the *natural* parameters that are reported, starting values, and how to
@@ -475,10 +472,6 @@ def _sigmoid_starts(link, form_mean, with_floor: bool):
     return starts
 
 
-_mmf_mean, _mmf_jac = _with_floor(_logpow_mean, _logpow_jac)
-_weibull_mean, _weibull_jac = _with_floor(_weibull_core_mean, _weibull_core_jac)
-
-
 # vapor pressure: log e linear in (1, 1/x, -log x): theta = (alpha, beta, k)
 def _vapor_design(x):
     return np.column_stack([np.ones_like(x), 1.0 / x, -np.log(x)])
@@ -512,6 +505,19 @@ def _sigmoid_natural(t, xr):
 
 _POSITIVE = (0.0, np.inf)
 
+
+def _sigmoid(name, formula, scale, link, core_mean, core_jac, at, with_floor=True) -> Form:
+    """A sigmoid form in log x falling from c + a to c (mmf, weibull; log_power without the floor):
+    theta = (log a, log of the scale over n_ref, log h[, c]); a, the scale and h are positive."""
+    mean, jac = _with_floor(core_mean, core_jac) if with_floor else (core_mean, core_jac)
+    floor = {"floor": lambda t: t[3]} if with_floor else {}
+    shape = ("a", scale, "h")
+    return Form(name=name, formula=formula, internal=("log_a", f"log_{scale.upper()}", "log_h") + ("c",) * with_floor,
+                natural=shape + ("c",) * with_floor, mean=mean, jac=jac, to_natural=_sigmoid_natural,
+                starts=_sigmoid_starts(link, mean, with_floor),
+                inverse=_inverse(_sigmoid_log_x(link), floor.get("floor", lambda t: 0.0), lambda t: np.exp(t[2])),
+                rate="h", log_ci=frozenset(shape), bounds=dict.fromkeys(shape, _POSITIVE), at=at, **floor)
+
 POWER4 = Form(
     name="power4", formula="e = c + a (n + d)^(-b)", internal=("log_A", "b", "log_D", "c"),
     natural=("a", "b", "d", "c"), mean=_power4_mean, jac=_power4_jac,
@@ -523,25 +529,6 @@ POWER4 = Form(
     bounds={"a": _POSITIVE, "d": _POSITIVE},
     at=lambda p, n: p["c"] + p["a"] * (n + p["d"]) ** -p["b"],
 )
-MMF = Form(
-    name="mmf", formula="e = c + a / (1 + (n / m)^h)", internal=("log_a", "log_M", "log_h", "c"),
-    natural=("a", "m", "h", "c"), mean=_mmf_mean, jac=_mmf_jac,
-    to_natural=_sigmoid_natural, starts=_sigmoid_starts(_MMF_LINK, _mmf_mean, True),
-    inverse=_inverse(_sigmoid_log_x(_MMF_LINK), lambda t: t[3], lambda t: np.exp(t[2])),
-    floor=lambda t: t[3], rate="h", log_ci=frozenset({"a", "m", "h"}),
-    bounds={"a": _POSITIVE, "m": _POSITIVE, "h": _POSITIVE},
-    at=lambda p, n: p["c"] + p["a"] / (1 + (n / p["m"]) ** p["h"]),
-)
-WEIBULL = Form(
-    name="weibull", formula="e = c + a exp(-(n / s)^h)", internal=("log_a", "log_S", "log_h", "c"),
-    natural=("a", "s", "h", "c"), mean=_weibull_mean, jac=_weibull_jac,
-    to_natural=_sigmoid_natural,
-    starts=_sigmoid_starts(_WEIBULL_LINK, _weibull_mean, True),
-    inverse=_inverse(_sigmoid_log_x(_WEIBULL_LINK), lambda t: t[3], lambda t: np.exp(t[2])),
-    floor=lambda t: t[3], rate="h", log_ci=frozenset({"a", "s", "h"}),
-    bounds={"a": _POSITIVE, "s": _POSITIVE, "h": _POSITIVE},
-    at=lambda p, n: p["c"] + p["a"] * np.exp(-(n / p["s"]) ** p["h"]),
-)
 VAPOR_PRESSURE = Form(
     name="vapor_pressure", formula="e = exp(a + b / n - k log n)",
     internal=("alpha", "beta", "k"), natural=("a", "b", "k"),
@@ -552,15 +539,12 @@ VAPOR_PRESSURE = Form(
     rate="k",
     at=lambda p, n: np.exp(p["a"] + p["b"] / n - p["k"] * np.log(n)),
 )
-LOG_POWER = Form(
-    name="log_power", formula="e = a / (1 + (n / m)^h)", internal=("log_a", "log_M", "log_h"),
-    natural=("a", "m", "h"), mean=_logpow_mean, jac=_logpow_jac,
-    to_natural=_sigmoid_natural, starts=_sigmoid_starts(_MMF_LINK, _logpow_mean, False),
-    inverse=_inverse(_sigmoid_log_x(_MMF_LINK), lambda t: 0.0, lambda t: np.exp(t[2])),
-    rate="h", log_ci=frozenset({"a", "m", "h"}),
-    bounds={"a": _POSITIVE, "m": _POSITIVE, "h": _POSITIVE},
-    at=lambda p, n: p["a"] / (1 + (n / p["m"]) ** p["h"]),
-)
+MMF = _sigmoid("mmf", "e = c + a / (1 + (n / m)^h)", "m", _MMF_LINK, _logpow_mean, _logpow_jac,
+               at=lambda p, n: p["c"] + p["a"] / (1 + (n / p["m"]) ** p["h"]))
+WEIBULL = _sigmoid("weibull", "e = c + a exp(-(n / s)^h)", "s", _WEIBULL_LINK, _weibull_core_mean,
+                   _weibull_core_jac, at=lambda p, n: p["c"] + p["a"] * np.exp(-(n / p["s"]) ** p["h"]))
+LOG_POWER = _sigmoid("log_power", "e = a / (1 + (n / m)^h)", "m", _MMF_LINK, _logpow_mean, _logpow_jac,
+                     at=lambda p, n: p["a"] / (1 + (n / p["m"]) ** p["h"]), with_floor=False)
 
 
 #: the learning-curve forms by name, in the order they are reported
