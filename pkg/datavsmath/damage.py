@@ -12,6 +12,9 @@ K) are two such rules; :func:`confusion_rule` makes one from a confusion matrix 
 (:func:`instance_damage`) keeps the same stratified count but gives every row its own
 transition row and its own chance of being chosen. :func:`transition_counts` is the realised
 noise matrix of a damaged label vector.
+
+The rules an experiment names (``damage = "random"``, ...) are registered in
+:data:`datavsmath.noise.NOISE_RULES`, which builds on these functions; a new rule is added there.
 """
 
 from __future__ import annotations
@@ -189,9 +192,6 @@ def constant_damage(
 #: the noise literature's names for the R testbench's two rules: the same matrices, the same draws
 symmetric_rule = random_rule
 pair_rule = constant_rule
-
-#: damage kinds the experiment specs may name
-RULES = {"random": random_rule, "constant": constant_rule}
 
 
 def _square(matrix, n_classes: int, name: str) -> np.ndarray:

@@ -93,16 +93,27 @@ def _damage_option(text):
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _damage_help() -> str:
+    """``--damage``'s help, from the registered noise rules."""
+    from ..noise import NOISE_RULES
+
+    def shown(rule):
+        if not rule.matrix_file:
+            return rule.name
+        return f"{rule.name}{':FILE' if rule.needs_file else '[:FILE]'} (FILE: {rule.matrix_file})"
+
+    return ("replace the damage rule of the experiments that damage labels: "
+            + ", ".join(shown(r) for r in NOISE_RULES.values())
+            + "; a FILE holds K lines of K comma-separated non-negative numbers (a transition matrix's "
+            "rows are scaled to sum to 1), and confusion without one uses the shipped Fashion-MNIST "
+            "matrix; the experiment is stored as <name>-<rule> (e.g. random_damage-matrix-myfile)")
+
+
 def add_arguments(p):
     add_experiment_arguments(p)
     p.add_argument("--models", type=_csv_list, help="comma-separated subset of the models, e.g. rf,cnn")
     p.add_argument("--replicates", type=int, help="independent seeds per cell (default 1)")
-    p.add_argument("--damage", type=_damage_option, metavar="RULE[:FILE]",
-                   help="replace the damage rule of the experiments that damage labels: random, symmetric, "
-                        "constant, pair, confusion[:FILE] (confusion counts; default the shipped Fashion-MNIST "
-                        "matrix), matrix:FILE (a K x K transition matrix: K lines of K comma-separated "
-                        "non-negative numbers, zero diagonal, rows scaled to sum to 1) or instance; the "
-                        "experiment is stored as <name>-<rule> (e.g. random_damage-matrix-myfile)")
+    p.add_argument("--damage", type=_damage_option, metavar="RULE[:FILE]", help=_damage_help())
     add_data_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.add_argument("--backend", default="auto", choices=["auto", "naive", "fused"],
