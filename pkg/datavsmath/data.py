@@ -136,9 +136,22 @@ class Dataset:
 # --- datasets of one's own --------------------------------------------------------------
 
 def dataset_name(spec: str | os.PathLike) -> str:
-    """The short name of ``--dataset SPEC``: a named dataset's own name, else the file's or
-    folder's stem with anything but letters, digits, ``-`` and ``_`` replaced by ``_``. It keys
-    seeds, cell files and result rows, so it must not be one of the named datasets."""
+    """The short name of ``--dataset SPEC``.
+
+    It keys seeds, cell files and result rows, so a file's name must not be one of the named
+    datasets.
+
+    Parameters
+    ----------
+    spec : str or PathLike
+        A named dataset, or a file or folder of one's own.
+
+    Returns
+    -------
+    str
+        A named dataset's own name, else the file's or folder's stem with anything but letters,
+        digits, ``-`` and ``_`` replaced by ``_``; DataError if that is a named dataset's.
+    """
     spec = str(spec)
     if spec in BUILTIN:
         return spec
@@ -152,12 +165,34 @@ def dataset_name(spec: str | os.PathLike) -> str:
 
 
 def class_count(spec: str | os.PathLike) -> int | None:
-    """Classes of a named dataset without loading it; None for a file or folder."""
+    """Classes of a named dataset without loading it.
+
+    Parameters
+    ----------
+    spec : str or PathLike
+        What ``--dataset`` was given.
+
+    Returns
+    -------
+    int or None
+        The class count of a named dataset; None for a file or folder.
+    """
     return _CLASSES.get(str(spec))
 
 
 def train_rows(spec: str | os.PathLike) -> int | None:
-    """Training rows of a named dataset without loading it; None for a file or folder."""
+    """Training rows of a named dataset without loading it.
+
+    Parameters
+    ----------
+    spec : str or PathLike
+        What ``--dataset`` was given.
+
+    Returns
+    -------
+    int or None
+        The training rows of a named dataset; None for a file or folder.
+    """
     return _TRAIN_ROWS.get(str(spec))
 
 
@@ -174,11 +209,29 @@ def load_dataset(
     verify: bool = True,
     label_column: str = "label",
 ) -> Dataset:
-    """Find, read and verify a dataset (see the module docstring for what ``name`` may be).
+    """Find, read and verify a dataset.
 
-    Returns a :class:`Dataset`. Raises :class:`DataError` naming what is wrong and how to fix
-    it: files missing (with the places searched and the command that installs them), corrupt,
-    or arrays that do not form a dataset (:func:`check_arrays`).
+    Parameters
+    ----------
+    name : str
+        A named dataset, a folder of IDX files, an .npz or a .csv file (the module docstring
+        says what each holds).
+    data_dir : str or PathLike, optional
+        Where the IDX files of a named IDX dataset are (else they are searched for,
+        :func:`datavsmath.idx.locate_dataset`).
+    download : bool
+        Download a named IDX dataset that is not found (not with ``data_dir``).
+    verify : bool
+        Check a named IDX dataset's shapes, classes and content hashes.
+    label_column : str
+        The label column of a .csv file.
+
+    Returns
+    -------
+    Dataset
+        Raises :class:`DataError` naming what is wrong and how to fix it: files missing (with
+        the places searched and the command that installs them), corrupt, or arrays that do not
+        form a dataset (:func:`check_arrays`).
     """
     name = str(name)
     if name == "digits":
@@ -283,10 +336,21 @@ def _dataset(name: str, arrays: dict[str, np.ndarray], source: str) -> Dataset:
 def check_arrays(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
     """Check that four arrays form a dataset and return them in the models' form.
 
-    Images (n, h, w) or feature rows (n, p), the same shape in both sets; labels (n,) whole
-    numbers 0..k-1, k >= 2, every class in both sets; values finite. Whole-number values in
-    0..255 become uint8 grey levels, any other values float32 features. Raises DataError
-    naming ``where``, the array and what is wrong.
+    Parameters
+    ----------
+    arrays : dict of str -> array
+        x_train, y_train, x_test, y_test: images (n, h, w) or feature rows (n, p), the same
+        shape in both sets; labels (n,) whole numbers 0..k-1, k >= 2, every class in both sets;
+        values finite.
+    where : str
+        Where they came from, for the message.
+
+    Returns
+    -------
+    dict of str -> ndarray
+        The same keys: labels int64; whole-number values in 0..255 as uint8 grey levels, any
+        other values as float32 features. DataError naming ``where``, the array and what is
+        wrong otherwise.
     """
     def fail(problem: str) -> DataError:
         return DataError(f"{where}: {problem}")

