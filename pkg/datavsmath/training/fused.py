@@ -143,8 +143,14 @@ def _gpu_free_bytes() -> int | None:
 
 
 def device_profile() -> dict:
-    """What this process trains on: ``{"gpu": name or None, "gpu_free_bytes": int or None,
-    "cpu_cores": int}``. Dask workers report theirs to the client that plans the grid."""
+    """What this process trains on. Dask workers report theirs to the client that plans the grid.
+
+    Returns
+    -------
+    dict
+        ``gpu``: the GPU's name or None; ``gpu_free_bytes``: its free memory (nvidia-smi) or
+        None; ``cpu_cores``: the CPU cores.
+    """
     name = gpu_name()
     return {"gpu": name, "gpu_free_bytes": _gpu_free_bytes() if name else None,
             "cpu_cores": os.cpu_count() or 1}
@@ -153,15 +159,39 @@ def device_profile() -> dict:
 # --- planning ------------------------------------------------------------------------------
 
 def fusable(model: str) -> bool:
-    """True if ``model`` is a keras network (a :class:`KerasNet`), which can be fused."""
+    """Whether ``model`` can be fused.
+
+    Parameters
+    ----------
+    model : str
+        A registered model.
+
+    Returns
+    -------
+    bool
+        True if it is a keras network (a :class:`~datavsmath.models.KerasNet`).
+    """
     return isinstance(make_model(model, seed=0), KerasNet)
 
 
 @functools.lru_cache(maxsize=None)
 def copy_bytes(model: str, n_classes: int = 10) -> int:
-    """Rough device memory of one fused copy of ``model`` in bytes: weights, gradient and two
-    optimizer slots (4 x params), plus forward activations kept for the backward pass and
-    their gradients (3 x activations x batch), all float32."""
+    """Rough device memory of one fused copy of ``model``: weights, gradient and two optimizer
+    slots (4 x params), plus forward activations kept for the backward pass and their
+    gradients (3 x activations x batch), all float32.
+
+    Parameters
+    ----------
+    model : str
+        A fusable registered model.
+    n_classes : int
+        Classes K.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
     import keras
 
     net = make_model(model, seed=0, n_classes=n_classes)
@@ -195,10 +225,23 @@ class Plan:
 
 
 def plan_for(model: str, requested: str = "auto", profile: dict | None = None) -> Plan:
-    """Choose the backend for ``model`` on the device described by ``profile``
-    (default: this process's :func:`device_profile`).
+    """Choose the backend for ``model`` on a device.
 
-    requested : "auto" (GPU: fused; CPU: :data:`CPU_POLICY`), "naive" or "fused".
+    Parameters
+    ----------
+    model : str
+        A registered model.
+    requested : str
+        "auto" (GPU: fused with XLA, as many copies as :data:`GPU_MEMORY_SHARE` of the free
+        memory holds, at most :data:`GPU_MAX_COPIES`; CPU: :data:`CPU_POLICY`), "naive" or
+        "fused".
+    profile : dict, optional
+        The device (:func:`device_profile`); default this process's.
+
+    Returns
+    -------
+    Plan
+        The backend, copies per program, XLA, and why.
     """
     if requested not in BACKENDS:
         raise ValueError(f"unknown backend {requested!r}; choose from {', '.join(BACKENDS)}")
@@ -250,8 +293,25 @@ class FusedKerasNets:
     @classmethod
     def for_model(cls, model: str, seeds: Sequence[int], n_classes: int = 10, jit: bool | None = None,
                   input_shape: tuple[int, ...] = (28, 28)):
-        """Fused copies of the registered model ``model`` ("dnn", "cnn") for examples of
-        ``input_shape``."""
+        """Fused copies of a registered network.
+
+        Parameters
+        ----------
+        model : str
+            A registered keras model ("dnn", "cnn").
+        seeds : sequence of int
+            One seed per copy.
+        n_classes : int
+            Classes K.
+        jit : bool, optional
+            Compile each step with XLA (default: on a GPU).
+        input_shape : tuple of int
+            Shape of one example.
+
+        Returns
+        -------
+        FusedKerasNets
+        """
         return cls(make_model(model, seed=int(seeds[0]), n_classes=n_classes, input_shape=input_shape),
                    seeds, jit)
 
@@ -260,8 +320,21 @@ class FusedKerasNets:
         return len(self.seeds)
 
     def order(self, rng: np.random.Generator, n_train: int) -> tuple[np.ndarray, np.ndarray]:
-        """One epoch's row order of one copy, padded: indices (S, B) and row weights (S, B),
-        S = ceil(n_train / B); padded slots index row 0 with weight 0."""
+        """One epoch's row order of one copy, padded to whole batches.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The copy's shuffle stream.
+        n_train : int
+            Its training rows.
+
+        Returns
+        -------
+        (ndarray, ndarray)
+            Indices (S, B) int32 and row weights (S, B) float32, S = ceil(n_train / B); padded
+            slots index row 0 with weight 0.
+        """
         batch = self.template.batch_size
         steps = -(-n_train // batch)
         idx = np.zeros(steps * batch, dtype=np.int32)
@@ -271,8 +344,22 @@ class FusedKerasNets:
         return idx.reshape(steps, batch), w.reshape(steps, batch)
 
     def fit(self, x: np.ndarray, ys, on_epoch=None) -> "FusedKerasNets":
-        """Train every copy on the same rows: copy i on ``(x, ys[i])``. ``on_epoch(done,
-        epochs)`` is called after each epoch (progress)."""
+        """Train every copy on the same rows: copy i on ``(x, ys[i])``.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n, *input_shape)
+            The images.
+        ys : int array, shape (n_copies, n)
+            One label row per copy.
+        on_epoch : callable, optional
+            ``on_epoch(done, epochs)``, called after each epoch (progress).
+
+        Returns
+        -------
+        FusedKerasNets
+            self, fitted.
+        """
         ys = np.asarray(ys)
         if ys.ndim != 2 or ys.shape != (self.n_copies, len(x)):
             raise ValueError(f"ys must have shape (n_copies, n_rows) = ({self.n_copies}, {len(x)}), got {ys.shape}")
@@ -282,16 +369,28 @@ class FusedKerasNets:
     def fit_rows(self, x: np.ndarray, rows, ys, on_epoch=None) -> FusedKerasNets:
         """Train every copy on its own rows of one image base.
 
-        x : (n_base, 28, 28) uint8, the images all copies draw from (the grid passes all
-            training images, which then stay on the device across fits)
-        rows : N integer arrays, copy i's rows of ``x`` in the order a naive fit is given them
-            (n_i of them; copies may differ in their rows and their number of rows)
-        ys : N label arrays, ``ys[i]`` of shape (n_i,)
-
         Copy i is trained as ``KerasNet`` with ``seeds[i]`` on ``(x[rows[i]], ys[i])``: its own
         validation cut floor(0.8 n_i), its own shuffle each epoch, ceil(cut_i / 128) steps per
         epoch. Copies with fewer steps than the group's longest are padded with empty steps that
         change none of their state (weights, dropout seeds, optimizer slots and step counter).
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_base, *input_shape)
+            The images all copies draw from (the grid passes all training images, which then stay
+            on the device across fits).
+        rows : sequence of int arrays
+            Copy i's rows of ``x`` in the order a naive fit is given them (n_i of them; copies may
+            differ in their rows and their number of rows).
+        ys : sequence of int arrays
+            ``ys[i]`` of shape (n_i,), copy i's labels.
+        on_epoch : callable, optional
+            ``on_epoch(done, epochs)``, called after each epoch (progress).
+
+        Returns
+        -------
+        FusedKerasNets
+            self, fitted.
         """
         t = self.template
         if len(rows) != self.n_copies or len(ys) != self.n_copies:
@@ -349,8 +448,20 @@ class FusedKerasNets:
         return self
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Class probabilities of every copy: (N, len(x), n_classes) float32. On JAX one call
-        for all copies and all batches, the images cached on the device."""
+        """Class probabilities of every copy. On JAX one call for all copies and all batches, the
+        images cached on the device.
+
+        Parameters
+        ----------
+        x : ndarray, shape (m, *input_shape)
+            The images to score.
+        batch_size : int
+            Rows per compiled call.
+
+        Returns
+        -------
+        ndarray of float32, shape (n_copies, m, n_classes)
+        """
         prog = getattr(self, "_program", None)
         if prog is None:
             raise RuntimeError("fit first")
@@ -370,14 +481,35 @@ class FusedKerasNets:
         return np.concatenate(out, axis=1)
 
     def weights(self, copy: int) -> list[np.ndarray]:
-        """Trained weights of one copy (numpy arrays, the network's ``get_weights`` order)."""
+        """Trained weights of one copy.
+
+        Parameters
+        ----------
+        copy : int
+            The copy, 0..n_copies-1.
+
+        Returns
+        -------
+        list of ndarray
+            In the network's ``get_weights`` order.
+        """
         if getattr(self, "_program", None) is None or self._program.owner is not self:
             raise RuntimeError("fit first (and before the next fit of the same shape)")
         return self._program.weights(copy)
 
     def optimizer_steps(self, copy: int) -> int:
-        """Optimizer steps one copy took (``epochs x ceil(floor(0.8 n) / 128)`` for a fit like
-        ``model.fit``'s)."""
+        """Optimizer steps one copy took.
+
+        Parameters
+        ----------
+        copy : int
+            The copy, 0..n_copies-1.
+
+        Returns
+        -------
+        int
+            ``epochs x ceil(floor(0.8 n) / 128)`` for a fit like ``model.fit``'s.
+        """
         if getattr(self, "_program", None) is None or self._program.owner is not self:
             raise RuntimeError("fit first (and before the next fit of the same shape)")
         return self._program.optimizer_iterations(copy)

@@ -33,7 +33,17 @@ MAX_DEVICE_IMAGES = 4
 
 
 def to_device(array: np.ndarray):
-    """``array`` on the default device of the keras backend in use (a GPU if any)."""
+    """An array on the default device of the keras backend in use (a GPU if any).
+
+    Parameters
+    ----------
+    array : ndarray
+        The host array.
+
+    Returns
+    -------
+    tf.Tensor or jax.Array
+    """
     if keras_backend() == "jax":
         import jax
 
@@ -46,16 +56,7 @@ def to_device(array: np.ndarray):
 class Program:
     """N copies of one network with their optimizers and compiled train / predict functions,
     for the keras backend in use (subclasses). Kept in a small cache and re-seeded by each fit
-    of the same shape (:func:`program`).
-
-    run_epoch(x, rowmap, y, order, w, masked): x (n_base, *features) float32, rowmap (N, L)
-    and y (N, L) int32 on the device (from :func:`to_device`): copy i's training position p is base
-    row ``rowmap[i, p]`` with label ``y[i, p]``; order (S, N, B) int32 positions and w (S, N, B)
-    float32 row weights (numpy; 0 marks padding). ``masked``: some copy has a step whose
-    weights are all 0 (it has fewer steps than another copy); such a step must leave that copy's
-    weights, dropout seeds and optimizer state exactly as they were. Returns a handle to the
-    epoch's last summed loss (``wait`` blocks on it).
-    predict(x): (m, *features) numpy -> (N, m, k) numpy.
+    of the same shape (:func:`program`); :meth:`run_epoch` trains, ``predict`` scores.
 
     ``one_call`` (default True): run an epoch as one compiled call; False dispatches one
     compiled step per batch from Python (the same step; kept as the reference the tests compare
@@ -74,8 +75,14 @@ class Program:
             opt.build(m.trainable_variables)
 
     def reset(self, seeds: Sequence[int]) -> None:
-        """Give copy i the initial weights, dropout seeds and optimizer state of a naive fit
-        with ``seeds[i]``: build that fit's network from its factory and copy its state in."""
+        """Give copy i the initial weights, dropout seeds and optimizer state of a naive fit with
+        ``seeds[i]``: build that fit's network from its factory and copy its state in.
+
+        Parameters
+        ----------
+        seeds : sequence of int
+            One seed per copy.
+        """
         import keras
 
         for i, seed in enumerate(seeds):
@@ -89,19 +96,87 @@ class Program:
                 v.assign(f.value)
 
     def padded_steps(self, steps: int, base_steps: int) -> int:
-        """Steps S' >= ``steps`` that an epoch's order array is padded to (the padded steps
-        are never run). The base's own step count by default, so that every fit on one base
-        compiles the same shapes."""
+        """Steps an epoch's order array is padded to (the padded steps are never run).
+
+        Parameters
+        ----------
+        steps : int
+            The group's longest copy's steps.
+        base_steps : int
+            Steps of a copy training on the whole base.
+
+        Returns
+        -------
+        int
+            At least ``steps``: ``steps`` here; JAX pads to ``base_steps``, so that every fit on
+            one base compiles the same shapes.
+        """
         return steps
 
+    def run_epoch(self, x, rowmap, y, order: np.ndarray, w: np.ndarray, masked: bool = False, n_steps=None):
+        """Queue one epoch of every copy.
+
+        Parameters
+        ----------
+        x : device array, shape (n_base, *features)
+            The image base, float32 (:func:`on_device`).
+        rowmap, y : device arrays, shape (N, L)
+            int32 (:func:`to_device`): copy i's training position p is base row
+            ``rowmap[i, p]`` with label ``y[i, p]``.
+        order : ndarray, shape (S, N, B)
+            int32 positions of each step's batch, per copy.
+        w : ndarray, shape (S, N, B)
+            float32 row weights; 0 marks padding.
+        masked : bool
+            Some copy has a step whose weights are all 0 (it has fewer steps than another
+            copy); such a step must leave that copy's weights, dropout seeds and optimizer
+            state exactly as they were.
+        n_steps : int, optional
+            Steps to run (default all S).
+
+        Returns
+        -------
+        object
+            A handle to the epoch's last summed loss (:meth:`wait` blocks on it).
+        """
+        raise NotImplementedError
+
     def wait(self, handle) -> None:
-        """Block until the epoch that returned ``handle`` has finished."""
+        """Block until the epoch that returned ``handle`` has finished.
+
+        Parameters
+        ----------
+        handle : object
+            What :meth:`run_epoch` returned.
+        """
 
     def weights(self, copy: int) -> list[np.ndarray]:
+        """The weights copy ``copy`` holds now.
+
+        Parameters
+        ----------
+        copy : int
+            The copy.
+
+        Returns
+        -------
+        list of ndarray
+            In the network's ``get_weights`` order.
+        """
         return self.models[copy].get_weights()
 
     def optimizer_iterations(self, copy: int) -> int:
-        """Optimizer steps copy ``copy`` has taken (keras' ``iterations`` counter)."""
+        """Optimizer steps copy ``copy`` has taken (keras' ``iterations`` counter).
+
+        Parameters
+        ----------
+        copy : int
+            The copy.
+
+        Returns
+        -------
+        int
+        """
         return int(np.asarray(self.optimizers[copy].iterations.value))
 
 
