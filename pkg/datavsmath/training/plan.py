@@ -51,8 +51,23 @@ def fit_weight(model: str, n_train: int) -> float:
 
 
 def fit_key(exp: Experiment, cell: Cell, model: str) -> dict:
-    """The store's key of one fit: experiment, dataset, model, fractions, replicate, selection
-    and, on a rule axis, the noise rule."""
+    """The store's key of one fit.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    cell : Cell
+        The cell.
+    model : str
+        The model.
+
+    Returns
+    -------
+    dict
+        experiment, dataset, model, fractions, replicate, selection and, on a rule axis,
+        noise_rule.
+    """
     key = {"experiment": exp.name, "dataset": exp.dataset, "model": model,
            "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "replicate": cell.replicate,
            "selection": cell.selection}
@@ -62,8 +77,20 @@ def fit_key(exp: Experiment, cell: Cell, model: str) -> dict:
 
 
 def is_current(stored: dict | None, model: str) -> bool:
-    """True if ``stored`` (a record, or None when absent) was trained under ``model``'s current
-    recipe (:attr:`datavsmath.models.ModelSpec.recipe`)."""
+    """Whether a stored record was trained under its model's current recipe
+    (:attr:`datavsmath.models.ModelSpec.recipe`).
+
+    Parameters
+    ----------
+    stored : dict or None
+        The record, or None when absent.
+    model : str
+        Its model.
+
+    Returns
+    -------
+    bool
+    """
     return stored is not None and effective_recipe(stored) >= MODELS[model].recipe
 
 
@@ -129,7 +156,13 @@ class ExperimentPlan:
         return self.n_fits - self.n_pending
 
     def record(self) -> dict:
-        """What the run's session records of this experiment (provenance.json)."""
+        """What the run's session records of this experiment (provenance.json).
+
+        Returns
+        -------
+        dict
+            n_fits, stored, outdated, models, replicates, note.
+        """
         e = self.experiment
         return {"n_fits": e.n_fits, "stored": self.stored, "outdated": dict(self.outdated),
                 "models": list(e.models), "replicates": e.replicates, "note": e.note}
@@ -198,7 +231,13 @@ class RunPlan:
         return out
 
     def record(self) -> dict:
-        """What the session records of the experiments: ``{name: ExperimentPlan.record()}``."""
+        """What the session records of the experiments.
+
+        Returns
+        -------
+        dict
+            ``{name: ExperimentPlan.record()}``.
+        """
         return {p.experiment.name: p.record() for p in self.experiments}
 
     def execute(self, store: ResultStore, datasets: dict, **options):
@@ -227,10 +266,24 @@ class RunPlan:
 # --- one question about one experiment -------------------------------------------------------
 
 def iter_pending(exp: Experiment, store: ResultStore, replicates: range | None = None):
-    """Yield ``(cell, models)`` for each cell with at least one model to train: not stored yet,
-    or stored under an older recipe of the model (see :func:`outdated_fits`); one cell at a
-    time, so that a large grid's pending fits take no memory. ``replicates``: only those
-    (default all)."""
+    """The cells of ``exp`` with at least one model to train: not stored yet, or stored under an
+    older recipe of the model; one cell at a time, so that a large grid's pending fits take no
+    memory.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    store : ResultStore
+        The results folder.
+    replicates : range, optional
+        Only these (default all).
+
+    Yields
+    ------
+    (Cell, list of str)
+        A cell and its models to train.
+    """
     for cell in exp.iter_cells(replicates):
         missing = [m for m in exp.models if not is_current(store.get(fit_key(exp, cell, m)), m)]
         if missing:
@@ -238,39 +291,111 @@ def iter_pending(exp: Experiment, store: ResultStore, replicates: range | None =
 
 
 def pending_fits(exp: Experiment, store: ResultStore, replicates: range | None = None) -> list[tuple[Cell, list[str]]]:
-    """:func:`iter_pending` as a list: the pending fits of ``exp`` (or of its ``replicates``)."""
+    """:func:`iter_pending` as a list.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    store : ResultStore
+        The results folder.
+    replicates : range, optional
+        Only these (default all).
+
+    Returns
+    -------
+    list of (Cell, list of str)
+    """
     return list(iter_pending(exp, store, replicates))
 
 
 def pending_summary(exp: Experiment, store: ResultStore) -> tuple[int, float]:
-    """(fits to train, their expected CPU seconds on 2 cores, :func:`fit_weight`), counted
-    cell by cell without holding the grid (:meth:`ExperimentPlan.count`)."""
+    """Fits of ``exp`` to train and their cost, counted cell by cell without holding the grid
+    (:meth:`ExperimentPlan.count`).
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    store : ResultStore
+        The results folder.
+
+    Returns
+    -------
+    (int, float)
+        Fits to train, their expected CPU seconds on 2 cores (:func:`fit_weight`).
+    """
     plan = ExperimentPlan.count(exp, store)
     return plan.n_pending, plan.seconds
 
 
 def grid_seconds(exp: Experiment) -> float:
     """Expected CPU seconds on 2 cores of the whole grid of ``exp``, stored or not: one
-    replicate's cells are built and weighed, the replicates only counted (they weigh the same)."""
+    replicate's cells are built and weighed, the replicates only counted (they weigh the same).
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+
+    Returns
+    -------
+    float
+    """
     one = sum(fit_weight(m, c.n_train) for c in exp.iter_cells(range(min(1, exp.replicates))) for m in exp.models)
     return one * exp.replicates
 
 
 def current_fits(exp: Experiment, store: ResultStore) -> int:
-    """Fits of ``exp`` stored under their model's current recipe: the grid less
-    :func:`pending_fits`."""
+    """Fits of ``exp`` stored under their model's current recipe: the grid less the pending ones.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    store : ResultStore
+        The results folder.
+
+    Returns
+    -------
+    int
+    """
     return ExperimentPlan.count(exp, store).n_current
 
 
 def outdated_fits(exp: Experiment, store: ResultStore) -> dict[str, int]:
-    """Stored fits of ``exp`` trained under an older recipe than their model's current one
-    (:attr:`datavsmath.models.ModelSpec.recipe`), counted per model; these are part of
-    :func:`pending_fits` and the next run retrains them."""
+    """Stored fits of ``exp`` trained under an older recipe than their model's current one; these
+    are pending, and the next run retrains them.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    store : ResultStore
+        The results folder.
+
+    Returns
+    -------
+    dict of str -> int
+        Counts per model (models with none left out).
+    """
     return ExperimentPlan.count(exp, store).outdated
 
 
 def describe_outdated(counts: dict[str, int]) -> str:
-    """"56 dnn, 252 cnn stored under an older model recipe (current: dnn 2, cnn 2)", or ""."""
+    """Outdated fits in words.
+
+    Parameters
+    ----------
+    counts : dict of str -> int
+        Per model (:func:`outdated_fits`).
+
+    Returns
+    -------
+    str
+        e.g. "56 dnn, 252 cnn stored under an older model recipe (current: dnn 2, cnn 2)"; ""
+        for none.
+    """
     if not counts:
         return ""
     models = list(counts)
@@ -279,11 +404,24 @@ def describe_outdated(counts: dict[str, int]) -> str:
 
 
 def r_grids_complete(store: ResultStore, profile: str, datasets: set[str] | None = None) -> bool:
-    """Every fit of R's four experiments (``R_EXPERIMENTS``) at ``profile`` is stored under its
-    model's current recipe, for each of ``datasets`` (default: those of the specs), at least
-    one replicate per cell: what a results folder must hold to be called complete, whatever
-    subset of models or experiments a session ran. The experiments beyond R (pruning, noise
-    models) have their own runs and do not count."""
+    """Whether a results folder holds R's four experiments (``R_EXPERIMENTS``) at ``profile``: every
+    fit stored under its model's current recipe, for each of ``datasets``, at least one replicate
+    per cell, whatever subset of models or experiments a session ran. The experiments beyond R
+    (pruning, noise models) have their own runs and do not count.
+
+    Parameters
+    ----------
+    store : ResultStore
+        The results folder.
+    profile : str
+        The profile.
+    datasets : set of str, optional
+        Default: those of the specs.
+
+    Returns
+    -------
+    bool
+    """
     exps = [load_experiment(name, profile) for name in R_EXPERIMENTS]
     return all(next(iter_pending(e.with_options(dataset=d) if d else e, store), None) is None
                for e in exps for d in (datasets or {None}))

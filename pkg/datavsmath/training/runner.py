@@ -53,8 +53,20 @@ TREE_THREADS = {"gpu": 2, "cpu": 0}
 
 
 def tree_threads_for(requested: str = "auto", profile: dict | None = None) -> int:
-    """Background threads the runner gives the tree fits (0: everything on one thread, in
-    grid order). "naive" never overlaps fits: it is the R loop."""
+    """Background threads the runner gives the tree fits.
+
+    Parameters
+    ----------
+    requested : str
+        The backend asked for; "naive" never overlaps fits: it is the R loop.
+    profile : dict, optional
+        The device (:func:`datavsmath.training.fused.device_profile`); default this process's.
+
+    Returns
+    -------
+    int
+        :data:`TREE_THREADS` of the device; 0: everything on one thread, in grid order.
+    """
     if requested == "naive":
         return 0
     if profile is None:
@@ -122,14 +134,28 @@ class _TreeThreads:
 
 def run_here(exp: Experiment, units: list[Unit], data: Dataset, on_done, *, tree_threads: int = 0,
              on_start=None, on_epoch=None) -> None:
-    """Run ``units`` in this process, calling ``on_done(unit, records)`` on this thread as
-    each finishes (``on_start(unit)`` before a unit runs on this thread, ``on_epoch(unit,
-    done, epochs)`` after each epoch of a fused group on it).
+    """Run ``units`` in this process, handing each one's records to ``on_done`` on this thread as
+    it finishes.
 
-    tree_threads : 0 runs every unit here in grid order; more runs the tree units (models
-        with no fused path) on that many background threads while this thread trains the
-        networks. On an error or Ctrl-C the units finished so far are still handed to
-        ``on_done`` before it propagates.
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    units : list of Unit
+        What to run.
+    data : Dataset
+        Training and test set.
+    on_done : callable
+        ``on_done(unit, records)``.
+    tree_threads : int
+        0 runs every unit here in grid order; more runs the tree units (models with no fused
+        path) on that many background threads while this thread trains the networks. On an
+        error or Ctrl-C the units finished so far are still handed to ``on_done`` before it
+        propagates.
+    on_start : callable, optional
+        ``on_start(unit)`` before a unit runs on this thread.
+    on_epoch : callable, optional
+        ``on_epoch(unit, done, epochs)`` after each epoch of a fused group on this thread.
     """
     from .fused import fusable
 

@@ -3,7 +3,8 @@ their training rows, from the cell's data to the records to store.
 
 Both ways of running a grid use this module: the runner in this process
 (:mod:`datavsmath.training.runner`) and the Dask tasks on a cluster
-(:mod:`datavsmath.training.cluster`), so neither depends on the other.
+(:mod:`datavsmath.training.cluster`), so neither depends on the other. Which fits are pending
+is counted in :mod:`datavsmath.training.plan` (its functions are offered here too).
 """
 
 from __future__ import annotations
@@ -44,7 +45,20 @@ from .store import RECIPE, ResultStore, cell_id
 
 
 def cell_rule(exp: Experiment, cell: Cell) -> str:
-    """The damage rule of a cell: its own on a rule axis, else the experiment's."""
+    """The damage rule of a cell: its own on a rule axis, else the experiment's.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    cell : Cell
+        One of its cells.
+
+    Returns
+    -------
+    str
+        "none" or a rule of :data:`datavsmath.noise.NOISE_RULES`.
+    """
     return cell.rule or exp.damage
 
 
@@ -108,14 +122,43 @@ def cell_labels(exp: Experiment, cell: Cell, data: Dataset) -> CellLabels:
 
 
 def training_rows(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """The cell's training rows of ``data.x_train`` and their (damaged) labels: shapes (n,)
-    and (n,), in the order a naive fit is given them."""
+    """The cell's training rows and their (damaged) labels, in the order a naive fit is given them.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    cell : Cell
+        The cell.
+    data : Dataset
+        The training set.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Row indices into ``data.x_train`` (n,) and labels (n,).
+    """
     labels = cell_labels(exp, cell, data)
     return labels.rows, labels.y
 
 
 def training_data(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """The cell's training examples and (damaged) labels: shapes (n, *data.input_shape) and (n,)."""
+    """The cell's training examples and (damaged) labels.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    cell : Cell
+        The cell.
+    data : Dataset
+        The training set.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Examples (n, *data.input_shape) and labels (n,).
+    """
     labels = cell_labels(exp, cell, data)
     return data.x_train[labels.rows], labels.y
 
@@ -146,7 +189,14 @@ def noise_fields(cell: Cell, labels: CellLabels, n_classes: int) -> dict:
 
 @lru_cache(maxsize=1)
 def library_versions() -> dict[str, str]:
-    """Versions that decide the numbers, recorded with every fit."""
+    """Versions that decide the numbers, recorded with every fit.
+
+    Returns
+    -------
+    dict of str -> str
+        python, datavsmath, numpy, tensorflow, keras, jax, scikit-learn, xgboost ("absent" when
+        not installed) and keras_backend.
+    """
     import importlib.metadata as md
 
     from .. import __version__
@@ -224,9 +274,29 @@ def fit_and_score(exp: Experiment, cell: Cell, model: str, labels: CellLabels, d
 
 def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Dataset,
                         jit: bool | None = None, on_epoch=None) -> list[dict]:
-    """Train ``model`` on every cell of ``cells`` as copies of one fused program, each on its
-    own rows of the training images (cells may differ in their rows and sizes); return one
-    record per cell, in order. ``on_epoch(done, epochs)`` reports progress inside the group."""
+    """Train ``model`` on every cell of ``cells`` as copies of one fused program, each on its own
+    rows of the training images (cells may differ in their rows and sizes).
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    cells : list of Cell
+        The group's cells, one copy each.
+    model : str
+        A fusable registered model.
+    data : Dataset
+        Training and test set.
+    jit : bool, optional
+        Compile each step with XLA (default: on a GPU).
+    on_epoch : callable, optional
+        ``on_epoch(done, epochs)``, progress inside the group.
+
+    Returns
+    -------
+    list of dict
+        One record per cell, in order.
+    """
     from .fused import FusedKerasNets
 
     labels = [cell_labels(exp, cell, data) for cell in cells]
@@ -262,6 +332,12 @@ class Unit:
         return sum(fit_weight(self.model, c.n_train) for c in self.cells)
 
     def describe(self) -> str:
+        """The unit for the progress bar, e.g. "cnn s=0.1 d=0.2" or "dnn x8 s=0.5..1 d=0".
+
+        Returns
+        -------
+        str
+        """
         c = self.cells[0]
         if len(self.cells) == 1:
             sel = "" if c.selection == "random" else f" {c.selection}"
@@ -284,13 +360,26 @@ MIN_FILL = 0.5
 def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict, min_fill: float = MIN_FILL) -> list[Unit]:
     """Cut the pending fits into units.
 
-    plans : model -> :class:`datavsmath.training.fused.Plan`. A naive model's fits are one
-    unit each, in the grid's order. A fused model's cells are taken largest first (cells that
-    share their training-row draw, e.g. the damage levels of one sample fraction, side by
-    side) and cut into groups of at most ``max_copies`` cells, a new group starting where a
-    cell has fewer than ``min_fill`` times the rows of its group's first; cells of one group
-    may differ in their rows (each copy trains on its own). Each group sits where its first
-    cell comes in the grid.
+    A naive model's fits are one unit each, in the grid's order. A fused model's cells are taken
+    largest first (cells that share their training-row draw, e.g. the damage levels of one
+    sample fraction, side by side) and cut into groups of at most ``max_copies`` cells, a new
+    group starting where a cell has fewer than ``min_fill`` times the rows of its group's first;
+    cells of one group may differ in their rows (each copy trains on its own). Each group sits
+    where its first cell comes in the grid.
+
+    Parameters
+    ----------
+    todo : list of (Cell, list of str)
+        Cells and their models to train, in grid order.
+    plans : dict of str -> Plan
+        Per model, :class:`datavsmath.training.fused.Plan`.
+    min_fill : float
+        Least share of its group's first cell's rows a cell must have to join the group.
+
+    Returns
+    -------
+    list of Unit
+        In grid order.
     """
     units: list[tuple[int, Unit]] = []
     fused: dict[str, list[tuple[int, Cell]]] = {}
@@ -322,14 +411,29 @@ def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict, min_fill: float 
 
 
 def units_to_run(exp: Experiment, store: ResultStore, plans: dict, replicates: range | None = None) -> list[Unit]:
-    """The units that hold a pending fit of ``exp`` (of its ``replicates``; default all), cut
-    from the *whole* grid, stored fits included (:func:`plan_units`).
+    """The units that hold a pending fit of ``exp``, cut from the *whole* grid, stored fits
+    included (:func:`plan_units`).
 
     A fused network's numbers depend on the cells it trained beside (they share one program's
     arithmetic), so units are a function of the grid, not of what happens to be stored: a
     resumed run trains the units an uninterrupted one would have, and its cells equal that
     run's bit for bit. A unit with some cells stored retrains them with the rest; their
     records are not stored again (:meth:`ResultStore.put` keeps a current one).
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    store : ResultStore
+        The results folder.
+    plans : dict of str -> Plan
+        Per model, its backend plan.
+    replicates : range, optional
+        Only these replicates (default all).
+
+    Returns
+    -------
+    list of Unit
     """
     pending = {(cell, m) for cell, models in iter_pending(exp, store, replicates) for m in models}
     if not pending:
@@ -345,15 +449,39 @@ def _cell_tail(model: str, cell: Cell) -> str:
 
 
 def unit_label(unit: Unit) -> str:
-    """The cells ``unit`` trained together, in the order of its copies, for each of its records:
-    e.g. "s0.2_d0.0_r0 s0.1_d0.0_r0" (:func:`cell_id` less dataset and model), one cell for a
-    naive fit; "xla " first where its steps were compiled with XLA."""
+    """The cells ``unit`` trained together, in the order of its copies, for each of its records.
+
+    Parameters
+    ----------
+    unit : Unit
+        The unit.
+
+    Returns
+    -------
+    str
+        e.g. "s0.2_d0.0_r0 s0.1_d0.0_r0" (:func:`cell_id` less dataset and model), one cell for
+        a naive fit; "xla " first where its steps were compiled with XLA.
+    """
     return ("xla " if unit.jit else "") + " ".join(_cell_tail(unit.model, c) for c in unit.cells)
 
 
 def unit_from_label(label: str, model: str, backend: str, cells) -> Unit:
-    """The :class:`Unit` a record's ``unit`` field names (:func:`unit_label`), its cells taken
-    from ``cells`` (an iterable of the experiment's cells); KeyError naming a cell not there."""
+    """The :class:`Unit` a record's ``unit`` field names (:func:`unit_label`).
+
+    Parameters
+    ----------
+    label : str
+        The field.
+    model, backend : str
+        The record's model and backend.
+    cells : iterable of Cell
+        The experiment's cells.
+
+    Returns
+    -------
+    Unit
+        KeyError naming a cell not in ``cells``.
+    """
     parts = label.split()
     jit = bool(parts) and parts[0] == "xla"
     wanted = parts[1:] if jit else parts
@@ -365,8 +493,24 @@ def unit_from_label(label: str, model: str, backend: str, cells) -> Unit:
 
 
 def execute_unit(exp: Experiment, unit: Unit, data: Dataset, on_epoch=None) -> list[dict]:
-    """Train and score one unit; return its result records (nothing is written).
-    ``on_epoch(done, epochs)``: progress inside a fused group (a naive fit reports none)."""
+    """Train and score one unit (nothing is written).
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    unit : Unit
+        The unit.
+    data : Dataset
+        Training and test set.
+    on_epoch : callable, optional
+        ``on_epoch(done, epochs)``, progress inside a fused group (a naive fit reports none).
+
+    Returns
+    -------
+    list of dict
+        The result records, one per cell.
+    """
     if unit.backend == "fused":
         return fused_fit_and_score(exp, list(unit.cells), unit.model, data, jit=unit.jit, on_epoch=on_epoch)
     return [fit_and_score(exp, cell, unit.model, cell_labels(exp, cell, data), data) for cell in unit.cells]
