@@ -355,6 +355,19 @@ def preflight(out, n_fits: int, need: int | None = None) -> None:
 
 
 def run(args) -> int:
+    """``datavsmath run``: check the options and the folder, build the run's plan
+    (:class:`~datavsmath.training.plan.RunPlan`), print it, and execute it with the folder locked.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     from ..errors import UserError
     from ..training.lock import RunLock
     from ..training.plan import RunPlan
