@@ -98,14 +98,23 @@ TRAIN_SHARE = 0.8
 class Dataset:
     """The four arrays of a dataset.
 
-    x_train : shape (n, h, w) for images or (n, p) for feature rows; uint8 grey levels 0..255,
-        or float32 features used as given
-    y_train : int, shape (n,), labels 0..k-1
-    x_test  : shape (m, *x_train.shape[1:])
-    y_test  : int, shape (m,), labels 0..k-1, every class present
-    name    : short name, used in seeds, cell files and results (e.g. "fashion", "digits",
-        or a file's stem)
-    classes : k class names; empty for the IDX datasets, whose names are in ``DATASETS``
+    Attributes
+    ----------
+    name : str
+        Short name, used in seeds, cell files and results (e.g. "fashion", "digits", or a
+        file's stem).
+    x_train : ndarray
+        Shape (n, h, w) for images or (n, p) for feature rows; uint8 grey levels 0..255, or
+        float32 features used as given.
+    y_train : ndarray of int, shape (n,)
+        Labels 0..k-1.
+    x_test : ndarray, shape (m, *x_train.shape[1:])
+    y_test : ndarray of int, shape (m,)
+        Labels 0..k-1, every class present.
+    source : str
+        Where the data were read from.
+    classes : tuple of str
+        k class names; empty for the IDX datasets, whose names are in ``DATASETS``.
     """
 
     name: str
