@@ -19,12 +19,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @pytest.fixture(scope="session")
 def fashion_installed():
     """Skips the test when Fashion-MNIST is not installed, naming the command that installs it."""
-    from datavsmath.data import DataError, _fix_command, locate_dataset
+    from datavsmath.data import DataError, locate_dataset
+    from datavsmath.idx import fix_command
 
     try:
         locate_dataset("fashion")
     except DataError:
-        pytest.skip(f"Fashion-MNIST is not installed; install it with: {_fix_command('fashion')}")
+        pytest.skip(f"Fashion-MNIST is not installed; install it with: {fix_command('fashion')}")
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import pytest
 
 from datavsmath import data as data_mod
 from datavsmath.data import FILES, DataError, array_sha256, load_dataset, locate_dataset, read_idx
+from datavsmath.idx import expected_checksums
 
 
 def test_real_fashion_mnist_verifies(fashion):
@@ -66,7 +67,7 @@ def test_download_checks_content_before_saving(tmp_path, copy_dir, monkeypatch):
     monkeypatch.setitem(data_mod.DATASETS["fashion"], "url", copy_dir.as_uri() + "/")
     dest = data_mod.download_dataset("fashion", tmp_path / "cache")
     ds = load_dataset("fashion", dest)
-    assert array_sha256(ds.y_test) == data_mod._expected_checksums("fashion")["y_test"]
+    assert array_sha256(ds.y_test) == expected_checksums("fashion")["y_test"]
     bad = tmp_path / "badmirror"
     shutil.copytree(copy_dir, bad)
     (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"\0\0\x08\x01\0\0\0\x02\x01\x02"))

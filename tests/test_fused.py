@@ -188,7 +188,7 @@ def test_one_call_epoch_is_the_step_per_batch_epoch(small_slice, monkeypatch):
     """An epoch compiled as one call (a loop over device-resident batches) gives what one
     compiled step per batch, dispatched from Python, gives: the same weights to float32
     rounding after two epochs, for copies sharing rows and for a padded group."""
-    from datavsmath.training import fused as fused_module
+    from datavsmath.training import programs
 
     x, y = small_slice
     net = short("dnn", 2)
@@ -196,7 +196,7 @@ def test_one_call_epoch_is_the_step_per_batch_epoch(small_slice, monkeypatch):
     ys = [y[:600], y[600:900], (y[:600] + 3) % 10]
     results = {}
     for one_call in (True, False):
-        monkeypatch.setattr(fused_module._Program, "one_call", one_call)
+        monkeypatch.setattr(programs.Program, "one_call", one_call)
         shared = FusedKerasNets(net, seeds=[3, 4]).fit(x[:600], np.stack([y[:600]] * 2))
         w_shared = [shared.weights(c) for c in range(2)]
         padded = FusedKerasNets(net, seeds=[3, 4, 5]).fit_rows(x, rows, ys)

@@ -1,5 +1,5 @@
 """The same package under keras' JAX backend (``KERAS_BACKEND=jax``): the naive path is keras'
-own ``model.fit`` on JAX, the fused programs are :class:`datavsmath.training.fused._JaxProgram`.
+own ``model.fit`` on JAX, the fused programs are :class:`datavsmath.training.programs.JaxProgram`.
 
 Keras fixes its backend once per process, so this test runs the backend-neutral fused and
 runner tests again in a child pytest with ``KERAS_BACKEND=jax``: copies start from the naive

@@ -24,11 +24,13 @@ from datavsmath.errors import UserError
 from datavsmath.experiments import load_experiment, load_spec
 from datavsmath.noise import (
     NOISE_RULES,
+    RULE_NEEDS_MATRIX,
     damage_by_rule,
     parse_counts,
     parse_damage_option,
     read_matrix,
     realised_rates,
+    register_rule,
     rule_matrix,
     shipped_confusion,
     uncertainty_proba,
@@ -281,6 +283,31 @@ def test_damage_option_parsing():
         with pytest.raises(ValueError, match=message):
             parse_damage_option(text)
     assert set(NOISE_RULES) >= {"symmetric", "pair", "confusion", "matrix", "instance"}
+
+
+def test_a_rule_is_registered_in_one_place(tmp_path):
+    """One register_rule call makes a rule drawable, nameable in a spec and on the command line,
+    and listed where the rules are listed; the schema's help and --help read the registry."""
+    from datavsmath.commands.run import _damage_help
+    from datavsmath.experiments import DAMAGE_RULES, SPEC_KEYS
+
+    assert DAMAGE_RULES == ("none", *NOISE_RULES)
+    assert all(name in SPEC_KEYS["damage"] and name in _damage_help() for name in NOISE_RULES)
+    assert RULE_NEEDS_MATRIX == {"matrix": True, "confusion": False}
+    y = np.arange(200) % K
+    register_rule("reverse", "y -> K - 1 - y", matrix=lambda k, **_: np.eye(k)[::-1])
+    try:
+        out = damage_by_rule(y, 0.5, "reverse", np.random.default_rng(0), K)
+        changed = out != y
+        assert changed.sum() == 100 and np.all(out[changed] == K - 1 - y[changed])
+        assert parse_damage_option("reverse") == ("reverse", None)
+        spec = tmp_path / "s.toml"
+        spec.write_text('models = ["rf"]\ndamage = "reverse"\nfrac_damage = [0.0, 0.2]\n')
+        assert load_spec(spec, "full").damage == "reverse"
+        with pytest.raises(ValueError, match="give a transition matrix or a draw function"):
+            register_rule("neither", "no way to draw")
+    finally:
+        del NOISE_RULES["reverse"]
 
 
 def test_cli_damage_matrix_errors(tmp_path, capsys):

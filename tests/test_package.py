@@ -39,7 +39,7 @@ def test_no_module_imports_a_private_name_of_another():
 
 
 #: the stages, lowest first; a module may import its own stage and the ones below
-STAGES = [("datavsmath.errors", "datavsmath.metrics", "datavsmath.data", "datavsmath.datasets"),
+STAGES = [("datavsmath.errors", "datavsmath.metrics", "datavsmath.data", "datavsmath.idx"),
           ("datavsmath.damage", "datavsmath.noise", "datavsmath.pruning"),
           ("datavsmath.models", "datavsmath.keras22", "datavsmath.experiments"),
           ("datavsmath.training",),
@@ -77,3 +77,14 @@ def test_the_statistics_api_is_reachable_from_the_subpackage():
     assert stats.fit_learning_curves is scaling.fit_learning_curves
     with pytest.raises(AttributeError, match="the API is"):
         stats.no_such_name
+
+
+#: no module of the package is longer than this: a longer one does several jobs, to be split
+#: along them
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_longer_than_600_lines():
+    long = {str(p.relative_to(PKG)): n for p in _modules()
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them along their jobs): {long}"

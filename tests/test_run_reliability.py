@@ -26,7 +26,7 @@ import datavsmath.training.units
 from datavsmath.cli import main
 from datavsmath.models import recipe
 from datavsmath.training.lock import LOCK_NAME
-from datavsmath.training.units import _key, pending_fits
+from datavsmath.training.plan import fit_key, pending_fits
 
 SHIPPED = Path(__file__).resolve().parents[1] / "results"
 HOST = socket.gethostname()
@@ -47,7 +47,7 @@ def fake(monkeypatch):
         n = 0
         for cell, models in pending_fits(exp, store):
             for m in models:
-                store.put({**_key(exp, cell, m), "acc": 0.5, "auc": 0.9, "damage": exp.damage,
+                store.put({**fit_key(exp, cell, m), "acc": 0.5, "auc": 0.9, "damage": exp.damage,
                            "seed": cell.seed, "profile": exp.profile, "recipe": recipe(m)})
                 n += 1
                 state.during(store, n)
@@ -420,3 +420,59 @@ def test_a_run_into_a_folder_of_another_profile_is_refused_unless_asked(tmp_path
     assert provenance(out)["profile"] == "smoke"
     assert main(["run", "size", "--profile", "quick", str(out), "--no-progress", "--other-profile"]) == 0
     assert provenance(out)["profile"] == "quick"
+
+
+def test_a_run_counts_each_grid_once(tmp_path, fake, monkeypatch):
+    """The run's plan walks each experiment's grid once, before the run; the command prints,
+    records and executes that plan, and counts the folder once more after the run (what the
+    session stored). run_experiment takes the plan's counts instead of counting again."""
+    from datavsmath.experiments import load_experiment
+    from datavsmath.training import plan as plan_mod
+    from datavsmath.training import runner
+
+    counted, handed = [], []
+    count = plan_mod.ExperimentPlan.count.__func__
+
+    def spy(cls, exp, store):
+        counted.append(exp.name)
+        return count(cls, exp, store)
+
+    monkeypatch.setattr(plan_mod.ExperimentPlan, "count", classmethod(spy))
+    fake_run = runner.run_experiment
+
+    def run_experiment(exp, store, data, **kw):
+        handed.append((exp.name, kw["plan"].n_pending))
+        return fake_run(exp, store, data, **kw)
+
+    monkeypatch.setattr(runner, "run_experiment", run_experiment)
+    out = tmp_path / "out"
+    assert run(out, "--dry-run") == 0 and counted == ["size"]
+    counted.clear()
+    assert run(out) == 0
+    n_fits = load_experiment("size", "smoke").n_fits
+    assert counted == ["size", "size"] and handed == [("size", n_fits)]
+    counted.clear()
+    assert run(out) == 0 and counted == ["size"]  # nothing to do: the plan says so, nothing else counts
+
+
+def test_run_experiment_takes_the_plans_counts(tmp_path, monkeypatch):
+    """Given the run's plan, run_experiment does not count the grid again (and refuses the
+    plan of another experiment)."""
+    from datavsmath.experiments import load_experiment
+    from datavsmath.training import plan as plan_mod
+    from datavsmath.training.runner import RunSummary, run_experiment
+    from datavsmath.training.store import ResultStore
+
+    def never(cls, exp, store):
+        raise AssertionError("counted again")
+
+    monkeypatch.setattr(plan_mod.ExperimentPlan, "count", classmethod(never))
+    exp = load_experiment("size", "smoke")
+    done = plan_mod.ExperimentPlan(exp, n_pending=0, seconds=0.0)
+    lines = []
+    summary = run_experiment(exp, ResultStore(tmp_path), SimpleNamespace(name=exp.dataset), plan=done,
+                             progress=False, log=lines.append)
+    assert summary == RunSummary("size", 0, exp.n_fits, 0.0) and "already stored" in lines[0]
+    other = plan_mod.ExperimentPlan(load_experiment("random_damage", "smoke"), 0, 0.0)
+    with pytest.raises(ValueError, match="the plan is of experiment 'random_damage'"):
+        run_experiment(exp, ResultStore(tmp_path), SimpleNamespace(name=exp.dataset), plan=other, progress=False)

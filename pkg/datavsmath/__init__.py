@@ -4,8 +4,10 @@ The package follows the data through the experiment, one place per stage; import
 way, from the command line down to the data:
 
 ==========================  ====================================================================
-``datavsmath.data``         datasets: read and verify Fashion-MNIST (IDX files, checksums)
-``datavsmath.damage``       sampling and label damage: the noise rules (``random``, ``constant``)
+``datavsmath.data``         datasets: load and check them (``datavsmath.idx``: the IDX files of
+                            Fashion-MNIST and MNIST, found, verified, downloaded, installed)
+``datavsmath.damage``       sampling and label damage: the count rule, transition matrices;
+                            ``datavsmath.noise``: the registry of named noise rules
 ``datavsmath.models``       the four models ("the math"): a registry, ``make_model(name, seed)``;
                             ``datavsmath.keras22``: keras 2.2's RMSprop and loss for keras 3
 ``datavsmath.metrics``      accuracy and caret's mean one-vs-all AUC
@@ -16,10 +18,11 @@ way, from the command line down to the data:
 ``datavsmath.cli``          the ``datavsmath`` command; one module per subcommand in ``commands/``
 ==========================  ====================================================================
 
-Where to add things: a model in ``models.py`` (``MODELS``), a noise rule in ``damage.py``, a
-curve form in ``stats/forms.py`` (``LEARNING_FORMS``), a figure in ``report/figures.py``, a
-report page in ``reports/`` (narrative only; its numbers come from ``datavsmath.report`` and
-``datavsmath.stats``), a subcommand in ``commands/`` (listed in ``cli.COMMANDS``).
+Where to add things: a model in ``models.py`` (``MODELS``), a noise rule in ``noise.py``
+(``register_rule``), a curve form in ``stats/forms.py`` (``LEARNING_FORMS``), a figure in
+``report/figures.py``, a report page in ``reports/`` (narrative only; its numbers come from
+``datavsmath.report`` and ``datavsmath.stats``), a subcommand in ``commands/`` (listed in
+``cli.COMMANDS``).
 
 The public API is the names listed in each module's ``__all__`` (or, where a module has none,
 its names without a leading underscore). Importing ``datavsmath`` imports nothing heavy:

@@ -12,6 +12,9 @@ K) are two such rules; :func:`confusion_rule` makes one from a confusion matrix 
 (:func:`instance_damage`) keeps the same stratified count but gives every row its own
 transition row and its own chance of being chosen. :func:`transition_counts` is the realised
 noise matrix of a damaged label vector.
+
+The rules an experiment names (``damage = "random"``, ...) are registered in
+:data:`datavsmath.noise.NOISE_RULES`, which builds on these functions; a new rule is added there.
 """
 
 from __future__ import annotations
@@ -40,6 +43,20 @@ __all__ = [
 
 
 def check_frac(frac, name: str = "frac") -> float:
+    """A fraction, checked at the edge.
+
+    Parameters
+    ----------
+    frac : real
+        The value given.
+    name : str
+        Its name, for the message.
+
+    Returns
+    -------
+    float
+        ``frac`` as a float; ValueError unless it is a real number in [0, 1].
+    """
     if isinstance(frac, (bool, np.bool_)) or not isinstance(frac, numbers.Real):
         raise ValueError(f"{name} must be a real number in [0, 1], got {frac!r}")
     frac = float(frac)
@@ -49,6 +66,18 @@ def check_frac(frac, name: str = "frac") -> float:
 
 
 def check_rng(rng) -> np.random.Generator:
+    """A random generator, checked at the edge.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The value given.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``rng``; ValueError naming what to pass otherwise.
+    """
     if not isinstance(rng, np.random.Generator):
         raise ValueError(
             f"rng must be a numpy.random.Generator (e.g. numpy.random.default_rng(seed)), got {type(rng).__name__}"
@@ -76,7 +105,21 @@ def sample_rows(n_rows: int, frac: float, rng: np.random.Generator) -> np.ndarra
 
     This corrects the R code's off-by-one (its drawn index 0 selected nothing and its last
     row could never be drawn): every row has the same chance, and exactly ``floor(n*frac)``
-    rows come back. Returns int64 indices of shape (floor(n_rows * frac),).
+    rows come back.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows to draw from, at least 1.
+    frac : float
+        Share drawn, in [0, 1].
+    rng : numpy.random.Generator
+        The draw's stream.
+
+    Returns
+    -------
+    ndarray of int64, shape (floor(n_rows * frac),)
+        The row indices.
     """
     frac = check_frac(frac)
     check_rng(rng)
@@ -88,14 +131,38 @@ def sample_rows(n_rows: int, frac: float, rng: np.random.Generator) -> np.ndarra
 
 
 def random_rule(n_classes: int = 10) -> np.ndarray:
-    """Random damage: a damaged label moves uniformly to one of the other K-1 classes."""
+    """Random damage: a damaged label moves uniformly to one of the other K-1 classes.
+
+    Parameters
+    ----------
+    n_classes : int
+        Classes K.
+
+    Returns
+    -------
+    ndarray, shape (n_classes, n_classes)
+        1 / (K - 1) off the diagonal, 0 on it.
+    """
     rule = np.full((n_classes, n_classes), 1.0 / (n_classes - 1))
     np.fill_diagonal(rule, 0.0)
     return rule
 
 
 def constant_rule(n_classes: int = 10, shift: int = 1) -> np.ndarray:
-    """Constant damage: a damaged label y always becomes (y + shift) mod K."""
+    """Constant damage: a damaged label y always becomes (y + shift) mod K.
+
+    Parameters
+    ----------
+    n_classes : int
+        Classes K.
+    shift : int
+        The shift; ValueError if it maps every class to itself (a multiple of K).
+
+    Returns
+    -------
+    ndarray, shape (n_classes, n_classes)
+        A permutation matrix.
+    """
     if shift % n_classes == 0:
         raise ValueError(f"shift={shift} maps every class to itself; choose a shift not divisible by {n_classes}")
     rule = np.zeros((n_classes, n_classes))
@@ -107,6 +174,18 @@ def swap_rule(pairs, n_classes: int = 10) -> np.ndarray:
     """Confusions between given class pairs, e.g. ``[(0, 6)]`` swaps T-shirt/top and Shirt.
 
     Classes in no pair keep their label (their damaged rows are drawn but left unchanged).
+
+    Parameters
+    ----------
+    pairs : iterable of (int, int)
+        The classes that swap labels.
+    n_classes : int
+        Classes K.
+
+    Returns
+    -------
+    ndarray, shape (n_classes, n_classes)
+        The transition matrix.
     """
     rule = np.eye(n_classes)
     for a, b in pairs:
@@ -132,7 +211,22 @@ def damaged_rows(y, frac: float, rng: np.random.Generator, n_classes: int = 10) 
     """Boolean mask of the rows chosen for damage: ``round(frac * n_c)`` per class c.
 
     ``round`` is round-half-to-even, as R's ``round`` (which dplyr's ``sample_frac`` uses).
-    Returns a bool array of the same shape as ``y``.
+
+    Parameters
+    ----------
+    y : int array, shape (n,)
+        Labels 0..n_classes-1.
+    frac : float
+        Share of each class chosen, in [0, 1].
+    rng : numpy.random.Generator
+        The draw's stream.
+    n_classes : int
+        Classes K.
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+        True for the chosen rows.
     """
     y = _check_labels(y, n_classes)
     frac = check_frac(frac)
@@ -175,23 +269,56 @@ def damage_labels(
 
 
 def random_damage(y, frac: float, rng: np.random.Generator, n_classes: int = 10) -> np.ndarray:
-    """R's random damage: chosen labels move uniformly to one of the other classes."""
+    """R's random damage: chosen labels move uniformly to one of the other classes.
+
+    Parameters
+    ----------
+    y : int array, shape (n,)
+        Clean labels.
+    frac : float
+        Share of each class damaged, in [0, 1].
+    rng : numpy.random.Generator
+        The draws' stream.
+    n_classes : int
+        Classes K.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        The damaged labels (:func:`damage_labels` with :func:`random_rule`).
+    """
     return damage_labels(y, frac, random_rule(n_classes), rng, n_classes)
 
 
 def constant_damage(
     y, frac: float, rng: np.random.Generator, shift: int = 1, n_classes: int = 10
 ) -> np.ndarray:
-    """R's constant damage: chosen labels become (y + shift) mod K ("0 becomes 1")."""
+    """R's constant damage: chosen labels become (y + shift) mod K ("0 becomes 1").
+
+    Parameters
+    ----------
+    y : int array, shape (n,)
+        Clean labels.
+    frac : float
+        Share of each class damaged, in [0, 1].
+    rng : numpy.random.Generator
+        The draws' stream.
+    shift : int
+        The shift (:func:`constant_rule`).
+    n_classes : int
+        Classes K.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        The damaged labels.
+    """
     return damage_labels(y, frac, constant_rule(n_classes, shift), rng, n_classes)
 
 
 #: the noise literature's names for the R testbench's two rules: the same matrices, the same draws
 symmetric_rule = random_rule
 pair_rule = constant_rule
-
-#: damage kinds the experiment specs may name
-RULES = {"random": random_rule, "constant": constant_rule}
 
 
 def _square(matrix, n_classes: int, name: str) -> np.ndarray:
@@ -225,10 +352,19 @@ def confusion_rule(confusion, n_classes: int = 10) -> np.ndarray:
     """Class-conditional damage from a confusion matrix: a damaged label y moves to class j with
     probability ``confusion[y, j] / sum_{k != y} confusion[y, k]`` (j != y).
 
-    confusion : (K, K) non-negative counts or rates, rows = true class, columns = predicted;
-        the diagonal (correct predictions) is ignored, so "confusable" classes (Shirt and
+    Parameters
+    ----------
+    confusion : array, shape (K, K)
+        Non-negative counts or rates, rows the true class, columns the predicted one; the
+        diagonal (correct predictions) is ignored, so "confusable" classes (Shirt and
         T-shirt/top) receive most of each other's damaged labels.
-    Returns a (K, K) transition matrix with a zero diagonal and rows summing to 1.
+    n_classes : int
+        Classes K.
+
+    Returns
+    -------
+    ndarray, shape (K, K)
+        A transition matrix with a zero diagonal and rows summing to 1.
     """
     m = _square(confusion, n_classes, "confusion").copy()
     np.fill_diagonal(m, 0.0)
@@ -236,10 +372,26 @@ def confusion_rule(confusion, n_classes: int = 10) -> np.ndarray:
 
 
 def matrix_rule(matrix, n_classes: int = 10, *, atol: float = 1e-9) -> np.ndarray:
-    """A user's transition matrix, checked: (K, K), non-negative, finite, a zero diagonal (a
-    damaged label always changes, so the realised rate is the nominal one), and at least one
-    positive entry per row. Rows are scaled to sum to 1, so counts or unnormalised weights work
-    as well as probabilities. Returns the (K, K) row-stochastic matrix.
+    """A user's transition matrix, checked.
+
+    It must be (K, K), non-negative, finite, with a zero diagonal (a damaged label always
+    changes, so the realised rate is the nominal one) and at least one positive entry per row.
+    Rows are scaled to sum to 1, so counts or unnormalised weights work as well as
+    probabilities.
+
+    Parameters
+    ----------
+    matrix : array, shape (K, K)
+        The matrix given.
+    n_classes : int
+        Classes K.
+    atol : float
+        Largest diagonal entry taken as 0.
+
+    Returns
+    -------
+    ndarray, shape (K, K)
+        The row-stochastic matrix; ValueError naming the entry that is wrong.
     """
     m = _square(matrix, n_classes, "matrix")
     diag = np.diag(m)
@@ -258,21 +410,32 @@ INSTANCE_FLOOR = 1e-6
 
 
 def instance_damage(y, frac: float, proba, rng: np.random.Generator, n_classes: int = 10) -> np.ndarray:
-    """Instance-dependent damage: within each class, ``round(frac * n_c)`` rows are chosen
-    without replacement with probability proportional to the row's uncertainty
-    ``1 - max(proba[i])`` (plus ``INSTANCE_FLOOR``), and each chosen label moves to another
-    class j with probability proportional to ``proba[i, j]`` (plus ``INSTANCE_FLOOR``), j != y.
+    """Instance-dependent damage.
+
+    Within each class, ``round(frac * n_c)`` rows are chosen without replacement with
+    probability proportional to the row's uncertainty ``1 - max(proba[i])`` (plus
+    ``INSTANCE_FLOOR``), and each chosen label moves to another class j with probability
+    proportional to ``proba[i, j]`` (plus ``INSTANCE_FLOOR``), j != y.
 
     Parameters
     ----------
-    y : int array, shape (n,), the clean labels
-    frac : share of each class to damage, in [0, 1]; the count per class is exact, as for
-        the class-conditional rules
-    proba : float array, shape (n, n_classes): a model's class probabilities for each row
-        (e.g. out-of-fold, so that they are honest about the training rows)
+    y : int array, shape (n,)
+        The clean labels.
+    frac : float
+        Share of each class to damage, in [0, 1]; the count per class is exact, as for the
+        class-conditional rules.
+    proba : float array, shape (n, n_classes)
+        A model's class probabilities for each row (e.g. out-of-fold, so that they are honest
+        about the training rows).
     rng : numpy.random.Generator
+        The draws' stream.
+    n_classes : int
+        Classes K.
 
-    Returns a new array of y's dtype; every chosen label changes, the others are kept.
+    Returns
+    -------
+    ndarray, shape (n,)
+        A new array of y's dtype; every chosen label changes, the others are kept.
     """
     y = _check_labels(y, n_classes)
     frac = check_frac(frac)
@@ -304,7 +467,17 @@ def instance_damage(y, frac: float, proba, rng: np.random.Generator, n_classes: 
 def transition_counts(y_clean, y_damaged, n_classes: int = 10) -> np.ndarray:
     """The realised noise matrix: ``counts[i, j]`` rows whose clean label is i carry label j.
 
-    Returns an int64 array of shape (n_classes, n_classes); its diagonal holds the labels kept.
+    Parameters
+    ----------
+    y_clean, y_damaged : int arrays, shape (n,)
+        The labels before and after damage.
+    n_classes : int
+        Classes K.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_classes, n_classes)
+        The counts; the diagonal holds the labels kept.
     """
     a = _check_labels(y_clean, n_classes)
     b = _check_labels(y_damaged, n_classes)

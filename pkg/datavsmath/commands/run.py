@@ -100,16 +100,27 @@ def _damage_option(text):
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _damage_help() -> str:
+    """``--damage``'s help, from the registered noise rules."""
+    from ..noise import NOISE_RULES
+
+    def shown(rule):
+        if not rule.matrix_file:
+            return rule.name
+        return f"{rule.name}{':FILE' if rule.needs_file else '[:FILE]'} (FILE: {rule.matrix_file})"
+
+    return ("replace the damage rule of the experiments that damage labels: "
+            + ", ".join(shown(r) for r in NOISE_RULES.values())
+            + "; a FILE holds K lines of K comma-separated non-negative numbers (a transition matrix's "
+            "rows are scaled to sum to 1), and confusion without one uses the shipped Fashion-MNIST "
+            "matrix; the experiment is stored as <name>-<rule> (e.g. random_damage-matrix-myfile)")
+
+
 def add_arguments(p):
     add_experiment_arguments(p)
     p.add_argument("--models", type=_csv_list, help="comma-separated subset of the models, e.g. rf,cnn")
     p.add_argument("--replicates", type=int, help="independent seeds per cell (default 1)")
-    p.add_argument("--damage", type=_damage_option, metavar="RULE[:FILE]",
-                   help="replace the damage rule of the experiments that damage labels: random, symmetric, "
-                        "constant, pair, confusion[:FILE] (confusion counts; default the shipped Fashion-MNIST "
-                        "matrix), matrix:FILE (a K x K transition matrix: K lines of K comma-separated "
-                        "non-negative numbers, zero diagonal, rows scaled to sum to 1) or instance; the "
-                        "experiment is stored as <name>-<rule> (e.g. random_damage-matrix-myfile)")
+    p.add_argument("--damage", type=_damage_option, metavar="RULE[:FILE]", help=_damage_help())
     add_data_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.add_argument("--backend", default="auto", choices=["auto", "naive", "fused"],
@@ -216,27 +227,19 @@ def _duration(seconds: float) -> str:
     return f"about {seconds / 3600:.0f} hours"
 
 
-def _plan_text(profile, out, exps, store, bare: bool) -> str:
-    """What a run is about to do: profile, fits stored and to run, results folder and the
-    expected time. The estimate sums each fit's expected CPU seconds on 2 cores
-    (runner.fit_weight, the per-model times measured for the user guide's "How long it takes";
-    naive per-fit times: about 40 min for the R four at quick, where the optimised run measured
-    19, and ~50 hours for full)."""
-    from ..training.units import describe_outdated, outdated_fits, pending_summary
+def _plan_text(profile, out, plan, bare: bool) -> str:
+    """What a run is about to do, from its :class:`~datavsmath.training.plan.RunPlan`: profile,
+    fits stored and to run, results folder and the expected time. The estimate sums each fit's
+    expected CPU seconds on 2 cores (plan.fit_weight, the per-model times measured for the user
+    guide's "How long it takes"; naive per-fit times: about 40 min for the R four at quick,
+    where the optimised run measured 19, and ~50 hours for full)."""
+    from ..training.plan import describe_outdated
 
-    n_todo, seconds = 0, 0.0
-    for e in exps:  # counted cell by cell: the plan never holds the grid
-        n, s = pending_summary(e, store)
-        n_todo, seconds = n_todo + n, seconds + s
-    old: dict[str, int] = {}
-    for e in exps:
-        for m, n in outdated_fits(e, store).items():
-            old[m] = old.get(m, 0) + n
+    n_todo, n_all, old = plan.n_pending, plan.n_fits, plan.outdated
     retrain = (f"; {describe_outdated(old)}: retrained and replaced, so that the folder holds one "
                "recipe per model" if old else "")
-    n_all = sum(e.n_fits for e in exps)
-    names = ", ".join(e.name for e in exps)
-    when = (f"{_duration(seconds)} on a 2-core CPU without a GPU (user guide: How long it takes)"
+    names = ", ".join(p.experiment.name for p in plan.experiments)
+    when = (f"{_duration(plan.seconds)} on a 2-core CPU without a GPU (user guide: How long it takes)"
             if n_todo else "nothing to train, every fit is stored")
     if not bare:
         return (f"plan: profile {profile}, {n_todo} of {n_all} fits to run ({names}), {when}{retrain}\n"
@@ -282,8 +285,8 @@ def check_grid_size(exps, *, yes: bool, ask=None) -> None:
     ask : the question, answered True or False (default: input() at a terminal, else None)
     """
     from ..errors import UserError
+    from ..training.plan import grid_seconds
     from ..training.runner import PLAN_FITS
-    from ..training.units import grid_seconds
 
     n_fits = sum(e.n_fits for e in exps)
     seconds = sum(grid_seconds(e) for e in exps)
@@ -311,7 +314,7 @@ def _ask_at_terminal(question: str) -> bool:
         return False
 
 
-def preflight(out, n_fits: int) -> None:
+def preflight(out, n_fits: int, need: int | None = None) -> None:
     """Check that ``out`` can take this run's files before any data is loaded or model
     trained, so that a read-only or full folder fails in a second, not after the first fit.
 
@@ -319,6 +322,15 @@ def preflight(out, n_fits: int) -> None:
     a full disk, and root passes them all. Free space is compared with a rough
     estimate (each cell takes a file-system block, the tables about 2 KiB a fit, written twice
     while they are replaced).
+
+    Parameters
+    ----------
+    out : Path
+        The results folder (made if absent).
+    n_fits : int
+        Fits of the run's grids, stored or not.
+    need : int, optional
+        Bytes the run needs (default: estimated from ``n_fits``; a plan's ``disk_bytes``).
     """
     import shutil
     import tempfile
@@ -338,21 +350,35 @@ def preflight(out, n_fits: int) -> None:
     except OSError as exc:
         raise UserError(f"cannot write to the results folder {out} ({exc.strerror}); choose "
                         "another folder (an argument, e.g. results/mine), or make this one writable") from None
-    free, need = shutil.disk_usage(out).free, estimate_bytes(n_fits)
+    free = shutil.disk_usage(out).free
+    need = estimate_bytes(n_fits) if need is None else need
     if free < need:
         raise UserError(f"{out} has {free / 2**20:.1f} MiB free; this run needs about "
                         f"{need / 2**20:.1f} MiB ({n_fits} fits); free some space or choose another "
-                        "folder with --out")
+                        "results folder")
     if free < MIN_FREE_BYTES:
         print(f"warning: only {free / 2**20:.0f} MiB free in {out}; the run needs about "
               f"{need / 2**20:.1f} MiB, but other programs share that disk", file=sys.stderr)
 
 
 def run(args) -> int:
+    """``datavsmath run``: check the options and the folder, build the run's plan
+    (:class:`~datavsmath.training.plan.RunPlan`), print it, and execute it with the folder locked.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     from ..errors import UserError
     from ..training.lock import RunLock
+    from ..training.plan import RunPlan
     from ..training.store import ResultStore, clean_stale_temps
-    from ..training.units import pending_summary
 
     profile, out, exps = resolve(args)
     if args.workers is not None and (args.cluster is None or args.workers < 1):
@@ -384,17 +410,17 @@ def run(args) -> int:
     check_grid_size(exps, yes=args.yes)
     check_folder_profile(out, profile, other=args.other_profile)
     store = ResultStore(out)
+    plan = RunPlan.build(exps, store)  # each grid counted once; printed, recorded and executed below
     # say what is about to happen before the (slow) data check and the first fit
-    print(_plan_text(profile, out, exps, store, bare=_is_bare(args)), flush=True)
+    print(_plan_text(profile, out, plan, bare=_is_bare(args)), flush=True)
     if args.dry_run:
         return 0
-    n_pending = sum(pending_summary(e, store)[0] for e in exps)
-    if not n_pending:
-        return _nothing_to_do(exps, store)
-    preflight(out, sum(e.n_fits for e in exps))
+    if not plan.n_pending:
+        return _nothing_to_do(plan, store)
+    preflight(out, plan.n_fits, plan.disk_bytes)
     with RunLock(out, force=args.force_unlock):
         clean_stale_temps(out)
-        return _run_locked(args, profile, out, exps, store, loaded)
+        return _run_locked(args, profile, out, plan, store, loaded)
 
 
 def resolve_dataset(args):
@@ -430,61 +456,56 @@ def check_fits_dataset(exps, data) -> None:
                             f"own (--spec) with a shift from 1 to {data.n_classes - 1}")
 
 
-def _nothing_to_do(exps, store) -> int:
-    """Every fit is stored: change nothing (no session, no versions, no rewritten tables),
-    unless the tables are missing."""
-    for e in exps:
-        print(f"{e.name}: all {e.n_fits} fits already stored in {store.root}")
+def _nothing_to_do(plan, store) -> int:
+    """Every fit of ``plan`` is stored: change nothing (no session, no versions, no rewritten
+    tables), unless the tables are missing."""
+    for p in plan.experiments:
+        print(f"{p.experiment.name}: all {p.n_fits} fits already stored in {store.root}")
     if store.records() and not (store.root / "results.csv").is_file():
         for path in store.export():
             print(f"wrote {path}")
     return 0
 
 
-def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
+def _run_locked(args, profile, out, plan, store, loaded=None) -> int:
     """The run proper, with the folder's lock held: load the data, record the session as
-    running, run, record how it ended, export."""
+    running with ``plan``, execute it, record how it ended, export."""
     import time
     from pathlib import Path
 
     from ..data import load_dataset
+    from ..training.plan import RunPlan, r_grids_complete
     from ..training.provenance import finish_session, read_provenance, start_session
-    from ..training.runner import run_experiment
-    from ..training.units import iter_pending, library_versions, r_grids_complete
+    from ..training.units import library_versions
 
+    exps = [p.experiment for p in plan.experiments]
     datasets = {loaded.name: loaded} if loaded is not None else {}
     for e in exps:  # load (and verify) data before the first fit, not after an hour
         if e.dataset not in datasets:
             # named datasets are 10-class images: what check_fits_dataset checks holds for them
             datasets[e.dataset] = load_dataset(e.dataset, args.data_dir, download=args.download)
-    # fits this session stored, counted from the store so that an interrupted session (and the
-    # tree threads' fits) are counted too, not only experiments that ran to the end; a fit
-    # retrained under a newer recipe counts, though the number of cell files stays the same
-    stored_before = _current_fits(exps, store)
     spec = getattr(args, "spec", None) or None
     if spec is None and args.experiments in (["all"], []):
         spec = read_provenance(out).get("spec")  # resolve() took the folder's spec
     spec = str(Path(spec).resolve()) if spec else None
-    session = start_session(out, profile=profile, experiments=_plan(exps, store), spec=spec)
+    session = start_session(out, profile=profile, experiments=plan.record(), spec=spec)
     t0, status = time.perf_counter(), "failed"
     cluster = client = None
     try:
-        pending = any(next(iter_pending(e, store), None) for e in exps)
-        if pending and args.scheduler:
+        if args.scheduler:
             from ..training.cluster import connect
 
             client = connect(args.scheduler)
-        elif pending and args.cluster == "local":
+        elif args.cluster == "local":
             from ..training.cluster import local_cluster
 
             cluster, client = local_cluster(args.workers)
-        elif pending:
+        else:
             from ..training.fused import configure_devices
 
             configure_devices()  # before the keras backend claims the GPU: xgboost shares it
-        for e in exps:
-            summary = run_experiment(e, store, datasets[e.dataset], progress=not args.no_progress,
-                                     backend=args.backend, client=client, tree_threads=args.tree_threads)
+        for summary in plan.execute(store, datasets, progress=not args.no_progress, backend=args.backend,
+                                    client=client, tree_threads=args.tree_threads):
             print(summary)
         status = "finished"
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see datavsmath.cli)
@@ -500,12 +521,15 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
         if cluster is not None:
             cluster.close()
         try:
-            planned = _plan(exps, store)
-            finish_session(out, session, experiments=planned, wall_seconds=time.perf_counter() - t0,
-                           fits_done=_current_fits(exps, store) - stored_before,
+            # the folder after the run, counted once: fits this session stored are counted from
+            # the store, so that an interrupted session (and the tree threads' fits) count too;
+            # a fit retrained under a newer recipe counts, though the cell files stay as many
+            after = RunPlan.build(exps, store)
+            finish_session(out, session, experiments=after.record(), wall_seconds=time.perf_counter() - t0,
+                           fits_done=after.n_current - plan.n_current,
                            status=status, versions=library_versions(),
                            # a spec's folder is complete with the spec's grid; others with R's four
-                           complete=(not any(next(iter_pending(e, store), None) for e in exps) if spec
+                           complete=(not after.n_pending if spec
                                      else r_grids_complete(store, profile, {e.dataset for e in exps})))
             if store.records():
                 for path in store.export():
@@ -518,19 +542,3 @@ def _run_locked(args, profile, out, exps, store, loaded=None) -> int:
             print(f"datavsmath: could not record the session's end or write the tables "
                   f"({exc.strerror or exc}{where}); the finished fits are stored", file=sys.stderr)
     return 0
-
-
-def _current_fits(exps, store) -> int:
-    """Fits of the grids stored under their model's current recipe."""
-    from ..training.units import current_fits
-
-    return sum(current_fits(e, store) for e in exps)
-
-
-def _plan(exps, store) -> dict:
-    from ..training.units import outdated_fits
-
-    return {e.name: {"n_fits": e.n_fits, "stored": len(store.records(e.name)),
-                     "outdated": outdated_fits(e, store),
-                     "models": list(e.models), "replicates": e.replicates, "note": e.note}
-            for e in exps}

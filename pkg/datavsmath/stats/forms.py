@@ -1,8 +1,5 @@
 """Curve forms for the scaling statistics: learning curves and a dose-response curve.
 
-Why one module of ~580 lines: every form is an entry of the same registry, beside the helpers
-the entries share (Jacobians, starts, inverses); split, the place to add a form would scatter.
-
 A :class:`Form` is the deterministic part of a nonlinear regression ``y = mean(theta, x) + noise``.
 It knows its mean and Jacobian, how to map its *internal* parameters ``theta`` (the ones the
 optimiser sees) to the *natural* parameters that are reported, starting values, and how to
@@ -48,12 +45,13 @@ and the dose-response curve for metric vs damage (not a learning curve):
 ``loglogistic``   L + (U-L)/(1+(d/e50)^h)    U, L, log e50, log h             U, L, e50, h
 ================  =========================  ===============================  ===============
 
-Adding a learning-curve form: write its mean and analytic Jacobian on the scaled x (a floor
-form is its floorless core through :func:`_with_floor`, with c as the last internal parameter
+Adding a learning-curve form (its parts: :mod:`datavsmath.stats.form_parts`): write its mean
+and analytic Jacobian on the scaled x (a floor form is its floorless core through
+:func:`~datavsmath.stats.form_parts.with_floor`, with c as the last internal parameter
 and named ``c`` among the natural ones: fits, reachability and floor intervals look for that
 name, so no other parameter may be called ``c``); ``to_natural`` mapping theta to parameters in
-rows; ``starts`` giving several candidates ranked by :func:`_best_starts`; an ``inverse`` via
-:func:`_inverse` (closed form, or :func:`_root_log_x` for numeric root finding); ``floor``,
+rows; ``starts`` giving several candidates ranked by ``best_starts``; an ``inverse`` via
+``inverse_from`` (closed form, or ``root_log_x`` for numeric root finding); ``floor``,
 ``rate`` (the natural parameter that must be positive for the error to fall), ``log_ci`` and
 ``bounds``. Register it in :data:`EXTENDED_FORMS` (opt-in; the default set changes only with
 the methods text), and add it to the truth table of ``tests/test_forms.py``, which checks the
@@ -66,6 +64,19 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+
+from .form_parts import (
+    FLOOR_SHARES,
+    best_starts,
+    floor_grid,
+    hill,
+    inverse_from,
+    loglin,
+    lstsq,
+    root_log_x,
+    simple_start,
+    with_floor,
+)
 
 __all__ = ["Form", "FORMS", "LEARNING_FORMS", "EXTENDED_FORMS", "ALL_LEARNING_FORMS", "FORM_SETS",
            "LOGLOGISTIC", "get_form", "learning_forms"]
@@ -131,65 +142,6 @@ class Form:
 
 
 # --------------------------------------------------------------------------------------------
-# starting values: linearise and solve by (weighted) least squares
-def _lstsq(design: np.ndarray, z: np.ndarray, w: np.ndarray) -> np.ndarray:
-    sw = np.sqrt(w)
-    coef, *_ = np.linalg.lstsq(design * sw[:, None], z * sw, rcond=None)
-    return coef
-
-
-def _loglin(u, y, w, c):
-    """(intercept, -slope) of the weighted OLS of log(y - c) on u; None if < 2 points lie above c."""
-    ok = (y - c) > 0
-    if ok.sum() < 2:
-        return None
-    coef = _lstsq(np.column_stack([np.ones(ok.sum()), u[ok]]), np.log(y[ok] - c), w[ok])
-    return coef[0], -coef[1]
-
-
-def _loglin_start(x, y, w, c, log_x: bool):
-    """(log amp, slope) from OLS of log(y - c) on log x (power) or x (exp); None if too few."""
-    return _loglin(np.log(x) if log_x else x, y, w, c)
-
-
-def _best_starts(cands, form_mean, x, y, w, n_keep: int):
-    """The ``n_keep`` candidate thetas with the smallest weighted RSS (finite ones only), so
-    the optimiser starts from several distinct, plausible points rather than one guess."""
-    scored = []
-    for theta in cands:
-        with np.errstate(all="ignore"):
-            rss = np.sum(w * (y - form_mean(theta, x)) ** 2)
-        if np.all(np.isfinite(theta)) and np.isfinite(rss):
-            scored.append((rss, theta))
-    scored.sort(key=lambda t: t[0])
-    return [t for _, t in scored[:n_keep]]
-
-
-#: shares of min(y) tried as the floor c when linearising a floor form
-_FLOOR_SHARES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
-
-
-def _floor_grid(x, y, w, form_mean, log_x: bool, n_keep: int = 2):
-    """Starting values for the floor forms: profile the floor over a grid below min(y)."""
-    ymin = np.min(y)
-    cands = []
-    for share in _FLOOR_SHARES:
-        c = share * ymin if ymin > 0 else 0.0
-        start = _loglin_start(x, y, w, c, log_x)
-        if start is not None:
-            cands.append(np.array([start[0], start[1], c]))
-    return (_best_starts(cands, form_mean, x, y, w, n_keep)
-            or [np.array([np.log(max(np.mean(y), 1e-6)), 0.3, 0.0])])
-
-
-def _simple_start(x, y, w, log_x: bool):
-    start = _loglin_start(x, y, w, 0.0, log_x)
-    if start is None:
-        return [np.array([np.log(max(np.mean(np.abs(y)), 1e-6)), 0.3])]
-    return [np.array(start)]
-
-
-# --------------------------------------------------------------------------------------------
 # the four learning curves (x = n / n_ref, y = error)
 def _power_mean(t, x):
     return np.exp(t[0]) * x ** (-t[1])
@@ -209,42 +161,8 @@ def _exp_jac(t, x):
     return np.column_stack([m, -x * m])
 
 
-def _with_floor(core_mean, core_jac):
-    """(mean, jac) of ``c + core(theta[:-1], x)``: the floor c is the last internal parameter,
-    so every floor form is its floorless core plus one column of ones in the Jacobian."""
-
-    def mean(t, x):
-        return t[-1] + core_mean(t[:-1], x)
-
-    def jac(t, x):
-        return np.column_stack([core_jac(t[:-1], x), np.ones_like(x)])
-
-    return mean, jac
-
-
-_powerf_mean, _powerf_jac = _with_floor(_power_mean, _power_jac)
-_expf_mean, _expf_jac = _with_floor(_exp_mean, _exp_jac)
-
-
-def _inverse(log_x_of, floor_of, rate_of):
-    """Build an inverse from log x*(theta, y - floor); handles floor and direction."""
-
-    def inverse(theta, y):
-        if not np.all(np.isfinite(theta)):
-            return np.nan, "undefined"
-        if rate_of(theta) <= 0:
-            return np.nan, "not_decreasing"
-        gap = y - floor_of(theta)
-        if gap <= 0:
-            return np.inf, "floor"
-        lx = log_x_of(theta, gap)
-        if lx is None:
-            return 0.0, "before_data"
-        if not np.isfinite(lx):  # not reached within the root finder's range: as a floor
-            return np.inf, "floor"
-        return float(np.exp(lx)), "ok"
-
-    return inverse
+_powerf_mean, _powerf_jac = with_floor(_power_mean, _power_jac)
+_expf_mean, _expf_jac = with_floor(_exp_mean, _exp_jac)
 
 
 def _exp_log_x(theta, gap):
@@ -260,8 +178,8 @@ POWER = Form(
     name="power", formula="e = a n^(-b)", internal=("log_A", "b"), natural=("a", "b"),
     mean=_power_mean, jac=_power_jac,
     to_natural=lambda t, xr: np.array([np.exp(t[0] + t[1] * np.log(xr)), t[1]]),
-    starts=lambda x, y, w: _simple_start(x, y, w, log_x=True),
-    inverse=_inverse(_power_log_x, lambda t: 0.0, lambda t: t[1]),
+    starts=lambda x, y, w: simple_start(x, y, w, log_x=True),
+    inverse=inverse_from(_power_log_x, lambda t: 0.0, lambda t: t[1]),
     rate="b", log_ci=frozenset({"a"}),
     at=lambda p, n: p["a"] * n ** -p["b"],
 )
@@ -269,8 +187,8 @@ POWER_FLOOR = Form(
     name="power_floor", formula="e = c + a n^(-b)", internal=("log_A", "b", "c"),
     natural=("a", "b", "c"), mean=_powerf_mean, jac=_powerf_jac,
     to_natural=lambda t, xr: np.array([np.exp(t[0] + t[1] * np.log(xr)), t[1], t[2]]),
-    starts=lambda x, y, w: _floor_grid(x, y, w, _powerf_mean, log_x=True),
-    inverse=_inverse(_power_log_x, lambda t: t[2], lambda t: t[1]),
+    starts=lambda x, y, w: floor_grid(x, y, w, _powerf_mean, log_x=True),
+    inverse=inverse_from(_power_log_x, lambda t: t[2], lambda t: t[1]),
     floor=lambda t: t[2], rate="b", log_ci=frozenset({"a"}),
     at=lambda p, n: p["c"] + p["a"] * n ** -p["b"],
 )
@@ -278,8 +196,8 @@ EXP = Form(
     name="exp", formula="e = a exp(-k n)", internal=("log_a", "k_nref"), natural=("a", "k"),
     mean=_exp_mean, jac=_exp_jac,
     to_natural=lambda t, xr: np.array([np.exp(t[0]), t[1] / xr]),
-    starts=lambda x, y, w: _simple_start(x, y, w, log_x=False),
-    inverse=_inverse(_exp_log_x, lambda t: 0.0, lambda t: t[1]),
+    starts=lambda x, y, w: simple_start(x, y, w, log_x=False),
+    inverse=inverse_from(_exp_log_x, lambda t: 0.0, lambda t: t[1]),
     rate="k", log_ci=frozenset({"a"}),
     at=lambda p, n: p["a"] * np.exp(-p["k"] * n),
 )
@@ -287,8 +205,8 @@ EXP_FLOOR = Form(
     name="exp_floor", formula="e = c + a exp(-k n)", internal=("log_a", "k_nref", "c"),
     natural=("a", "k", "c"), mean=_expf_mean, jac=_expf_jac,
     to_natural=lambda t, xr: np.array([np.exp(t[0]), t[1] / xr, t[2]]),
-    starts=lambda x, y, w: _floor_grid(x, y, w, _expf_mean, log_x=False),
-    inverse=_inverse(_exp_log_x, lambda t: t[2], lambda t: t[1]),
+    starts=lambda x, y, w: floor_grid(x, y, w, _expf_mean, log_x=False),
+    inverse=inverse_from(_exp_log_x, lambda t: t[2], lambda t: t[1]),
     floor=lambda t: t[2], rate="k", log_ci=frozenset({"a"}),
     at=lambda p, n: p["c"] + p["a"] * np.exp(-p["k"] * n),
 )
@@ -296,17 +214,8 @@ EXP_FLOOR = Form(
 
 # --------------------------------------------------------------------------------------------
 # four-parameter log-logistic dose-response curve (drc's LL.4), for metric vs damage
-def _hill(x, log_m, log_h):
-    """Hill term of the sigmoid forms: z = (x / m)^h, log(x / m) and g = 1 / (1 + z), each (m,);
-    z is 0 and log(x / m) is -inf at x = 0; the exponent is clipped so z never overflows."""
-    with np.errstate(divide="ignore"):
-        lr = np.log(x) - log_m
-    z = np.exp(np.clip(np.exp(log_h) * lr, -700, 700))
-    return z, lr, 1.0 / (1.0 + z)
-
-
 def _ll_parts(t, x):
-    return _hill(x, t[2], t[3])
+    return hill(x, t[2], t[3])
 
 
 def _ll_mean(t, x):
@@ -336,7 +245,7 @@ def _ll_starts(x, y, w):
         e50 = float(np.median(xs[xs > 0])) if np.any(xs > 0) else 0.5
     e50 = max(e50, 1e-3)
     cands = [np.array([upper, lower, np.log(e50), np.log(h)]) for h in (2.0, 6.0, 20.0)]
-    return _best_starts(cands, _ll_mean, x, y, w, n_keep=2)
+    return best_starts(cands, _ll_mean, x, y, w, n_keep=2)
 
 
 LOGLOGISTIC = Form(
@@ -352,34 +261,6 @@ LOGLOGISTIC = Form(
 # opt-in learning curves from the literature (Domhan et al. 2015; Viering & Loog 2022).
 # Shape parameters (shift d, scale m or s, Hill/Weibull slope h) are positive by construction:
 # they are fitted on the log scale, which is how their bounds are enforced; amplitudes too.
-def _root_log_x(excess, lo: float = -30.0, hi: float = 60.0):
-    """log x*(theta, gap) by root finding, for forms without a closed-form inverse.
-
-    ``excess(theta, x)`` is mean - floor, (m,) for x (m,). The last crossing of ``gap`` on a
-    grid of log x in [lo, hi] is bracketed and refined by Brent's method on log x (the curve
-    may rise before it falls, e.g. vapor pressure with b < 0). None when the excess is below
-    the gap already at x = e^lo (reached before the data); inf when it is still above at e^hi.
-    """
-    from scipy.optimize import brentq
-
-    grid = np.linspace(lo, hi, 181)
-
-    def f(theta, lx, gap):
-        with np.errstate(all="ignore"):
-            return np.log(excess(theta, np.exp(np.atleast_1d(lx)))) - np.log(gap)
-
-    def log_x_of(theta, gap):
-        above = np.flatnonzero(f(theta, grid, gap) > 0)
-        if above.size == 0:
-            return None
-        i = above[-1]
-        if i == grid.size - 1:
-            return np.inf
-        return brentq(lambda lx: f(theta, lx, gap)[0], grid[i], grid[i + 1], xtol=1e-12)
-
-    return log_x_of
-
-
 # power law with a shift, Rosenfeld's 4-parameter form: theta = (log A, b, log D, c)
 def _shifted_power_mean(t, x):
     return np.exp(t[0] - t[1] * np.log(x + np.exp(t[2])))
@@ -399,25 +280,25 @@ def _power4_starts(x, y, w):
     """Floor grid x shift grid (d = 0.3%, 3%, 30% of n_ref), each linearised as a power law."""
     ymin, cands = np.min(y), []
     for log_d in np.log([0.003, 0.03, 0.3]):
-        for share in _FLOOR_SHARES:
+        for share in FLOOR_SHARES:
             c = share * ymin if ymin > 0 else 0.0
-            start = _loglin(np.log(x + np.exp(log_d)), y, w, c)
+            start = loglin(np.log(x + np.exp(log_d)), y, w, c)
             if start is not None:
                 cands.append(np.array([start[0], start[1], log_d, c]))
-    return (_best_starts(cands, _power4_mean, x, y, w, n_keep=3)
+    return (best_starts(cands, _power4_mean, x, y, w, n_keep=3)
             or [np.array([np.log(max(np.mean(y), 1e-6)), 0.3, np.log(0.03), 0.0])])
 
 
-_power4_mean, _power4_jac = _with_floor(_shifted_power_mean, _shifted_power_jac)
+_power4_mean, _power4_jac = with_floor(_shifted_power_mean, _shifted_power_jac)
 
 
 # sigmoids in log x that fall from c + a (x -> 0) to c: theta = (log a, log m, log h[, c])
 def _logpow_mean(t, x):
-    return np.exp(t[0]) * _hill(x, t[1], t[2])[2]
+    return np.exp(t[0]) * hill(x, t[1], t[2])[2]
 
 
 def _logpow_jac(t, x):
-    z, lr, g = _hill(x, t[1], t[2])
+    z, lr, g = hill(x, t[1], t[2])
     m, h = np.exp(t[0]) * g, np.exp(t[2])
     return np.column_stack([m, m * g * h * z, -m * g * h * z * lr])
 
@@ -449,13 +330,13 @@ def _sigmoid_log_x(link):
     return log_x_of
 
 
-def _sigmoid_starts(link, form_mean, with_floor: bool):
+def _sigmoid_starts(link, form_mean, floored: bool):
     """Starting values of a sigmoid form: for floors c below min(y) and spans a above the data
     (1.5, 3, 10 x the range), log link(a / (y - c)) is a line in log x; the 3 best by RSS."""
 
     def starts(x, y, w):
         ymin, ymax, cands = np.min(y), np.max(y), []
-        for share in (_FLOOR_SHARES if with_floor else (0.0,)):
+        for share in (FLOOR_SHARES if floored else (0.0,)):
             c = share * ymin if ymin > 0 else 0.0
             for mult in (1.5, 3.0, 10.0):
                 a = mult * max(ymax - c, 1e-6)
@@ -464,19 +345,15 @@ def _sigmoid_starts(link, form_mean, with_floor: bool):
                 ok = np.isfinite(z) & (y > c)
                 if ok.sum() < 2:
                     continue
-                icpt, slope = _lstsq(np.column_stack([np.ones(ok.sum()), np.log(x[ok])]),
+                icpt, slope = lstsq(np.column_stack([np.ones(ok.sum()), np.log(x[ok])]),
                                      z[ok], w[ok])
                 if slope > 0:
                     cands.append(np.array([np.log(a), -icpt / slope, np.log(slope)]
-                                          + ([c] if with_floor else [])))
-        fallback = np.array([np.log(max(ymax, 1e-6)), 0.0, 0.0] + ([0.0] if with_floor else []))
-        return _best_starts(cands, form_mean, x, y, w, n_keep=3) or [fallback]
+                                          + ([c] if floored else [])))
+        fallback = np.array([np.log(max(ymax, 1e-6)), 0.0, 0.0] + ([0.0] if floored else []))
+        return best_starts(cands, form_mean, x, y, w, n_keep=3) or [fallback]
 
     return starts
-
-
-_mmf_mean, _mmf_jac = _with_floor(_logpow_mean, _logpow_jac)
-_weibull_mean, _weibull_jac = _with_floor(_weibull_core_mean, _weibull_core_jac)
 
 
 # vapor pressure: log e linear in (1, 1/x, -log x): theta = (alpha, beta, k)
@@ -497,10 +374,10 @@ def _vapor_starts(x, y, w):
     ok = y > 0
     if ok.sum() < 3:
         return [np.array([np.log(max(np.mean(np.abs(y)), 1e-6)), 0.0, 0.3])]
-    full = _lstsq(_vapor_design(x[ok]), np.log(y[ok]), w[ok])
-    power = _loglin(np.log(x), y, w, 0.0)
+    full = lstsq(_vapor_design(x[ok]), np.log(y[ok]), w[ok])
+    power = loglin(np.log(x), y, w, 0.0)
     cands = [full] + ([np.array([power[0], 0.0, power[1]])] if power else [])
-    return _best_starts(cands, _vapor_mean, x, y, w, n_keep=2) or [full]
+    return best_starts(cands, _vapor_mean, x, y, w, n_keep=2) or [full]
 
 
 def _sigmoid_natural(t, xr):
@@ -512,35 +389,30 @@ def _sigmoid_natural(t, xr):
 
 _POSITIVE = (0.0, np.inf)
 
+
+def _sigmoid(name, formula, scale, link, core_mean, core_jac, at, floored=True) -> Form:
+    """A sigmoid form in log x falling from c + a to c (mmf, weibull; log_power without the floor):
+    theta = (log a, log of the scale over n_ref, log h[, c]); a, the scale and h are positive."""
+    mean, jac = with_floor(core_mean, core_jac) if floored else (core_mean, core_jac)
+    floor = {"floor": lambda t: t[3]} if floored else {}
+    shape = ("a", scale, "h")
+    return Form(name=name, formula=formula, internal=("log_a", f"log_{scale.upper()}", "log_h") + ("c",) * floored,
+                natural=shape + ("c",) * floored, mean=mean, jac=jac, to_natural=_sigmoid_natural,
+                starts=_sigmoid_starts(link, mean, floored),
+                inverse=inverse_from(_sigmoid_log_x(link), floor.get("floor", lambda t: 0.0), lambda t: np.exp(t[2])),
+                rate="h", log_ci=frozenset(shape), bounds=dict.fromkeys(shape, _POSITIVE), at=at, **floor)
+
+
 POWER4 = Form(
     name="power4", formula="e = c + a (n + d)^(-b)", internal=("log_A", "b", "log_D", "c"),
     natural=("a", "b", "d", "c"), mean=_power4_mean, jac=_power4_jac,
     to_natural=lambda t, xr: np.array([np.exp(t[0] + t[1] * np.log(xr)), t[1],
                                        np.exp(t[2]) * xr, t[3]]),
     starts=_power4_starts,
-    inverse=_inverse(_power4_log_x, lambda t: t[3], lambda t: t[1]),
+    inverse=inverse_from(_power4_log_x, lambda t: t[3], lambda t: t[1]),
     floor=lambda t: t[3], rate="b", log_ci=frozenset({"a", "d"}),
     bounds={"a": _POSITIVE, "d": _POSITIVE},
     at=lambda p, n: p["c"] + p["a"] * (n + p["d"]) ** -p["b"],
-)
-MMF = Form(
-    name="mmf", formula="e = c + a / (1 + (n / m)^h)", internal=("log_a", "log_M", "log_h", "c"),
-    natural=("a", "m", "h", "c"), mean=_mmf_mean, jac=_mmf_jac,
-    to_natural=_sigmoid_natural, starts=_sigmoid_starts(_MMF_LINK, _mmf_mean, True),
-    inverse=_inverse(_sigmoid_log_x(_MMF_LINK), lambda t: t[3], lambda t: np.exp(t[2])),
-    floor=lambda t: t[3], rate="h", log_ci=frozenset({"a", "m", "h"}),
-    bounds={"a": _POSITIVE, "m": _POSITIVE, "h": _POSITIVE},
-    at=lambda p, n: p["c"] + p["a"] / (1 + (n / p["m"]) ** p["h"]),
-)
-WEIBULL = Form(
-    name="weibull", formula="e = c + a exp(-(n / s)^h)", internal=("log_a", "log_S", "log_h", "c"),
-    natural=("a", "s", "h", "c"), mean=_weibull_mean, jac=_weibull_jac,
-    to_natural=_sigmoid_natural,
-    starts=_sigmoid_starts(_WEIBULL_LINK, _weibull_mean, True),
-    inverse=_inverse(_sigmoid_log_x(_WEIBULL_LINK), lambda t: t[3], lambda t: np.exp(t[2])),
-    floor=lambda t: t[3], rate="h", log_ci=frozenset({"a", "s", "h"}),
-    bounds={"a": _POSITIVE, "s": _POSITIVE, "h": _POSITIVE},
-    at=lambda p, n: p["c"] + p["a"] * np.exp(-(n / p["s"]) ** p["h"]),
 )
 VAPOR_PRESSURE = Form(
     name="vapor_pressure", formula="e = exp(a + b / n - k log n)",
@@ -548,19 +420,16 @@ VAPOR_PRESSURE = Form(
     mean=_vapor_mean, jac=_vapor_jac,
     to_natural=lambda t, xr: np.array([t[0] + t[2] * np.log(xr), t[1] * xr, t[2]]),
     starts=_vapor_starts,
-    inverse=_inverse(_root_log_x(_vapor_mean), lambda t: 0.0, lambda t: t[2]),
+    inverse=inverse_from(root_log_x(_vapor_mean), lambda t: 0.0, lambda t: t[2]),
     rate="k",
     at=lambda p, n: np.exp(p["a"] + p["b"] / n - p["k"] * np.log(n)),
 )
-LOG_POWER = Form(
-    name="log_power", formula="e = a / (1 + (n / m)^h)", internal=("log_a", "log_M", "log_h"),
-    natural=("a", "m", "h"), mean=_logpow_mean, jac=_logpow_jac,
-    to_natural=_sigmoid_natural, starts=_sigmoid_starts(_MMF_LINK, _logpow_mean, False),
-    inverse=_inverse(_sigmoid_log_x(_MMF_LINK), lambda t: 0.0, lambda t: np.exp(t[2])),
-    rate="h", log_ci=frozenset({"a", "m", "h"}),
-    bounds={"a": _POSITIVE, "m": _POSITIVE, "h": _POSITIVE},
-    at=lambda p, n: p["a"] / (1 + (n / p["m"]) ** p["h"]),
-)
+MMF = _sigmoid("mmf", "e = c + a / (1 + (n / m)^h)", "m", _MMF_LINK, _logpow_mean, _logpow_jac,
+               at=lambda p, n: p["c"] + p["a"] / (1 + (n / p["m"]) ** p["h"]))
+WEIBULL = _sigmoid("weibull", "e = c + a exp(-(n / s)^h)", "s", _WEIBULL_LINK, _weibull_core_mean,
+                   _weibull_core_jac, at=lambda p, n: p["c"] + p["a"] * np.exp(-(n / p["s"]) ** p["h"]))
+LOG_POWER = _sigmoid("log_power", "e = a / (1 + (n / m)^h)", "m", _MMF_LINK, _logpow_mean, _logpow_jac,
+                     at=lambda p, n: p["a"] / (1 + (n / p["m"]) ** p["h"]), floored=False)
 
 
 #: the learning-curve forms by name, in the order they are reported
@@ -575,9 +444,22 @@ FORM_SETS = {"default": tuple(LEARNING_FORMS), "extended": tuple(EXTENDED_FORMS)
 
 
 def curve(form: str, params: dict, n) -> np.ndarray:
-    """The fitted curve of ``form`` at ``n`` (training rows, or damage for the log-logistic),
-    from its natural parameters ``{name: estimate}`` as the statistics tables report them;
-    KeyError naming the form or the missing parameter."""
+    """A fitted curve from its natural parameters, as the statistics tables report them.
+
+    Parameters
+    ----------
+    form : str
+        A form of :data:`FORMS`.
+    params : dict of str -> float
+        Its natural parameters, ``{name: estimate}``.
+    n : array_like
+        Training rows (damage for the log-logistic).
+
+    Returns
+    -------
+    ndarray
+        The curve at ``n``; KeyError naming the form or the missing parameter.
+    """
     if form not in FORMS:
         raise KeyError(f"unknown form {form!r}; known: {', '.join(FORMS)}")
     missing = [p for p in FORMS[form].natural if p not in params]
@@ -587,9 +469,19 @@ def curve(form: str, params: dict, n) -> np.ndarray:
 
 
 def learning_forms(spec: "str | Sequence[str]") -> tuple:
-    """Learning-curve form names from ``spec``: comma-separated (or a list of) form names and
-    set names (default, extended, all), expanded in order, duplicates dropped; ValueError
-    naming the unknown entries and the choices."""
+    """Learning-curve form names from a ``--forms`` value.
+
+    Parameters
+    ----------
+    spec : str or sequence of str
+        Comma-separated (or a list of) form names and set names (default, extended, all).
+
+    Returns
+    -------
+    tuple of str
+        Expanded in order, duplicates dropped; ValueError naming the unknown entries and the
+        choices.
+    """
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
     names = [n for item in items if item for n in FORM_SETS.get(item, (item,))]
     bad = [n for n in names if n not in ALL_LEARNING_FORMS]
@@ -600,7 +492,18 @@ def learning_forms(spec: "str | Sequence[str]") -> tuple:
 
 
 def get_form(form: "str | Form") -> Form:
-    """The :class:`Form` named ``form`` (or ``form`` itself); ValueError for unknown names."""
+    """A form by name.
+
+    Parameters
+    ----------
+    form : str or Form
+        A name of :data:`FORMS`, or a form (returned as it is).
+
+    Returns
+    -------
+    Form
+        ValueError for unknown names.
+    """
     if isinstance(form, Form):
         return form
     try:

@@ -1,1 +1,2 @@
-"""Training: the grid run fit by fit (runner), fused programs, Dask, the results store and provenance."""
+"""Training: what a run is to do (plan), its units and their execution (units, runner), fused
+programs (fused, programs), Dask (cluster), the results store and provenance."""

@@ -31,8 +31,9 @@ from ..data import Dataset
 from ..experiments import Experiment
 from ..models import device_label, keras_backend
 from . import checkpoints
+from .plan import ExperimentPlan
 from .store import ResultStore
-from .units import Unit, execute_unit, library_versions, pending_summary, units_to_run
+from .units import Unit, execute_unit, library_versions, units_to_run
 
 __all__ = ["run_experiment", "RunSummary", "run_here", "tree_threads_for", "TREE_THREADS"]
 
@@ -52,8 +53,20 @@ TREE_THREADS = {"gpu": 2, "cpu": 0}
 
 
 def tree_threads_for(requested: str = "auto", profile: dict | None = None) -> int:
-    """Background threads the runner gives the tree fits (0: everything on one thread, in
-    grid order). "naive" never overlaps fits: it is the R loop."""
+    """Background threads the runner gives the tree fits.
+
+    Parameters
+    ----------
+    requested : str
+        The backend asked for; "naive" never overlaps fits: it is the R loop.
+    profile : dict, optional
+        The device (:func:`datavsmath.training.fused.device_profile`); default this process's.
+
+    Returns
+    -------
+    int
+        :data:`TREE_THREADS` of the device; 0: everything on one thread, in grid order.
+    """
     if requested == "naive":
         return 0
     if profile is None:
@@ -121,14 +134,28 @@ class _TreeThreads:
 
 def run_here(exp: Experiment, units: list[Unit], data: Dataset, on_done, *, tree_threads: int = 0,
              on_start=None, on_epoch=None) -> None:
-    """Run ``units`` in this process, calling ``on_done(unit, records)`` on this thread as
-    each finishes (``on_start(unit)`` before a unit runs on this thread, ``on_epoch(unit,
-    done, epochs)`` after each epoch of a fused group on it).
+    """Run ``units`` in this process, handing each one's records to ``on_done`` on this thread as
+    it finishes.
 
-    tree_threads : 0 runs every unit here in grid order; more runs the tree units (models
-        with no fused path) on that many background threads while this thread trains the
-        networks. On an error or Ctrl-C the units finished so far are still handed to
-        ``on_done`` before it propagates.
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    units : list of Unit
+        What to run.
+    data : Dataset
+        Training and test set.
+    on_done : callable
+        ``on_done(unit, records)``.
+    tree_threads : int
+        0 runs every unit here in grid order; more runs the tree units (models with no fused
+        path) on that many background threads while this thread trains the networks. On an
+        error or Ctrl-C the units finished so far are still handed to ``on_done`` before it
+        propagates.
+    on_start : callable, optional
+        ``on_start(unit)`` before a unit runs on this thread.
+    on_epoch : callable, optional
+        ``on_epoch(unit, done, epochs)`` after each epoch of a fused group on this thread.
     """
     from .fused import fusable
 
@@ -172,13 +199,37 @@ class RunSummary:
 
 
 def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progress: bool = True,
-                   log=print, backend: str = "auto", client=None, tree_threads: int | None = None) -> RunSummary:
+                   log=print, backend: str = "auto", client=None, tree_threads: int | None = None,
+                   plan: ExperimentPlan | None = None) -> RunSummary:
     """Run every fit of ``exp`` that ``store`` lacks; store each as it finishes.
 
-    backend : "auto", "naive" or "fused" (see the module docstring)
-    client : a ``distributed.Client``: run the units as Dask tasks on its cluster
-    tree_threads : background threads for the tree fits beside the networks (not with a
-        client or the naive backend); default :func:`tree_threads_for` the device
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    store : ResultStore
+        The results folder.
+    data : Dataset
+        The experiment's dataset.
+    progress : bool
+        Show a progress bar (on stderr).
+    log : callable
+        Where the lines on the plan and the backend go.
+    backend : str
+        "auto", "naive" or "fused" (see the module docstring).
+    client : distributed.Client, optional
+        Run the units as Dask tasks on its cluster.
+    tree_threads : int, optional
+        Background threads for the tree fits beside the networks (not with a client or the
+        naive backend); default :func:`tree_threads_for` the device.
+    plan : ExperimentPlan, optional
+        The experiment's counts, made by the run's :class:`~datavsmath.training.plan.RunPlan`
+        against ``store``; counted here when not given.
+
+    Returns
+    -------
+    RunSummary
+        Fits done, fits already stored, seconds.
     """
     from tqdm.auto import tqdm
 
@@ -188,7 +239,11 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
         raise ValueError(f"experiment wants dataset {exp.dataset!r}, got {data.name!r}")
     if tree_threads is not None and tree_threads < 0:
         raise ValueError(f"tree_threads must be 0 or more, got {tree_threads}")
-    n_todo, total = pending_summary(exp, store)
+    if plan is None:
+        plan = ExperimentPlan.count(exp, store)
+    elif plan.experiment != exp:
+        raise ValueError(f"the plan is of experiment {plan.experiment.name!r}, not of {exp.name!r}")
+    n_todo, total = plan.n_pending, plan.seconds
     skipped = exp.n_fits - n_todo
     if not n_todo:
         log(f"{exp.name}: all {exp.n_fits} fits already stored in {store.root}")

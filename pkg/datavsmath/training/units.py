@@ -3,7 +3,8 @@ their training rows, from the cell's data to the records to store.
 
 Both ways of running a grid use this module: the runner in this process
 (:mod:`datavsmath.training.runner`) and the Dask tasks on a cluster
-(:mod:`datavsmath.training.cluster`), so neither depends on the other.
+(:mod:`datavsmath.training.cluster`), so neither depends on the other. Which fits are pending
+is counted in :mod:`datavsmath.training.plan` (its functions are offered here too).
 """
 
 from __future__ import annotations
@@ -15,33 +16,89 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
 from ..damage import sample_rows
 from ..data import Dataset
-from ..experiments import R_EXPERIMENTS, Cell, Experiment, derive_seed, load_experiment
+from ..experiments import Cell, Experiment, derive_seed
 from ..metrics import score
 from ..models import MODELS, device_label, keras_backend, make_model
 from ..noise import counts_text, damage_by_rule
 from . import checkpoints
 from .fused import PROGRAM_VERSION
+from .plan import (  # noqa: F401 (offered here too: what to run and what a unit runs were one module)
+    FIT_OVERHEAD_SECONDS,
+    current_fits,
+    describe_outdated,
+    fit_weight,
+    grid_seconds,
+    iter_pending,
+    outdated_fits,
+    pending_fits,
+    pending_summary,
+    r_grids_complete,
+)
 from .provenance import cpu_model
-from .store import RECIPE, ResultStore, cell_id, effective_recipe
-
-#: seconds a fit costs besides its rows (graph building, scoring 10,000 test rows)
-FIT_OVERHEAD_SECONDS = 4.0
-
+from .store import RECIPE, ResultStore, cell_id
 
 
 def cell_rule(exp: Experiment, cell: Cell) -> str:
-    """The damage rule of a cell: its own on a rule axis, else the experiment's."""
+    """The damage rule of a cell: its own on a rule axis, else the experiment's.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    cell : Cell
+        One of its cells.
+
+    Returns
+    -------
+    str
+        "none" or a rule of :data:`datavsmath.noise.NOISE_RULES`.
+    """
     return cell.rule or exp.damage
 
 
-def cell_labels(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row indices (n,), clean labels (n,), damaged labels (n,)) of a cell's training rows,
-    in the order a naive fit is given them."""
+class CellLabels(NamedTuple):
+    """A cell's training rows and their labels, drawn once (:func:`cell_labels`) and passed
+    along to the fit and to its record.
+
+    Attributes
+    ----------
+    rows : int ndarray, shape (n,)
+        Indices into ``data.x_train``, in the order a naive fit is given them.
+    clean : int ndarray, shape (n,)
+        The rows' labels as the dataset has them.
+    y : int ndarray, shape (n,)
+        The labels trained on: ``clean`` after the cell's damage.
+    """
+
+    rows: np.ndarray
+    clean: np.ndarray
+    y: np.ndarray
+
+
+def cell_labels(exp: Experiment, cell: Cell, data: Dataset) -> CellLabels:
+    """Draw a cell's training rows and their clean and damaged labels.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid the cell belongs to (its damage rule, shift, matrix, sample order).
+    cell : Cell
+        The cell: fractions, selection, seeds.
+    data : Dataset
+        The training set drawn from.
+
+    Returns
+    -------
+    CellLabels
+        (rows (n,), clean labels (n,), damaged labels (n,)); a tuple, so ``idx, clean, y =``
+        unpacks it.
+    """
     n_rows = len(data.y_train)
     if cell.selection != "random":
         from ..pruning import dataset_scores, select_rows
@@ -61,36 +118,85 @@ def cell_labels(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray,
                            shift=exp.damage_shift, matrix_file=exp.damage_matrix, dataset=data.name,
                            x=data.x_train[idx] if rule == "instance" else None,
                            proba_seed=derive_seed(cell.draw_seed, "uncertainty"))
-    return idx, clean, y
+    return CellLabels(idx, clean, y)
 
 
 def training_rows(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """The cell's training rows of ``data.x_train`` and their (damaged) labels: shapes (n,)
-    and (n,), in the order a naive fit is given them."""
-    idx, _, y = cell_labels(exp, cell, data)
-    return idx, y
+    """The cell's training rows and their (damaged) labels, in the order a naive fit is given them.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    cell : Cell
+        The cell.
+    data : Dataset
+        The training set.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Row indices into ``data.x_train`` (n,) and labels (n,).
+    """
+    labels = cell_labels(exp, cell, data)
+    return labels.rows, labels.y
 
 
 def training_data(exp: Experiment, cell: Cell, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """The cell's training examples and (damaged) labels: shapes (n, *data.input_shape) and (n,)."""
-    idx, y = training_rows(exp, cell, data)
-    return data.x_train[idx], y
+    """The cell's training examples and (damaged) labels.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    cell : Cell
+        The cell.
+    data : Dataset
+        The training set.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Examples (n, *data.input_shape) and labels (n,).
+    """
+    labels = cell_labels(exp, cell, data)
+    return data.x_train[labels.rows], labels.y
 
 
-def noise_fields(cell: Cell, clean: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
-    """What a cell's damage realised, for its record: the transition counts of its clean
-    labels ``clean`` (n,) to the labels trained on ``y`` (n,) (K x K, rows the clean class; see
-    :func:`datavsmath.noise.counts_text`), and the rule's axis value on a rule axis."""
-    out = {"transition_counts": counts_text(clean, y, n_classes)}
+def noise_fields(cell: Cell, labels: CellLabels, n_classes: int) -> dict:
+    """What a cell's damage realised, for its record.
+
+    Parameters
+    ----------
+    cell : Cell
+        The cell (its rule, on a rule axis).
+    labels : CellLabels
+        The labels it was trained on, as drawn for the fit (never drawn again here).
+    n_classes : int
+        Classes K.
+
+    Returns
+    -------
+    dict
+        ``transition_counts``: the K x K counts of clean label to label trained on
+        (:func:`datavsmath.noise.counts_text`); ``noise_rule``: the rule, on a rule axis.
+    """
+    out = {"transition_counts": counts_text(labels.clean, labels.y, n_classes)}
     if cell.rule:
         out["noise_rule"] = cell.rule
     return out
 
 
-
 @lru_cache(maxsize=1)
 def library_versions() -> dict[str, str]:
-    """Versions that decide the numbers, recorded with every fit."""
+    """Versions that decide the numbers, recorded with every fit.
+
+    Returns
+    -------
+    dict of str -> str
+        python, datavsmath, numpy, tensorflow, keras, jax, scikit-learn, xgboost ("absent" when
+        not installed) and keras_backend.
+    """
     import importlib.metadata as md
 
     from .. import __version__
@@ -107,15 +213,14 @@ def library_versions() -> dict[str, str]:
 
 
 
-def _record(exp: Experiment, cell: Cell, model: str, clean: np.ndarray, y: np.ndarray, proba, data: Dataset,
+def _record(exp: Experiment, cell: Cell, model: str, labels: CellLabels, proba, data: Dataset,
             fit_seconds: float, predict_seconds: float, unit: "Unit") -> dict:
-    """The result record of one fit, trained as part of ``unit``; ``clean`` and ``y``: its
-    training rows' clean and trained-on labels, shapes (n,)."""
+    """The result record of one fit, trained as part of ``unit`` on ``labels``."""
     selection = {"selection": cell.selection} if exp.selection != ("random",) else {}
     return {
         "experiment": exp.name, "dataset": data.name, "model": model, **selection,
         "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "damage": cell_rule(exp, cell),
-        "replicate": cell.replicate, "seed": cell.seed, "n_train": len(y),
+        "replicate": cell.replicate, "seed": cell.seed, "n_train": len(labels.y),
         **score(data.y_test, proba),
         "fit_seconds": round(fit_seconds, 3), "predict_seconds": round(predict_seconds, 3),
         "device": device_label(), "profile": exp.profile,
@@ -131,145 +236,83 @@ def _record(exp: Experiment, cell: Cell, model: str, clean: np.ndarray, y: np.nd
         # network, the version of the program that trained it (for verify's envelope)
         RECIPE: MODELS[model].recipe,
         **({"program": PROGRAM_VERSION} if unit.backend == "fused" else {}),
-        **noise_fields(cell, clean, y, data.n_classes),
+        **noise_fields(cell, labels, data.n_classes),
     }
 
 
 
-def fit_and_score(exp: Experiment, cell: Cell, model: str, x, y, data: Dataset, clean=None) -> dict:
-    """Train ``model`` on (x, y), score it on the test set; return the result record.
-    ``clean``: the rows' clean labels (n,) for the record's transition counts (default: the
-    cell's, drawn again)."""
-    if clean is None:
-        clean = cell_labels(exp, cell, data)[1]
+def fit_and_score(exp: Experiment, cell: Cell, model: str, labels: CellLabels, data: Dataset) -> dict:
+    """Train ``model`` on one cell and score it on the test set.
+
+    Parameters
+    ----------
+    exp, cell : Experiment, Cell
+        The grid and the cell.
+    model : str
+        A registered model.
+    labels : CellLabels
+        The cell's rows and labels (:func:`cell_labels`), passed on to the record.
+    data : Dataset
+        Training and test set.
+
+    Returns
+    -------
+    dict
+        The result record.
+    """
     estimator = make_model(model, seed=cell.model_seed(model), n_classes=data.n_classes,
                            input_shape=data.input_shape)
     unit = Unit(model, "naive", (cell,))
     checkpoints.fit_started(unit.describe())
     t0 = time.perf_counter()
-    estimator.fit(x, y)
+    estimator.fit(data.x_train[labels.rows], labels.y)
     t1 = time.perf_counter()
     proba = estimator.predict_proba(data.x_test)
     t2 = time.perf_counter()
-    return _record(exp, cell, model, clean, y, proba, data, t1 - t0, t2 - t1, unit)
-
+    return _record(exp, cell, model, labels, proba, data, t1 - t0, t2 - t1, unit)
 
 
 def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Dataset,
                         jit: bool | None = None, on_epoch=None) -> list[dict]:
-    """Train ``model`` on every cell of ``cells`` as copies of one fused program, each on its
-    own rows of the training images (cells may differ in their rows and sizes); return one
-    record per cell, in order. ``on_epoch(done, epochs)`` reports progress inside the group."""
+    """Train ``model`` on every cell of ``cells`` as copies of one fused program, each on its own
+    rows of the training images (cells may differ in their rows and sizes).
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    cells : list of Cell
+        The group's cells, one copy each.
+    model : str
+        A fusable registered model.
+    data : Dataset
+        Training and test set.
+    jit : bool, optional
+        Compile each step with XLA (default: on a GPU).
+    on_epoch : callable, optional
+        ``on_epoch(done, epochs)``, progress inside the group.
+
+    Returns
+    -------
+    list of dict
+        One record per cell, in order.
+    """
     from .fused import FusedKerasNets
 
-    rows, cleans, ys = zip(*(cell_labels(exp, cell, data) for cell in cells))
+    labels = [cell_labels(exp, cell, data) for cell in cells]
     nets = FusedKerasNets.for_model(model, [c.model_seed(model) for c in cells], data.n_classes, jit=jit,
                                     input_shape=data.input_shape)
     unit = Unit(model, "fused", tuple(cells), bool(jit))
     checkpoints.fit_started(unit.describe())
     t0 = time.perf_counter()
     # the whole training set is the base: it goes to the device once and serves every group
-    nets.fit_rows(data.x_train, rows, ys, on_epoch=on_epoch)
+    nets.fit_rows(data.x_train, [lab.rows for lab in labels], [lab.y for lab in labels], on_epoch=on_epoch)
     t1 = time.perf_counter()
     probas = nets.predict_proba(data.x_test)
     t2 = time.perf_counter()
     n = len(cells)
-    return [_record(exp, cell, model, clean, y, proba, data, (t1 - t0) / n, (t2 - t1) / n, unit)
-            for cell, clean, y, proba in zip(cells, cleans, ys, probas)]
-
-
-
-def _key(exp: Experiment, cell: Cell, model: str) -> dict:
-    key = {"experiment": exp.name, "dataset": exp.dataset, "model": model,
-           "frac_sample": cell.frac_sample, "frac_damage": cell.frac_damage, "replicate": cell.replicate,
-           "selection": cell.selection}
-    if cell.rule:
-        key["noise_rule"] = cell.rule
-    return key
-
-
-
-def _current(stored: dict | None, model: str) -> bool:
-    return stored is not None and effective_recipe(stored) >= MODELS[model].recipe
-
-
-def iter_pending(exp: Experiment, store: ResultStore, replicates: range | None = None):
-    """Yield ``(cell, models)`` for each cell with at least one model to train: not stored yet,
-    or stored under an older recipe of the model (see :func:`outdated_fits`); one cell at a
-    time, so that counting a large grid's pending fits takes no memory. ``replicates``: only
-    those (default all)."""
-    for cell in exp.iter_cells(replicates):
-        missing = [m for m in exp.models if not _current(store.get(_key(exp, cell, m)), m)]
-        if missing:
-            yield cell, missing
-
-
-def pending_fits(exp: Experiment, store: ResultStore, replicates: range | None = None) -> list[tuple[Cell, list[str]]]:
-    """:func:`iter_pending` as a list: the pending fits of ``exp`` (or of its ``replicates``)."""
-    return list(iter_pending(exp, store, replicates))
-
-
-def pending_summary(exp: Experiment, store: ResultStore) -> tuple[int, float]:
-    """(fits to train, their expected CPU seconds on 2 cores, :func:`fit_weight`), counted
-    cell by cell without holding the grid."""
-    n, seconds = 0, 0.0
-    for cell, models in iter_pending(exp, store):
-        n += len(models)
-        seconds += sum(fit_weight(m, cell.n_train) for m in models)
-    return n, seconds
-
-
-def grid_seconds(exp: Experiment) -> float:
-    """Expected CPU seconds on 2 cores of the whole grid of ``exp``, stored or not: one
-    replicate's cells are built and weighed, the replicates only counted (they weigh the same)."""
-    one = sum(fit_weight(m, c.n_train) for c in exp.iter_cells(range(min(1, exp.replicates))) for m in exp.models)
-    return one * exp.replicates
-
-
-def current_fits(exp: Experiment, store: ResultStore) -> int:
-    """Fits of ``exp`` stored under their model's current recipe: the grid less
-    :func:`pending_fits`."""
-    return exp.n_fits - sum(len(ms) for _, ms in pending_fits(exp, store))
-
-
-def r_grids_complete(store: ResultStore, profile: str, datasets: set[str] | None = None) -> bool:
-    """Every fit of R's four experiments (``R_EXPERIMENTS``) at ``profile`` is stored under its
-    model's current recipe, for each of ``datasets`` (default: those of the specs), at least
-    one replicate per cell: what a results folder must hold to be called complete, whatever
-    subset of models or experiments a session ran. The experiments beyond R (pruning, noise
-    models) have their own runs and do not count."""
-    exps = [load_experiment(name, profile) for name in R_EXPERIMENTS]
-    return all(not pending_fits(e.with_options(dataset=d) if d else e, store)
-               for e in exps for d in (datasets or {None}))
-
-
-def outdated_fits(exp: Experiment, store: ResultStore) -> dict[str, int]:
-    """Stored fits of ``exp`` trained under an older recipe than their model's current one
-    (:attr:`datavsmath.models.ModelSpec.recipe`), counted per model; these are part of
-    :func:`pending_fits` and the next run retrains them."""
-    out: dict[str, int] = {}
-    for cell in exp.iter_cells():
-        for m in exp.models:
-            stored = store.get(_key(exp, cell, m))
-            if stored is not None and not _current(stored, m):
-                out[m] = out.get(m, 0) + 1
-    return out
-
-
-def describe_outdated(counts: dict[str, int]) -> str:
-    """"56 dnn, 252 cnn stored under an older model recipe (current: dnn 2, cnn 2)", or ""."""
-    if not counts:
-        return ""
-    models = list(counts)
-    return (", ".join(f"{counts[m]} {m}" for m in models) + " stored under an older model recipe (current: "
-            + ", ".join(f"{m} {MODELS[m].recipe}" for m in models) + ")")
-
-
-
-def fit_weight(model: str, n_train: int) -> float:
-    """Expected CPU seconds of one fit, for the progress bar's ETA (the per-model times are of
-    28x28 images; other shapes take them as they are)."""
-    return MODELS[model].cpu_seconds_full * n_train / 60000 + FIT_OVERHEAD_SECONDS
+    return [_record(exp, cell, model, lab, proba, data, (t1 - t0) / n, (t2 - t1) / n, unit)
+            for cell, lab, proba in zip(cells, labels, probas)]
 
 
 
@@ -289,6 +332,12 @@ class Unit:
         return sum(fit_weight(self.model, c.n_train) for c in self.cells)
 
     def describe(self) -> str:
+        """The unit for the progress bar, e.g. "cnn s=0.1 d=0.2" or "dnn x8 s=0.5..1 d=0".
+
+        Returns
+        -------
+        str
+        """
         c = self.cells[0]
         if len(self.cells) == 1:
             sel = "" if c.selection == "random" else f" {c.selection}"
@@ -311,13 +360,26 @@ MIN_FILL = 0.5
 def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict, min_fill: float = MIN_FILL) -> list[Unit]:
     """Cut the pending fits into units.
 
-    plans : model -> :class:`datavsmath.training.fused.Plan`. A naive model's fits are one
-    unit each, in the grid's order. A fused model's cells are taken largest first (cells that
-    share their training-row draw, e.g. the damage levels of one sample fraction, side by
-    side) and cut into groups of at most ``max_copies`` cells, a new group starting where a
-    cell has fewer than ``min_fill`` times the rows of its group's first; cells of one group
-    may differ in their rows (each copy trains on its own). Each group sits where its first
-    cell comes in the grid.
+    A naive model's fits are one unit each, in the grid's order. A fused model's cells are taken
+    largest first (cells that share their training-row draw, e.g. the damage levels of one
+    sample fraction, side by side) and cut into groups of at most ``max_copies`` cells, a new
+    group starting where a cell has fewer than ``min_fill`` times the rows of its group's first;
+    cells of one group may differ in their rows (each copy trains on its own). Each group sits
+    where its first cell comes in the grid.
+
+    Parameters
+    ----------
+    todo : list of (Cell, list of str)
+        Cells and their models to train, in grid order.
+    plans : dict of str -> Plan
+        Per model, :class:`datavsmath.training.fused.Plan`.
+    min_fill : float
+        Least share of its group's first cell's rows a cell must have to join the group.
+
+    Returns
+    -------
+    list of Unit
+        In grid order.
     """
     units: list[tuple[int, Unit]] = []
     fused: dict[str, list[tuple[int, Cell]]] = {}
@@ -349,14 +411,29 @@ def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict, min_fill: float 
 
 
 def units_to_run(exp: Experiment, store: ResultStore, plans: dict, replicates: range | None = None) -> list[Unit]:
-    """The units that hold a pending fit of ``exp`` (of its ``replicates``; default all), cut
-    from the *whole* grid, stored fits included (:func:`plan_units`).
+    """The units that hold a pending fit of ``exp``, cut from the *whole* grid, stored fits
+    included (:func:`plan_units`).
 
     A fused network's numbers depend on the cells it trained beside (they share one program's
     arithmetic), so units are a function of the grid, not of what happens to be stored: a
     resumed run trains the units an uninterrupted one would have, and its cells equal that
     run's bit for bit. A unit with some cells stored retrains them with the rest; their
     records are not stored again (:meth:`ResultStore.put` keeps a current one).
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    store : ResultStore
+        The results folder.
+    plans : dict of str -> Plan
+        Per model, its backend plan.
+    replicates : range, optional
+        Only these replicates (default all).
+
+    Returns
+    -------
+    list of Unit
     """
     pending = {(cell, m) for cell, models in iter_pending(exp, store, replicates) for m in models}
     if not pending:
@@ -372,15 +449,39 @@ def _cell_tail(model: str, cell: Cell) -> str:
 
 
 def unit_label(unit: Unit) -> str:
-    """The cells ``unit`` trained together, in the order of its copies, for each of its records:
-    e.g. "s0.2_d0.0_r0 s0.1_d0.0_r0" (:func:`cell_id` less dataset and model), one cell for a
-    naive fit; "xla " first where its steps were compiled with XLA."""
+    """The cells ``unit`` trained together, in the order of its copies, for each of its records.
+
+    Parameters
+    ----------
+    unit : Unit
+        The unit.
+
+    Returns
+    -------
+    str
+        e.g. "s0.2_d0.0_r0 s0.1_d0.0_r0" (:func:`cell_id` less dataset and model), one cell for
+        a naive fit; "xla " first where its steps were compiled with XLA.
+    """
     return ("xla " if unit.jit else "") + " ".join(_cell_tail(unit.model, c) for c in unit.cells)
 
 
 def unit_from_label(label: str, model: str, backend: str, cells) -> Unit:
-    """The :class:`Unit` a record's ``unit`` field names (:func:`unit_label`), its cells taken
-    from ``cells`` (an iterable of the experiment's cells); KeyError naming a cell not there."""
+    """The :class:`Unit` a record's ``unit`` field names (:func:`unit_label`).
+
+    Parameters
+    ----------
+    label : str
+        The field.
+    model, backend : str
+        The record's model and backend.
+    cells : iterable of Cell
+        The experiment's cells.
+
+    Returns
+    -------
+    Unit
+        KeyError naming a cell not in ``cells``.
+    """
     parts = label.split()
     jit = bool(parts) and parts[0] == "xla"
     wanted = parts[1:] if jit else parts
@@ -392,13 +493,25 @@ def unit_from_label(label: str, model: str, backend: str, cells) -> Unit:
 
 
 def execute_unit(exp: Experiment, unit: Unit, data: Dataset, on_epoch=None) -> list[dict]:
-    """Train and score one unit; return its result records (nothing is written).
-    ``on_epoch(done, epochs)``: progress inside a fused group (a naive fit reports none)."""
+    """Train and score one unit (nothing is written).
+
+    Parameters
+    ----------
+    exp : Experiment
+        The grid.
+    unit : Unit
+        The unit.
+    data : Dataset
+        Training and test set.
+    on_epoch : callable, optional
+        ``on_epoch(done, epochs)``, progress inside a fused group (a naive fit reports none).
+
+    Returns
+    -------
+    list of dict
+        The result records, one per cell.
+    """
     if unit.backend == "fused":
         return fused_fit_and_score(exp, list(unit.cells), unit.model, data, jit=unit.jit, on_epoch=on_epoch)
-    out = []
-    for cell in unit.cells:
-        idx, clean, y = cell_labels(exp, cell, data)
-        out.append(fit_and_score(exp, cell, unit.model, data.x_train[idx], y, data, clean=clean))
-    return out
+    return [fit_and_score(exp, cell, unit.model, cell_labels(exp, cell, data), data) for cell in unit.cells]
 
