@@ -101,7 +101,7 @@ def steps(results: pd.DataFrame) -> Steps:
     size = results[results["experiment"] == "size"]
     s_max = float(size["frac_sample"].max()) if len(size) else None
     s_less = nearest(size["frac_sample"], 0.9 * s_max, exclude=s_max) if s_max else None
-    share = 1 - s_less / s_max if s_less else 0.1
+    share = 1 - s_less / s_max if s_less and s_max else 0.1
     dam = results[results["experiment"].isin(["random_damage", "constant_damage"])]
     d = nearest(dam["frac_damage"], share, exclude=0.0) if len(dam) else None
     return Steps(s_max, s_less, d)
@@ -115,15 +115,15 @@ def headline(results: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
     rows = []
     models = model_order(results["model"])
     for m in models:
-        row = {"model": m}
-        full = values(results, "size", m, metric, frac_sample=st.s_max) if st.s_max else []
+        row: dict[str, object] = {"model": m}
+        full: np.ndarray | list = values(results, "size", m, metric, frac_sample=st.s_max) if st.s_max else []
         row["best_est"], row["best_lo"], row["best_hi"], row["n"] = mean_ci(full)
-        less = values(results, "size", m, metric, frac_sample=st.s_less) if st.s_less else []
+        less: np.ndarray | list = values(results, "size", m, metric, frac_sample=st.s_less) if st.s_less else []
         row["data_est"], row["data_lo"], row["data_hi"] = diff_ci(full, less)
         for kind in ("random", "constant"):
             exp = f"{kind}_damage"
             clean = values(results, exp, m, metric, frac_damage=0.0)
-            hurt = values(results, exp, m, metric, frac_damage=st.d) if st.d else []
+            hurt: np.ndarray | list = values(results, exp, m, metric, frac_damage=st.d) if st.d else []
             row[f"{kind}_est"], row[f"{kind}_lo"], row[f"{kind}_hi"] = diff_ci(clean, hurt)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -216,10 +216,10 @@ def is_missing(v) -> bool:
         return True
 
 
-def fmt_num(v: float, digits: int = 3) -> str:
+def fmt_num(v: float | None, digits: int = 3) -> str:
     """A number for prose: thousands with separators ('27,733'), small values to ``digits``
     significant figures ('0.0282'), huge ones in scientific notation ('2.5e+14')."""
-    if is_missing(v):
+    if v is None or is_missing(v):
         return "n/a"
     v = float(v)
     if abs(v) >= 1e7:
@@ -229,7 +229,7 @@ def fmt_num(v: float, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
-def fmt_interval(est: float, lo: float, hi: float, digits: int = 3) -> str:
+def fmt_interval(est: float | None, lo: float | None, hi: float | None, digits: int = 3) -> str:
     """'27,733 [23,258, 33,068]'; 'est (single run, no interval)' without bounds."""
     if is_missing(est):
         return "n/a"
@@ -319,9 +319,9 @@ def derivative_verdict(deriv: pd.DataFrame | None, metric: str = "acc") -> str:
     (the ``overall`` row of ``metric``: the derivative in dataset sizes (60,000 rows) per unit
     of quality, with its 95% interval, and the elasticity d log n / d log q)."""
     name = {"acc": "accuracy", "auc": "AUC"}.get(metric, metric)
+    deriv = primary_derivative(deriv)
     if deriv is None or deriv.empty:
         return "The d(data)/d(quality) table is not in the results folder, so the claim is not tested here."
-    deriv = primary_derivative(deriv)
     d = deriv[deriv["metric"] == metric] if "metric" in deriv else deriv
     rows = d[d["scope"] == "overall"] if "scope" in d else d
     rows = rows.dropna(subset=["derivative_frac"]) if "derivative_frac" in rows else rows.iloc[0:0]
@@ -384,10 +384,10 @@ def size_verdict(results: pd.DataFrame, metric: str = "acc") -> str:
     ok = {m: v for m, v in at_hi.items() if not is_missing(v)}
     if not ok:
         return "There are no size results to judge."
-    best = max(ok, key=ok.get)
-    worst = min(ok, key=ok.get)
+    best = max(ok, key=ok.__getitem__)
+    worst = min(ok, key=ok.__getitem__)
     gain = {m: at_hi[m] - at_lo[m] for m in models if not is_missing(at_hi[m]) and not is_missing(at_lo[m])}
-    most = max(gain, key=gain.get) if gain else best
+    most = max(gain, key=gain.__getitem__) if gain else best
     rows = lambda s: f"{rows_at(size, s):,}"  # noqa: E731
     math_gap = at_hi[best] - at_hi[worst]
     data_gain = gain.get(best, float("nan"))

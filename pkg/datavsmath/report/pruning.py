@@ -111,13 +111,13 @@ def _keep_advice(fits: pd.DataFrame, cross: pd.DataFrame | None, metric: str) ->
         if d.empty:
             continue
         ratio = {r["selection"]: float(np.exp(r["log_ratio_mid"])) for _, r in d.iterrows()}
-        best = min(ratio, key=ratio.get)
+        best = min(ratio, key=ratio.__getitem__)
         n_mid = fmt_num(d["n_mid"].iloc[0])
         said = ", ".join(f"{SELECTION_NAMES.get(k, k)} {v:.2f}x" for k, v in sorted(ratio.items(), key=lambda kv: kv[1]))
         text = (f"{model.upper()}: random rows (at {n_mid} rows the pruning rules err {said} random's error)"
                 if ratio[best] >= 1 else
                 f"{model.upper()}: {SELECTION_NAMES.get(best, best)} (at {n_mid} rows its error is {ratio[best]:.2f}x random's)")
-        c = cross[(cross["metric"] == metric) & (cross["model"] == model)] if cross is not None and len(cross) else []
+        c = cross[(cross["metric"] == metric) & (cross["model"] == model)] if cross is not None and len(cross) else pd.DataFrame()
         if len(c) and not is_missing(c.iloc[0]["n_cross"]):
             r = c.iloc[0]
             below = SELECTION_NAMES.get(r["lower_below"], r["lower_below"])
@@ -144,7 +144,8 @@ def pruning_verdict(fits: pd.DataFrame | None, cross: pd.DataFrame | None, metri
     parts = []
     for model in model_order(d["model"]):
         ref = fits[(fits["metric"] == metric) & (fits["model"] == model) & (fits["selection"] == "random")]
-        rb = (f"random's b = {fmt_interval(*ref.iloc[0][['b', 'b_ci_low', 'b_ci_high']], digits=2)}"
+        b, b_lo, b_hi = ref.iloc[0][["b", "b_ci_low", "b_ci_high"]] if len(ref) else (None,) * 3
+        rb = (f"random's b = {fmt_interval(b, b_lo, b_hi, digits=2)}"
               if len(ref) and not is_missing(ref.iloc[0]["b"]) else "random's b not fitted")
         bits = []
         for _, r in d[d["model"] == model].iterrows():

@@ -155,7 +155,7 @@ def profile_note(folder: str | os.PathLike | None, results: pd.DataFrame) -> str
     if profile is None:
         return None  # R's published CSVs, or a table without a profile column
     if profile == "full":
-        return None if (not prov or is_complete(folder)) else "INCOMPLETE full run: cells are missing"
+        return None if (not prov or folder is None or is_complete(folder)) else "INCOMPLETE full run: cells are missing"
     return f"{'QUICK PREVIEW' if profile == 'quick' else profile.upper()} (profile {profile}), not the full grid"
 
 

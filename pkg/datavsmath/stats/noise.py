@@ -68,7 +68,9 @@ def realised_table(results: pd.DataFrame, experiment: str = EXPERIMENT, dataset:
     df = df.drop_duplicates(["noise_rule", "frac_damage", "frac_sample", "replicate"])
     rows = []
     for (rule, d), part in df.groupby(["noise_rule", "frac_damage"], sort=False):
-        mats = [parse_counts(t) for t in part["transition_counts"]]
+        mats = [m for m in map(parse_counts, part["transition_counts"]) if m is not None]
+        if not mats:  # only empty records: no counts to report
+            continue
         k = mats[0].shape[0]
         rates = [realised_rates(m) for m in mats]
         pooled = np.sum(mats, axis=0)

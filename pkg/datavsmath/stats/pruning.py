@@ -339,7 +339,8 @@ def fit_pruning(df: pd.DataFrame, experiment: str = "pruning", metric="acc", *,
     selections = list(dict.fromkeys(rows["selection"]))
     order = {s: i for i, s in enumerate(("random", "keep_easy", "keep_hard"))}
     selections.sort(key=lambda s: (order.get(s, len(order)), s))
-    fits, cells, notes = {}, {}, []
+    fits, cells = {}, {}
+    notes: list[str] = []
     for metric_ in metric_list(metric):
         for model in models:
             for sel in selections:

@@ -162,7 +162,7 @@ def data_quality_derivative(df_cross: pd.DataFrame, metric: str = "acc", thresho
     notes: list = []
     main = "average" if form == "auto" else get_form(form).name
     names = [main] + ([get_form(f).name for f in forms] if form == "auto" else [])
-    blocks = {name: ([], [], []) for name in names}
+    blocks: dict[str, tuple[list, list, list]] = {name: ([], [], []) for name in names}
     for model in dict.fromkeys(cs.model for cs in fits):
         sets = LearningCurveResults("size_x_damage",
                                     [cs for cs in fits if cs.model == model], criterion)
@@ -304,5 +304,5 @@ def joint_law(df_cross: pd.DataFrame, metric: str = "acc", model: str | None = N
     rows = rows[(rows["model"] == model) & rows[metric].between(0.0, 1.0)]
     cells = {float(np.round(1.0 - d, 10)): cell_table(part, metric, "frac_sample", n_total)
              for d, part in rows.groupby("frac_damage", sort=True)}
-    return fit_joint_law(cells, model=model, metric=metric)
+    return fit_joint_law(cells, model=model or "", metric=metric)
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -172,7 +172,8 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
     if "experiment" not in df.columns:
         raise ValueError("results lack an 'experiment' column; read them with "
                          "datavsmath.training.store.read_results")
-    results = []
+    # (source, dataset, table name, one of the stats modules' result objects)
+    results: list[tuple[Any, Any, str, Any]] = []
     for (source, dataset), part in df.groupby(["source", "dataset"], sort=False, dropna=False):
         present = set(part["experiment"].dropna())
         n_total = dataset_rows(part, dataset)

@@ -100,7 +100,7 @@ def _one_run(truth: Truth, df: pd.DataFrame) -> list[dict]:
         best = cs.best
         if best is not None and "b" in best.form.natural:
             ci = best.conf_int().loc["b"]
-            covers = bool(ci["ci_low"] <= truth.exponent <= ci["ci_high"])
+            covers: bool | float = bool(ci["ci_low"] <= truth.exponent <= ci["ci_high"])
         else:  # an exponential selected: its interval says nothing about b
             covers = False
         rows.append({"quantity": "exponent b (selected form, conditional)", "covers": covers,

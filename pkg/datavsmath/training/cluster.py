@@ -40,7 +40,7 @@ import logging
 import signal
 import threading
 from concurrent.futures import CancelledError
-from typing import Iterator
+from typing import Any, Iterator
 
 __all__ = ["connect", "local_cluster", "cluster_profile", "run_units", "unit_key", "MAX_ATTEMPTS"]
 
@@ -278,7 +278,7 @@ def _lost_error(address, why):
                      "--scheduler to run on this machine) to resume")
 
 
-def run_units(client, exp, units, data, *, log=None, attempts: int | None = None) -> Iterator[tuple[object, list[dict]]]:
+def run_units(client, exp, units, data, *, log=None, attempts: int | None = None) -> Iterator[tuple[Any, list[dict]]]:
     """Submit every unit as a task; yield ``(unit, records)`` as tasks finish.
 
     A unit lost with a worker or cancelled is submitted again (the dataset scattered again if
@@ -299,7 +299,7 @@ def run_units(client, exp, units, data, *, log=None, attempts: int | None = None
     log = log or (lambda *a: None)
     address = client.scheduler.address if client.scheduler is not None else "(unknown address)"
     shared = _SharedData(client, data)
-    running: dict[str, tuple[object, object]] = {}  # task key -> (future, unit)
+    running: dict[str, tuple[Any, Any]] = {}  # task key -> (future, unit)
     tries: dict[str, int] = {}  # unit key -> submissions so far
 
     def submit(unit, check: bool = False):
@@ -322,7 +322,7 @@ def run_units(client, exp, units, data, *, log=None, attempts: int | None = None
                     raise _lost_error(address, exc) from exc
                 raise
             fut.release()
-            if why is None:
+            if records is not None:  # finished; else ``why`` says how the cluster lost it
                 yield unit, records
                 continue
             if _connection_lost(client):

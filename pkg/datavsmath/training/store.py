@@ -220,7 +220,7 @@ def effective_recipe(record: dict) -> int:
     from ..models import MODELS
 
     stored = record_recipe(record)
-    spec = MODELS.get(record.get("model"))
+    spec = MODELS.get(str(record.get("model")))
     if spec is not None and spec.counts_as_current(stored, record_backend(record)):
         return max(stored, spec.recipe)
     return stored
@@ -380,7 +380,8 @@ class ResultStore:
         except FileNotFoundError:
             return None
         except UnicodeDecodeError as exc:
-            record, problem = None, f"not text ({exc.reason})"
+            record: dict | None = None
+            problem: str | None = f"not text ({exc.reason})"
         else:
             record, problem = check_cell(path, text)
         if problem is not None:

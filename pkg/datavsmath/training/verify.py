@@ -49,15 +49,21 @@ class CellCheck:
 
     @property
     def d_acc(self) -> float | None:
-        return None if self.new_acc is None else self.new_acc - self.stored_acc
+        if self.new_acc is None or self.stored_acc is None:
+            return None
+        return self.new_acc - self.stored_acc
 
     @property
     def d_auc(self) -> float | None:
-        return None if self.new_auc is None else self.new_auc - self.stored_auc
+        if self.new_auc is None or self.stored_auc is None:
+            return None
+        return self.new_auc - self.stored_auc
 
     @property
     def ok(self) -> bool:
-        return not self.problem and self.d_acc is not None and self.envelope.holds(self.d_acc, self.d_auc)
+        d_acc, d_auc = self.d_acc, self.d_auc
+        return (not self.problem and d_acc is not None and d_auc is not None
+                and self.envelope.holds(d_acc, d_auc))
 
     def to_json(self) -> dict:
         env = asdict(self.envelope)
@@ -189,13 +195,13 @@ def verify_cells(root: Path, chosen: list[str], stored: dict, datasets, *, log=p
 
     provenance = read_provenance(root)
     here_cpu, profile = cpu_model(), device_profile()
-    replicates = {}
+    replicates: dict[str, int] = {}
     for name, (record, _) in stored.items():
         if record is not None:
             exp = name.split("/")[0]
             replicates[exp] = max(replicates.get(exp, 0), int(record["replicate"]) + 1)
     checks: dict[str, CellCheck] = {}
-    jobs = {}  # unit -> [(name, record, check)]
+    jobs: dict[tuple, list] = {}  # (experiment, unit) -> [(name, record, check)]
     for name in chosen:
         record, problem = stored[name]
         model = record["model"] if record else name.split("/", 1)[1].split("_")[1]
