@@ -1,6 +1,7 @@
 """The package's shape: each subpackage states its API, no module imports another module's
 private name, and the stages import one way (data -> damage/sampling -> models -> training ->
-statistics -> reports): a lower stage never imports a higher one."""
+statistics -> reports): a lower stage never imports a higher one; importing a module changes no
+process state (environment variables, umask)."""
 
 import ast
 from pathlib import Path
@@ -77,3 +78,44 @@ def test_the_statistics_api_is_reachable_from_the_subpackage():
     assert stats.fit_learning_curves is scaling.fit_learning_curves
     with pytest.raises(AttributeError, match="the API is"):
         stats.no_such_name
+
+
+#: run in a fresh interpreter: import every module of the package (keras22 patches keras, so it
+#: is imported only once keras has started; __main__ runs the CLI) and report what changed. The
+#: libraries it imports come first: scikit-learn sets KMP_* variables of its own at import
+_IMPORT_ALL = """
+import importlib, json, os, pkgutil, sys
+for lib in ("numpy", "pandas", "scipy", "sklearn", "xgboost", "statsmodels.api", "plotnine", "dask",
+            "distributed", "tqdm"):
+    importlib.import_module(lib)
+import datavsmath
+
+calls = []
+real_umask = os.umask
+os.umask = lambda mask: calls.append(oct(mask)) or real_umask(mask)
+before = dict(os.environ)
+for info in pkgutil.walk_packages(datavsmath.__path__, "datavsmath."):
+    if info.name.rsplit(".", 1)[-1] not in ("__main__", "keras22"):
+        importlib.import_module(info.name)
+after = dict(os.environ)
+changed = {k: [before.get(k), after.get(k)] for k in set(before) | set(after) if before.get(k) != after.get(k)}
+print(json.dumps({"environ": changed, "umask_calls": calls, "n": len(sys.modules)}))
+"""
+
+
+def test_importing_the_package_changes_no_process_state():
+    """Importing a module sets no environment variable and touches no umask (they are set
+    where keras starts and where files are written)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")}
+    env["PYTHONPATH"] = str(PKG.parent) + os.pathsep + env.get("PYTHONPATH", "")
+    done = subprocess.run([sys.executable, "-c", _IMPORT_ALL], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["environ"] == {}, f"importing the package changed os.environ: {seen['environ']}"
+    assert seen["umask_calls"] == [], f"importing the package called os.umask: {seen['umask_calls']}"

@@ -51,9 +51,9 @@ class RunLock:
 
     def acquire(self) -> None:
         """Take the lock or raise :class:`UserError` saying who holds it and what to do."""
-        from .store import FILE_MODE, pid_alive
+        from .store import file_mode, pid_alive
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, file_mode())
         try:
             kernel = self._flock(fd)
             holder = _read(fd)

@@ -153,9 +153,9 @@ def _locked(root: Path):
     """Exclusive lock on ``root/.provenance.lock`` for one read-modify-write."""
     import fcntl
 
-    from .store import FILE_MODE
+    from .store import file_mode
 
-    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, file_mode())
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -43,6 +43,7 @@ next run retrains it (``put`` replaces it), and :func:`outdated` marks its rows 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -58,7 +59,7 @@ import pandas as pd
 __all__ = ["COLUMNS", "R_FILES", "REQUIRED", "CHECKSUM", "RECIPE", "ResultStore", "cell_id", "read_results",
            "record_recipe", "record_backend", "effective_recipe", "outdated",
            "read_r_csv", "to_r_shape", "atomic_write", "check_cell", "clean_stale_temps", "pid_alive",
-           "estimate_bytes", "temp_prefix", "check_values"]
+           "estimate_bytes", "temp_prefix", "check_values", "file_mode"]
 
 COLUMNS = [
     "experiment", "dataset", "model", "frac_sample", "frac_damage", "damage", "replicate",
@@ -100,15 +101,24 @@ def cell_id(model: str, frac_sample: float, frac_damage: float, replicate: int, 
     return f"{dataset}_{model}_s{frac_sample!r}_d{frac_damage!r}_r{int(replicate)}{tail}"
 
 
-def _file_mode() -> int:
-    """0644 under the usual umask: what ``open()`` would give a new file (``mkstemp`` gives
-    0600, which hides results from the group and other users for no reason)."""
-    mask = os.umask(0o022)  # read by setting; restored at once (import time, one thread)
-    os.umask(mask)
+@functools.cache
+def file_mode() -> int:
+    """The permission bits ``open()`` gives a new file under this process's umask: 0o644 under
+    the usual 0o022 (``mkstemp`` gives 0o600, which hides results from the group and other users
+    for no reason). Read when the first file is written, not at import.
+
+    Returns
+    -------
+    int
+        ``0o666`` less the umask's bits.
+    """
+    try:  # Linux states the umask; reading it there changes nothing
+        status = Path("/proc/self/status").read_text()
+        mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("Umask:")), 8)
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)  # elsewhere it is read by setting it, and restored at once
+        os.umask(mask)
     return 0o666 & ~mask
-
-
-FILE_MODE = _file_mode()
 
 
 def estimate_bytes(n_fits: int) -> int:
@@ -133,7 +143,7 @@ def atomic_write(path: str | os.PathLike, write, *, binary: bool = False) -> Non
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=".part")
     try:
-        os.fchmod(fd, FILE_MODE)
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb" if binary else "w") as fh:
             write(fh)
             fh.flush()
