@@ -1,7 +1,7 @@
 """One writer per results folder: ``run`` holds ``<folder>/.run.lock`` while it works.
 
 The lock file holds the writer's pid, host, start time and command, and the writer holds an
-exclusive ``flock`` on it. The kernel drops the ``flock`` when its process dies (a kill -9, a
+exclusive kernel lock on it (``flock``, through ``filelock.lock_descriptor``). The kernel drops the ``flock`` when its process dies (a kill -9, a
 lost session), so a lock left behind is recognised as stale and taken over. Where the kernel
 lock does not reach (a folder shared by several machines), the file's pid and host decide: a
 dead pid on this machine is stale; a lock of another machine is respected unless the user
@@ -23,9 +23,11 @@ from pathlib import Path
 
 from ..errors import UserError
 
-__all__ = ["LOCK_NAME", "RunLock"]
+__all__ = ["LOCK_NAME", "NO_KERNEL_LOCK", "RunLock"]
 
 LOCK_NAME = ".run.lock"
+#: what a file system without kernel locks answers (an NFS mount without lockd, some FUSE ones)
+NO_KERNEL_LOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS})
 
 
 class RunLock:
@@ -85,19 +87,16 @@ class RunLock:
 
     @staticmethod
     def _flock(fd: int) -> bool | None:
-        """True: we hold the kernel lock; None: the file system has none. Raises UserError
-        (via the caller) when a live process holds it."""
-        import fcntl
+        """True: we hold the kernel lock; False: a live process holds it; None: the file system
+        has none (the holder recorded in the file decides then)."""
+        from filelock import lock_descriptor
 
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
+            return lock_descriptor(fd, blocking=False)
         except OSError as exc:
-            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            if exc.errno in NO_KERNEL_LOCK:
                 return None
             raise
-        return True
 
     def _stale(self, holder: dict, kernel: bool | None, pid_alive) -> bool:
         if kernel is False:  # a live process holds it: never taken, --force-unlock or not

@@ -15,7 +15,6 @@ parse is reported, ignored by readers, and moved to ``quarantine/`` by the next 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import platform
@@ -151,16 +150,17 @@ def read_provenance(root: str | os.PathLike) -> dict:
 @contextlib.contextmanager
 def _locked(root: Path):
     """Exclusive lock on ``root/.provenance.lock`` for one read-modify-write."""
-    import fcntl
+    from filelock import lock_descriptor
 
+    from .lock import NO_KERNEL_LOCK
     from .store import file_mode
 
     fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, file_mode())
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock_descriptor(fd, blocking=True)
         except OSError as exc:  # a file system without locks: the rename still keeps it whole
-            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            if exc.errno not in NO_KERNEL_LOCK:
                 raise
         yield
     finally:
