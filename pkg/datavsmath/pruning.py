@@ -158,7 +158,19 @@ def class_quotas(y, n: int, n_classes: int | None = None) -> np.ndarray:
     """Rows per class of an n-row subset that keeps the class shares of ``y``: floor of each
     class's exact share, the rest to the largest remainders (ties to the lower class).
 
-    Returns int64 (n_classes,) summing to n, each at most the class's count (n <= len(y)).
+    Parameters
+    ----------
+    y : array-like of int, shape (N,)
+        Class labels, in 0..K-1.
+    n : int
+        Rows of the subset, at most N.
+    n_classes : int, optional
+        K; by default the largest label plus one.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (K,)
+        Rows per class, summing to ``n``, each at most the class's count.
     """
     y = np.asarray(y)
     k = int(y.max()) + 1 if n_classes is None else int(n_classes)

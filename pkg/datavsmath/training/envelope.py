@@ -116,7 +116,18 @@ class Envelope:
     reason: str = ""
 
     def holds(self, d_acc: float, d_auc: float) -> bool:
-        """True when the differences (new less stored) are inside the envelope."""
+        """Whether the differences (new less stored) are inside the envelope.
+
+        Parameters
+        ----------
+        d_acc, d_auc : float
+            Accuracy and AUC of the retrained cell less the stored ones.
+
+        Returns
+        -------
+        bool
+            True inside; always False for an "unmeasured" envelope.
+        """
         if self.kind == "exact":
             return d_acc == 0 and d_auc == 0
         if self.kind == "tolerance":
@@ -153,11 +164,25 @@ def _differences(then: dict, now: dict, versions: tuple[str, ...]) -> tuple[list
 
 
 def envelope_for(model: str, network: bool, then: dict, now: dict) -> Envelope:
-    """The envelope of a cell of ``model`` stored under conditions ``then`` and retrained
-    under ``now``: dicts with "cpu" (model name), "device", "backend", "unit" (the cells
-    trained together, :func:`datavsmath.training.units.unit_label`; None when not known),
-    "recipe" and "versions" (library -> version). ``network``: a keras network (its
-    arithmetic order matters), else a tree model (only its device and versions do)."""
+    """The envelope of a cell stored under conditions ``then`` and retrained under ``now``.
+
+    Parameters
+    ----------
+    model : str
+        The cell's model (a key of :data:`SEED_SD` for a network).
+    network : bool
+        A keras network (its arithmetic order matters), else a tree model (only its device
+        and versions do).
+    then, now : dict
+        The conditions: "cpu" (model name), "device", "backend", "unit" (the cells trained
+        together, :func:`datavsmath.training.units.unit_label`; None when not known),
+        "recipe" and "versions" (library -> version).
+
+    Returns
+    -------
+    Envelope
+        "exact", "tolerance" (``TOLERANCE_K`` seed SDs) or "unmeasured", with the reason.
+    """
     if not network:
         measured, unmeasured = _differences(then, {**now, "cpu": then.get("cpu"), "backend": then.get("backend"),
                                                    "unit": then.get("unit")}, TREE_VERSIONS)

@@ -33,9 +33,15 @@ NO_KERNEL_LOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS})
 class RunLock:
     """The results folder's writer lock; use as a context manager.
 
-    force : take the lock even if its file names a writer on another machine (never from a
-        process that still holds it on this one)
-    log : where a taken-over stale lock is reported
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The results folder; the lock file is ``root/.run.lock``.
+    force : bool, default False
+        Take the lock even if its file names a writer on another machine (never from a
+        process that still holds it on this one): ``--force-unlock``.
+    log : callable, optional
+        Where a taken-over stale lock is reported (default: stderr).
     """
 
     def __init__(self, root: str | os.PathLike, *, force: bool = False, log=None):
