@@ -82,7 +82,20 @@ def mean_ci(values, level: float = LEVEL) -> tuple[float, float, float, int]:
 def prediction_interval(values, level: float = LEVEL) -> tuple[float, float]:
     """Interval expected to hold one more run with probability ``level`` (normal replicates):
     mean +- t * sd * sqrt(1 + 1/n). NaN if fewer than 2 replicates. This is the right yardstick
-    for R's single run of a cell."""
+    for R's single run of a cell.
+
+    Parameters
+    ----------
+    values : array-like of float, shape (n,)
+        One value per replicate; NaN values are left out.
+    level : float, default 0.95
+        Probability that the interval holds one more run.
+
+    Returns
+    -------
+    tuple of (float, float)
+        The lower and upper limits.
+    """
     v = np.asarray(values, dtype=float)
     v = v[~np.isnan(v)]
     n = v.size
@@ -139,6 +152,19 @@ def run_spread(ours: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame:
     freedom: replicates minus cells) and ``cells`` (cells that contributed). Pooling assumes the
     run-to-run spread is about the same in every cell of a group; it is what makes a prediction
     interval possible for a cell run once.
+
+    Parameters
+    ----------
+    ours : pandas.DataFrame
+        Tidy results with replicates.
+    metric : {"acc", "auc"}
+        The metric.
+    by : list of str
+        Grouping columns, e.g. ``["dataset", "experiment", "model"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
     """
     o = _rounded(ours, metric)
     # cells of one level under different damage rules are not replicates of each other
@@ -183,6 +209,24 @@ def parity_cells(ours: pd.DataFrame, r: pd.DataFrame, metric: str, level: float 
     single run), ``diff`` (ours - R), ``z`` (diff over the prediction's standard error) and
     ``inside`` (1.0 if R lies inside the prediction interval, NaN where no spread is known).
     Cells match on dataset, experiment, model, frac_sample and frac_damage (6 decimals).
+
+    Parameters
+    ----------
+    ours : pandas.DataFrame
+        Our tidy results.
+    r : pandas.DataFrame
+        R's published results in the tidy schema (:func:`datavsmath.training.store.read_r_csv`).
+    metric : {"acc", "auc"}
+        The metric compared.
+    level : float, default 0.95
+        Level of both intervals.
+    min_df : int, default 5
+        Pooled spreads with fewer residual degrees of freedom are not used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by dataset, R's experiment order, metric, fractions and model.
     """
     o, rr = _rounded(ours, metric), _rounded(r, metric)
     # spreads come from the experiments R ran: another experiment's cells (other grids, other
@@ -221,7 +265,19 @@ def parity_cells(ours: pd.DataFrame, r: pd.DataFrame, metric: str, level: float 
 
 
 def outliers(cells: pd.DataFrame, top: int = 10) -> pd.DataFrame:
-    """The cells where R lies outside our prediction interval, farthest (largest |z|) first."""
+    """The cells where R lies outside our prediction interval, farthest (largest |z|) first.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        The :func:`parity_cells` table.
+    top : int, default 10
+        Rows at most.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     out = cells[cells["inside"] == 0.0]
     return (out.assign(_far=out["z"].abs()).sort_values("_far", ascending=False)
             .drop(columns="_far").head(top))
@@ -230,7 +286,20 @@ def outliers(cells: pd.DataFrame, top: int = 10) -> pd.DataFrame:
 def parity_summary(cells: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Per group: cells compared, mean, mean absolute and largest absolute difference, the share
     of cells where ours is higher, and the share of cells consistent with R (R inside our
-    prediction interval) among the ``with_interval`` cells that have one."""
+    prediction interval) among the ``with_interval`` cells that have one.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        The :func:`parity_cells` table.
+    by : list of str
+        Grouping columns, e.g. ``["experiment", "model"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group.
+    """
     g = cells.groupby(by, observed=True, sort=True)
     out = g.agg(cells=("diff", "size"), mean_diff=("diff", "mean"),
                 mean_abs_diff=("diff", lambda d: d.abs().mean()),
@@ -246,6 +315,13 @@ def systematic_differences(cells: pd.DataFrame, alpha: float = 0.05) -> pd.DataF
     Groups with at least 6 non-zero differences (the fewest with which a two-sided sign test
     can reach 5%) are tested; ``systematic`` is True where the Bonferroni-adjusted p-value
     (over all groups tested) is below ``alpha``. Returns one row per tested group.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        The :func:`parity_cells` table.
+    alpha : float, default 0.05
+        Family-wise significance level.
     """
     keys = ["dataset", "experiment", "metric", "model"]
     rows = []

@@ -36,6 +36,23 @@ class DataQualityDerivative:
     per_form : form name -> (levels, steps, overall) of that form alone (conditional on it)
     fits : the per-quality LearningCurveResults
     form : "average" or the form name, per model ("cnn: average")
+
+    Parameters
+    ----------
+    metric : {"acc", "auc"}
+        The metric.
+    threshold : float
+        The metric's threshold.
+    form : str
+        "average" or the form name, per model.
+    levels, steps, overall : pandas.DataFrame
+        As the attributes above.
+    fits : dict
+        The per-quality LearningCurveResults.
+    notes : list of str
+        Notes for the summary.
+    per_form : dict, optional
+        As the attribute above.
     """
 
     def __init__(self, metric, threshold, form, levels, steps, overall, fits, notes,
@@ -78,6 +95,13 @@ class DataQualityDerivative:
         return pd.concat([p for p in parts if len(p)], ignore_index=True)
 
     def summary(self) -> Summary:
+        """n* per quality, the steps and the overall derivative, with notes.
+
+        Returns
+        -------
+        Summary
+            Printable (``print(...)``), also as HTML in a notebook.
+        """
         s = Summary(f"d(data)/d(quality) for {self.metric} > {self.threshold:g}, "
                      f"modelled with {self.form}")
         cols = ["model", "quality", "verdict", "n_needed", "ci_low", "ci_high",
@@ -150,6 +174,27 @@ def data_quality_derivative(df_cross: pd.DataFrame, metric: str = "acc", thresho
     ``compensable = False``. Where it is "undetermined" (the floor's interval reaches the
     target, or n*'s upper limit lies beyond ``horizon`` times the largest size observed) the
     point estimate is used and the matching interval limit is infinite.
+
+    Parameters
+    ----------
+    df_cross : pandas.DataFrame
+        Tidy results of the size x damage grid (one model, or pass it through ``df[...]``).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    threshold : float, default 0.90
+        The metric's threshold (target error 1 - threshold).
+    form : str, default "auto"
+        "auto" (the model average) or one form's name.
+    forms : sequence of str, default every learning-curve form
+        The candidate forms.
+    criterion : {"aicc", "aic", "bic"}, default "aicc"
+        The information criterion of the model choice.
+    n_total : int, default 60000
+        Rows of the full training set.
+    quiet : bool, default False
+        Collect notes without warning.
+    horizon : float, default 100
+        Times the largest size observed beyond which n* is undetermined.
 
     Returns
     -------
@@ -292,6 +337,17 @@ def joint_law(df_cross: pd.DataFrame, metric: str = "acc", model: str | None = N
     clean rows, with a 95% t interval from all cells at once; the fit is compared with separate
     per-quality fits by AICc. Cells are weighted as in :func:`cell_table` (binomial for single
     runs, replicate variance otherwise); cells with the metric outside [0, 1] are left out.
+
+    Parameters
+    ----------
+    df_cross : pandas.DataFrame
+        Tidy results of the size x damage grid.
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    model : str, optional
+        The model; default the only one in the grid.
+    n_total : int, default 60000
+        Rows of the full training set.
 
     Returns
     -------
