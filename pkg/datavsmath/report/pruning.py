@@ -39,7 +39,23 @@ _METRIC = {"acc": "accuracy", "auc": "AUC"}
 def pruning_figure(results: pd.DataFrame, metric: str = "acc", experiment: str = "pruning",
                    dataset: str = "fashion") -> ggplot:
     """``metric`` against training rows kept (log scale), one line per selection rule, one
-    panel per model. ``results``: tidy results with a ``selection`` column."""
+    panel per model. ``results``: tidy results with a ``selection`` column.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    experiment : str, default "pruning"
+        The experiment.
+    dataset : str, default "fashion"
+        The dataset's name.
+
+    Returns
+    -------
+    plotnine.ggplot
+    """
     df = experiment_rows(results, experiment, dataset)
     df = df.assign(selection=df["selection"].fillna("random") if "selection" in df else "random",
                    rows=df["n_train"].astype(float))
@@ -59,7 +75,15 @@ def pruning_figure(results: pd.DataFrame, metric: str = "acc", experiment: str =
 
 def pruning_view(fits: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
     """``pruning_fits.csv`` for reading: per model and selection, the exponent b and the error at
-    n_mid with their intervals, and against random the differences and the change."""
+    n_mid with their intervals, and against random the differences and the change.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        The ``pruning_fits.csv`` table.
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    """
     d = fits[fits["metric"] == metric]
     def ci(r, k, lo, hi, digits=3):
         return fmt_interval(r[k], r[lo], r[hi], digits)
@@ -78,7 +102,19 @@ def pruning_view(fits: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
 
 
 def crossover_view(cross: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
-    """``pruning_crossover.csv`` for reading."""
+    """``pruning_crossover.csv`` for reading.
+
+    Parameters
+    ----------
+    cross : pandas.DataFrame
+        The ``pruning_crossover.csv`` table.
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     d = cross[cross["metric"] == metric]
     return pd.DataFrame({
         "model": d["model"].str.upper(),
@@ -129,7 +165,22 @@ def _keep_advice(fits: pd.DataFrame, cross: pd.DataFrame | None, metric: str) ->
 
 def pruning_verdict(fits: pd.DataFrame | None, cross: pd.DataFrame | None, metric: str = "acc") -> str:
     """Whether pruning changes the exponent or only the constant, per model, and where keep-easy
-    and keep-hard cross, from the two tables (``metric`` rows)."""
+    and keep-hard cross, from the two tables (``metric`` rows).
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame or None
+        The ``pruning_fits.csv`` table.
+    cross : pandas.DataFrame or None
+        The ``pruning_crossover.csv`` table.
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     name = _METRIC.get(metric, metric)
     if fits is None or fits.empty:
         return "The pruning statistics are not in the results folder (`datavsmath fit` writes them), so nothing is judged here."

@@ -259,6 +259,10 @@ class Site:
         ----------
         name : str
             The file name under ``tables/``, e.g. "data_needed.csv".
+
+        Returns
+        -------
+        pandas.DataFrame or None
         """
         path = self.folder / "tables" / name
         return pd.read_csv(path) if path.is_file() else None
