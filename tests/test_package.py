@@ -80,6 +80,21 @@ def test_the_statistics_api_is_reachable_from_the_subpackage():
         stats.no_such_name
 
 
+@pytest.mark.parametrize("package", ["datavsmath.training", "datavsmath.report"])
+def test_each_subpackage_states_its_api(package):
+    """Every name of the subpackage's ``__all__`` resolves to its module's object; a wrong name
+    is an AttributeError naming the API; submodules still import as before."""
+    import importlib
+
+    pkg = importlib.import_module(package)
+    assert pkg.__all__ and sorted(dir(pkg)) == sorted(pkg.__all__)
+    for name in pkg.__all__:
+        assert getattr(pkg, name) is getattr(importlib.import_module(f"{package}.{pkg._API[name]}"), name)
+    with pytest.raises(AttributeError, match="the API is"):
+        pkg.no_such_name
+    assert importlib.import_module(f"{package}.site" if package.endswith("report") else f"{package}.store")
+
+
 #: run in a fresh interpreter: import every module of the package (keras22 patches keras, so it
 #: is imported only once keras has started; __main__ runs the CLI) and report what changed. The
 #: libraries it imports come first: scikit-learn sets KMP_* variables of its own at import
