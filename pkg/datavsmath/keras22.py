@@ -72,6 +72,10 @@ class RMSprop22(keras.optimizers.Optimizer):
     learning_rate : float, default 0.001 (keras 2.2's ``lr``)
     rho : float in [0, 1), default 0.9
     epsilon : float > 0, default 1e-7 (keras 2.2's ``K.epsilon()``)
+    name : str, default "rmsprop22"
+        The optimizer's name.
+    **kwargs
+        Passed to ``keras.optimizers.Optimizer`` (e.g. ``clipnorm``).
     """
 
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, epsilon: float = EPSILON,

@@ -193,6 +193,7 @@ def cell_table(rows: pd.DataFrame, metric: str, by: str = "frac_sample",
     rows : tidy results of one model (and one damage level, for learning curves)
     metric : "acc" or "auc"
     by : the cell key, "frac_sample" (learning curves) or "frac_damage" (damage curves)
+    n_total : full training rows, for n where ``n_train`` is missing
     n_test : test rows each metric was computed on (10,000 for Fashion-MNIST)
     single_run : weights when no cell has replicates: "binomial" (inverse of p(1 - p) / n_test,
         p the cell's metric clipped to [0.01, 0.99]) or "equal"; default "binomial" for

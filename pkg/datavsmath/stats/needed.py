@@ -221,6 +221,8 @@ def data_needed(fits, targets=None, form: str = "average", method: str = "delta"
         target; or "bootstrap" -- parametric bootstrap (refit ``n_boot`` simulated curves),
         percentile interval, never-reaching draws counted as infinite. The model average
         uses the delta method per form (ValueError with "bootstrap").
+    n_boot : bootstrap refits per form, with ``method="bootstrap"``
+    seed : the bootstrap's seed
     n_total : full training rows, for ``frac_needed``
     horizon : an n* above ``horizon`` times the largest training size observed is "not
         reachable within the horizon" (status "beyond_horizon", the estimate in the note)
@@ -529,6 +531,7 @@ def observations_needed(df_cross: pd.DataFrame, metric: str = "acc", threshold: 
     ----------
     df_cross : tidy results holding the size x damage grid (other experiments are ignored)
     metric, threshold : e.g. ("acc", 0.90) or ("auc", 0.98)
+    n_total : full training rows: num_obs = n_total * frac_sample, as R computes it
     model : which model's grid (default: the only one present; the R grid is CNN only)
     ties : cells of one quality tied for the lowest metric (exactly equal means).
         "first" (default): one row per quality, the smallest sample among them (the first
