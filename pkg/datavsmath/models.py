@@ -31,11 +31,6 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-#: whether the user chose TensorFlow's log level; if so, what it prints is left to them
-_USER_SET_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
-# keep TensorFlow's C++ start-up chatter out of logs and progress bars
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 #: what TensorFlow prints on a machine without an NVIDIA GPU while it looks for CUDA, whatever
 #: TF_CPP_MIN_LOG_LEVEL says (absl writes it before its logging starts; cuInit's failure is an
 #: ERROR there): noise on such a machine, and all TensorFlow has to say about CUDA there
@@ -120,12 +115,18 @@ def _drop_stderr_lines(patterns):
 def keras_backend() -> str:
     """The keras backend in use ("tensorflow", the default, or "jax"; ``$KERAS_BACKEND``).
 
-    The first call starts keras. On a machine without an NVIDIA GPU, unless the user set
+    The first call starts keras, with TF_CPP_MIN_LOG_LEVEL=2 unless the user set it (start keras
+    through this function). On a machine without an NVIDIA GPU, unless the user set
     TF_CPP_MIN_LOG_LEVEL, TensorFlow's search for CUDA (at import and at its first look at the
     devices, done here) would print the ``CPU_ONLY_NOISE`` lines on every command: those lines
     are dropped, everything else TensorFlow prints passes through.
     """
-    quiet = not _USER_SET_TF_LOG_LEVEL and not nvidia_gpu_present()
+    # whether the user chose TensorFlow's log level; if so, what it prints is left to them.
+    # Else its C++ start-up chatter is kept out of logs and progress bars: set here, where keras
+    # starts, not when this module is imported
+    user_chose = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet = not user_chose and not nvidia_gpu_present()
     with _drop_stderr_lines(CPU_ONLY_NOISE) if quiet else contextlib.nullcontext():
         import keras
 

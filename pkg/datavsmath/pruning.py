@@ -25,6 +25,7 @@ rows, with class quotas by largest remainder. ``stratify=False`` prunes globally
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import threading
@@ -99,8 +100,30 @@ def prototype_scores(x, seed: int, *, n_components: int = N_COMPONENTS,
     return (1.0 - (z @ centres.T).max(axis=1)).astype(np.float64)
 
 
-#: (dataset name, rows, seed, id of the images) -> (the images, their scores)
-_score_cache: dict = {}
+class _Same:
+    """An array as a cache key: equal only to itself (numpy arrays are not hashable, and hashing
+    60,000 images per call would cost more than it saves). The key holds the array, so its id
+    cannot come to name another array while it is cached."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def __hash__(self) -> int:
+        return id(self.array)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.array is self.array
+
+
+@functools.lru_cache(maxsize=4)  # a run uses one dataset and a few replicates
+def _cached_scores(images: _Same, seed: int) -> np.ndarray:
+    scores = prototype_scores(images.array, seed)
+    scores.setflags(write=False)
+    return scores
+
+
 _score_lock = threading.Lock()  # tree fits run on background threads: score once, not per thread
 
 
@@ -108,28 +131,46 @@ def dataset_scores(data, seed: int) -> np.ndarray:
     """:func:`prototype_scores` of a dataset's training images, computed once per (dataset,
     seed) in a process and reused by every cell (they take seconds; a grid has dozens of cells).
 
-    data : :class:`datavsmath.data.Dataset`. Returns a read-only float64 array (len(y_train),).
+    Parameters
+    ----------
+    data : datavsmath.data.Dataset
+        The dataset; its ``x_train`` (n, 28, 28) is scored (the same array object, the same
+        scores: the cache knows arrays by identity, the four most recent).
+    seed : int
+        Non-negative seed of PCA and k-means (:func:`prototype_scores`).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n,)
+        Read-only difficulty scores, one per training row.
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is not a non-negative integer.
     """
     seed = _check_seed(seed)
-    x = data.x_train
-    key = (data.name, len(x), seed, id(x))
     with _score_lock:
-        if key not in _score_cache:
-            scores = prototype_scores(x, seed)
-            scores.setflags(write=False)
-            if len(_score_cache) >= 4:  # a run uses one dataset and a few replicates
-                _score_cache.pop(next(iter(_score_cache)))
-            _score_cache[key] = (x, scores)  # holding x keeps id(x) from naming another array
-        return _score_cache[key][1]
-
-
+        return _cached_scores(_Same(data.x_train), seed)
 
 
 def class_quotas(y, n: int, n_classes: int | None = None) -> np.ndarray:
     """Rows per class of an n-row subset that keeps the class shares of ``y``: floor of each
     class's exact share, the rest to the largest remainders (ties to the lower class).
 
-    Returns int64 (n_classes,) summing to n, each at most the class's count (n <= len(y)).
+    Parameters
+    ----------
+    y : array-like of int, shape (N,)
+        Class labels, in 0..K-1.
+    n : int
+        Rows of the subset, at most N.
+    n_classes : int, optional
+        K; by default the largest label plus one.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (K,)
+        Rows per class, summing to ``n``, each at most the class's count.
     """
     y = np.asarray(y)
     k = int(y.max()) + 1 if n_classes is None else int(n_classes)

@@ -22,8 +22,18 @@ __all__ = ["shipped", "project_root", "cache_root"]
 
 
 def shipped(*parts: str) -> Path:
-    """The shipped file or folder ``parts`` under ``shipped/`` (e.g. ``"specs"``, or
-    ``"data", "checksums.json"``), as a path on the file system."""
+    """The shipped file or folder under ``shipped/``, as a path on the file system.
+
+    Parameters
+    ----------
+    *parts : str
+        Path components below ``shipped/``, e.g. ``"specs"``, or ``"data", "checksums.json"``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path (it may not exist; callers check).
+    """
     return Path(str(files("datavsmath").joinpath("shipped", *parts)))
 
 

@@ -153,6 +153,19 @@ def size_figure(results: pd.DataFrame, metric: str = "acc", dataset: str = "fash
     ``results``: tidy results holding ``experiment == "size"`` rows. Fractions are shares of
     the dataset's training rows (60,000 for Fashion-MNIST); the metric is on all its test rows.
     R titled this figure "... Training Batch Size"; it plots the training-set size.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    dataset : str, default "fashion"
+        The dataset's name.
+
+    Returns
+    -------
+    plotnine.ggplot
     """
     df = experiment_rows(results, "size", dataset)
     s = replicate_summary(df, ["model", "frac_sample"], metric)
@@ -168,7 +181,23 @@ def size_figure(results: pd.DataFrame, metric: str = "acc", dataset: str = "fash
 def damage_figure(results: pd.DataFrame, damage: str = "random", metric: str = "acc",
                   dataset: str = "fashion") -> ggplot:
     """Damage run (``damage`` "random" or "constant"): ``metric`` against the correctly
-    labelled fraction 1 - d of the training labels, one line per model."""
+    labelled fraction 1 - d of the training labels, one line per model.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    damage : str, default "random"
+        "random" or "constant".
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    dataset : str, default "fashion"
+        The dataset's name.
+
+    Returns
+    -------
+    plotnine.ggplot
+    """
     if damage not in _DAMAGE_TITLE:
         raise ValueError(f"damage must be 'random' or 'constant', got {damage!r}")
     df = experiment_rows(results, f"{damage}_damage", dataset)
@@ -205,7 +234,21 @@ def _subsample_note(df: pd.DataFrame) -> str | None:
 
 def size_x_damage_figure(results: pd.DataFrame, metric: str = "acc", dataset: str = "fashion") -> ggplot:
     """Size x damage (CNN only): ``metric`` against the sample fraction, one line per
-    constant-damage fraction (legend "Bias Fraction", as in R)."""
+    constant-damage fraction (legend "Bias Fraction", as in R).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    dataset : str, default "fashion"
+        The dataset's name.
+
+    Returns
+    -------
+    plotnine.ggplot
+    """
     df = experiment_rows(results, "size_x_damage", dataset)
     df = df[df["model"] == "cnn"]
     if df.empty:
@@ -239,6 +282,25 @@ def damaged_label_counts(y, damage: str = "random", frac: float = 0.3, true_labe
     (``shift`` only for constant damage; the talk's illustration used +3, the experiments +1),
     then counts, for the rows whose true label is ``true_label``, each damaged label 0..9.
     Returns columns ``damaged`` (int 0..9) and ``n`` (int); labels never reached have n = 0.
+
+    Parameters
+    ----------
+    y : numpy.ndarray of int, shape (n,)
+        Training labels, 0..9.
+    damage : str, default "random"
+        "random" or "constant".
+    frac : float, default 0.3
+        Damage fraction.
+    true_label : int, default 5
+        The class shown.
+    shift : int, default 3
+        Constant damage's shift (y -> y + shift mod 10).
+    seed : int, default 2019
+        Seed of the damage.
+
+    Returns
+    -------
+    pandas.DataFrame
     """
     from ..damage import constant_damage, random_damage
 
@@ -261,6 +323,25 @@ def damaged_labels_figure(y, damage: str = "random", frac: float = 0.3, true_lab
     ``y``: the training labels (e.g. ``load_dataset("fashion").y_train``). Bars count the rows
     of class ``true_label`` by the label they carry after damage, each bar labelled with its
     count. See :func:`damaged_label_counts` for the arguments.
+
+    Parameters
+    ----------
+    y : numpy.ndarray of int, shape (n,)
+        Training labels, 0..9.
+    damage : str, default "random"
+        "random" or "constant".
+    frac : float, default 0.3
+        Damage fraction.
+    true_label : int, default 5
+        The class shown.
+    shift : int, default 3
+        Constant damage's shift (y -> y + shift mod 10).
+    seed : int, default 2019
+        Seed of the damage.
+
+    Returns
+    -------
+    plotnine.ggplot
     """
     counts = damaged_label_counts(y, damage, frac, true_label, shift, seed)
     counts["damaged"] = pd.Categorical(counts["damaged"].astype(str), [str(i) for i in range(10)])
@@ -276,7 +357,18 @@ def damaged_labels_figure(y, damage: str = "random", frac: float = 0.3, true_lab
 
 def training_labels(dataset: str = "fashion") -> tuple[np.ndarray, str]:
     """The real training labels, or (if the dataset cannot be found) 6,000 rows of each class:
-    the same class sizes, hence the same counts for one class under stratified damage."""
+    the same class sizes, hence the same counts for one class under stratified damage.
+
+    Parameters
+    ----------
+    dataset : str, default "fashion"
+        The dataset's name.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, str)
+        The labels and where they come from.
+    """
     from ..data import load_dataset
     from ..errors import UserError
 
@@ -287,7 +379,21 @@ def training_labels(dataset: str = "fashion") -> tuple[np.ndarray, str]:
 
 
 def illustration_figures(y=None, frac: float = 0.3, true_label: int = 5) -> dict[str, ggplot]:
-    """Both illustrations, keyed by the R file names ("random-bias", "constant-bias")."""
+    """Both illustrations, keyed by the R file names ("random-bias", "constant-bias").
+
+    Parameters
+    ----------
+    y : numpy.ndarray of int, shape (n,), optional
+        Training labels (default :func:`training_labels`).
+    frac : float, default 0.3
+        Damage fraction.
+    true_label : int, default 5
+        The class shown.
+
+    Returns
+    -------
+    dict of str to plotnine.ggplot
+    """
     if y is None:
         y, _ = training_labels()
     return {
@@ -307,7 +413,19 @@ def illustration_figures(y=None, frac: float = 0.3, true_label: int = 5) -> dict
 
 def talk_figures(results: pd.DataFrame, dataset: str = "fashion") -> dict[str, ggplot]:
     """Every line figure the results allow, keyed by the R plot names (e.g. "acc-size",
-    "auc-rand-bias", "acc-const-bias", "acc-cnn-bias"); missing experiments are skipped."""
+    "auc-rand-bias", "acc-const-bias", "acc-cnn-bias"); missing experiments are skipped.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    dataset : str, default "fashion"
+        The dataset's name.
+
+    Returns
+    -------
+    dict of str to plotnine.ggplot
+    """
     experiments = set(results["experiment"].dropna())
     if "dataset" in results.columns and results["dataset"].notna().any():
         experiments = set(results.loc[results["dataset"] == dataset, "experiment"].dropna())
@@ -332,8 +450,34 @@ def export_figures(results: pd.DataFrame | None, out_dir: str | os.PathLike, *, 
     (per dataset present; digit-MNIST files get an ``mnist-`` prefix), the learning curves and,
     from ``tables_dir``, the statistics charts, plus (if ``illustrations``) the two
     damaged-label charts. ``note`` (e.g. "QUICK PREVIEW") is added to the caption of every
-    figure drawn from the results. ``progress(i, n, name)``, when given, is called before the
-    i-th of n figures is drawn (drawing takes about a second each). Returns the written paths."""
+    figure drawn from the results. Returns the written paths.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame or None
+        Tidy results (None: the illustrations only).
+    out_dir : str or os.PathLike
+        The folder written to.
+    dpi : int, default DEFAULT_DPI
+        Resolution.
+    width : float, default DEFAULT_SIZE[0]
+        Width in inches.
+    height : float, default DEFAULT_SIZE[1]
+        Height in inches.
+    illustrations : bool, default True
+        Also draw the damaged-label bar charts.
+    tables_dir : str or os.PathLike, optional
+        A folder of statistics tables.
+    note : str, optional
+        A caption line added to every figure.
+    progress : callable, optional
+        ``progress(i, n, name)``, called before the i-th of n figures is drawn (drawing
+        takes about a second each).
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
     out_dir = Path(out_dir)
     figs: dict[str, ggplot] = {}
     if results is not None and len(results):
@@ -364,7 +508,25 @@ def sample_images_figure(x: np.ndarray, y: np.ndarray, class_names: list[str], p
                          title: str = "Fashion-MNIST: the ten classes") -> ggplot:
     """The talk's sample grid: the first ``per_class`` training images of each class, one panel
     per image, titled 'label: class name', in rows of five. ``x``: (n, 28, 28) grey levels
-    0..255, ``y``: (n,) integer labels; a class without images has no panel."""
+    0..255, ``y``: (n,) integer labels; a class without images has no panel.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (n, 28, 28)
+        Grey levels 0..255.
+    y : numpy.ndarray of int, shape (n,)
+        Labels.
+    class_names : list of str
+        Name per class.
+    per_class : int, default 1
+        Images per class.
+    title : str, default "Fashion-MNIST: the ten classes"
+        The title.
+
+    Returns
+    -------
+    plotnine.ggplot
+    """
     from plotnine import coord_fixed, element_blank, facet_wrap, geom_raster, scale_fill_gradient, theme
 
     parts = []
@@ -388,7 +550,17 @@ def sample_images_figure(x: np.ndarray, y: np.ndarray, class_names: list[str], p
 
 def sample_images(dataset: str = "fashion") -> ggplot | None:
     """:func:`sample_images_figure` of the dataset's training images (titled after the
-    dataset), or None when the dataset's files cannot be found."""
+    dataset), or None when the dataset's files cannot be found.
+
+    Parameters
+    ----------
+    dataset : str, default "fashion"
+        The dataset's name.
+
+    Returns
+    -------
+    plotnine.ggplot or None
+    """
     from ..data import load_dataset
     from ..errors import UserError
 

@@ -19,7 +19,29 @@ from ..stats.parity import diff_ci, mean_ci, model_order
 def values(results: pd.DataFrame, experiment: str, model: str, metric: str,
            frac_sample: float | None = None, frac_damage: float | None = None,
            dataset: str = "fashion") -> np.ndarray:
-    """The replicate values of one Fashion-MNIST (or ``dataset``) cell; empty if absent."""
+    """The replicate values of one Fashion-MNIST (or ``dataset``) cell; empty if absent.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    experiment : str
+        The experiment.
+    model : str
+        The model.
+    metric : {"acc", "auc"}
+        The metric.
+    frac_sample : float, optional
+        The cell's sample fraction (any when None).
+    frac_damage : float, optional
+        The cell's damage fraction (any when None).
+    dataset : str, default "fashion"
+        The dataset.
+
+    Returns
+    -------
+    numpy.ndarray of float, shape (replicates,)
+    """
     df = results[(results["experiment"] == experiment) & (results["model"] == model)]
     if "dataset" in df and df["dataset"].notna().any():
         df = df[df["dataset"] == dataset]
@@ -31,7 +53,21 @@ def values(results: pd.DataFrame, experiment: str, model: str, metric: str,
 
 
 def nearest(available, target: float, exclude: float | None = None) -> float | None:
-    """The available fraction closest to ``target`` (never ``exclude``), or None."""
+    """The available fraction closest to ``target`` (never ``exclude``), or None.
+
+    Parameters
+    ----------
+    available : iterable of float
+        The fractions of the grid.
+    target : float
+        The fraction wanted.
+    exclude : float, optional
+        A fraction never returned.
+
+    Returns
+    -------
+    float or None
+    """
     cands = sorted({float(v) for v in available if exclude is None or not np.isclose(v, exclude)})
     return min(cands, key=lambda v: (abs(v - target), v)) if cands else None
 
@@ -60,7 +96,17 @@ def _dataset_of(results: pd.DataFrame) -> str:
 
 def training_rows(results: pd.DataFrame) -> int:
     """Training rows of the dataset these results ran on (60,000 for Fashion-MNIST), from the
-    dataset registry, else from the fits' own ``n_train`` at their largest sample fraction."""
+    dataset registry, else from the fits' own ``n_train`` at their largest sample fraction.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+
+    Returns
+    -------
+    int
+    """
     from ..data import train_rows
 
     known = train_rows(_dataset_of(results))
@@ -71,12 +117,34 @@ def training_rows(results: pd.DataFrame) -> int:
 
 
 def rows_at(results: pd.DataFrame, frac: float) -> int:
-    """Rows drawn at sample fraction ``frac`` of the dataset: floor(N x frac), as the runner draws."""
+    """Rows drawn at sample fraction ``frac`` of the dataset: floor(N x frac), as the runner draws.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    frac : float
+        The sample fraction.
+
+    Returns
+    -------
+    int
+    """
     return math.floor(training_rows(results) * frac + 1e-9)
 
 
 def chance_accuracy(results: pd.DataFrame) -> float | None:
-    """Accuracy of guessing: 1 / number of classes of the dataset (None when it is not known)."""
+    """Accuracy of guessing: 1 / number of classes of the dataset (None when it is not known).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+
+    Returns
+    -------
+    float or None
+    """
     from ..data import class_count
 
     k = class_count(_dataset_of(results))
@@ -86,7 +154,17 @@ def chance_accuracy(results: pd.DataFrame) -> float | None:
 def set_rows(deriv: pd.DataFrame) -> int | None:
     """The rows of one "training set", the unit of ``data_quality_derivative.csv``'s ``_frac``
     columns (the dataset's training rows, 60,000 for Fashion-MNIST), read back from the table
-    (``derivative_obs`` / ``derivative_frac``); None when no row has both."""
+    (``derivative_obs`` / ``derivative_frac``); None when no row has both.
+
+    Parameters
+    ----------
+    deriv : pandas.DataFrame or None
+        The ``data_quality_derivative.csv`` table.
+
+    Returns
+    -------
+    int or None
+    """
     if deriv is None or not {"derivative_obs", "derivative_frac"} <= set(deriv.columns):
         return None
     both = deriv[["derivative_obs", "derivative_frac"]].astype(float)
@@ -95,13 +173,23 @@ def set_rows(deriv: pd.DataFrame) -> int | None:
 
 
 def steps(results: pd.DataFrame) -> Steps:
-    """The headline's steps on the Fashion-MNIST grid at hand (see :class:`Steps`)."""
+    """The headline's steps on the Fashion-MNIST grid at hand (see :class:`Steps`).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+
+    Returns
+    -------
+    Steps
+    """
     if "dataset" in results and results["dataset"].notna().any():
         results = results[results["dataset"] == "fashion"]
     size = results[results["experiment"] == "size"]
     s_max = float(size["frac_sample"].max()) if len(size) else None
     s_less = nearest(size["frac_sample"], 0.9 * s_max, exclude=s_max) if s_max else None
-    share = 1 - s_less / s_max if s_less else 0.1
+    share = 1 - s_less / s_max if s_less and s_max else 0.1
     dam = results[results["experiment"].isin(["random_damage", "constant_damage"])]
     d = nearest(dam["frac_damage"], share, exclude=0.0) if len(dam) else None
     return Steps(s_max, s_less, d)
@@ -110,20 +198,33 @@ def steps(results: pd.DataFrame) -> Steps:
 def headline(results: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
     """Per model: the metric at the largest sample, and what it loses with a step of less data
     and with the same-sized step of random or constant label damage (each with a 95% CI over
-    replicates). Numeric columns end in _est/_lo/_hi."""
+    replicates). Numeric columns end in _est/_lo/_hi.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model.
+    """
     st = steps(results)
     rows = []
     models = model_order(results["model"])
     for m in models:
-        row = {"model": m}
-        full = values(results, "size", m, metric, frac_sample=st.s_max) if st.s_max else []
+        row: dict[str, object] = {"model": m}
+        full: np.ndarray | list = values(results, "size", m, metric, frac_sample=st.s_max) if st.s_max else []
         row["best_est"], row["best_lo"], row["best_hi"], row["n"] = mean_ci(full)
-        less = values(results, "size", m, metric, frac_sample=st.s_less) if st.s_less else []
+        less: np.ndarray | list = values(results, "size", m, metric, frac_sample=st.s_less) if st.s_less else []
         row["data_est"], row["data_lo"], row["data_hi"] = diff_ci(full, less)
         for kind in ("random", "constant"):
             exp = f"{kind}_damage"
             clean = values(results, exp, m, metric, frac_damage=0.0)
-            hurt = values(results, exp, m, metric, frac_damage=st.d) if st.d else []
+            hurt: np.ndarray | list = values(results, exp, m, metric, frac_damage=st.d) if st.d else []
             row[f"{kind}_est"], row[f"{kind}_lo"], row[f"{kind}_hi"] = diff_ci(clean, hurt)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -132,7 +233,19 @@ def headline(results: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
 def cost_difference(data: tuple, damage: tuple) -> tuple[float, float, float]:
     """The damage loss minus the data loss, (est, lo, hi), from each loss's (est, lo, hi) 95%
     interval: the half-widths add in quadrature, as for two independent estimates (the two
-    steps are measured on different runs); the bounds are NaN when either loss has none."""
+    steps are measured on different runs); the bounds are NaN when either loss has none.
+
+    Parameters
+    ----------
+    data : tuple of float
+        (est, lo, hi) of the loss with less data.
+    damage : tuple of float
+        (est, lo, hi) of the loss with damaged labels.
+
+    Returns
+    -------
+    tuple of (float, float, float)
+    """
     (de, dlo, dhi), (ge, glo, ghi) = data, damage
     est = ge - de
     half = math.hypot((dhi - dlo) / 2.0, (ghi - glo) / 2.0)
@@ -142,7 +255,19 @@ def cost_difference(data: tuple, damage: tuple) -> tuple[float, float, float]:
 def compare_costs(data: tuple, damage: tuple) -> str:
     """Plain words for 'is the damage step costlier than the data step?' given (est, lo, hi)
     of each loss, decided on the difference's 95% interval (:func:`cost_difference`): larger
-    or smaller only when it excludes zero, else undetermined, and undetermined for single runs."""
+    or smaller only when it excludes zero, else undetermined, and undetermined for single runs.
+
+    Parameters
+    ----------
+    data : tuple of float
+        (est, lo, hi) of the loss with less data.
+    damage : tuple of float
+        (est, lo, hi) of the loss with damaged labels.
+
+    Returns
+    -------
+    str
+    """
     if any(math.isnan(x) for x in (data[0], damage[0])):
         return "cannot be compared (a cell is missing)"
     est, lo, hi = cost_difference(data, damage)
@@ -157,7 +282,25 @@ def compare_costs(data: tuple, damage: tuple) -> str:
 
 
 def fmt_ci(est: float, lo: float, hi: float, digits: int = 3, signed: bool = False) -> str:
-    """'0.921 (95% CI 0.918 to 0.924)', or '0.921 (single run, no CI)' without bounds."""
+    """'0.921 (95% CI 0.918 to 0.924)', or '0.921 (single run, no CI)' without bounds.
+
+    Parameters
+    ----------
+    est : float
+        The estimate.
+    lo : float
+        Lower limit of its 95% interval (NaN: none).
+    hi : float
+        Upper limit of its 95% interval (NaN: none).
+    digits : int, default 3
+        Significant figures.
+    signed : bool, default False
+        Write the sign of positive numbers too.
+
+    Returns
+    -------
+    str
+    """
     if est is None or (isinstance(est, float) and math.isnan(est)):
         return "n/a"
     sign = "+" if signed else ""
@@ -167,7 +310,21 @@ def fmt_ci(est: float, lo: float, hi: float, digits: int = 3, signed: bool = Fal
 
 
 def headline_table(h: pd.DataFrame, st: Steps, metric: str = "acc") -> pd.DataFrame:
-    """The headline frame formatted for reading."""
+    """The headline frame formatted for reading.
+
+    Parameters
+    ----------
+    h : pandas.DataFrame
+        What :func:`headline` returned.
+    st : Steps
+        The steps it used (:func:`steps`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     name = {"acc": "accuracy", "auc": "AUC"}[metric]
     less = f"{st.data_share:.0%}" if st.data_share is not None else "?"
     d = f"{st.d:.0%}" if st.d is not None else "?"
@@ -185,7 +342,21 @@ def headline_table(h: pd.DataFrame, st: Steps, metric: str = "acc") -> pd.DataFr
 def cell_means_table(results: pd.DataFrame, experiment: str, metric: str) -> pd.DataFrame:
     """One row per level of the experiment's grid axis (sample fraction for ``size``, damage
     fraction otherwise), one column per model: the mean over replicates with its 95% interval,
-    as :func:`fmt_ci` writes it."""
+    as :func:`fmt_ci` writes it.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    experiment : str
+        The experiment.
+    metric : {"acc", "auc"}
+        The metric.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     df = results[results["experiment"] == experiment]
     by_size = experiment == "size"
     axis = "frac_sample" if by_size else "frac_damage"
@@ -206,20 +377,54 @@ def cell_means_table(results: pd.DataFrame, experiment: str, metric: str) -> pd.
 # --------------------------------------------------------------------------------------------
 
 def is_true(v) -> bool:
+    """Whether a table cell reads as true ("True", "true", "1", "1.0"): CSV columns read back as text.
+
+    Parameters
+    ----------
+    v : object
+        The cell.
+
+    Returns
+    -------
+    bool
+    """
     return str(v).strip().lower() in ("true", "1", "1.0")
 
 
 def is_missing(v) -> bool:
+    """Whether a table cell holds no number (None, NaN, or text that is not a number).
+
+    Parameters
+    ----------
+    v : object
+        The cell.
+
+    Returns
+    -------
+    bool
+    """
     try:
         return v is None or math.isnan(float(v))
     except (TypeError, ValueError):
         return True
 
 
-def fmt_num(v: float, digits: int = 3) -> str:
+def fmt_num(v: float | None, digits: int = 3) -> str:
     """A number for prose: thousands with separators ('27,733'), small values to ``digits``
-    significant figures ('0.0282'), huge ones in scientific notation ('2.5e+14')."""
-    if is_missing(v):
+    significant figures ('0.0282'), huge ones in scientific notation ('2.5e+14').
+
+    Parameters
+    ----------
+    v : float or None
+        The number (missing: 'n/a').
+    digits : int, default 3
+        Significant figures.
+
+    Returns
+    -------
+    str
+    """
+    if v is None or is_missing(v):
         return "n/a"
     v = float(v)
     if abs(v) >= 1e7:
@@ -229,8 +434,24 @@ def fmt_num(v: float, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
-def fmt_interval(est: float, lo: float, hi: float, digits: int = 3) -> str:
-    """'27,733 [23,258, 33,068]'; 'est (single run, no interval)' without bounds."""
+def fmt_interval(est: float | None, lo: float | None, hi: float | None, digits: int = 3) -> str:
+    """'27,733 [23,258, 33,068]'; 'est (single run, no interval)' without bounds.
+
+    Parameters
+    ----------
+    est : float
+        The estimate.
+    lo : float
+        Lower limit of its 95% interval (NaN: none).
+    hi : float
+        Upper limit of its 95% interval (NaN: none).
+    digits : int, default 3
+        Significant figures.
+
+    Returns
+    -------
+    str
+    """
     if is_missing(est):
         return "n/a"
     if est == float("-inf"):  # the lower quality cannot reach the target at any size
@@ -245,7 +466,21 @@ def needed_text(r: dict, lo_key: str = "ci_low", hi_key: str = "ci_high") -> str
     verdict: 'est [lo, hi]' when reachable (marked extrapolated beyond the rows trained on),
     'undetermined: est [lo, no upper limit]' or 'undetermined: at least lo' with the reason,
     'not reachable' with it. Tables written before the verdict existed are read by
-    ``reachable``."""
+    ``reachable``.
+
+    Parameters
+    ----------
+    r : dict
+        The row.
+    lo_key : str, default "ci_low"
+        Its lower limit's column.
+    hi_key : str, default "ci_high"
+        Its upper limit's column.
+
+    Returns
+    -------
+    str
+    """
     verdict = r.get("verdict")
     if is_missing(verdict) if not isinstance(verdict, str) else not verdict:
         verdict = "reachable" if is_true(r.get("reachable")) and not is_missing(r.get("n_needed")) \
@@ -273,7 +508,21 @@ def needed_text(r: dict, lo_key: str = "ci_low", hi_key: str = "ci_high") -> str
 
 
 def compact(est: float, lo: float, hi: float) -> str:
-    """A table cell: '0.880 [0.871, 0.889]' with an interval, '0.880' for a single run."""
+    """A table cell: '0.880 [0.871, 0.889]' with an interval, '0.880' for a single run.
+
+    Parameters
+    ----------
+    est : float
+        The estimate.
+    lo : float
+        Lower limit of its 95% interval (NaN: none).
+    hi : float
+        Upper limit of its 95% interval (NaN: none).
+
+    Returns
+    -------
+    str
+    """
     if is_missing(est):
         return ""
     if is_missing(lo) or is_missing(hi):
@@ -292,7 +541,25 @@ def _replicate_words(results: pd.DataFrame) -> str:
 def loss_words(est: float, lo: float = float("nan"), hi: float = float("nan"), what: str = "accuracy",
                digits: int = 3) -> str:
     """A drop written with its sign in words: 'loses 0.028 accuracy (95% CI 0.020 to 0.035)'
-    for a positive ``est`` (clean minus worse), 'gains 0.004 accuracy' for a negative one."""
+    for a positive ``est`` (clean minus worse), 'gains 0.004 accuracy' for a negative one.
+
+    Parameters
+    ----------
+    est : float
+        The estimate.
+    lo : float, default float('nan')
+        Lower limit of its 95% interval (NaN: none).
+    hi : float, default float('nan')
+        Upper limit of its 95% interval (NaN: none).
+    what : str, default "accuracy"
+        The metric in words.
+    digits : int, default 3
+        Significant figures.
+
+    Returns
+    -------
+    str
+    """
     if is_missing(est):
         return f"has no {what} to compare (a cell is missing)"
     verb = "loses" if est >= 0 else "gains"
@@ -308,7 +575,17 @@ def loss_words(est: float, lo: float = float("nan"), hi: float = float("nan"), w
 
 def primary_derivative(deriv: pd.DataFrame | None) -> pd.DataFrame | None:
     """The rows a reader sees first: the model average over curve forms where the table has
-    one (``form == "average"``); each form's own rows stay in the download."""
+    one (``form == "average"``); each form's own rows stay in the download.
+
+    Parameters
+    ----------
+    deriv : pandas.DataFrame or None
+        The ``data_quality_derivative.csv`` table.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+    """
     if deriv is None or "form" not in deriv or not (deriv["form"] == "average").any():
         return deriv
     return deriv[deriv["form"] == "average"]
@@ -317,11 +594,24 @@ def primary_derivative(deriv: pd.DataFrame | None) -> pd.DataFrame | None:
 def derivative_verdict(deriv: pd.DataFrame | None, metric: str = "acc") -> str:
     """Whether the talk's d(data)/d(quality) << -1 holds, from ``data_quality_derivative.csv``
     (the ``overall`` row of ``metric``: the derivative in dataset sizes (60,000 rows) per unit
-    of quality, with its 95% interval, and the elasticity d log n / d log q)."""
+    of quality, with its 95% interval, and the elasticity d log n / d log q).
+
+    Parameters
+    ----------
+    deriv : pandas.DataFrame or None
+        The ``data_quality_derivative.csv`` table.
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     name = {"acc": "accuracy", "auc": "AUC"}.get(metric, metric)
+    deriv = primary_derivative(deriv)
     if deriv is None or deriv.empty:
         return "The d(data)/d(quality) table is not in the results folder, so the claim is not tested here."
-    deriv = primary_derivative(deriv)
     d = deriv[deriv["metric"] == metric] if "metric" in deriv else deriv
     rows = d[d["scope"] == "overall"] if "scope" in d else d
     rows = rows.dropna(subset=["derivative_frac"]) if "derivative_frac" in rows else rows.iloc[0:0]
@@ -370,7 +660,20 @@ def derivative_verdict(deriv: pd.DataFrame | None, metric: str = "acc") -> str:
 
 def size_verdict(results: pd.DataFrame, metric: str = "acc") -> str:
     """Which model is best at the largest sample, and how much each gains from the smallest
-    to the largest sample."""
+    to the largest sample.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     name = {"acc": "accuracy", "auc": "AUC"}.get(metric, metric)
     size = results[results["experiment"] == "size"]
     if "dataset" in size and size["dataset"].notna().any():
@@ -384,10 +687,10 @@ def size_verdict(results: pd.DataFrame, metric: str = "acc") -> str:
     ok = {m: v for m, v in at_hi.items() if not is_missing(v)}
     if not ok:
         return "There are no size results to judge."
-    best = max(ok, key=ok.get)
-    worst = min(ok, key=ok.get)
+    best = max(ok, key=ok.__getitem__)
+    worst = min(ok, key=ok.__getitem__)
     gain = {m: at_hi[m] - at_lo[m] for m in models if not is_missing(at_hi[m]) and not is_missing(at_lo[m])}
-    most = max(gain, key=gain.get) if gain else best
+    most = max(gain, key=gain.__getitem__) if gain else best
     rows = lambda s: f"{rows_at(size, s):,}"  # noqa: E731
     math_gap = at_hi[best] - at_hi[worst]
     data_gain = gain.get(best, float("nan"))
@@ -424,7 +727,24 @@ def size_verdict(results: pd.DataFrame, metric: str = "acc") -> str:
 def breakdown_verdict(results: pd.DataFrame, damage: str, breakdown: pd.DataFrame | None = None,
                       metric: str = "acc") -> str:
     """At which damage each model breaks down (accuracy half-way from its clean value to chance),
-    from ``breakdown_points.csv`` when it has an estimate, else bracketed by the grid."""
+    from ``breakdown_points.csv`` when it has an estimate, else bracketed by the grid.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    damage : str
+        "random" or "constant".
+    breakdown : pandas.DataFrame or None, optional
+        The ``breakdown_points.csv`` table.
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     exp = f"{damage}_damage"
     df = results[results["experiment"] == exp]
     if "dataset" in df and df["dataset"].notna().any():
@@ -471,7 +791,22 @@ def breakdown_verdict(results: pd.DataFrame, damage: str, breakdown: pd.DataFram
 
 
 def size_x_damage_verdict(results: pd.DataFrame, metric: str = "acc", threshold: float = 0.9) -> str:
-    """The CNN's metric at the largest sample per quality, and which qualities reach ``threshold``."""
+    """The CNN's metric at the largest sample per quality, and which qualities reach ``threshold``.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    threshold : float, default 0.9
+        The metric's threshold.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     name = {"acc": "accuracy", "auc": "AUC"}.get(metric, metric)
     df = results[(results["experiment"] == "size_x_damage") & (results["model"] == "cnn")]
     if df.empty:
@@ -515,7 +850,24 @@ def size_x_damage_verdict(results: pd.DataFrame, metric: str = "acc", threshold:
 
 def scaling_verdict(fits: pd.DataFrame | None, needed: pd.DataFrame | None, metric: str = "acc",
                     target: float = 0.9) -> str:
-    """Which curve form the AICc selects per model, and the rows each model needs for ``target``."""
+    """Which curve form the AICc selects per model, and the rows each model needs for ``target``.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame or None
+        The ``learning_curve_fits.csv`` table.
+    needed : pandas.DataFrame or None
+        The ``data_needed.csv`` table.
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    target : float, default 0.9
+        The target metric.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     name = {"acc": "accuracy", "auc": "AUC"}.get(metric, metric)
     parts = []
     if fits is not None and len(fits):

@@ -46,7 +46,21 @@ def _rule_order(rules) -> list[str]:
 
 def noise_figure(results: pd.DataFrame, metric: str = "acc", experiment: str = EXPERIMENT) -> ggplot:
     """``metric`` against the damage fraction, one line per rule, one panel per model; every
-    rule's line starts at the shared clean cells (mean over replicates, band: their range)."""
+    rule's line starts at the shared clean cells (mean over replicates, band: their range).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    experiment : str, default "noise_models"
+        The experiment.
+
+    Returns
+    -------
+    plotnine.ggplot
+    """
     df = noise_rows(results, experiment)
     if df.empty:
         raise ValueError(f"no {experiment!r} results to draw")
@@ -76,7 +90,19 @@ def _interval(lo: float, hi: float, digits: int = 3) -> str:
 
 
 def realised_view(results: pd.DataFrame, experiment: str = EXPERIMENT) -> pd.DataFrame:
-    """The realised-against-nominal table in the page's words."""
+    """The realised-against-nominal table in the page's words.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    experiment : str, default "noise_models"
+        The experiment.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     t = realised_table(results, experiment)
     return pd.DataFrame({
         "rule": t["rule"].map(lambda r: RULE_NAMES.get(r, r)),
@@ -90,7 +116,23 @@ def realised_view(results: pd.DataFrame, experiment: str = EXPERIMENT) -> pd.Dat
 
 def slopes_view(results: pd.DataFrame, metric: str = "acc", level: float = LEVEL,
                 experiment: str = EXPERIMENT) -> pd.DataFrame:
-    """Cost per unit of damage, per model and rule, in the page's words."""
+    """Cost per unit of damage, per model and rule, in the page's words.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    level : float, default 0.95
+        Confidence level.
+    experiment : str, default "noise_models"
+        The experiment.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     t = damage_slopes(results, metric, level, experiment)
     return pd.DataFrame({
         "model": t["model"],
@@ -106,7 +148,24 @@ def noise_verdict(results: pd.DataFrame, metric: str = "acc", level: float = LEV
                   experiment: str = EXPERIMENT) -> str:
     """Which damage rule costs the most ``metric`` per unit of damage, per model, and whether
     its interval separates it from the runner-up; then whether the realised damage matched
-    the nominal."""
+    the nominal.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    level : float, default 0.95
+        Confidence level.
+    experiment : str, default "noise_models"
+        The experiment.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     comp = rule_comparison(results, metric, level, experiment)
     if comp.empty:
         return (f"**Undetermined**: the results hold no damaged {experiment} cells with a clean baseline, "

@@ -14,7 +14,17 @@ def _pct(v) -> str:
 
 
 def readable_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    """:func:`parity_summary` with plain column names and formatted numbers."""
+    """:func:`parity_summary` with plain column names and formatted numbers.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        What :func:`datavsmath.stats.parity.parity_summary` returned.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     out = summary.copy()
     if "experiment" in out:
         out["experiment"] = out["experiment"].map(lambda e: EXPERIMENT_NAMES.get(e, e))
@@ -37,7 +47,17 @@ def readable_summary(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def readable_cells(cells: pd.DataFrame) -> pd.DataFrame:
-    """:func:`parity_cells` rows formatted for reading (one experiment at a time)."""
+    """:func:`parity_cells` rows formatted for reading (one experiment at a time).
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        Rows of :func:`datavsmath.stats.parity.parity_cells`.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     out = pd.DataFrame({
         "sample": cells["frac_sample"].map(lambda v: f"{v:.0%}"),
         "damage": cells["frac_damage"].map(lambda v: f"{v:.0%}"),
@@ -67,7 +87,17 @@ KNOWN_DIFFERENCES = {
 
 
 def describe_systematic(row: pd.Series) -> str:
-    """One plain-words sentence for a row of :func:`systematic_differences`."""
+    """One plain-words sentence for a row of :func:`systematic_differences`.
+
+    Parameters
+    ----------
+    row : pandas.Series
+        A row of :func:`datavsmath.stats.parity.systematic_differences`.
+
+    Returns
+    -------
+    str
+    """
     exp = EXPERIMENT_NAMES.get(row["experiment"], row["experiment"])
     metric = {"acc": "accuracy", "auc": "AUC"}.get(row["metric"], row["metric"])
     direction = "higher" if row["mean_diff"] > 0 else "lower"
@@ -90,7 +120,20 @@ R_FASHION_CELLS = 336
 
 
 def parity_verdict_text(cells: pd.DataFrame, r_cells: int = R_FASHION_CELLS) -> str:
-    """Two sentences answering "does our port reproduce R?" from :func:`parity_cells` rows."""
+    """Two sentences answering "does our port reproduce R?" from :func:`parity_cells` rows.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        Rows of :func:`datavsmath.stats.parity.parity_cells`.
+    r_cells : int, default R_FASHION_CELLS
+        Cells R published for Fashion-MNIST.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     if cells.empty:
         return "No cell of these results matches one of R's, so parity cannot be judged."
     fashion = cells[cells["dataset"] == "fashion"]

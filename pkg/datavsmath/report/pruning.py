@@ -39,7 +39,23 @@ _METRIC = {"acc": "accuracy", "auc": "AUC"}
 def pruning_figure(results: pd.DataFrame, metric: str = "acc", experiment: str = "pruning",
                    dataset: str = "fashion") -> ggplot:
     """``metric`` against training rows kept (log scale), one line per selection rule, one
-    panel per model. ``results``: tidy results with a ``selection`` column."""
+    panel per model. ``results``: tidy results with a ``selection`` column.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    experiment : str, default "pruning"
+        The experiment.
+    dataset : str, default "fashion"
+        The dataset's name.
+
+    Returns
+    -------
+    plotnine.ggplot
+    """
     df = experiment_rows(results, experiment, dataset)
     df = df.assign(selection=df["selection"].fillna("random") if "selection" in df else "random",
                    rows=df["n_train"].astype(float))
@@ -59,7 +75,15 @@ def pruning_figure(results: pd.DataFrame, metric: str = "acc", experiment: str =
 
 def pruning_view(fits: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
     """``pruning_fits.csv`` for reading: per model and selection, the exponent b and the error at
-    n_mid with their intervals, and against random the differences and the change."""
+    n_mid with their intervals, and against random the differences and the change.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        The ``pruning_fits.csv`` table.
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    """
     d = fits[fits["metric"] == metric]
     def ci(r, k, lo, hi, digits=3):
         return fmt_interval(r[k], r[lo], r[hi], digits)
@@ -78,7 +102,19 @@ def pruning_view(fits: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
 
 
 def crossover_view(cross: pd.DataFrame, metric: str = "acc") -> pd.DataFrame:
-    """``pruning_crossover.csv`` for reading."""
+    """``pruning_crossover.csv`` for reading.
+
+    Parameters
+    ----------
+    cross : pandas.DataFrame
+        The ``pruning_crossover.csv`` table.
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     d = cross[cross["metric"] == metric]
     return pd.DataFrame({
         "model": d["model"].str.upper(),
@@ -111,13 +147,13 @@ def _keep_advice(fits: pd.DataFrame, cross: pd.DataFrame | None, metric: str) ->
         if d.empty:
             continue
         ratio = {r["selection"]: float(np.exp(r["log_ratio_mid"])) for _, r in d.iterrows()}
-        best = min(ratio, key=ratio.get)
+        best = min(ratio, key=ratio.__getitem__)
         n_mid = fmt_num(d["n_mid"].iloc[0])
         said = ", ".join(f"{SELECTION_NAMES.get(k, k)} {v:.2f}x" for k, v in sorted(ratio.items(), key=lambda kv: kv[1]))
         text = (f"{model.upper()}: random rows (at {n_mid} rows the pruning rules err {said} random's error)"
                 if ratio[best] >= 1 else
                 f"{model.upper()}: {SELECTION_NAMES.get(best, best)} (at {n_mid} rows its error is {ratio[best]:.2f}x random's)")
-        c = cross[(cross["metric"] == metric) & (cross["model"] == model)] if cross is not None and len(cross) else []
+        c = cross[(cross["metric"] == metric) & (cross["model"] == model)] if cross is not None and len(cross) else pd.DataFrame()
         if len(c) and not is_missing(c.iloc[0]["n_cross"]):
             r = c.iloc[0]
             below = SELECTION_NAMES.get(r["lower_below"], r["lower_below"])
@@ -129,7 +165,22 @@ def _keep_advice(fits: pd.DataFrame, cross: pd.DataFrame | None, metric: str) ->
 
 def pruning_verdict(fits: pd.DataFrame | None, cross: pd.DataFrame | None, metric: str = "acc") -> str:
     """Whether pruning changes the exponent or only the constant, per model, and where keep-easy
-    and keep-hard cross, from the two tables (``metric`` rows)."""
+    and keep-hard cross, from the two tables (``metric`` rows).
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame or None
+        The ``pruning_fits.csv`` table.
+    cross : pandas.DataFrame or None
+        The ``pruning_crossover.csv`` table.
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     name = _METRIC.get(metric, metric)
     if fits is None or fits.empty:
         return "The pruning statistics are not in the results folder (`datavsmath fit` writes them), so nothing is judged here."
@@ -144,7 +195,8 @@ def pruning_verdict(fits: pd.DataFrame | None, cross: pd.DataFrame | None, metri
     parts = []
     for model in model_order(d["model"]):
         ref = fits[(fits["metric"] == metric) & (fits["model"] == model) & (fits["selection"] == "random")]
-        rb = (f"random's b = {fmt_interval(*ref.iloc[0][['b', 'b_ci_low', 'b_ci_high']], digits=2)}"
+        b, b_lo, b_hi = ref.iloc[0][["b", "b_ci_low", "b_ci_high"]] if len(ref) else (None,) * 3
+        rb = (f"random's b = {fmt_interval(b, b_lo, b_hi, digits=2)}"
               if len(ref) and not is_missing(ref.iloc[0]["b"]) else "random's b not fitted")
         bits = []
         for _, r in d[d["model"] == model].iterrows():

@@ -17,6 +17,26 @@ from .site import OWN_FOLDER_PAGES, ROOT, build_info, load
 
 
 def publish(site_dir: str | Path = ROOT / "reports" / "_site", out: str | Path = ROOT / "docs") -> dict:
+    """Copy a rendered site to ``out`` (replacing it) with ``build.json``: the results folder
+    each page was built from, its SHA-256, the commit and the date.
+
+    Parameters
+    ----------
+    site_dir : str or pathlib.Path, default reports/_site
+        The site Quarto rendered.
+    out : str or pathlib.Path, default docs
+        Where the site is published; its old content is removed.
+
+    Returns
+    -------
+    dict
+        What ``build.json`` holds.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``site_dir`` holds no rendered site.
+    """
     site_dir, out = Path(site_dir), Path(out)
     if not (site_dir / "index.html").is_file():
         raise FileNotFoundError(f"{site_dir} holds no rendered site (index.html): run quarto render reports/ first")

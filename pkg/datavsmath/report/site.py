@@ -42,7 +42,19 @@ TABLES = ["learning_curve_fits.csv", "data_needed.csv", "observations_needed_acc
 def describe_source(source: str | os.PathLike, results: pd.DataFrame) -> str:
     """The header line of a command that reads results: the folder, its profile, whether R's
     four grids are complete (full profile) or a preview, whether every fit is current (the
-    outdated ones counted per model), and the replicates per cell of each model."""
+    outdated ones counted per model), and the replicates per cell of each model.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        What the results were read from (a folder or CSV).
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+
+    Returns
+    -------
+    str
+    """
     from ..training.store import describe_replicates, outdated, replicates_per_model
 
     source = Path(source)
@@ -92,7 +104,17 @@ def is_complete(folder: str | os.PathLike) -> bool:
     model's current recipe (:func:`datavsmath.training.units.r_grids_complete`), counted from
     its cell files, so that a recipe declared equivalent or a fit added since the last run is
     seen. A folder without cell files (a results.csv alone) is taken at its provenance's
-    word: ``"complete"`` when present, else a ``full`` run that finished."""
+    word: ``"complete"`` when present, else a ``full`` run that finished.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A results folder.
+
+    Returns
+    -------
+    bool
+    """
     folder = Path(folder)
     prov = read_provenance(folder)
     if (folder / "cells").is_dir():
@@ -112,6 +134,15 @@ def default_results_dir(root: str | os.PathLike | None = None) -> Path:
 
     ``$DATAVSMATH_RESULTS`` if set (relative to ``root``, the project root by default); else
     ``results/full`` if :func:`is_complete`; else ``results/quick``. The folder may not exist.
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        The project root (default the checkout's, else the working directory).
+
+    Returns
+    -------
+    pathlib.Path
     """
     root = Path(root) if root is not None else project_root()
     env = os.environ.get("DATAVSMATH_RESULTS")
@@ -124,7 +155,17 @@ def default_results_dir(root: str | os.PathLike | None = None) -> Path:
 
 def load_results(source: str | os.PathLike) -> pd.DataFrame:
     """Tidy results from a results folder, a results.csv, an R-shaped CSV, or a folder of
-    R-shaped CSVs named as R named them (e.g. ``data/r-results/``)."""
+    R-shaped CSVs named as R named them (e.g. ``data/r-results/``).
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        The folder or CSV.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     from ..training.store import R_FILES, read_r_csv, read_results
 
     source = Path(source)
@@ -188,14 +229,41 @@ class Site:
         return {m: counts[m] for m in model_order(counts)}
 
     def has(self, experiment: str) -> bool:
+        """Whether the results hold fits of an experiment.
+
+        Parameters
+        ----------
+        experiment : str
+            The experiment's name.
+
+        Returns
+        -------
+        bool
+        """
         return bool((self.results["experiment"] == experiment).any())
 
     def experiments(self) -> list[str]:
+        """The experiments present, in the site's order (R's four first), then any others sorted.
+
+        Returns
+        -------
+        list of str
+        """
         present = set(self.results["experiment"].dropna())
         return [e for e in EXPERIMENT_NAMES if e in present] + sorted(present - set(EXPERIMENT_NAMES))
 
     def table(self, name: str) -> pd.DataFrame | None:
-        """``tables/<name>`` of the results folder, or None when absent."""
+        """``tables/<name>`` of the results folder, or None when absent.
+
+        Parameters
+        ----------
+        name : str
+            The file name under ``tables/``, e.g. "data_needed.csv".
+
+        Returns
+        -------
+        pandas.DataFrame or None
+        """
         path = self.folder / "tables" / name
         return pd.read_csv(path) if path.is_file() else None
 
@@ -210,7 +278,17 @@ class Site:
         return {str(m): int(n) for m, n in counts.items()}
 
     def note(self, experiment: str) -> str | None:
-        """The profile's note for an experiment (e.g. the quick grid's caveat), if recorded."""
+        """The profile's note for an experiment (e.g. the quick grid's caveat), if recorded.
+
+        Parameters
+        ----------
+        experiment : str
+            The experiment.
+
+        Returns
+        -------
+        str or None
+        """
         exp = (self.provenance.get("experiments") or {}).get(experiment)
         return exp.get("note") if isinstance(exp, dict) else None
 
@@ -219,7 +297,19 @@ def experiment_folder(experiment: str, root: str | os.PathLike | None = None) ->
     """The folder a page about ``experiment`` reads: the site's folder
     (:func:`default_results_dir`) when it holds the experiment, else ``results/quick`` when
     that does (the experiments beyond R, pruning and the noise models, have no full run yet:
-    their pages show the preview, and say so), else the site's folder."""
+    their pages show the preview, and say so), else the site's folder.
+
+    Parameters
+    ----------
+    experiment : str
+        The experiment.
+    root : str or os.PathLike, optional
+        The project root.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     root = Path(root) if root is not None else project_root()
     main = default_results_dir(root)
     if os.environ.get("DATAVSMATH_RESULTS") or _holds(main, experiment):
@@ -239,7 +329,19 @@ def _holds(folder: Path, experiment: str) -> bool:
 
 def load(folder: str | Path | None = None, experiment: str | None = None) -> Site:
     """Load the site's results: ``folder``, else the folder chosen as described in the module
-    doc, or with ``experiment`` the folder that holds it (:func:`experiment_folder`)."""
+    doc, or with ``experiment`` the folder that holds it (:func:`experiment_folder`).
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path, optional
+        The results folder.
+    experiment : str, optional
+        An experiment the page is about: the folder that holds it is loaded.
+
+    Returns
+    -------
+    Site
+    """
     if folder is None:
         folder = experiment_folder(experiment, ROOT) if experiment else default_results_dir(ROOT)
     folder = Path(folder)
@@ -256,7 +358,17 @@ def r_results() -> pd.DataFrame:
 
 
 def hardware(site: Site) -> dict:
-    """Host, CPU and GPU as recorded (provenance's ``hardware`` or top-level keys)."""
+    """Host, CPU and GPU as recorded (provenance's ``hardware`` or top-level keys).
+
+    Parameters
+    ----------
+    site : Site
+        The site's results folder and tables (:class:`datavsmath.report.site.Site`).
+
+    Returns
+    -------
+    dict
+    """
     prov = site.provenance
     hw = dict(prov.get("hardware") or {})
     for k in ("host", "cpu", "gpu", "cores", "memory_gib"):
@@ -266,7 +378,17 @@ def hardware(site: Site) -> dict:
 
 
 def devices(site: Site) -> str:
-    """Where the fits ran, e.g. 'cpu (1,100 fits), gpu:NVIDIA H100 (56 fits)'."""
+    """Where the fits ran, e.g. 'cpu (1,100 fits), gpu:NVIDIA H100 (56 fits)'.
+
+    Parameters
+    ----------
+    site : Site
+        The site's results folder and tables (:class:`datavsmath.report.site.Site`).
+
+    Returns
+    -------
+    str
+    """
     if "device" not in site.results or site.results["device"].isna().all():
         return "not recorded"
     n = site.results["device"].fillna("unknown").value_counts()
@@ -276,7 +398,17 @@ def devices(site: Site) -> str:
 def timings(results: pd.DataFrame) -> pd.DataFrame:
     """Training time per experiment, model, device and backend (``naive``: one fit per cell;
     ``fused``: copies in one program, each fit's time its group's share): fits, total hours,
-    median seconds. Results from before backends were recorded count as naive."""
+    median seconds. Results from before backends were recorded count as naive.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     if "fit_seconds" not in results or results["fit_seconds"].isna().all():
         return pd.DataFrame()
     df = results.assign(device=results["device"].fillna("unknown") if "device" in results else "unknown",
@@ -287,7 +419,18 @@ def timings(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def provenance_table(site: Site) -> pd.DataFrame:
-    """What the site was built from, as (item, value) rows."""
+    """What the site was built from, as (item, value) rows.
+
+    Parameters
+    ----------
+    site : Site
+        The site's results folder and tables (:class:`datavsmath.report.site.Site`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns item and value.
+    """
     prov, hw = site.provenance, hardware(site)
     lo, hi = site.replicates
     sessions = prov.get("sessions") or []
@@ -318,7 +461,17 @@ def _hours(seconds) -> str:
 
 
 def versions_table(site: Site) -> pd.DataFrame:
-    """Library versions of the run (from provenance) and of this report build."""
+    """Library versions of the run (from provenance) and of this report build.
+
+    Parameters
+    ----------
+    site : Site
+        The site's results folder and tables (:class:`datavsmath.report.site.Site`).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     import platform
 
     import plotnine
@@ -332,7 +485,17 @@ def versions_table(site: Site) -> pd.DataFrame:
 
 
 def relative(path: Path) -> str:
-    """``path`` relative to the project root where it lies inside it."""
+    """``path`` relative to the project root where it lies inside it.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A path.
+
+    Returns
+    -------
+    str
+    """
     try:
         return str(Path(path).resolve().relative_to(ROOT))
     except ValueError:
@@ -340,7 +503,17 @@ def relative(path: Path) -> str:
 
 
 def duration(seconds) -> str:
-    """Seconds in a sensible unit: '0.4 s', '12 s', '3.5 min', '2.10 h'."""
+    """Seconds in a sensible unit: '0.4 s', '12 s', '3.5 min', '2.10 h'.
+
+    Parameters
+    ----------
+    seconds : float
+        A duration in seconds.
+
+    Returns
+    -------
+    str
+    """
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return ""
     s = float(seconds)
@@ -350,7 +523,17 @@ def duration(seconds) -> str:
 
 
 def readable_timings(t: pd.DataFrame) -> pd.DataFrame:
-    """:func:`timings` for reading: total and median time each in a sensible unit."""
+    """:func:`timings` for reading: total and median time each in a sensible unit.
+
+    Parameters
+    ----------
+    t : pandas.DataFrame
+        What :func:`timings` returned.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     if t.empty:
         return t
     return pd.DataFrame({
@@ -362,7 +545,20 @@ def readable_timings(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_summary(site: Site, deviations: int | None = None) -> str:
-    """The methods page's verdict: what the pages rest on, in one sentence."""
+    """The methods page's verdict: what the pages rest on, in one sentence.
+
+    Parameters
+    ----------
+    site : Site
+        The site's results folder and tables (:class:`datavsmath.report.site.Site`).
+    deviations : int, optional
+        Deviations from R listed on the methods page.
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     lo, hi = site.replicates
     reps = ("a single run per cell (as in R), so no interval between runs" if hi <= 1
             else f"{lo}-{hi} replicates per cell" if lo != hi else f"{hi} replicates per cell")
@@ -373,7 +569,18 @@ def build_summary(site: Site, deviations: int | None = None) -> str:
 
 def results_hash(folder: str | os.PathLike) -> str:
     """SHA-256 of what the pages read from a results folder: ``results.csv`` (or, without it,
-    every cell file) and ``tables/*.csv``, each by relative path and content, in sorted order."""
+    every cell file) and ``tables/*.csv``, each by relative path and content, in sorted order.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A results folder.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     import hashlib
 
     folder = Path(folder)
@@ -389,7 +596,18 @@ def results_hash(folder: str | os.PathLike) -> str:
 
 def build_info(site: Site) -> dict:
     """Where a build of the site comes from: results folder and its hash, git commit (and
-    whether the report sources had uncommitted changes), UTC date."""
+    whether the report sources had uncommitted changes), UTC date.
+
+    Parameters
+    ----------
+    site : Site
+        The site's results folder and tables (:class:`datavsmath.report.site.Site`).
+
+    Returns
+    -------
+    dict
+        results_folder, profile, results_sha256, commit, uncommitted_changes, built_at.
+    """
     import datetime
     import subprocess
 
@@ -413,7 +631,18 @@ def build_info(site: Site) -> dict:
 
 
 def build_stamp(site: Site) -> str:
-    """One line for every page: results folder, its hash, commit and date of this build."""
+    """One line for every page: results folder, its hash, commit and date of this build.
+
+    Parameters
+    ----------
+    site : Site
+        The site's results folder and tables (:class:`datavsmath.report.site.Site`).
+
+    Returns
+    -------
+    str
+        Markdown.
+    """
     b = build_info(site)
     commit = b["commit"][:10] + (" with uncommitted changes" if b["uncommitted_changes"] else "")
     return (f"Built from `{b['results_folder']}` (results SHA-256 `{b['results_sha256'][:16]}`) at commit "

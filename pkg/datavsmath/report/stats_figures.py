@@ -53,7 +53,15 @@ def _training_rows(df: pd.DataFrame) -> pd.Series:
 
 def of_size_run(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """The rows of a statistics table that belong to ``dataset``'s clean size run (columns the
-    table lacks are not filtered on): a figure draws one dataset's fits over that dataset's data."""
+    table lacks are not filtered on): a figure draws one dataset's fits over that dataset's data.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A statistics table.
+    dataset : str
+        The dataset's name.
+    """
     keep = pd.Series(True, index=table.index)
     if "dataset" in table:
         keep &= table["dataset"] == dataset
@@ -71,6 +79,15 @@ def fitted_curves(fits: pd.DataFrame, metric: str, n: np.ndarray) -> pd.DataFram
     metric, form and parameter, with a boolean ``selected``). Forms outside
     :mod:`datavsmath.stats.forms`, or with missing parameters, are skipped. Returns columns model, n,
     error (= 1 - metric).
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        The ``learning_curve_fits.csv`` table.
+    metric : {"acc", "auc"}
+        The metric.
+    n : numpy.ndarray
+        Training sizes (rows).
     """
     need = {"model", "metric", "form", "param", "estimate", "selected"}
     if fits is None or not need <= set(fits.columns):
@@ -92,7 +109,23 @@ def learning_curve_figure(results: pd.DataFrame, metric: str = "acc", dataset: s
                           fits: pd.DataFrame | None = None) -> ggplot:
     """Size run on log-log axes: test error (1 - ``metric``) against training rows, one line
     per model (replicate means; points are single runs); with ``fits`` (the
-    learning_curve_fits table) the selected curve of each model is drawn dashed."""
+    learning_curve_fits table) the selected curve of each model is drawn dashed.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    dataset : str, default "fashion"
+        The dataset's name.
+    fits : pandas.DataFrame, optional
+        The ``learning_curve_fits.csv`` table.
+
+    Returns
+    -------
+    plotnine.ggplot
+    """
     df = experiment_rows(results, "size", dataset)
     df = df.assign(n=_training_rows(df), error=1.0 - df[metric])
     levels = model_levels(df["model"])
@@ -148,7 +181,21 @@ def _interval_figure(df: pd.DataFrame, x: str, y: str, lo: str, hi: str, labels:
 def data_needed_figure(table: pd.DataFrame, metric: str | None = None, dataset: str = "fashion") -> ggplot:
     """Training rows needed to reach each target (``data_needed.csv``) on ``dataset``, with 95%
     intervals, one colour per model, log scale, one panel per metric (or only ``metric``);
-    targets whose verdict is not "reachable" are left out."""
+    targets whose verdict is not "reachable" are left out.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The ``data_needed.csv`` table.
+    metric : {"acc", "auc"}, optional
+        Only this metric (default both).
+    dataset : str, default "fashion"
+        The dataset's name.
+
+    Returns
+    -------
+    plotnine.ggplot
+    """
     table = table[table["dataset"] == dataset] if "dataset" in table else table
     df = table if metric is None else table[table["metric"] == metric]
     if "reachable" in df.columns:
@@ -171,7 +218,17 @@ def data_needed_figure(table: pd.DataFrame, metric: str | None = None, dataset: 
 
 def breakdown_figure(table: pd.DataFrame) -> ggplot:
     """Breakdown points (``breakdown_points.csv``): the damage fraction at which each model
-    breaks down, with 95% intervals, one panel per experiment."""
+    breaks down, with 95% intervals, one panel per experiment.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The ``breakdown_points.csv`` table.
+
+    Returns
+    -------
+    plotnine.ggplot
+    """
     df = table.dropna(subset=["breakdown_frac"]).copy()
     if df.empty:
         raise ValueError("the breakdown table has no finite breakdown points")
@@ -190,7 +247,19 @@ def parity_figure(cells: pd.DataFrame, metric: str = "acc") -> ggplot:
     interval for one run, shifted by R's value, so a band that covers 0 means agreement.
 
     ``cells``: columns experiment, model, frac_sample, frac_damage, metric, r, diff, lo, hi
-    (as made by the reports' parity helpers)."""
+    (as made by the reports' parity helpers).
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        Rows of :func:`datavsmath.stats.parity.parity_cells`.
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+
+    Returns
+    -------
+    plotnine.ggplot
+    """
     df = cells[cells["metric"] == metric].copy()
     if df.empty:
         raise ValueError(f"no {metric} cells to compare")
@@ -222,7 +291,21 @@ def parity_figure(cells: pd.DataFrame, metric: str = "acc") -> ggplot:
 def scaling_figures(results: pd.DataFrame, tables_dir: str | os.PathLike | None = None,
                     dataset: str = "fashion") -> dict[str, ggplot]:
     """Learning curves (with the selected fits when ``tables_dir`` holds them), and the
-    data-needed and breakdown charts when their tables exist in ``tables_dir``."""
+    data-needed and breakdown charts when their tables exist in ``tables_dir``.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    tables_dir : str or os.PathLike, optional
+        A folder of statistics tables.
+    dataset : str, default "fashion"
+        The dataset's name.
+
+    Returns
+    -------
+    dict of str to plotnine.ggplot
+    """
     tables = Path(tables_dir) if tables_dir is not None else None
 
     def table(name):

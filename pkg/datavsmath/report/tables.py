@@ -13,7 +13,13 @@ def derivative_table(deriv: pd.DataFrame) -> pd.DataFrame:
     """The few columns of ``data_quality_derivative.csv`` a reader needs: per metric and step
     of quality (and over the whole range), the derivative in 60,000-row training sets per unit
     of quality and the elasticity, each as 'est [lo, hi]'. Model, threshold and form, constant
-    in the table, are left to the caption."""
+    in the table, are left to the caption.
+
+    Parameters
+    ----------
+    deriv : pandas.DataFrame
+        The ``data_quality_derivative.csv`` table.
+    """
     if deriv is None or deriv.empty or "scope" not in deriv:
         return pd.DataFrame()
     deriv = primary_derivative(deriv)
@@ -37,7 +43,17 @@ def derivative_table(deriv: pd.DataFrame) -> pd.DataFrame:
 
 
 def replicate_note(results: pd.DataFrame) -> str:
-    """'single runs (no intervals)' or 'mean [95% CI] over up to N replicates', for captions."""
+    """'single runs (no intervals)' or 'mean [95% CI] over up to N replicates', for captions.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+
+    Returns
+    -------
+    str
+    """
     keys = [c for c in ["experiment", "dataset", "model", "frac_sample", "frac_damage"] if c in results]
     hi = int(results.groupby(keys, dropna=False).size().max()) if len(results) else 0
     return "single runs, so no intervals" if hi <= 1 else f"mean [95% CI] over up to {hi} replicates"
@@ -46,7 +62,19 @@ def replicate_note(results: pd.DataFrame) -> str:
 
 def with_dataset(view: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
     """``view`` (one row per row of ``source``, in order) with a leading ``dataset`` column
-    when ``source`` spans more than one dataset, so that no row is read as another's."""
+    when ``source`` spans more than one dataset, so that no row is read as another's.
+
+    Parameters
+    ----------
+    view : pandas.DataFrame
+        The formatted table.
+    source : pandas.DataFrame
+        The rows it was made from, with a ``dataset`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     if "dataset" in source and source["dataset"].nunique() > 1:
         view = view.copy()
         view.insert(0, "dataset", list(source["dataset"]))
@@ -57,7 +85,17 @@ def fits_table(fits: pd.DataFrame) -> pd.DataFrame:
     """Parameters of the selected curve form per model and metric with its Akaike weight
     (its intervals are conditional on that form), then the model averages ("average": the
     exponent over the power-law forms, the floor over all, intervals including the choice of
-    form): 'est [lo, hi]'."""
+    form): 'est [lo, hi]'.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        The ``learning_curve_fits.csv`` table.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     sel = fits[fits["selected"].map(is_true) | (fits["form"] == "average")]
     sel = sel.sort_values(["metric", "model"], kind="stable")
     weight = sel["weight"] if "weight" in sel else pd.Series(np.nan, index=sel.index)
@@ -76,7 +114,17 @@ def fits_table(fits: pd.DataFrame) -> pd.DataFrame:
 def choice_table(fits: pd.DataFrame) -> pd.DataFrame:
     """Every candidate form per model and metric with the criterion selection uses (AICc when
     the table says so, its ``criterion`` column), its difference to the best and the weight,
-    sorted by that difference."""
+    sorted by that difference.
+
+    Parameters
+    ----------
+    fits : pandas.DataFrame
+        The ``learning_curve_fits.csv`` table.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     crit = (str(fits["criterion"].dropna().iloc[0]).lower()
             if "criterion" in fits and fits["criterion"].notna().any() else "aic")
     col = crit if crit in fits else "aic"
@@ -98,7 +146,17 @@ def choice_table(fits: pd.DataFrame) -> pd.DataFrame:
 
 def needed_table(needed: pd.DataFrame) -> pd.DataFrame:
     """Training rows needed per model, metric and target: 'est [lo, hi]', marked extrapolated
-    (beyond the rows trained on) or not reachable."""
+    (beyond the rows trained on) or not reachable.
+
+    Parameters
+    ----------
+    needed : pandas.DataFrame
+        The ``data_needed.csv`` table.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     rows = []
     for r in needed.itertuples(index=False):
         r = r._asdict()
@@ -110,7 +168,17 @@ def needed_table(needed: pd.DataFrame) -> pd.DataFrame:
 
 def breakdown_table(breakdown: pd.DataFrame) -> pd.DataFrame:
     """Breakdown damage per experiment and model: 'est [lo, hi]', or the grid bracket when the
-    curve could not be fitted."""
+    curve could not be fitted.
+
+    Parameters
+    ----------
+    breakdown : pandas.DataFrame
+        The ``breakdown_points.csv`` table.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     rows = []
     for r in breakdown.itertuples(index=False):
         r = r._asdict()
@@ -131,7 +199,17 @@ def breakdown_table(breakdown: pd.DataFrame) -> pd.DataFrame:
 
 
 def derivative_caption(deriv: pd.DataFrame) -> str:
-    """The caption of :func:`derivative_table`: the model(s) it is about and the units."""
+    """The caption of :func:`derivative_table`: the model(s) it is about and the units.
+
+    Parameters
+    ----------
+    deriv : pandas.DataFrame
+        The ``data_quality_derivative.csv`` table.
+
+    Returns
+    -------
+    str
+    """
     models = (", ".join(deriv["model"].dropna().astype(str).str.upper().unique())
               if "model" in deriv and deriv["model"].notna().any() else "model")
     averaged = "form" in deriv and (deriv["form"] == "average").any()
@@ -146,7 +224,17 @@ def derivative_caption(deriv: pd.DataFrame) -> str:
 def joint_law_view(joint: pd.DataFrame) -> pd.DataFrame:
     """``joint_size_quality_law.csv`` for reading: one row per parameter (g(q) and c(q) per
     label quality q, the shared a and b), its estimate with the 95% interval; a metric whose
-    law is not identified (or did not converge) is one row saying so, with the reason."""
+    law is not identified (or did not converge) is one row saying so, with the reason.
+
+    Parameters
+    ----------
+    joint : pandas.DataFrame
+        The ``joint_size_quality_law.csv`` table.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     if joint is None or joint.empty:
         return pd.DataFrame()
     rows, shown = [], set()
@@ -170,7 +258,17 @@ def joint_law_view(joint: pd.DataFrame) -> pd.DataFrame:
 def coverage_view(study: pd.DataFrame) -> pd.DataFrame:
     """The simulation study for reading: truth, runs per cell, quantity, coverage of the 95%
     intervals with its Monte Carlo standard error, and the verdicts' shares where the
-    quantity has them (wrong ones named)."""
+    quantity has them (wrong ones named).
+
+    Parameters
+    ----------
+    study : pandas.DataFrame
+        The coverage study (:func:`datavsmath.report.site.coverage_study`).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     def pct(v):
         return "" if is_missing(v) else f"{v:.1%}"
 
@@ -193,7 +291,17 @@ def coverage_view(study: pd.DataFrame) -> pd.DataFrame:
 
 def backtest_view(bt: pd.DataFrame) -> pd.DataFrame:
     """``backtest.csv`` for reading: per curve and form, its Akaike weight, the held-out
-    error and the share of held-out cells inside the 95% prediction interval."""
+    error and the share of held-out cells inside the 95% prediction interval.
+
+    Parameters
+    ----------
+    bt : pandas.DataFrame
+        The ``backtest.csv`` table.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     if bt is None or bt.empty:
         return pd.DataFrame()
     out = pd.DataFrame({
@@ -212,7 +320,30 @@ def advice_view(results: pd.DataFrame, metric: str = "acc", threshold: float = 0
     """Collect or clean, for a few label sets one might hold (rows x quality), from the size x
     damage grid's CNN: the break-even price ratio (cleaning pays while one cleaning action
     costs less than that many new labels) and the cheapest plan when a cleaning action costs
-    ``price_ratio`` new labels. Returns the view and a one-paragraph verdict."""
+    ``price_ratio`` new labels. Returns the view and a one-paragraph verdict.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    threshold : float, default 0.9
+        The metric's threshold.
+    held : tuple of int, default (6000, 12000, 30000)
+        Training rows of the label sets considered.
+    qualities : tuple of float, default (0.9, 0.8, 0.7)
+        Their label qualities (1 - damage).
+    price_ratio : float, default 0.25
+        What one cleaning action costs, in new labels.
+    cleaning : str, default "review"
+        How labels are cleaned (:func:`datavsmath.stats.value.value_of_quality`).
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, str)
+        The view and the verdict (Markdown).
+    """
     from ..stats.quality import data_quality_derivative
     from ..stats.value import value_of_quality
 
@@ -268,7 +399,25 @@ def talk_comparison(talk: pd.DataFrame, ours: pd.DataFrame | None, deriv: pd.Dat
     replicates, R's rule on each run alone), and the modelled rows n* with its 95% interval
     and verdict from the learning curve at that quality (``data_quality_derivative.csv``,
     level rows). Observations are training rows; the metric of the selected cell follows in
-    brackets."""
+    brackets.
+
+    Parameters
+    ----------
+    talk : pandas.DataFrame
+        The talk's table of this metric and threshold (:func:`datavsmath.report.site.r_talk_tables`).
+    ours : pandas.DataFrame or None
+        Our ``observations_needed_*.csv``.
+    deriv : pandas.DataFrame or None
+        Our ``data_quality_derivative.csv``.
+    metric : {"acc", "auc"}
+        The metric.
+    threshold : float
+        The metric's threshold.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     t = talk[(talk["metric"] == metric) & np.isclose(talk["threshold"].astype(float), threshold)]
     qualities = sorted(set(t["quality"].round(6)) | (set(ours["quality"].round(6)) if ours is not None else set()),
                        reverse=True)
@@ -298,7 +447,25 @@ def talk_comparison(talk: pd.DataFrame, ours: pd.DataFrame | None, deriv: pd.Dat
 
 def runs_alone(median: float, low: float, high: float, reaching: float, runs: float) -> str:
     """One quality's observations needed by R's rule on each replicate alone, in words:
-    "36,000 (30,000–42,000; 3 of 3 runs)"; a quality that no single run reaches says so."""
+    "36,000 (30,000–42,000; 3 of 3 runs)"; a quality that no single run reaches says so.
+
+    Parameters
+    ----------
+    median : float
+        Median rows over the runs that reach the threshold.
+    low : float
+        The fewest.
+    high : float
+        The most.
+    reaching : float
+        Runs that reach it.
+    runs : float
+        Runs in all.
+
+    Returns
+    -------
+    str
+    """
     if not reaching:
         return f"none of {runs:.0f} runs reaches it"
     spread = "" if low == high else f"{low:,.0f}–{high:,.0f}; "

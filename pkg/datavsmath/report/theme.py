@@ -84,7 +84,19 @@ class theme_few(theme_bw):
 
 def few_colors(levels, palette: list[str] = FEW_DARK) -> dict[str, str]:
     """Colour per level: known models keep their R colour, anything else takes the palette's
-    next unused entries in the given order (as ``scale_color_few`` would)."""
+    next unused entries in the given order (as ``scale_color_few`` would).
+
+    Parameters
+    ----------
+    levels : iterable of str
+        The levels (models, rules, ...).
+    palette : list of str, default FEW_DARK
+        Colours for levels without an R colour.
+
+    Returns
+    -------
+    dict of str to str
+    """
     levels = [str(v) for v in levels]
     if set(levels) <= set(MODEL_COLORS):
         return {m: MODEL_COLORS[m] for m in levels}
@@ -95,6 +107,26 @@ def few_colors(levels, palette: list[str] = FEW_DARK) -> dict[str, str]:
 
 
 def experiment_rows(results: pd.DataFrame, experiment: str, dataset: str) -> pd.DataFrame:
+    """The rows of one experiment and dataset.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results.
+    experiment : str
+        The experiment.
+    dataset : str
+        The dataset (rows without one are kept).
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    ValueError
+        If there are no such rows (the message lists the experiments present).
+    """
     df = results[results["experiment"] == experiment]
     if "dataset" in df.columns and df["dataset"].notna().any():
         df = df[df["dataset"] == dataset]
@@ -110,6 +142,15 @@ def replicate_summary(df: pd.DataFrame, by: list[str], metric: str) -> pd.DataFr
 
     Returns columns ``by + ["mean", "lo", "hi", "n"]`` where lo/hi are the smallest and largest
     replicate values (equal to the mean when there is a single run).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Tidy rows.
+    by : list of str
+        Grouping columns.
+    metric : {"acc", "auc"}
+        The metric.
     """
     if metric not in df.columns:
         raise ValueError(f"unknown metric {metric!r}; expected 'acc' or 'auc'")
@@ -120,12 +161,34 @@ def replicate_summary(df: pd.DataFrame, by: list[str], metric: str) -> pd.DataFr
 
 
 def model_levels(models) -> list[str]:
-    """ggplot2's order for a character column: sorted."""
+    """ggplot2's order for a character column: sorted.
+
+    Parameters
+    ----------
+    models : iterable of str
+        Model names.
+
+    Returns
+    -------
+    list of str
+    """
     return sorted({str(m) for m in models})
 
 
 
 def replicate_caption(summary: pd.DataFrame) -> str | None:
+    """The caption line saying what lines and bands show, when there are replicates.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        What :func:`replicate_summary` returned.
+
+    Returns
+    -------
+    str or None
+        None for single runs.
+    """
     n = int(summary["n"].max()) if len(summary) else 1
     if n <= 1:
         return None
@@ -140,7 +203,19 @@ METRIC_NAME = {"acc": "accuracy", "auc": "AUC"}
 
 
 def with_caption(plot: ggplot, line: str) -> ggplot:
-    """``plot`` with ``line`` added below its caption."""
+    """``plot`` with ``line`` added below its caption.
+
+    Parameters
+    ----------
+    plot : plotnine.ggplot
+        The figure.
+    line : str
+        The line.
+
+    Returns
+    -------
+    plotnine.ggplot
+    """
     old = plot.labels.caption
     return plot + labs(caption=f"{old}\n{line}" if old else line)
 
@@ -148,14 +223,26 @@ def with_caption(plot: ggplot, line: str) -> ggplot:
 
 def profile_note(folder: str | os.PathLike | None, results: pd.DataFrame) -> str | None:
     """A caption warning unless the results are a complete full run, e.g. "QUICK PREVIEW
-    (profile quick), not the full grid"; None for a complete full run or R's own CSVs."""
+    (profile quick), not the full grid"; None for a complete full run or R's own CSVs.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike or None
+        The results folder (None: judge by ``results`` alone).
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+
+    Returns
+    -------
+    str or None
+    """
     prov = read_provenance(folder) if folder is not None and Path(folder).is_dir() else {}
     profiles = set(results["profile"].dropna()) if "profile" in results.columns else set()
     profile = prov.get("profile") or (profiles.pop() if len(profiles) == 1 else None)
     if profile is None:
         return None  # R's published CSVs, or a table without a profile column
     if profile == "full":
-        return None if (not prov or is_complete(folder)) else "INCOMPLETE full run: cells are missing"
+        return None if (not prov or folder is None or is_complete(folder)) else "INCOMPLETE full run: cells are missing"
     return f"{'QUICK PREVIEW' if profile == 'quick' else profile.upper()} (profile {profile}), not the full grid"
 
 
@@ -163,7 +250,25 @@ def profile_note(folder: str | os.PathLike | None, results: pd.DataFrame) -> str
 def save_png(plot: ggplot, path: str | os.PathLike, width: float = DEFAULT_SIZE[0],
              height: float = DEFAULT_SIZE[1], dpi: int = DEFAULT_DPI) -> Path:
     """Write ``plot`` to ``path`` as a PNG of ``width`` x ``height`` inches at ``dpi``
-    (pixels: round(width * dpi) x round(height * dpi)). Creates the folder; returns the path."""
+    (pixels: round(width * dpi) x round(height * dpi)). Creates the folder; returns the path.
+
+    Parameters
+    ----------
+    plot : plotnine.ggplot
+        The figure.
+    path : str or os.PathLike
+        The file.
+    width : float, default DEFAULT_SIZE[0]
+        Width in inches.
+    height : float, default DEFAULT_SIZE[1]
+        Height in inches.
+    dpi : int, default DEFAULT_DPI
+        Resolution.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     if width <= 0 or height <= 0 or dpi <= 0:
         raise ValueError(f"width, height and dpi must be positive, got {width}, {height}, {dpi}")
     path = Path(path)

@@ -10,24 +10,7 @@ not import statsmodels.
 
 from __future__ import annotations
 
-import importlib
-
-_API = "datavsmath.stats.scaling"
-
-
-def __getattr__(name: str):
-    if name.startswith("__"):
-        raise AttributeError(name)
-    api = importlib.import_module(_API)
-    if name in api.__all__:
-        return getattr(api, name)
-    raise AttributeError(f"module 'datavsmath.stats' has no attribute {name!r}; "
-                         f"the API is {', '.join(sorted(api.__all__))}")
-
-
-def __dir__():
-    return sorted(importlib.import_module(_API).__all__)
-
+from ..lazyapi import lazy_api
 
 __all__ = [  # noqa: F822 (loaded on first use by __getattr__)
     "FORM_NAMES", "EXTENDED_FORMS", "learning_forms", "N_TOTAL", "N_TEST", "HORIZON", "CHANCE",
@@ -38,3 +21,4 @@ __all__ = [  # noqa: F822 (loaded on first use by __getattr__)
     "BreakdownResults", "ScalingReport", "TABLE_FILES", "CROSS_THRESHOLDS", "fit_pruning",
     "PruningResults", "PruningCrossover",
 ]
+__getattr__, __dir__ = lazy_api(__name__, {name: "scaling" for name in __all__})

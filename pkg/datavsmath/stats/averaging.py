@@ -38,7 +38,24 @@ def mixture_cdf(x: float, est, se, df, weights, mass_inf: float = 0.0,
                 mass_ninf: float = 0.0) -> float:
     """P(X <= x) for the mixture of t distributions ``est_i + se_i t(df_i)`` with ``weights``
     (k,), plus point masses at +inf and -inf; a component with ``se_i = 0`` is a point mass
-    at ``est_i``. Weights and masses are normalised together."""
+    at ``est_i``. Weights and masses are normalised together.
+
+    Parameters
+    ----------
+    x : float
+        Where the distribution function is evaluated.
+    est, se, df : array-like of float, shape (k,)
+        Each component's centre, scale and degrees of freedom.
+    weights : array-like of float, shape (k,)
+        Non-negative component weights.
+    mass_inf, mass_ninf : float, default 0
+        Point masses at +inf and -inf, on the scale of ``weights``.
+
+    Returns
+    -------
+    float
+        P(X <= x), in [0, 1].
+    """
     est, se, df = (np.asarray(v, float) for v in (est, se, df))
     w = _normalised(weights, mass_inf, mass_ninf)
     ninf = mass_ninf / (np.asarray(weights, float).sum() + mass_inf + mass_ninf)
@@ -52,7 +69,25 @@ def mixture_interval(est, se, df, weights, alpha: float = 0.05, mass_inf: float 
                      mass_ninf: float = 0.0) -> tuple[float, float]:
     """The MATA-Wald (1 - alpha) interval: the alpha/2 and 1 - alpha/2 quantiles of the mixture
     (see :func:`mixture_cdf`). A limit is +inf (-inf) when the mass at +inf (-inf) exceeds
-    alpha / 2 of the total; NaN when no component is finite."""
+    alpha / 2 of the total; NaN when no component is finite.
+
+    Parameters
+    ----------
+    est, se, df : array-like of float, shape (k,)
+        Each component's centre, scale and degrees of freedom; components with a non-finite
+        centre or scale, or weight 0, are left out.
+    weights : array-like of float, shape (k,)
+        Non-negative component weights.
+    alpha : float, default 0.05
+        One less the confidence level.
+    mass_inf, mass_ninf : float, default 0
+        Point masses at +inf and -inf, on the scale of ``weights``.
+
+    Returns
+    -------
+    tuple of (float, float)
+        The lower and upper limits.
+    """
     est, se, df = (np.asarray(v, float) for v in (est, se, df))
     w = np.asarray(weights, float)
     ok = np.isfinite(est) & np.isfinite(se) & (w > 0)
@@ -86,7 +121,20 @@ def mixture_interval(est, se, df, weights, alpha: float = 0.05, mass_inf: float 
 
 def unconditional_se(est, se, weights) -> tuple[float, float]:
     """Burnham and Anderson's model-averaged estimate sum w_i est_i and its unconditional
-    standard error sum w_i sqrt(se_i^2 + (est_i - mean)^2), weights renormalised to 1."""
+    standard error sum w_i sqrt(se_i^2 + (est_i - mean)^2), weights renormalised to 1.
+
+    Parameters
+    ----------
+    est, se : array-like of float, shape (k,)
+        Each form's estimate and standard error.
+    weights : array-like of float, shape (k,)
+        Akaike weights (any positive scale).
+
+    Returns
+    -------
+    tuple of (float, float)
+        The averaged estimate and its unconditional standard error.
+    """
     est, se, w = (np.asarray(v, float) for v in (est, se, weights))
     w = w / w.sum()
     mean = float(w @ est)

@@ -14,7 +14,15 @@ __all__ = ["BacktestResults", "backtest"]
 
 
 class BacktestResults:
-    """Out-of-sample check of each form: ``table()`` and ``summary()``."""
+    """Out-of-sample check of each form: ``table()`` and ``summary()``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per (curve, form): the columns of :meth:`table`.
+    split : float
+        The share of the largest training size up to which cells were fitted.
+    """
 
     def __init__(self, frame: pd.DataFrame, split: float):
         self.frame, self.split = frame, split
@@ -28,6 +36,13 @@ class BacktestResults:
         return self.frame.copy()
 
     def summary(self) -> Summary:
+        """The backtest per curve and form, with how to read it.
+
+        Returns
+        -------
+        Summary
+            Printable (``print(...)``), also as HTML in a notebook.
+        """
         s = Summary(f"Backtest: fit sizes up to {self.split:g} x the largest, predict the rest")
         cols = ["model", "metric", "form", "aicc", "weight", "n_fit", "n_held", "rmse_held",
                 "pi_coverage", "status"]

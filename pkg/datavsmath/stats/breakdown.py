@@ -23,7 +23,21 @@ BREAKDOWN_DEFINITIONS = {
 
 
 class BreakdownResults:
-    """Breakdown points per model; ``table()``, ``summary()``, ``fits`` (model -> CurveFit)."""
+    """Breakdown points per model; ``table()``, ``summary()``, ``fits`` (model -> CurveFit).
+
+    Parameters
+    ----------
+    experiment : str
+        "random_damage" or "constant_damage".
+    metric : str
+        "acc" or "auc".
+    definition : str
+        The breakdown level's definition (a key of ``BREAKDOWN_DEFINITIONS``).
+    frame : pandas.DataFrame
+        One row per model: the columns of :meth:`table`.
+    fits : dict of str to CurveFit
+        Model -> its fitted log-logistic damage curve.
+    """
 
     def __init__(self, experiment, metric, definition, frame, fits):
         self.experiment, self.metric, self.definition = experiment, metric, definition
@@ -37,6 +51,13 @@ class BreakdownResults:
         return self.frame.copy()
 
     def summary(self) -> Summary:
+        """The breakdown points per model, highest first, with notes.
+
+        Returns
+        -------
+        Summary
+            Printable (``print(...)``), also as HTML in a notebook.
+        """
         s = Summary(f"Breakdown points ({self.experiment}, {self.metric}): "
                      f"{BREAKDOWN_DEFINITIONS[self.definition]}")
         order = self.frame.sort_values("breakdown_frac", ascending=False)
@@ -101,6 +122,23 @@ def breakdown_points(df: pd.DataFrame, experiment: str, metric: str = "acc",
     on the log scale (t quantiles). With the coarse damage grid (0.1 steps above 0.1) the
     interval leans on the curve's shape between grid points, so the table also gives the
     model-free bracket of grid levels between which the observed metric crosses the level.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Tidy results holding the experiment's rows.
+    experiment : str
+        "random_damage" or "constant_damage".
+    metric : {"acc", "auc"}, default "acc"
+        The metric whose breakdown is found.
+    definition : {"half_skill", "half_clean"}, default "half_skill"
+        The breakdown level (see above).
+    chance : float, optional
+        The metric's chance level; default 0.1 for accuracy, 0.5 for AUC.
+    models : sequence of str, optional
+        Only these models (default all in ``df``).
+    quiet : bool, default False
+        Collect notes without issuing ``ScalingWarning``.
 
     Returns
     -------

@@ -60,6 +60,23 @@ CRITERIA = ("aicc", "aic", "bic")
 # ============================================================================================
 # input handling
 def check_metric(metric: str) -> str:
+    """The metric's name, checked.
+
+    Parameters
+    ----------
+    metric : str
+        "acc" or "auc".
+
+    Returns
+    -------
+    str
+        ``metric``.
+
+    Raises
+    ------
+    ValueError
+        If it is neither.
+    """
     if metric not in CHANCE:
         raise ValueError(f"metric must be one of {sorted(CHANCE)}, not {metric!r}")
     return metric
@@ -67,13 +84,50 @@ def check_metric(metric: str) -> str:
 
 
 def metric_list(metric) -> tuple:
+    """One metric or several as a tuple of checked names.
+
+    Parameters
+    ----------
+    metric : str or iterable of str
+        "acc", "auc", or several of them.
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    ValueError
+        If a name is neither "acc" nor "auc".
+    """
     return tuple(check_metric(m) for m in ([metric] if isinstance(metric, str) else metric))
 
 
 
 def check_frame(df: pd.DataFrame, experiment: str | None) -> pd.DataFrame:
     """Rows of ``experiment`` (all rows if None); ValueError if absent or if the frame mixes
-    datasets or sources (their cells would silently be averaged as replicates)."""
+    datasets or sources (their cells would silently be averaged as replicates).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    experiment : str or None
+        The experiment whose rows are wanted; None for all rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows.
+
+    Raises
+    ------
+    TypeError
+        If ``df`` is not a DataFrame.
+    ValueError
+        If columns are missing, a metric column holds text, the experiment has no rows, or the
+        frame mixes datasets or sources.
+    """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame of results, got {type(df).__name__}")
     missing = [c for c in ("model", "frac_sample", "frac_damage") if c not in df.columns]
@@ -112,6 +166,17 @@ def _check_metric_values(df: pd.DataFrame) -> None:
 
 
 def warn_note(notes: list, msg: str, quiet: bool = False):
+    """Keep a note for the results' summary and, unless ``quiet``, issue it as a ``ScalingWarning``.
+
+    Parameters
+    ----------
+    notes : list of str
+        The notes of the results object being built; ``msg`` is appended.
+    msg : str
+        The note.
+    quiet : bool, default False
+        Do not warn.
+    """
     notes.append(msg)
     if not quiet:
         warnings.warn(msg, ScalingWarning, stacklevel=3)
@@ -128,6 +193,7 @@ def cell_table(rows: pd.DataFrame, metric: str, by: str = "frac_sample",
     rows : tidy results of one model (and one damage level, for learning curves)
     metric : "acc" or "auc"
     by : the cell key, "frac_sample" (learning curves) or "frac_damage" (damage curves)
+    n_total : full training rows, for n where ``n_train`` is missing
     n_test : test rows each metric was computed on (10,000 for Fashion-MNIST)
     single_run : weights when no cell has replicates: "binomial" (inverse of p(1 - p) / n_test,
         p the cell's metric clipped to [0.01, 0.99]) or "equal"; default "binomial" for
@@ -201,7 +267,17 @@ def cell_table(rows: pd.DataFrame, metric: str, by: str = "frac_sample",
 
 def weighting_text(cells: pd.DataFrame) -> str:
     """How :func:`cell_table` weighted these cells, in words: what every interval of a fit to
-    them is conditional on."""
+    them is conditional on.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        A :func:`cell_table`.
+
+    Returns
+    -------
+    str
+    """
     if len(cells) and cells["n_rep"].max() >= 2:
         return "replicate means, weights n_rep / smoothed replicate variance"
     if len(cells) and cells["var_model"].notna().any():
@@ -211,5 +287,18 @@ def weighting_text(cells: pd.DataFrame) -> str:
 
 
 def fmt_number(x, digits=4):
+    """A number for a summary line: ``digits`` significant figures, "nan" when missing.
+
+    Parameters
+    ----------
+    x : float or None
+        The number.
+    digits : int, default 4
+        Significant figures.
+
+    Returns
+    -------
+    str
+    """
     return "nan" if x is None or np.isnan(x) else f"{x:.{digits}g}"
 

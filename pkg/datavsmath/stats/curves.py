@@ -67,7 +67,17 @@ class CurveModel(GenericLikelihoodModel):
             return np.sum(self.w * r * r), r
 
     def loglike(self, params):
-        """Profile log-likelihood: -m/2 (log(2 pi RSS_w / m) + 1) + 1/2 sum log w."""
+        """Profile log-likelihood: -m/2 (log(2 pi RSS_w / m) + 1) + 1/2 sum log w.
+
+        Parameters
+        ----------
+        params : numpy.ndarray, shape (k,)
+            The form's internal parameters.
+
+        Returns
+        -------
+        float
+        """
         rss, _ = self._rss(params)
         m = self.nobs_used
         if not np.isfinite(rss):
@@ -76,7 +86,17 @@ class CurveModel(GenericLikelihoodModel):
         return -0.5 * m * (np.log(2 * np.pi * rss / m) + 1.0) + self._const
 
     def score(self, params):
-        """Analytic gradient m J'Wr / RSS of the profile log-likelihood."""
+        """Analytic gradient m J'Wr / RSS of the profile log-likelihood.
+
+        Parameters
+        ----------
+        params : numpy.ndarray, shape (k,)
+            The form's internal parameters.
+
+        Returns
+        -------
+        numpy.ndarray, shape (k,)
+        """
         rss, r = self._rss(params)
         rss = max(rss, 1e-300)
         with np.errstate(all="ignore"):
@@ -84,7 +104,17 @@ class CurveModel(GenericLikelihoodModel):
         return np.where(np.isfinite(g), g, 0.0) if np.isfinite(rss) else np.zeros_like(params)
 
     def hessian(self, params):
-        """Central differences of the analytic score, symmetrised."""
+        """Central differences of the analytic score, symmetrised.
+
+        Parameters
+        ----------
+        params : numpy.ndarray, shape (k,)
+            The form's internal parameters.
+
+        Returns
+        -------
+        numpy.ndarray, shape (k, k)
+        """
         h = approx_fprime(np.asarray(params, float), self.score, centered=True)
         return 0.5 * (h + h.T)
 
@@ -108,6 +138,29 @@ class CurveFit:
     converged : bool, optimiser converged and the information matrix is positive definite
     notes : list of str, warnings raised while fitting
     sm_results : the statsmodels results object of the final optimisation (internal scale)
+
+    Parameters
+    ----------
+    form : Form
+        The curve form.
+    x, y : numpy.ndarray, shape (m,)
+        The points fitted, ``x`` in natural units.
+    weights : numpy.ndarray, shape (m,)
+        Their relative weights.
+    x_ref : float
+        Scale of x.
+    theta : numpy.ndarray, shape (k,)
+        Internal estimates.
+    cov_theta : numpy.ndarray, shape (k, k)
+        Their covariance.
+    llf : float
+        Maximised log-likelihood.
+    converged : bool
+        Whether the optimiser converged and the fit is sound.
+    notes : list of str
+        Notes.
+    sm_results : statsmodels results, optional
+        The statsmodels fit behind it.
     """
 
     alpha = 0.05
@@ -183,7 +236,18 @@ class CurveFit:
 
     def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """(1 - alpha) Wald intervals (t quantiles); log scale for the parameters in
-        ``form.log_ci``, so those stay positive. Columns ci_low, ci_high."""
+        ``form.log_ci``, so those stay positive. Columns ci_low, ci_high.
+
+        Parameters
+        ----------
+        alpha : float, optional
+            One less the confidence level; default the class's ``alpha`` (0.05).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by the natural parameters.
+        """
         est, se, q = self.params.to_numpy(), self.bse.to_numpy(), self._q(alpha)
         lo, hi = est - q * se, est + q * se
         for i, name in enumerate(self.form.natural):
@@ -193,18 +257,52 @@ class CurveFit:
         return pd.DataFrame({"ci_low": lo, "ci_high": hi}, index=list(self.form.natural))
 
     def param_table(self, alpha: float | None = None) -> pd.DataFrame:
-        """estimate, std_err, ci_low, ci_high per natural parameter."""
+        """estimate, std_err, ci_low, ci_high per natural parameter.
+
+        Parameters
+        ----------
+        alpha : float, optional
+            One less the confidence level; default the class's ``alpha`` (0.05).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         return pd.concat([self.params, self.bse, self.conf_int(alpha)], axis=1)
 
     def predict(self, x) -> np.ndarray:
-        """Fitted curve at natural ``x`` (e.g. training rows)."""
+        """Fitted curve at natural ``x`` (e.g. training rows).
+
+        Parameters
+        ----------
+        x : array-like of float, shape (m,)
+            Natural units (training rows for learning curves).
+
+        Returns
+        -------
+        numpy.ndarray, shape (m,)
+        """
         return self.form.mean(self.theta, np.asarray(x, float) / self.x_ref)
 
     def predict_interval(self, x, weights=None, alpha: float | None = None) -> pd.DataFrame:
         """(1 - alpha) prediction interval for a new observation at natural ``x`` (m,):
         mean -/+ t(df_resid) sqrt(var of the fitted mean (delta method) + sigma^2 / w), with
         ``weights`` (m,) on the scale of the weights given to :func:`fit_curve` (default the
-        mean fitted weight). Columns x, mean, pi_low, pi_high."""
+        mean fitted weight). Columns x, mean, pi_low, pi_high.
+
+        Parameters
+        ----------
+        x : array-like of float, shape (m,)
+            Natural units.
+        weights : array-like of float, shape (m,), optional
+            The new observations' weights.
+        alpha : float, optional
+            One less the confidence level; default the class's ``alpha`` (0.05).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         x = np.asarray(x, float)
         w = (np.ones_like(x) if weights is None
              else np.asarray(weights, float) / getattr(self, "w_scale", 1.0))
@@ -222,7 +320,17 @@ class CurveFit:
         """The asymptote (error as n -> infinity) and its (1 - alpha) t interval: floor,
         floor_ci_low, floor_ci_high, floor_se, floor_assumed. Forms without a floor assume it
         is 0: floor 0, floor_assumed True and no interval (NaN), since nothing was
-        estimated; NaN when not converged."""
+        estimated; NaN when not converged.
+
+        Parameters
+        ----------
+        alpha : float, optional
+            One less the confidence level; default the class's ``alpha`` (0.05).
+
+        Returns
+        -------
+        dict
+        """
         out = {"floor": np.nan, "floor_ci_low": np.nan, "floor_ci_high": np.nan,
                "floor_se": np.nan, "floor_assumed": "c" not in self.form.natural}
         if not self.converged:
@@ -253,6 +361,19 @@ class CurveFit:
         whatever the method), df (residual degrees of freedom of the t quantile), reachable
         (bool), status, method, floor, floor_ci_low, floor_ci_high (the asymptote and its 95%
         t interval; 0 for forms without a floor).
+
+        Parameters
+        ----------
+        y_target : float
+            The target value of the curve (an error, for learning curves).
+        method : {"delta", "bootstrap"}, default "delta"
+            How the interval is computed.
+        alpha : float, optional
+            One less the confidence level; default the class's ``alpha`` (0.05).
+        n_boot : int, default 200
+            Bootstrap refits.
+        seed : int, default 0
+            The bootstrap's seed.
         """
         if self.form.inverse is None:
             raise ValueError(f"form {self.form.name} cannot be inverted")
@@ -293,7 +414,19 @@ class CurveFit:
 
     def bootstrap(self, n_boot: int = 200, seed: int = 0) -> np.ndarray:
         """Parametric bootstrap: (n_boot, k) internal estimates refitted to the fitted curve
-        plus N(0, sigma^2 / w) noise; rows of NaN where a refit failed. Cached per (n_boot, seed)."""
+        plus N(0, sigma^2 / w) noise; rows of NaN where a refit failed. Cached per (n_boot, seed).
+
+        Parameters
+        ----------
+        n_boot : int, default 200
+            Refits.
+        seed : int, default 0
+            Seed of the noise.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_boot, k)
+        """
         if self._boot is not None and self._boot[0] == (n_boot, seed):
             return self._boot[1]
         rng = np.random.default_rng(seed)
@@ -325,11 +458,28 @@ class CurveFit:
 
     # ---- display ----------------------------------------------------------------------------
     def criteria(self) -> dict:
+        """The fit's log-likelihood, information criteria, points, sigma and convergence.
+
+        Returns
+        -------
+        dict
+            llf, aic, aicc, bic, n_points, sigma, converged.
+        """
         return {"llf": self.llf, "aic": self.aic, "aicc": self.aicc, "bic": self.bic,
                 "n_points": self.nobs, "sigma": self.sigma, "converged": self.converged}
 
     def summary(self, title: str | None = None) -> Summary:
-        """Parameter table, criteria and notes."""
+        """Parameter table, criteria and notes.
+
+        Parameters
+        ----------
+        title : str, optional
+            The heading (default "Curve fit: " and the form's formula).
+
+        Returns
+        -------
+        Summary
+        """
         s = Summary(title or f"Curve fit: {self.form.formula}")
         s.add_df(pd.DataFrame([{"form": self.form.name, "points": self.nobs,
                                 "df_resid": self.df_resid, "converged": self.converged,

@@ -99,6 +99,33 @@ class JointLawFit:
     converged : bool, the optimiser's report; not_identified : str, why the identification
     check failed ("" when it passed); status : "identified", "not identified: ..." or
     "not converged"; notes : list of str
+
+    Parameters
+    ----------
+    model, metric : str
+        Labels for the tables.
+    qualities : array-like of float, shape (J,)
+        Label qualities, the reference first.
+    n_ref : float
+        The training rows at which ``a`` is parametrised internally.
+    theta : array-like of float, shape (p,)
+        Internal estimates.
+    cov : array-like of float, shape (p, p)
+        Their covariance.
+    rss : float
+        Weighted residual sum of squares.
+    w : numpy.ndarray, shape (m,)
+        Cell weights.
+    resid : numpy.ndarray, shape (m,)
+        Residuals (error units).
+    converged : bool
+        The optimiser's report.
+    notes : list of str
+        Notes for the summary.
+    separate : dict or None
+        AICc and fit of separate per-quality power laws with floor, for :meth:`comparison`.
+    level : numpy.ndarray of int, shape (m,), optional
+        Each cell's index into ``qualities``.
     """
 
     alpha = 0.05
@@ -205,6 +232,13 @@ class JointLawFit:
                           notes="; ".join(self.notes))
 
     def summary(self) -> Summary:
+        """Status, parameters, comparison with separate fits and residuals by quality.
+
+        Returns
+        -------
+        Summary
+            Printable (``print(...)``), also as HTML in a notebook.
+        """
         s = Summary(f"Joint size x quality law for {self.model}, 1 - {self.metric}: "
                     "err = c(q) + a (g(q) n)^(-b)")
         s.add_text(f"Status: {self.status}.")

@@ -53,7 +53,19 @@ class CurveSet:
         """Why a form can or cannot take part in the model choice: "ok", "not identifiable:
         ..." (no converged fit, or too few points for the criterion), "error rises with n"
         (its rate is negative, or the fitted curve rises anywhere over the sizes observed),
-        "no decline" or "negative floor"."""
+        "no decline" or "negative floor".
+
+        Parameters
+        ----------
+        fit : CurveFit
+            One form's fit.
+        criterion : {"aicc", "aic", "bic"}, default "aicc"
+            The information criterion of the model choice.
+
+        Returns
+        -------
+        str
+        """
         K, m = fit.n_params, fit.nobs
         if not fit.converged:
             if m < K:
@@ -78,7 +90,20 @@ class CurveSet:
     def admissible(fit: CurveFit, criterion: str = "aicc") -> bool:
         """Converged, criterion defined, falling with n (b or k > 0) and a floor, if any,
         not below 0 (a floor whose whole interval lies below 0 is physically impossible: the
-        form is then wrong)."""
+        form is then wrong).
+
+        Parameters
+        ----------
+        fit : CurveFit
+            One form's fit.
+        criterion : {"aicc", "aic", "bic"}, default "aicc"
+            The information criterion of the model choice.
+
+        Returns
+        -------
+        bool
+            :meth:`status` is "ok".
+        """
         return CurveSet.status(fit, criterion) == "ok"
 
     @property
@@ -134,7 +159,18 @@ class CurveSet:
         """The error floor averaged over the admissible forms: floor (sum w_i c_i), its MATA
         interval floor_ci_low, floor_ci_high (forms without a floor contribute a point mass at
         the 0 they assume), floor_assumed_weight (their Akaike weight). NaN when no form is
-        admissible."""
+        admissible.
+
+        Parameters
+        ----------
+        alpha : float, default 0.05
+            One less the confidence level.
+
+        Returns
+        -------
+        dict
+            floor, floor_ci_low, floor_ci_high, floor_assumed_weight.
+        """
         w = self._admissible_weights()
         out = {"floor": np.nan, "floor_ci_low": np.nan, "floor_ci_high": np.nan,
                "floor_assumed_weight": np.nan}
@@ -154,7 +190,20 @@ class CurveSet:
         that have it, weights renormalised among them: estimate (sum w_i theta_i), ci_low,
         ci_high (MATA-Wald: quantiles of the weighted mixture of the forms' t distributions),
         se (Burnham-Anderson unconditional), weight (the Akaike weight of the forms that have
-        it: the average is conditional on that family, e.g. the power laws for b) and forms."""
+        it: the average is conditional on that family, e.g. the power laws for b) and forms.
+
+        Parameters
+        ----------
+        name : str
+            A natural parameter, e.g. "b".
+        alpha : float, default 0.05
+            One less the confidence level.
+
+        Returns
+        -------
+        dict
+            param, estimate, ci_low, ci_high, se, weight, forms.
+        """
         w = self._admissible_weights()
         have = [f for f in w.index if name in self.fits[f].form.natural]
         out = {"param": name, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan,
@@ -205,6 +254,13 @@ class CurveSet:
         floor_assumed_weight and
         forms (the weights used, as text). The verdict (reachable, not reachable,
         undetermined) is :func:`datavsmath.stats.needed.verdict`'s.
+
+        Parameters
+        ----------
+        y_target : float
+            The target error (1 - target metric), in (0, 1).
+        alpha : float, default 0.05
+            One less the confidence level.
         """
         comp = self.comparison()
         ok = comp[comp["admissible"]]
@@ -270,6 +326,13 @@ class CurveSet:
         return out
 
     def summary(self) -> Summary:
+        """The forms' comparison, the selected form's parameters and the notes.
+
+        Returns
+        -------
+        Summary
+            Printable (``print(...)``), also as HTML in a notebook.
+        """
         label = f"{self.model}, 1 - {self.metric}"
         if self.experiment == "size_x_damage":
             label += f", damage {self.frac_damage:g}"
@@ -327,6 +390,15 @@ class LearningCurveResults:
     ``get(model, metric, frac_damage=0.0)`` returns a CurveSet; ``fit(model, metric, form=None)``
     the selected (or the named) :class:`CurveFit`; ``table()`` the tidy long table and
     ``summary()`` the readable report.
+
+    Parameters
+    ----------
+    experiment : str
+        The experiment fitted.
+    sets : list of CurveSet
+        One per (model, metric, damage level).
+    criterion : {"aicc", "aic", "bic"}
+        The information criterion of the model choice.
     """
 
     def __init__(self, experiment: str, sets: list[CurveSet], criterion: str):
@@ -341,6 +413,26 @@ class LearningCurveResults:
         return len(self.sets)
 
     def get(self, model: str, metric: str = "acc", frac_damage: float = 0.0) -> CurveSet:
+        """The curve of one model, metric and damage level.
+
+        Parameters
+        ----------
+        model : str
+            The model.
+        metric : {"acc", "auc"}, default "acc"
+            The metric.
+        frac_damage : float, default 0.0
+            The damage level (size x damage grids have several).
+
+        Returns
+        -------
+        CurveSet
+
+        Raises
+        ------
+        KeyError
+            If there is no such curve.
+        """
         for cs in self.sets:
             if cs.model == model and cs.metric == metric and np.isclose(cs.frac_damage, frac_damage):
                 return cs
@@ -349,6 +441,29 @@ class LearningCurveResults:
 
     def fit(self, model: str, metric: str = "acc", form: str | None = None,
             frac_damage: float = 0.0) -> CurveFit | None:
+        """The selected (or the named) form's fit of one curve.
+
+        Parameters
+        ----------
+        model : str
+            The model.
+        metric : {"acc", "auc"}, default "acc"
+            The metric.
+        form : str, optional
+            A form's name (default: the selected form).
+        frac_damage : float, default 0.0
+            The damage level.
+
+        Returns
+        -------
+        CurveFit or None
+            None when no form was selected.
+
+        Raises
+        ------
+        KeyError
+            If there is no such curve or form.
+        """
         cs = self.get(model, metric, frac_damage)
         return cs.best if form is None else cs.fits[form]
 
@@ -404,6 +519,13 @@ class LearningCurveResults:
         return pd.DataFrame(rows)
 
     def summary(self) -> Summary:
+        """The selected form per curve with its rate, then each curve's comparison.
+
+        Returns
+        -------
+        Summary
+            Printable (``print(...)``), also as HTML in a notebook.
+        """
         head = self.selected()
         s = Summary(f"Learning-curve fits ({self.experiment}): selected form per curve, "
                      f"by {self.criterion.upper()}")

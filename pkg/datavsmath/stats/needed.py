@@ -40,7 +40,22 @@ def _floor_text(sol: dict) -> str:
 
 def status_note(sol: dict, y_target: float, verdict: str = "") -> str:
     """The note of a data-needed row: why its verdict is what it is, with the floor's
-    interval, the weight of the forms that never reach the target and the horizon."""
+    interval, the weight of the forms that never reach the target and the horizon.
+
+    Parameters
+    ----------
+    sol : dict
+        A solution of :meth:`CurveSet.average_solve` or :meth:`CurveFit.solve`.
+    y_target : float
+        The target error.
+    verdict : str, default ""
+        The row's verdict (:func:`verdict`).
+
+    Returns
+    -------
+    str
+        The note; "" when there is nothing to say.
+    """
     st = sol["status"]
     if st in _STATUS_NOTE:
         return _STATUS_NOTE[st]
@@ -77,7 +92,15 @@ def status_note(sol: dict, y_target: float, verdict: str = "") -> str:
 
 
 class DataNeededResults:
-    """Training rows needed for target metrics; ``table()`` and ``summary()``."""
+    """Training rows needed for target metrics; ``table()`` and ``summary()``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The columns of :meth:`table`.
+    method : str
+        How the intervals were computed, in words.
+    """
 
     def __init__(self, frame: pd.DataFrame, method: str):
         self.frame = frame
@@ -100,6 +123,13 @@ class DataNeededResults:
         return self.frame.copy()
 
     def summary(self) -> Summary:
+        """The rows needed per model, metric, form and target, with the interval method.
+
+        Returns
+        -------
+        Summary
+            Printable (``print(...)``), also as HTML in a notebook.
+        """
         s = Summary("Training rows needed to reach a target")
         cols = ["model", "metric", "form", "target", "verdict", "n_needed", "ci_low", "ci_high",
                 "extrapolation_factor"]
@@ -132,6 +162,27 @@ def _method_text(method: str, n_boot: int) -> str:
 
 
 def targets_dict(targets, metrics) -> dict:
+    """Target values per metric, checked.
+
+    Parameters
+    ----------
+    targets : None, float, sequence of float, or dict of str to float or sequence
+        None: :data:`DEFAULT_TARGETS`; a number or list: the targets of the only metric;
+        a dict: metric -> target(s).
+    metrics : sequence of str
+        The metrics fitted.
+
+    Returns
+    -------
+    dict of str to tuple of float
+        Metric -> targets, each strictly between 0 and 1.
+
+    Raises
+    ------
+    ValueError
+        If targets are not a dict while several metrics were fitted, or a target lies
+        outside (0, 1).
+    """
     if targets is None:
         return {m: DEFAULT_TARGETS[m] for m in metrics}
     if isinstance(targets, Mapping):
@@ -169,6 +220,8 @@ def data_needed(fits, targets=None, form: str = "average", method: str = "delta"
         target; or "bootstrap" -- parametric bootstrap (refit ``n_boot`` simulated curves),
         percentile interval, never-reaching draws counted as infinite. The model average
         uses the delta method per form (ValueError with "bootstrap").
+    n_boot : bootstrap refits per form, with ``method="bootstrap"``
+    seed : the bootstrap's seed
     n_total : full training rows, for ``frac_needed``
     horizon : an n* above ``horizon`` times the largest training size observed is "not
         reachable within the horizon" (status "beyond_horizon", the estimate in the note)
@@ -229,6 +282,20 @@ def verdict(sol: dict, y_target: float, limit: float = np.inf) -> str:
       within ``limit``;
     * "undetermined" otherwise: the data do not decide, and the interval is [lower limit,
       infinity).
+
+    Parameters
+    ----------
+    sol : dict
+        The solution (``status``, ``ci_high``, the floor's interval, ``weight_unreachable``, ...).
+    y_target : float
+        The target error, in (0, 1).
+    limit : float, default inf
+        The horizon: the most training rows an answer may need.
+
+    Returns
+    -------
+    str
+        "reachable", "not reachable" or "undetermined".
     """
     status = sol["status"]
     if status in _NO_ANSWER:
@@ -315,13 +382,42 @@ def _need_row(cs: CurveSet, name, target: float, method: str, n_boot: int, seed:
 # ============================================================================================
 # the R table method on the size x damage grid
 def cross_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The size x damage rows of a results frame, checked (:func:`check_frame`).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Tidy results: the grid's rows alone, or several experiments.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     if "experiment" in df.columns and df["experiment"].nunique(dropna=True) > 1:
         return check_frame(df, "size_x_damage")
     return check_frame(df, None)
 
 
 def cross_model(df_cross: pd.DataFrame, model: str | None) -> tuple[pd.DataFrame, str | None]:
-    """The size x damage rows and the model they are about: ``model``, or the only one there."""
+    """The size x damage rows and the model they are about: ``model``, or the only one there.
+
+    Parameters
+    ----------
+    df_cross : pandas.DataFrame
+        Tidy results holding the size x damage grid.
+    model : str or None
+        The model; None when the grid holds one.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, str or None)
+        The rows and the model (None when there are no rows).
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is None and the grid holds several models.
+    """
     rows = cross_rows(df_cross)
     models = list(dict.fromkeys(rows["model"]))
     if model is None:
@@ -335,7 +431,23 @@ def cross_model(df_cross: pd.DataFrame, model: str | None) -> tuple[pd.DataFrame
 class ObservationsNeeded:
     """The R table "observations needed for > threshold": ``table()`` and ``summary()``.
 
-    ``missing_qualities`` lists qualities where no cell exceeds the threshold (no R row)."""
+    ``missing_qualities`` lists qualities where no cell exceeds the threshold (no R row).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        R's table: quality, the metric, frac_sample, num_obs, d_obs.
+    metric : {"acc", "auc"}
+        The metric.
+    threshold : float
+        The metric's threshold.
+    missing_qualities : list of float
+        Qualities without a cell above the threshold.
+    model : str, optional
+        The model.
+    spread : pandas.DataFrame, optional
+        The rule per replicate (:meth:`replicate_spread`); None with one replicate.
+    """
 
     def __init__(self, frame, metric, threshold, missing_qualities, model=None, spread=None):
         self.frame = frame
@@ -362,6 +474,13 @@ class ObservationsNeeded:
         return None if self.spread is None else self.spread.copy()
 
     def summary(self) -> Summary:
+        """R's table for the threshold, with notes on missing qualities and replicates.
+
+        Returns
+        -------
+        Summary
+            Printable (``print(...)``), also as HTML in a notebook.
+        """
         s = Summary(f"Observations needed for {self.metric} > {self.threshold:g} (R table method"
                     + (f", model {self.model})" if self.model else ")"))
         s.add_df(self.frame, index=False, digits=6)
@@ -398,6 +517,7 @@ def observations_needed(df_cross: pd.DataFrame, metric: str = "acc", threshold: 
     ----------
     df_cross : tidy results holding the size x damage grid (other experiments are ignored)
     metric, threshold : e.g. ("acc", 0.90) or ("auc", 0.98)
+    n_total : full training rows: num_obs = n_total * frac_sample, as R computes it
     model : which model's grid (default: the only one present; the R grid is CNN only)
     ties : cells of one quality tied for the lowest metric (exactly equal means).
         "first" (default): one row per quality, the smallest sample among them (the first

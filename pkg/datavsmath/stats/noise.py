@@ -28,7 +28,19 @@ CLEAN = "none"
 
 def noise_rows(results: pd.DataFrame, experiment: str = EXPERIMENT) -> pd.DataFrame:
     """The experiment's fits with a ``noise_rule`` for every row ("none" for the clean cells);
-    empty when the results hold none."""
+    empty when the results hold none.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    experiment : str, default "noise_models"
+        The experiment.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     df = results[results["experiment"] == experiment].copy()
     if df.empty:
         return df
@@ -59,6 +71,19 @@ def realised_table(results: pd.DataFrame, experiment: str = EXPERIMENT, dataset:
     rule's transition row, pooled over cells; NaN for instance damage, whose rows differ per
     example), moved (labels changed, summed over cells). Cells without recorded counts are
     left out.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    experiment : str, default "noise_models"
+        The experiment.
+    dataset : str, default "fashion"
+        The dataset, for the rules' nominal matrices.
+
+    Returns
+    -------
+    pandas.DataFrame
     """
     df = noise_rows(results, experiment)
     cols = ["rule", "frac_damage", "cells", "realised", "worst_class", "matrix_tv", "moved"]
@@ -68,7 +93,9 @@ def realised_table(results: pd.DataFrame, experiment: str = EXPERIMENT, dataset:
     df = df.drop_duplicates(["noise_rule", "frac_damage", "frac_sample", "replicate"])
     rows = []
     for (rule, d), part in df.groupby(["noise_rule", "frac_damage"], sort=False):
-        mats = [parse_counts(t) for t in part["transition_counts"]]
+        mats = [m for m in map(parse_counts, part["transition_counts"]) if m is not None]
+        if not mats:  # only empty records: no counts to report
+            continue
         k = mats[0].shape[0]
         rates = [realised_rates(m) for m in mats]
         pooled = np.sum(mats, axis=0)
@@ -114,6 +141,21 @@ def damage_slopes(results: pd.DataFrame, metric: str = "acc", level: float = LEV
     3 accuracy points), ci_low, ci_high (t interval at ``level``; NaN with one replicate),
     loss_at_max (mean loss at the largest level), max_damage. Sorted by model, then slope
     (largest first).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    level : float, default 0.95
+        Confidence level.
+    experiment : str, default "noise_models"
+        The experiment.
+
+    Returns
+    -------
+    pandas.DataFrame
     """
     df = noise_rows(results, experiment)
     cols = ["model", "rule", "replicates", "slope", "ci_low", "ci_high", "loss_at_max", "max_damage"]
@@ -137,6 +179,21 @@ def rule_comparison(results: pd.DataFrame, metric: str = "acc", level: float = L
     Columns: model, worst, runner_up, worst_slope, runner_slope, diff, diff_low, diff_high
     (t interval at ``level``; NaN with fewer than two paired replicates), replicates,
     separated (True when the interval lies above 0).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    level : float, default 0.95
+        Confidence level.
+    experiment : str, default "noise_models"
+        The experiment.
+
+    Returns
+    -------
+    pandas.DataFrame
     """
     df = noise_rows(results, experiment)
     cols = ["model", "worst", "runner_up", "worst_slope", "runner_slope", "diff", "diff_low", "diff_high",

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from ..experiments import R_EXPERIMENTS
 
@@ -21,37 +22,80 @@ __all__ = ["EXPERIMENT_ORDER", "KEYS", "LEVEL", "MIN_POOLED_DF", "diff_ci", "mea
            "model_order", "outliers", "parity_cells", "parity_summary", "prediction_interval",
            "run_spread", "systematic_differences"]
 
-#: the order of R's result rows and of the experiments in every table
 def model_order(present) -> list[str]:
     """The models in ``present`` in the registry's order (rf, xgb, dnn, cnn, then any model
-    registered later), followed by unregistered ones sorted: no model is dropped."""
+    registered later), followed by unregistered ones sorted: no model is dropped.
+
+    Parameters
+    ----------
+    present : iterable of str
+        Model names, repeats allowed (e.g. a results column).
+
+    Returns
+    -------
+    list of str
+        Each name once, registered models first.
+    """
     from ..models import MODELS
 
     present = set(present)
     return [m for m in MODELS if m in present] + sorted(present - set(MODELS))
 
+
+#: the order of R's result rows and of the experiments in every table
 EXPERIMENT_ORDER = list(R_EXPERIMENTS)
+#: the confidence level of every interval here
 LEVEL = 0.95
 
 
-def mean_ci(values, level: float = LEVEL) -> tuple[float, float, float, int]:
-    """(mean, low, high, n): the t-interval of the mean over replicates (NaN bounds if n < 2)."""
+def _finite(values) -> np.ndarray:
     v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
+    return v[~np.isnan(v)]
+
+
+def mean_ci(values, level: float = LEVEL) -> tuple[float, float, float, int]:
+    """The mean over replicates with its t-interval (statsmodels ``DescrStatsW``).
+
+    Parameters
+    ----------
+    values : array-like of float, shape (n,)
+        One value per replicate (accuracy or AUC); NaN values are left out.
+    level : float, default 0.95
+        Confidence level of the interval, in (0, 1).
+
+    Returns
+    -------
+    tuple of (float, float, float, int)
+        ``(mean, low, high, n)``: NaN bounds when fewer than 2 values, all NaN when none.
+    """
+    v = _finite(values)
     n = v.size
     if n == 0:
         return math.nan, math.nan, math.nan, 0
     m = float(v.mean())
     if n < 2:
         return m, math.nan, math.nan, n
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)
-    return m, m - half, m + half, n
+    low, high = DescrStatsW(v).tconfint_mean(alpha=1 - level)
+    return m, float(low), float(high), n
 
 
 def prediction_interval(values, level: float = LEVEL) -> tuple[float, float]:
     """Interval expected to hold one more run with probability ``level`` (normal replicates):
     mean +- t * sd * sqrt(1 + 1/n). NaN if fewer than 2 replicates. This is the right yardstick
-    for R's single run of a cell."""
+    for R's single run of a cell.
+
+    Parameters
+    ----------
+    values : array-like of float, shape (n,)
+        One value per replicate; NaN values are left out.
+    level : float, default 0.95
+        Probability that the interval holds one more run.
+
+    Returns
+    -------
+    tuple of (float, float)
+        The lower and upper limits.
+    """
     v = np.asarray(values, dtype=float)
     v = v[~np.isnan(v)]
     n = v.size
@@ -62,22 +106,32 @@ def prediction_interval(values, level: float = LEVEL) -> tuple[float, float]:
 
 
 def diff_ci(a, b, level: float = LEVEL) -> tuple[float, float, float]:
-    """mean(a) - mean(b) with a Welch t-interval (NaN bounds if either has < 2 values)."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    """mean(a) - mean(b) with a Welch t-interval (statsmodels ``CompareMeans``, unequal
+    variances).
+
+    Parameters
+    ----------
+    a, b : array-like of float, shapes (n_a,) and (n_b,)
+        The replicate values of two cells; NaN values are left out.
+    level : float, default 0.95
+        Confidence level of the interval, in (0, 1).
+
+    Returns
+    -------
+    tuple of (float, float, float)
+        ``(difference, low, high)``: NaN bounds when either has fewer than 2 values, all NaN
+        when either has none; a zero-width interval when both sets are constant.
+    """
+    a, b = _finite(a), _finite(b)
     if a.size == 0 or b.size == 0:
         return math.nan, math.nan, math.nan
     d = float(a.mean() - b.mean())
     if a.size < 2 or b.size < 2:
         return d, math.nan, math.nan
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se = math.sqrt(va + vb)
-    if se == 0:
+    if a.var() == 0 and b.var() == 0:  # no spread: Welch's degrees of freedom are 0/0
         return d, d, d
-    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
-    half = stats.t.ppf(0.5 + level / 2, df) * se
-    return d, d - half, d + half
+    low, high = CompareMeans(DescrStatsW(a), DescrStatsW(b)).tconfint_diff(alpha=1 - level, usevar="unequal")
+    return d, float(low), float(high)
 
 
 KEYS = ["dataset", "experiment", "model", "frac_sample", "frac_damage"]
@@ -98,6 +152,19 @@ def run_spread(ours: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame:
     freedom: replicates minus cells) and ``cells`` (cells that contributed). Pooling assumes the
     run-to-run spread is about the same in every cell of a group; it is what makes a prediction
     interval possible for a cell run once.
+
+    Parameters
+    ----------
+    ours : pandas.DataFrame
+        Tidy results with replicates.
+    metric : {"acc", "auc"}
+        The metric.
+    by : list of str
+        Grouping columns, e.g. ``["dataset", "experiment", "model"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
     """
     o = _rounded(ours, metric)
     # cells of one level under different damage rules are not replicates of each other
@@ -142,6 +209,24 @@ def parity_cells(ours: pd.DataFrame, r: pd.DataFrame, metric: str, level: float 
     single run), ``diff`` (ours - R), ``z`` (diff over the prediction's standard error) and
     ``inside`` (1.0 if R lies inside the prediction interval, NaN where no spread is known).
     Cells match on dataset, experiment, model, frac_sample and frac_damage (6 decimals).
+
+    Parameters
+    ----------
+    ours : pandas.DataFrame
+        Our tidy results.
+    r : pandas.DataFrame
+        R's published results in the tidy schema (:func:`datavsmath.training.store.read_r_csv`).
+    metric : {"acc", "auc"}
+        The metric compared.
+    level : float, default 0.95
+        Level of both intervals.
+    min_df : int, default 5
+        Pooled spreads with fewer residual degrees of freedom are not used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by dataset, R's experiment order, metric, fractions and model.
     """
     o, rr = _rounded(ours, metric), _rounded(r, metric)
     # spreads come from the experiments R ran: another experiment's cells (other grids, other
@@ -180,7 +265,19 @@ def parity_cells(ours: pd.DataFrame, r: pd.DataFrame, metric: str, level: float 
 
 
 def outliers(cells: pd.DataFrame, top: int = 10) -> pd.DataFrame:
-    """The cells where R lies outside our prediction interval, farthest (largest |z|) first."""
+    """The cells where R lies outside our prediction interval, farthest (largest |z|) first.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        The :func:`parity_cells` table.
+    top : int, default 10
+        Rows at most.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     out = cells[cells["inside"] == 0.0]
     return (out.assign(_far=out["z"].abs()).sort_values("_far", ascending=False)
             .drop(columns="_far").head(top))
@@ -189,7 +286,20 @@ def outliers(cells: pd.DataFrame, top: int = 10) -> pd.DataFrame:
 def parity_summary(cells: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Per group: cells compared, mean, mean absolute and largest absolute difference, the share
     of cells where ours is higher, and the share of cells consistent with R (R inside our
-    prediction interval) among the ``with_interval`` cells that have one."""
+    prediction interval) among the ``with_interval`` cells that have one.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        The :func:`parity_cells` table.
+    by : list of str
+        Grouping columns, e.g. ``["experiment", "model"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group.
+    """
     g = cells.groupby(by, observed=True, sort=True)
     out = g.agg(cells=("diff", "size"), mean_diff=("diff", "mean"),
                 mean_abs_diff=("diff", lambda d: d.abs().mean()),
@@ -205,6 +315,13 @@ def systematic_differences(cells: pd.DataFrame, alpha: float = 0.05) -> pd.DataF
     Groups with at least 6 non-zero differences (the fewest with which a two-sided sign test
     can reach 5%) are tested; ``systematic`` is True where the Bonferroni-adjusted p-value
     (over all groups tested) is below ``alpha``. Returns one row per tested group.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame
+        The :func:`parity_cells` table.
+    alpha : float, default 0.05
+        Family-wise significance level.
     """
     keys = ["dataset", "experiment", "metric", "model"]
     rows = []

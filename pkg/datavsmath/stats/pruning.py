@@ -81,6 +81,23 @@ class PruningResults:
     the :func:`cell_table` fitted. :meth:`table` compares every selection with ``reference``,
     :meth:`crossover` keep_easy with keep_hard (a results object of its own), :meth:`summary`
     prints the comparison.
+
+    Parameters
+    ----------
+    experiment : str
+        The experiment.
+    fits : dict
+        (model, metric, selection) -> :class:`CurveFit`.
+    cells : dict
+        The same keys -> the :func:`cell_table` fitted.
+    form : {"power", "power_floor"}
+        The form fitted.
+    alpha : float, default 0.05
+        One less the interval level.
+    reference : str, default "random"
+        The selection the others are compared with.
+    notes : list of str, optional
+        Notes for the summary.
     """
 
     def __init__(self, experiment: str, fits: dict, cells: dict, form: str, alpha: float = 0.05,
@@ -155,7 +172,17 @@ class PruningResults:
         return pd.DataFrame(rows)
 
     def crossover(self, low: str = "keep_easy", high: str = "keep_hard") -> PruningCrossover:
-        """Where the ``low`` and ``high`` selections' fitted curves cross, per model and metric."""
+        """Where the ``low`` and ``high`` selections' fitted curves cross, per model and metric.
+
+        Parameters
+        ----------
+        low, high : str, default "keep_easy" and "keep_hard"
+            The two selections.
+
+        Returns
+        -------
+        PruningCrossover
+        """
         rows = []
         for (model, metric, sel), fe in self.fits.items():
             fh = self.fits.get((model, metric, high))
@@ -167,6 +194,13 @@ class PruningResults:
         return PruningCrossover(pd.DataFrame(rows), low, high, self.alpha)
 
     def summary(self) -> Summary:
+        """Each selection against the reference: exponents, constants and the change.
+
+        Returns
+        -------
+        Summary
+            Printable (``print(...)``), also as HTML in a notebook.
+        """
         cols = ["model", "metric", "selection", "b", "b_ci_low", "b_ci_high", "b_diff",
                 "b_diff_ci_low", "b_diff_ci_high", "error_mid", "log_ratio_mid",
                 "log_ratio_ci_low", "log_ratio_ci_high", "change"]
@@ -189,7 +223,17 @@ class PruningResults:
 
 class PruningCrossover:
     """Crossover of two selections' fitted curves per model and metric: :meth:`table`,
-    :meth:`summary`."""
+    :meth:`summary`.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The columns of :meth:`table`.
+    low, high : str
+        The two selections compared.
+    alpha : float
+        One less the interval level.
+    """
 
     def __init__(self, frame: pd.DataFrame, low: str, high: str, alpha: float):
         self.frame, self.low, self.high, self.alpha = frame, low, high, alpha
@@ -207,6 +251,13 @@ class PruningCrossover:
         return self.frame.copy()
 
     def summary(self) -> Summary:
+        """Where the two selections' curves cross, per model and metric.
+
+        Returns
+        -------
+        Summary
+            Printable (``print(...)``), also as HTML in a notebook.
+        """
         s = Summary(f"Crossover of {self.low} and {self.high}")
         cols = ["model", "metric", "n_cross", "ci_low", "ci_high", "interval", "lower_below",
                 "inside_data", "observed_bracket", "status"]
@@ -339,7 +390,8 @@ def fit_pruning(df: pd.DataFrame, experiment: str = "pruning", metric="acc", *,
     selections = list(dict.fromkeys(rows["selection"]))
     order = {s: i for i, s in enumerate(("random", "keep_easy", "keep_hard"))}
     selections.sort(key=lambda s: (order.get(s, len(order)), s))
-    fits, cells, notes = {}, {}, []
+    fits, cells = {}, {}
+    notes: list[str] = []
     for metric_ in metric_list(metric):
         for model in models:
             for sel in selections:

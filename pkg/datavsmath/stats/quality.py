@@ -36,6 +36,23 @@ class DataQualityDerivative:
     per_form : form name -> (levels, steps, overall) of that form alone (conditional on it)
     fits : the per-quality LearningCurveResults
     form : "average" or the form name, per model ("cnn: average")
+
+    Parameters
+    ----------
+    metric : {"acc", "auc"}
+        The metric.
+    threshold : float
+        The metric's threshold.
+    form : str
+        "average" or the form name, per model.
+    levels, steps, overall : pandas.DataFrame
+        As the attributes above.
+    fits : dict
+        The per-quality LearningCurveResults.
+    notes : list of str
+        Notes for the summary.
+    per_form : dict, optional
+        As the attribute above.
     """
 
     def __init__(self, metric, threshold, form, levels, steps, overall, fits, notes,
@@ -78,6 +95,13 @@ class DataQualityDerivative:
         return pd.concat([p for p in parts if len(p)], ignore_index=True)
 
     def summary(self) -> Summary:
+        """n* per quality, the steps and the overall derivative, with notes.
+
+        Returns
+        -------
+        Summary
+            Printable (``print(...)``), also as HTML in a notebook.
+        """
         s = Summary(f"d(data)/d(quality) for {self.metric} > {self.threshold:g}, "
                      f"modelled with {self.form}")
         cols = ["model", "quality", "verdict", "n_needed", "ci_low", "ci_high",
@@ -151,6 +175,27 @@ def data_quality_derivative(df_cross: pd.DataFrame, metric: str = "acc", thresho
     target, or n*'s upper limit lies beyond ``horizon`` times the largest size observed) the
     point estimate is used and the matching interval limit is infinite.
 
+    Parameters
+    ----------
+    df_cross : pandas.DataFrame
+        Tidy results of the size x damage grid (one model, or pass it through ``df[...]``).
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    threshold : float, default 0.90
+        The metric's threshold (target error 1 - threshold).
+    form : str, default "auto"
+        "auto" (the model average) or one form's name.
+    forms : sequence of str, default every learning-curve form
+        The candidate forms.
+    criterion : {"aicc", "aic", "bic"}, default "aicc"
+        The information criterion of the model choice.
+    n_total : int, default 60000
+        Rows of the full training set.
+    quiet : bool, default False
+        Collect notes without warning.
+    horizon : float, default 100
+        Times the largest size observed beyond which n* is undetermined.
+
     Returns
     -------
     DataQualityDerivative (``levels``: n* per quality; ``table()``: steps and overall rows)
@@ -162,7 +207,7 @@ def data_quality_derivative(df_cross: pd.DataFrame, metric: str = "acc", thresho
     notes: list = []
     main = "average" if form == "auto" else get_form(form).name
     names = [main] + ([get_form(f).name for f in forms] if form == "auto" else [])
-    blocks = {name: ([], [], []) for name in names}
+    blocks: dict[str, tuple[list, list, list]] = {name: ([], [], []) for name in names}
     for model in dict.fromkeys(cs.model for cs in fits):
         sets = LearningCurveResults("size_x_damage",
                                     [cs for cs in fits if cs.model == model], criterion)
@@ -293,6 +338,17 @@ def joint_law(df_cross: pd.DataFrame, metric: str = "acc", model: str | None = N
     per-quality fits by AICc. Cells are weighted as in :func:`cell_table` (binomial for single
     runs, replicate variance otherwise); cells with the metric outside [0, 1] are left out.
 
+    Parameters
+    ----------
+    df_cross : pandas.DataFrame
+        Tidy results of the size x damage grid.
+    metric : {"acc", "auc"}, default "acc"
+        The metric.
+    model : str, optional
+        The model; default the only one in the grid.
+    n_total : int, default 60000
+        Rows of the full training set.
+
     Returns
     -------
     :class:`datavsmath.stats.joint.JointLawFit` (``table()``, ``summary()``, ``g()``)
@@ -304,5 +360,5 @@ def joint_law(df_cross: pd.DataFrame, metric: str = "acc", model: str | None = N
     rows = rows[(rows["model"] == model) & rows[metric].between(0.0, 1.0)]
     cells = {float(np.round(1.0 - d, 10)): cell_table(part, metric, "frac_sample", n_total)
              for d, part in rows.groupby("frac_damage", sort=True)}
-    return fit_joint_law(cells, model=model, metric=metric)
+    return fit_joint_law(cells, model=model or "", metric=metric)
 

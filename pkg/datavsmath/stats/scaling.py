@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -102,12 +102,25 @@ TABLE_FILES = {
 class ScalingReport:
     """Every analysis that applies to a results frame. ``results`` is a list of
     (source, dataset, table name, results object); ``tables()`` the tidy frames by table name;
-    ``summary()`` all summaries; ``write(out_dir)`` the CSVs under ``out_dir/tables/``."""
+    ``summary()`` all summaries; ``write(out_dir)`` the CSVs under ``out_dir/tables/``.
+
+    Parameters
+    ----------
+    results : list of tuple
+        (source, dataset, table name, results object) per analysis, as :func:`analyze` builds it.
+    """
 
     def __init__(self, results: list):
         self.results = results
 
     def tables(self) -> dict[str, pd.DataFrame]:
+        """The tidy tables of every analysis, concatenated by table name.
+
+        Returns
+        -------
+        dict of str to pandas.DataFrame
+            Table name -> its rows over all sources and datasets (columns source, dataset first).
+        """
         parts: dict[str, list] = {}
         for source, dataset, name, res in self.results:
             tab = res.table()
@@ -120,7 +133,17 @@ class ScalingReport:
         return {k: pd.concat(v, ignore_index=True) for k, v in parts.items() if v}
 
     def write(self, out_dir: str | os.PathLike) -> list[Path]:
-        """Write each table to ``out_dir/tables/<name>.csv``; returns the paths written."""
+        """Write each table to ``out_dir/tables/<name>.csv``; returns the paths written.
+
+        Parameters
+        ----------
+        out_dir : str or os.PathLike
+            The results folder; ``tables/`` is created in it.
+
+        Returns
+        -------
+        list of pathlib.Path
+        """
         tdir = Path(out_dir) / "tables"
         tdir.mkdir(parents=True, exist_ok=True)
         written = []
@@ -131,6 +154,12 @@ class ScalingReport:
         return written
 
     def summary(self) -> str:
+        """Every analysis's summary, one block per (source, dataset, table).
+
+        Returns
+        -------
+        str
+        """
         blocks = []
         for source, dataset, name, res in self.results:
             blocks.append(f"##### {source} / {dataset}: {name}\n{res.summary()}")
@@ -162,6 +191,39 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
 
     ``source`` comes from a "source" column when present (e.g. one per input file), else
     "results". Degenerate cases are reported in the summaries (``quiet``) rather than warned.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Tidy results (:func:`datavsmath.training.store.read_results`), possibly of several
+        experiments, datasets and sources.
+    targets : None, float, sequence or dict, optional
+        Target metrics of the data-needed table (:func:`targets_dict`).
+    metrics : sequence of str, default ("acc", "auc")
+        The metrics analysed.
+    forms : sequence of str, default every learning-curve form
+        The candidate forms.
+    criterion : {"aicc", "aic", "bic"}, default "aicc"
+        The information criterion of the model choice.
+    ci_method : {"delta", "bootstrap"}, default "delta"
+        Intervals of n* (:func:`data_needed`).
+    breakdown : {"half_skill", "half_clean"}, default "half_skill"
+        The breakdown level (:func:`breakdown_points`).
+    n_boot : int, default 200
+        Bootstrap refits, with ``ci_method="bootstrap"``.
+    seed : int, default 0
+        The bootstrap's seed.
+    quiet : bool, default True
+        Collect notes in the summaries without warning.
+
+    Returns
+    -------
+    ScalingReport
+
+    Raises
+    ------
+    ValueError
+        If no analysis applies to the experiments in ``df``.
     """
     metrics = metric_list(metrics)
     df = df.copy()
@@ -172,7 +234,8 @@ def analyze(df: pd.DataFrame, targets=None, metrics: Sequence[str] = ("acc", "au
     if "experiment" not in df.columns:
         raise ValueError("results lack an 'experiment' column; read them with "
                          "datavsmath.training.store.read_results")
-    results = []
+    # (source, dataset, table name, one of the stats modules' result objects)
+    results: list[tuple[Any, Any, str, Any]] = []
     for (source, dataset), part in df.groupby(["source", "dataset"], sort=False, dropna=False):
         present = set(part["experiment"].dropna())
         n_total = dataset_rows(part, dataset)
@@ -222,7 +285,19 @@ def dataset_rows(df: pd.DataFrame, dataset) -> int:
     """Training rows of ``dataset`` (what sample fractions are fractions of): known for the
     named datasets (60,000 for Fashion-MNIST and MNIST, 1,437 for digits); for a file, the
     smallest count consistent with every cell's ``n_train = floor(rows x frac_sample)``
-    (exact when a cell used all rows), else 60,000."""
+    (exact when a cell used all rows), else 60,000.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Tidy results of one dataset.
+    dataset : str
+        Its name (or a file's).
+
+    Returns
+    -------
+    int
+    """
     from ..data import train_rows
 
     known = train_rows(str(dataset))
@@ -239,5 +314,19 @@ def dataset_rows(df: pd.DataFrame, dataset) -> int:
 
 def write_tables(df: pd.DataFrame, out_dir: str | os.PathLike, **kwargs) -> list[Path]:
     """Compute whatever applies to the experiments in ``df`` (see :func:`analyze`, which takes
-    the keyword arguments) and write the tidy CSVs to ``out_dir/tables/``; returns the paths."""
+    the keyword arguments) and write the tidy CSVs to ``out_dir/tables/``; returns the paths.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Tidy results.
+    out_dir : str or os.PathLike
+        The results folder.
+    **kwargs
+        Passed to :func:`analyze`.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
     return analyze(df, **kwargs).write(out_dir)

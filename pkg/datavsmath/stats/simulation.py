@@ -78,7 +78,22 @@ TRUTHS = {
 
 def simulate_run(truth: Truth, rng: np.random.Generator, replicates: int = 1) -> pd.DataFrame:
     """One size experiment from ``truth``: tidy rows (replicates x 28) with a binomial
-    single-run accuracy on 10,000 test images."""
+    single-run accuracy on 10,000 test images.
+
+    Parameters
+    ----------
+    truth : Truth
+        The known curve.
+    rng : numpy.random.Generator
+        Draws the binomial test errors.
+    replicates : int, default 1
+        Runs per size.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns experiment, model, frac_sample, frac_damage, replicate, acc.
+    """
     p = 1.0 - truth.error(SIZES)
     return pd.concat([pd.DataFrame({"experiment": "size", "model": "m", "frac_sample": FRACS,
                                     "frac_damage": 0.0, "replicate": r,
@@ -100,7 +115,7 @@ def _one_run(truth: Truth, df: pd.DataFrame) -> list[dict]:
         best = cs.best
         if best is not None and "b" in best.form.natural:
             ci = best.conf_int().loc["b"]
-            covers = bool(ci["ci_low"] <= truth.exponent <= ci["ci_high"])
+            covers: bool | float = bool(ci["ci_low"] <= truth.exponent <= ci["ci_high"])
         else:  # an exponential selected: its interval says nothing about b
             covers = False
         rows.append({"quantity": "exponent b (selected form, conditional)", "covers": covers,
@@ -135,6 +150,21 @@ def coverage_study(truths=None, n_runs: int = 300, seed: int = 2026,
     floor called reachable; wrong_not_reachable: a reachable target called not reachable).
 
     ``truths``: names of :data:`TRUTHS` (default all); seeded, so the table is deterministic.
+
+    Parameters
+    ----------
+    truths : list of str, optional
+        Names of :data:`TRUTHS` (default all).
+    n_runs : int, default 300
+        Simulated experiments per truth.
+    seed : int, default 2026
+        Seed of the study: the table is deterministic.
+    replicates : int, default 1
+        Runs per size in each simulated experiment.
+
+    Returns
+    -------
+    pandas.DataFrame
     """
     from .curves import ScalingWarning
 

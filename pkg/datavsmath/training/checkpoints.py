@@ -30,14 +30,25 @@ _lock = threading.Lock()
 
 
 def event(text: str) -> None:
-    """Print ``datavsmath-event: <text>`` to stderr when ``DATAVSMATH_EVENTS`` is set."""
+    """Print ``datavsmath-event: <text>`` to stderr when ``DATAVSMATH_EVENTS`` is set.
+
+    Parameters
+    ----------
+    text : str
+        The event, e.g. ``"stored 12"``.
+    """
     if os.environ.get(EVENTS):
         print(f"datavsmath-event: {text}", file=sys.stderr, flush=True)
 
 
 def fit_started(what: str) -> None:
-    """A fit is about to begin; ``what``: its model and cell(s), e.g. "rf s=0.1 d=0"
-    (:meth:`datavsmath.training.units.Unit.describe`)."""
+    """Announce a fit about to begin (an event line, see :func:`event`).
+
+    Parameters
+    ----------
+    what : str
+        Its model and cell(s), e.g. "rf s=0.1 d=0" (:meth:`datavsmath.training.units.Unit.describe`).
+    """
     event(f"fit-start {what}")
 
 
@@ -51,8 +62,14 @@ def _hold_after() -> int | None:
 
 
 def fits_stored(n: int) -> None:
-    """``n`` more fits were stored by this process; holds here once the count reaches
-    ``DATAVSMATH_HOLD_AFTER_STORED`` (see the module docstring)."""
+    """Count fits stored by this process; hold here once the count reaches
+    ``DATAVSMATH_HOLD_AFTER_STORED`` (see the module docstring).
+
+    Parameters
+    ----------
+    n : int
+        Fits stored since the last call.
+    """
     global _stored
     with _lock:
         before, _stored = _stored, _stored + n

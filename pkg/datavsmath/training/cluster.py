@@ -40,7 +40,7 @@ import logging
 import signal
 import threading
 from concurrent.futures import CancelledError
-from typing import Iterator
+from typing import Any, Iterator
 
 __all__ = ["connect", "local_cluster", "cluster_profile", "run_units", "unit_key", "MAX_ATTEMPTS"]
 
@@ -61,7 +61,24 @@ _WORKER_LOCK = threading.Lock()
 
 
 def connect(scheduler: str, timeout: float = 60):
-    """A ``distributed.Client`` of the running scheduler at ``scheduler`` (tcp://host:8786)."""
+    """A ``distributed.Client`` of a running Dask scheduler.
+
+    Parameters
+    ----------
+    scheduler : str
+        Its address, e.g. ``"tcp://host:8786"``.
+    timeout : float, default 60
+        Seconds to wait for it.
+
+    Returns
+    -------
+    distributed.Client
+
+    Raises
+    ------
+    datavsmath.errors.UserError
+        If the scheduler cannot be reached (the message says how to start one).
+    """
     from distributed import Client
 
     from ..errors import UserError
@@ -74,10 +91,7 @@ def connect(scheduler: str, timeout: float = 60):
 
 
 def local_cluster(n_workers: int | None = None, cpu_threads: int | None = None):
-    """Start a cluster of worker processes on this machine; return ``(cluster, client)``.
-
-    n_workers : default one per GPU, else 1 (one TensorFlow process already uses every core)
-    cpu_threads : compute threads per worker (default: the cores split evenly between workers)
+    """Start a cluster of worker processes on this machine.
 
     Each worker runs one task at a time. On a GPU machine worker i sees only GPU i mod the
     GPU count (``CUDA_VISIBLE_DEVICES``): more workers than GPUs share them, which overlaps
@@ -86,6 +100,19 @@ def local_cluster(n_workers: int | None = None, cpu_threads: int | None = None):
 
     Everything listens on 127.0.0.1 only, with no dashboard: a Dask cluster runs whatever
     pickled code a peer sends it, and this one has no authentication.
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Worker processes; default one per GPU, else 1 (one TensorFlow process already uses
+        every core).
+    cpu_threads : int, optional
+        Compute threads per worker; default the cores split evenly between the workers.
+
+    Returns
+    -------
+    tuple of (distributed.SpecCluster, distributed.Client)
+        The cluster and a client of it; close both when done.
     """
     import os
 
@@ -171,8 +198,22 @@ def _probe_workers(client, timeout: float) -> list[dict]:
 
 
 def cluster_profile(client, timeout: float = 300) -> tuple[dict, str]:
-    """The device profile the planner should assume for ``client``'s workers, and a line for
-    the log. GPU only if every worker has one; the smallest free GPU memory of them."""
+    """The device profile the planner should assume for a cluster's workers.
+
+    GPU only if every worker has one; then the smallest free GPU memory of them.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        A client of the cluster.
+    timeout : float, default 300
+        Seconds to wait for the workers to answer.
+
+    Returns
+    -------
+    tuple of (dict, str)
+        The profile (``gpu``, ``gpu_free_bytes``, ``cpu_cores``) and a line for the log.
+    """
     profiles = _probe_workers(client, timeout)
     gpus = [p["gpu"] for p in profiles]
     profile = {"gpu": None, "gpu_free_bytes": None, "cpu_cores": min(p["cpu_cores"] for p in profiles)}
@@ -185,7 +226,20 @@ def cluster_profile(client, timeout: float = 300) -> tuple[dict, str]:
 
 
 def unit_key(exp, unit) -> str:
-    """A task key naming the unit; the same unit gets the same key on every submission."""
+    """A task key naming the unit; the same unit gets the same key on every submission.
+
+    Parameters
+    ----------
+    exp : datavsmath.experiments.Experiment
+        The unit's experiment.
+    unit : datavsmath.training.units.Unit
+        The cells trained together.
+
+    Returns
+    -------
+    str
+        ``datavsmath-<experiment>-<model>-<16 hex digits>``.
+    """
     # the rule and a pruning selection only where present, so that other units keep their keys
     cells = "|".join(f"{c.frac_sample!r},{c.frac_damage!r},{c.replicate}" + (f",{c.rule}" if c.rule else "")
                      + ("" if c.selection == "random" else f",{c.selection}") for c in unit.cells)
@@ -278,16 +332,41 @@ def _lost_error(address, why):
                      "--scheduler to run on this machine) to resume")
 
 
-def run_units(client, exp, units, data, *, log=None, attempts: int | None = None) -> Iterator[tuple[object, list[dict]]]:
+def run_units(client, exp, units, data, *, log=None, attempts: int | None = None) -> Iterator[tuple[Any, list[dict]]]:
     """Submit every unit as a task; yield ``(unit, records)`` as tasks finish.
 
     A unit lost with a worker or cancelled is submitted again (the dataset scattered again if
-    it was lost too), at most ``attempts`` submissions in all (default :data:`MAX_ATTEMPTS`);
-    then a :class:`~datavsmath.errors.UserError` names it. ``log`` gets a line per resubmission.
-    If the client loses the scheduler itself, nothing is resubmitted: a UserError says so.
+    it was lost too), at most ``attempts`` submissions in all. If the client loses the
+    scheduler itself, nothing is resubmitted. On an error (or when the caller stops early,
+    e.g. Ctrl-C) the tasks not yet finished are cancelled; what was yielded before is the
+    caller's to keep.
 
-    On an error (or when the caller stops early, e.g. Ctrl-C) the tasks not yet finished are
-    cancelled; what was yielded before is the caller's to keep.
+    Parameters
+    ----------
+    client : distributed.Client
+        A client of the cluster.
+    exp : datavsmath.experiments.Experiment
+        The experiment the units belong to.
+    units : iterable of datavsmath.training.units.Unit
+        The units to train.
+    data : datavsmath.data.Dataset
+        The dataset, scattered to the workers once.
+    log : callable, optional
+        Gets a line per resubmission.
+    attempts : int, optional
+        Submissions per unit at most (default :data:`MAX_ATTEMPTS`), at least 1.
+
+    Yields
+    ------
+    tuple of (datavsmath.training.units.Unit, list of dict)
+        A finished unit and its records (one per cell).
+
+    Raises
+    ------
+    ValueError
+        If ``attempts`` is below 1.
+    datavsmath.errors.UserError
+        If a unit failed ``attempts`` times, or the scheduler was lost.
     """
     from distributed import as_completed
 
@@ -299,7 +378,7 @@ def run_units(client, exp, units, data, *, log=None, attempts: int | None = None
     log = log or (lambda *a: None)
     address = client.scheduler.address if client.scheduler is not None else "(unknown address)"
     shared = _SharedData(client, data)
-    running: dict[str, tuple[object, object]] = {}  # task key -> (future, unit)
+    running: dict[str, tuple[Any, Any]] = {}  # task key -> (future, unit)
     tries: dict[str, int] = {}  # unit key -> submissions so far
 
     def submit(unit, check: bool = False):
@@ -322,7 +401,7 @@ def run_units(client, exp, units, data, *, log=None, attempts: int | None = None
                     raise _lost_error(address, exc) from exc
                 raise
             fut.release()
-            if why is None:
+            if records is not None:  # finished; else ``why`` says how the cluster lost it
                 yield unit, records
                 continue
             if _connection_lost(client):

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Envelope", "SEED_SD", "MEASURED", "TOLERANCE_K", "NETWORK_VERSIONS", "TREE_VERSIONS",
            "envelope_for"]
@@ -62,7 +63,7 @@ __all__ = ["Envelope", "SEED_SD", "MEASURED", "TOLERANCE_K", "NETWORK_VERSIONS",
 #: shipped folders' replicates (``results/full``: 3 replicates of dnn and rf, 2 of cnn and
 #: xgb, on R's size and damage grids). It is large at the heavy damage levels, where single
 #: runs are chaotic, and small on clean labels (dnn median 0.004).
-SEED_SD = {
+SEED_SD: dict[str, dict[str, Any]] = {
     "dnn": {"acc": 0.0135, "auc": 0.0056, "cells": 84, "source": "results/full, 3 replicates"},
     "cnn": {"acc": 0.0139, "auc": 0.0039, "cells": 52, "source": "results/full, 2 replicates"},
     "rf": {"acc": 0.0029, "auc": 0.0018, "cells": 84, "source": "results/full, 3 replicates"},
@@ -115,7 +116,18 @@ class Envelope:
     reason: str = ""
 
     def holds(self, d_acc: float, d_auc: float) -> bool:
-        """True when the differences (new less stored) are inside the envelope."""
+        """Whether the differences (new less stored) are inside the envelope.
+
+        Parameters
+        ----------
+        d_acc, d_auc : float
+            Accuracy and AUC of the retrained cell less the stored ones.
+
+        Returns
+        -------
+        bool
+            True inside; always False for an "unmeasured" envelope.
+        """
         if self.kind == "exact":
             return d_acc == 0 and d_auc == 0
         if self.kind == "tolerance":
@@ -152,11 +164,25 @@ def _differences(then: dict, now: dict, versions: tuple[str, ...]) -> tuple[list
 
 
 def envelope_for(model: str, network: bool, then: dict, now: dict) -> Envelope:
-    """The envelope of a cell of ``model`` stored under conditions ``then`` and retrained
-    under ``now``: dicts with "cpu" (model name), "device", "backend", "unit" (the cells
-    trained together, :func:`datavsmath.training.units.unit_label`; None when not known),
-    "recipe" and "versions" (library -> version). ``network``: a keras network (its
-    arithmetic order matters), else a tree model (only its device and versions do)."""
+    """The envelope of a cell stored under conditions ``then`` and retrained under ``now``.
+
+    Parameters
+    ----------
+    model : str
+        The cell's model (a key of :data:`SEED_SD` for a network).
+    network : bool
+        A keras network (its arithmetic order matters), else a tree model (only its device
+        and versions do).
+    then, now : dict
+        The conditions: "cpu" (model name), "device", "backend", "unit" (the cells trained
+        together, :func:`datavsmath.training.units.unit_label`; None when not known),
+        "recipe" and "versions" (library -> version).
+
+    Returns
+    -------
+    Envelope
+        "exact", "tolerance" (``TOLERANCE_K`` seed SDs) or "unmeasured", with the reason.
+    """
     if not network:
         measured, unmeasured = _differences(then, {**now, "cpu": then.get("cpu"), "backend": then.get("backend"),
                                                    "unit": then.get("unit")}, TREE_VERSIONS)
@@ -169,5 +195,5 @@ def envelope_for(model: str, network: bool, then: dict, now: dict) -> Envelope:
     if not measured:
         return Envelope("exact", reason="same CPU, unit and versions")
     sd = SEED_SD[model]
-    return Envelope("tolerance", TOLERANCE_K * sd["acc"], TOLERANCE_K * sd["auc"],
+    return Envelope("tolerance", TOLERANCE_K * float(sd["acc"]), TOLERANCE_K * float(sd["auc"]),
                     f"{TOLERANCE_K:g} seed SDs; " + "; ".join(measured))

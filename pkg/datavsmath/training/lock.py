@@ -1,7 +1,7 @@
 """One writer per results folder: ``run`` holds ``<folder>/.run.lock`` while it works.
 
 The lock file holds the writer's pid, host, start time and command, and the writer holds an
-exclusive ``flock`` on it. The kernel drops the ``flock`` when its process dies (a kill -9, a
+exclusive kernel lock on it (``flock``, through ``filelock.lock_descriptor``). The kernel drops the ``flock`` when its process dies (a kill -9, a
 lost session), so a lock left behind is recognised as stale and taken over. Where the kernel
 lock does not reach (a folder shared by several machines), the file's pid and host decide: a
 dead pid on this machine is stale; a lock of another machine is respected unless the user
@@ -23,17 +23,25 @@ from pathlib import Path
 
 from ..errors import UserError
 
-__all__ = ["LOCK_NAME", "RunLock"]
+__all__ = ["LOCK_NAME", "NO_KERNEL_LOCK", "RunLock"]
 
 LOCK_NAME = ".run.lock"
+#: what a file system without kernel locks answers (an NFS mount without lockd, some FUSE ones)
+NO_KERNEL_LOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS})
 
 
 class RunLock:
     """The results folder's writer lock; use as a context manager.
 
-    force : take the lock even if its file names a writer on another machine (never from a
-        process that still holds it on this one)
-    log : where a taken-over stale lock is reported
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The results folder; the lock file is ``root/.run.lock``.
+    force : bool, default False
+        Take the lock even if its file names a writer on another machine (never from a
+        process that still holds it on this one): ``--force-unlock``.
+    log : callable, optional
+        Where a taken-over stale lock is reported (default: stderr).
     """
 
     def __init__(self, root: str | os.PathLike, *, force: bool = False, log=None):
@@ -51,9 +59,9 @@ class RunLock:
 
     def acquire(self) -> None:
         """Take the lock or raise :class:`UserError` saying who holds it and what to do."""
-        from .store import FILE_MODE, pid_alive
+        from .store import file_mode, pid_alive
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, file_mode())
         try:
             kernel = self._flock(fd)
             holder = _read(fd)
@@ -85,19 +93,16 @@ class RunLock:
 
     @staticmethod
     def _flock(fd: int) -> bool | None:
-        """True: we hold the kernel lock; None: the file system has none. Raises UserError
-        (via the caller) when a live process holds it."""
-        import fcntl
+        """True: we hold the kernel lock; False: a live process holds it; None: the file system
+        has none (the holder recorded in the file decides then)."""
+        from filelock import lock_descriptor
 
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
+            return lock_descriptor(fd, blocking=False)
         except OSError as exc:
-            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            if exc.errno in NO_KERNEL_LOCK:
                 return None
             raise
-        return True
 
     def _stale(self, holder: dict, kernel: bool | None, pid_alive) -> bool:
         if kernel is False:  # a live process holds it: never taken, --force-unlock or not

@@ -15,7 +15,6 @@ parse is reported, ignored by readers, and moved to ``quarantine/`` by the next 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import platform
@@ -138,8 +137,20 @@ def _first_report(path: Path) -> bool:
 
 
 def read_provenance(root: str | os.PathLike) -> dict:
-    """The folder's provenance ({} if none), dead "running" sessions shown as "killed"; a
-    file that does not parse is reported on stderr and read as {}, never a traceback."""
+    """The folder's provenance, dead "running" sessions shown as "killed".
+
+    A file that does not parse is reported on stderr and read as {}, never a traceback.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The results folder.
+
+    Returns
+    -------
+    dict
+        The record of ``root/provenance.json``; {} if there is none.
+    """
     path = Path(root) / "provenance.json"
     prov, problem = _parse(path)
     if problem and _first_report(path):
@@ -151,16 +162,17 @@ def read_provenance(root: str | os.PathLike) -> dict:
 @contextlib.contextmanager
 def _locked(root: Path):
     """Exclusive lock on ``root/.provenance.lock`` for one read-modify-write."""
-    import fcntl
+    from filelock import lock_descriptor
 
-    from .store import FILE_MODE
+    from .lock import NO_KERNEL_LOCK
+    from .store import file_mode
 
-    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, file_mode())
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock_descriptor(fd, blocking=True)
         except OSError as exc:  # a file system without locks: the rename still keeps it whole
-            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            if exc.errno not in NO_KERNEL_LOCK:
                 raise
         yield
     finally:
@@ -168,8 +180,21 @@ def _locked(root: Path):
 
 
 def update_provenance(root: str | os.PathLike, change) -> dict:
-    """Apply ``change(prov)`` (which edits the dict in place) to ``root/provenance.json``
-    under the lock and write it atomically; return the new record."""
+    """Change the folder's provenance under its lock and write it atomically.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The results folder (created if missing).
+    change : callable
+        ``change(prov)`` edits the record dict in place. A damaged file is moved to
+        quarantine first, and ``change`` gets {}.
+
+    Returns
+    -------
+    dict
+        The new record.
+    """
     from .store import QUARANTINE, atomic_write
 
     root = Path(root)
@@ -202,9 +227,27 @@ def _total_wall(sessions: list) -> float:
 
 def start_session(root: str | os.PathLike, *, profile: str, experiments: dict,
                   started_at: str | None = None, spec: str | None = None) -> str:
-    """Record a session of this process as "running" (with the folder's profile and plan)
-    before any work; return its id for :func:`finish_session`. ``spec``: the spec file of a
-    ``run --spec`` (absolute), which ``status`` and later runs of the folder then read."""
+    """Record a session of this process as "running" before any work.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The results folder.
+    profile : str
+        The folder's profile ("full", "quick", ...).
+    experiments : dict
+        Experiment name -> its plan (``{"n_fits": ..., ...}``), merged into the record's.
+    started_at : str, optional
+        ISO time of the start; default now.
+    spec : str, optional
+        The spec file of a ``run --spec`` (absolute), which ``status`` and later runs of the
+        folder then read.
+
+    Returns
+    -------
+    str
+        The session's id, for :func:`finish_session`.
+    """
     session_id, hw = uuid.uuid4().hex[:12], hardware()
     session = {
         "id": session_id, "command": " ".join(["datavsmath"] + sys.argv[1:]),
@@ -225,11 +268,32 @@ def start_session(root: str | os.PathLike, *, profile: str, experiments: dict,
 
 def finish_session(root: str | os.PathLike, session_id: str, *, experiments: dict, wall_seconds: float,
                    fits_done: int, status: str, versions: dict, complete: bool) -> dict:
-    """Close the session ``session_id``: its end, wall time, fits done and status, and the
-    folder's plan, versions and completeness; return the whole record.
+    """Close a session: its end, wall time, fits done and status, and the
+    folder's plan, versions and completeness.
 
-    experiments : name -> {"n_fits": planned fits, "stored": fits now stored, ...}
-    complete : every planned fit of every experiment is stored
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The results folder.
+    session_id : str
+        What :func:`start_session` returned.
+    experiments : dict
+        Experiment name -> {"n_fits": planned fits, "stored": fits now stored, ...}.
+    wall_seconds : float
+        Wall time of the session, in seconds.
+    fits_done : int
+        Fits this session stored.
+    status : str
+        "finished" or "interrupted".
+    versions : dict
+        Library name -> version.
+    complete : bool
+        Every planned fit of every experiment is stored.
+
+    Returns
+    -------
+    dict
+        The folder's whole record.
     """
     def change(prov):
         sessions = prov.setdefault("sessions", [])
@@ -249,8 +313,22 @@ def finish_session(root: str | os.PathLike, session_id: str, *, experiments: dic
 
 def record_session(root: str | os.PathLike, *, profile: str, experiments: dict, started_at: str,
                    wall_seconds: float, fits_done: int, status: str, versions: dict, complete: bool) -> dict:
-    """Record a whole session at once (:func:`start_session` then :func:`finish_session`)
-    and return the folder's record."""
+    """Record a whole session at once (:func:`start_session` then :func:`finish_session`).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The results folder.
+    profile, experiments, started_at
+        As :func:`start_session`.
+    wall_seconds, fits_done, status, versions, complete
+        As :func:`finish_session`.
+
+    Returns
+    -------
+    dict
+        The folder's whole record.
+    """
     session_id = start_session(root, profile=profile, experiments=experiments, started_at=started_at)
     return finish_session(root, session_id, experiments=experiments, wall_seconds=wall_seconds,
                           fits_done=fits_done, status=status, versions=versions, complete=complete)

@@ -43,6 +43,7 @@ next run retrains it (``put`` replaces it), and :func:`outdated` marks its rows 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -58,7 +59,7 @@ import pandas as pd
 __all__ = ["COLUMNS", "R_FILES", "REQUIRED", "CHECKSUM", "RECIPE", "ResultStore", "cell_id", "read_results",
            "record_recipe", "record_backend", "effective_recipe", "outdated",
            "read_r_csv", "to_r_shape", "atomic_write", "check_cell", "clean_stale_temps", "pid_alive",
-           "estimate_bytes", "temp_prefix", "check_values"]
+           "estimate_bytes", "temp_prefix", "check_values", "file_mode"]
 
 COLUMNS = [
     "experiment", "dataset", "model", "frac_sample", "frac_damage", "damage", "replicate",
@@ -93,27 +94,66 @@ _DAMAGE_OF = {"size": "none", "random_damage": "random", "constant_damage": "con
 
 def cell_id(model: str, frac_sample: float, frac_damage: float, replicate: int, dataset: str,
             rule: str | None = None, selection: str = "random") -> str:
-    """File-name-safe key of one fit; fractions printed exactly so keys never collide. ``rule``:
-    the damage rule of an experiment with several (its cells would collide without it);
-    ``selection``: a pruning rule other than random."""
+    """File-name-safe key of one fit; fractions printed exactly so keys never collide.
+
+    Parameters
+    ----------
+    model : str
+        The model's registered name.
+    frac_sample, frac_damage : float
+        The cell's sample and damage fractions, in [0, 1].
+    replicate : int
+        The replicate, from 0.
+    dataset : str
+        The dataset's name.
+    rule : str, optional
+        The damage rule of an experiment with several (its cells would collide without it).
+    selection : str, default "random"
+        A pruning rule other than random is added to the key.
+
+    Returns
+    -------
+    str
+        E.g. ``"fashion_rf_s0.1_d0.0_r0"``.
+    """
     tail = (f"_{rule}" if rule else "") + ("" if selection == "random" else f"_{selection}")
     return f"{dataset}_{model}_s{frac_sample!r}_d{frac_damage!r}_r{int(replicate)}{tail}"
 
 
-def _file_mode() -> int:
-    """0644 under the usual umask: what ``open()`` would give a new file (``mkstemp`` gives
-    0600, which hides results from the group and other users for no reason)."""
-    mask = os.umask(0o022)  # read by setting; restored at once (import time, one thread)
-    os.umask(mask)
+@functools.cache
+def file_mode() -> int:
+    """The permission bits ``open()`` gives a new file under this process's umask: 0o644 under
+    the usual 0o022 (``mkstemp`` gives 0o600, which hides results from the group and other users
+    for no reason). Read when the first file is written, not at import.
+
+    Returns
+    -------
+    int
+        ``0o666`` less the umask's bits.
+    """
+    try:  # Linux states the umask; reading it there changes nothing
+        status = Path("/proc/self/status").read_text()
+        mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("Umask:")), 8)
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)  # elsewhere it is read by setting it, and restored at once
+        os.umask(mask)
     return 0o666 & ~mask
 
 
-FILE_MODE = _file_mode()
-
-
 def estimate_bytes(n_fits: int) -> int:
-    """Rough disk space a folder of ``n_fits`` fits needs: a file-system block per cell, about
-    2 KiB a fit for the tables (twice, while they are replaced), 1 MiB for the rest."""
+    """Rough disk space a folder of fits needs: a file-system block per cell, about
+    2 KiB a fit for the tables (twice, while they are replaced), 1 MiB for the rest.
+
+    Parameters
+    ----------
+    n_fits : int
+        Fits the folder will hold.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
     return n_fits * (4096 + 2 * 2048) + 2**20
 
 
@@ -124,16 +164,25 @@ def temp_prefix() -> str:
 
 
 def atomic_write(path: str | os.PathLike, write, *, binary: bool = False) -> None:
-    """Write ``path`` through ``write(fh)`` on a unique temporary file in the same folder, then
-    rename it into place: readers see the old file or the new one, never a part of one.
+    """Write a file through a temporary file in the same folder, then rename it into place:
+    readers see the old file or the new one, never a part of one.
 
     On any error (a full disk, an interrupt) the temporary file is removed and the error
     raised; ``path`` is untouched.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its folder must exist.
+    write : callable
+        ``write(fh)`` writes the content to the open file ``fh``.
+    binary : bool, default False
+        Open the temporary file in binary mode (else text).
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(), suffix=".part")
     try:
-        os.fchmod(fd, FILE_MODE)
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb" if binary else "w") as fh:
             write(fh)
             fh.flush()
@@ -146,7 +195,17 @@ def atomic_write(path: str | os.PathLike, write, *, binary: bool = False) -> Non
 
 
 def pid_alive(pid: int) -> bool:
-    """True if a process ``pid`` exists on this machine (one we may not signal counts too)."""
+    """Whether a process exists on this machine (one we may not signal counts too).
+
+    Parameters
+    ----------
+    pid : int
+        The process id; 0 and negative ids (process groups) are never alive.
+
+    Returns
+    -------
+    bool
+    """
     if pid <= 0:  # kill(0 or -n, 0) asks about process groups, not a process
         return False
     try:
@@ -169,10 +228,20 @@ def _temp_owner(name: str) -> tuple[str, int] | None:
 
 
 def clean_stale_temps(root: str | os.PathLike) -> list[Path]:
-    """Remove the temporary files of writers that died on this machine; return them.
+    """Remove the temporary files of writers that died on this machine.
 
     Only files whose name carries this host and a pid that no longer runs: a file of another
     host, or of the older nameless form, may belong to a live writer and is left alone.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The results folder: its top, ``r-shaped/`` and each ``cells/<experiment>/`` are searched.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
     """
     root, host = Path(root), socket.gethostname()
     removed = []
@@ -188,22 +257,53 @@ def clean_stale_temps(root: str | os.PathLike) -> list[Path]:
 
 
 def checksum(record: dict) -> str:
-    """SHA-256 of a record (without its checksum field) in the canonical JSON the store writes."""
+    """SHA-256 of a record (without its checksum field) in the canonical JSON the store writes.
+
+    Parameters
+    ----------
+    record : dict
+        A result record (one fit), as stored in a cell file or built in memory.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     body = {k: v for k, v in record.items() if k != CHECKSUM}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def record_recipe(record: dict) -> int:
-    """The model recipe a stored record was trained under; 1 for records written before
-    recipes were recorded."""
+    """The model recipe a stored record was trained under.
+
+    Parameters
+    ----------
+    record : dict
+        A result record (one fit), as stored in a cell file or built in memory.
+
+    Returns
+    -------
+    int
+        Its ``recipe``; 1 for records written before recipes were recorded.
+    """
     value = record.get(RECIPE)
     return 1 if value is None else int(value)
 
 
 def record_backend(record: dict) -> str | None:
-    """The keras backend a stored record was trained under (``versions["keras_backend"]``),
-    or None when the record does not say. ``versions`` is a JSON string in cell files and
-    results.csv, a dict in records built in memory."""
+    """The keras backend a stored record was trained under (``versions["keras_backend"]``).
+
+    Parameters
+    ----------
+    record : dict
+        A result record (one fit). Its ``versions`` is a JSON string in cell files and
+        results.csv, a dict in records built in memory.
+
+    Returns
+    -------
+    str or None
+        "tensorflow", "jax", or None when the record does not say.
+    """
     versions = record.get("versions")
     if isinstance(versions, str):
         try:
@@ -214,24 +314,47 @@ def record_backend(record: dict) -> str | None:
 
 
 def effective_recipe(record: dict) -> int:
-    """The recipe whose computation a stored record holds: its model's current recipe when
-    the stored one is declared the same computation on the record's keras backend
-    (:meth:`datavsmath.models.ModelSpec.counts_as_current`), else the stored recipe."""
+    """The recipe whose computation a stored record holds.
+
+    Parameters
+    ----------
+    record : dict
+        A result record (one fit), as stored in a cell file or built in memory.
+
+    Returns
+    -------
+    int
+        Its model's current recipe when the stored one is declared the same computation on the
+        record's keras backend (:meth:`datavsmath.models.ModelSpec.counts_as_current`), else the
+        stored recipe.
+    """
     from ..models import MODELS
 
     stored = record_recipe(record)
-    spec = MODELS.get(record.get("model"))
+    spec = MODELS.get(str(record.get("model")))
     if spec is not None and spec.counts_as_current(stored, record_backend(record)):
         return max(stored, spec.recipe)
     return stored
 
 
 def outdated(df: pd.DataFrame) -> pd.Series:
-    """For each row of a tidy table, whether it is one of our fits trained under an older
-    recipe than its model's current one (:func:`effective_recipe`: an older recipe declared
-    the same computation on the fit's backend is current). Boolean Series aligned with
-    ``df``; a row without a recipe counts as recipe 1. Never outdated: models not registered
-    here, and rows without ``finished_at`` (R's published results, read from its CSVs)."""
+    """Which rows of a tidy table are our fits trained under an older recipe than their
+    model's current one (:func:`effective_recipe`: an older recipe declared the same
+    computation on the fit's backend is current).
+
+    Never outdated: models not registered here, and rows without ``finished_at`` (R's published
+    results, read from its CSVs). A row without a recipe counts as recipe 1.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Tidy results (:func:`read_results`).
+
+    Returns
+    -------
+    pandas.Series of bool
+        Aligned with ``df``.
+    """
     from ..models import MODELS
 
     if df.empty:
@@ -247,9 +370,21 @@ def outdated(df: pd.DataFrame) -> pd.Series:
 
 
 def replicates_per_model(df: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    """Fewest and most replicates per cell of each model in a tidy table, ``{model: (lo, hi)}``,
-    in the order the models first appear. A cell is an experiment, dataset, sample and damage
-    fraction (and selection, noise rule where present)."""
+    """Fewest and most replicates per cell of each model in a tidy table.
+
+    A cell is an experiment, dataset, sample and damage fraction (and selection, noise rule
+    where present).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Tidy results (:func:`read_results`).
+
+    Returns
+    -------
+    dict of str to tuple of (int, int)
+        ``{model: (fewest, most)}``, in the order the models first appear.
+    """
     if df.empty:
         return {}
     keys = [c for c in ("experiment", "dataset", "model", "frac_sample", "frac_damage", "selection", "noise_rule")
@@ -259,7 +394,17 @@ def replicates_per_model(df: pd.DataFrame) -> dict[str, tuple[int, int]]:
 
 
 def describe_replicates(counts: dict[str, tuple[int, int]]) -> str:
-    """"replicates per cell: rf 3, xgb 1, dnn 3, cnn 1-2"."""
+    """The replicates per cell in words, e.g. "replicates per cell: rf 3, xgb 1, cnn 1-2".
+
+    Parameters
+    ----------
+    counts : dict of str to tuple of (int, int)
+        What :func:`replicates_per_model` returns.
+
+    Returns
+    -------
+    str
+    """
     if not counts:
         return "replicates per cell: none stored"
     return "replicates per cell: " + ", ".join(f"{m} {lo}" + (f"-{hi}" if hi != lo else "")
@@ -296,12 +441,24 @@ _INTEGERS = {"replicate": 0, "seed": 0, "n_train": 1, RECIPE: 1, "copies": 1, "p
 
 
 def check_values(record: dict) -> str | None:
-    """What is wrong with the fields of one result record, or None when every one holds a
-    value a fit can produce: the required fields present with their types; acc, auc and the
-    fractions finite and in range; replicate, seed, n_train, recipe and copies integers at
-    least their least value; n_train the rows its sample fraction gives. Checked on every
-    read whether the record carries a checksum or not: a checksum proves a record unchanged,
-    not that what was written was sound."""
+    """What is wrong with the fields of one result record, if anything.
+
+    Sound: the required fields present with their types; acc, auc and the fractions finite and
+    in range; replicate, seed, n_train, recipe and copies integers at least their least value;
+    n_train the rows its sample fraction gives. Checked on every read whether the record
+    carries a checksum or not: a checksum proves a record unchanged, not that what was
+    written was sound.
+
+    Parameters
+    ----------
+    record : dict
+        A result record (one fit), as stored in a cell file or built in memory.
+
+    Returns
+    -------
+    str or None
+        The first problem found, or None when every field holds a value a fit can produce.
+    """
     bad = [k for k, t in REQUIRED.items() if not _is_type(record.get(k), t)]
     if bad:
         return f"missing or mistyped fields {bad}"
@@ -327,7 +484,20 @@ def check_values(record: dict) -> str | None:
 
 
 def check_cell(path: Path, text: str) -> tuple[dict | None, str | None]:
-    """(record, None) for a sound cell file, else (None, what is wrong with it)."""
+    """Read and check the text of one cell file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file (named in messages).
+    text : str
+        Its content.
+
+    Returns
+    -------
+    tuple of (dict or None, str or None)
+        (record, None) for a sound cell file, else (None, what is wrong with it).
+    """
     try:
         record = json.loads(text)
     except ValueError as exc:
@@ -358,7 +528,12 @@ def _report_damage(message: str) -> None:
 class ResultStore:
     """Folder of finished fits; see the module docstring for the layout and guarantees.
 
-    on_damaged : called with one message per damaged cell found (default: print it to stderr)
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The results folder (created when the first fit is stored).
+    on_damaged : callable, optional
+        Called with one message per damaged cell found (default: print it to stderr).
     """
 
     def __init__(self, root: str | os.PathLike, on_damaged=_report_damage):
@@ -380,7 +555,8 @@ class ResultStore:
         except FileNotFoundError:
             return None
         except UnicodeDecodeError as exc:
-            record, problem = None, f"not text ({exc.reason})"
+            record: dict | None = None
+            problem: str | None = f"not text ({exc.reason})"
         else:
             record, problem = check_cell(path, text)
         if problem is not None:
@@ -406,19 +582,56 @@ class ResultStore:
             self._on_damaged(f"damaged cell {path}: {problem}; {where}")
 
     def has(self, record: dict) -> bool:
-        """True if the fit identified by ``record``'s key fields is stored and sound."""
+        """Whether a fit is stored and sound.
+
+        Parameters
+        ----------
+        record : dict
+            A result record (one fit); only its key fields are read (:func:`cell_id`).
+
+        Returns
+        -------
+        bool
+        """
         return self.get(record) is not None
 
     def get(self, record: dict) -> dict | None:
-        """The stored, verified record of the fit identified by ``record``'s key fields, or
-        None when it is absent (or damaged, which quarantines it)."""
+        """The stored, verified record of a fit.
+
+        Parameters
+        ----------
+        record : dict
+            A result record (one fit); only its key fields are read (:func:`cell_id`).
+
+        Returns
+        -------
+        dict or None
+            The stored record, or None when it is absent (or damaged, which quarantines it).
+        """
         path = self._path(record)
         return self._load(path) if path.is_file() else None
 
     def put(self, record: dict) -> bool:
-        """Store one finished fit atomically, with its checksum. Returns False (and writes
-        nothing) if a sound copy of the same or a newer recipe (``effective_recipe``) is present;
-        a damaged copy, or one of an older recipe, is replaced."""
+        """Store one finished fit atomically, with its checksum.
+
+        A damaged copy, or one of an older recipe, is replaced.
+
+        Parameters
+        ----------
+        record : dict
+            A result record (one fit), as stored in a cell file or built in memory.
+
+        Returns
+        -------
+        bool
+            False (nothing written) if a sound copy of the same or a newer recipe
+            (:func:`effective_recipe`) is present, else True.
+
+        Raises
+        ------
+        ValueError
+            If the record is not sound (:func:`check_values`).
+        """
         problem = check_values(record)
         if problem is not None:  # stored, it would be quarantined and retrained on every read
             raise ValueError(f"result record not stored: {problem}")
@@ -434,7 +647,18 @@ class ResultStore:
         return True
 
     def records(self, experiment: str | None = None) -> list[dict]:
-        """All stored records (of one experiment if given)."""
+        """All stored records.
+
+        Parameters
+        ----------
+        experiment : str, optional
+            Only this experiment's (default: all).
+
+        Returns
+        -------
+        list of dict
+            Sorted by experiment and cell file.
+        """
         base = self.root / "cells"
         dirs = [base / experiment] if experiment else sorted(p for p in base.glob("*") if p.is_dir())
         out = []
@@ -448,8 +672,19 @@ class ResultStore:
         return out
 
     def to_frame(self, experiment: str | None = None) -> pd.DataFrame:
-        """Tidy DataFrame of the stored fits, columns ``COLUMNS`` first, sorted by cell; the
-        ``recipe`` column is always there (1 for cells written before recipes were recorded)."""
+        """Tidy DataFrame of the stored fits.
+
+        Parameters
+        ----------
+        experiment : str, optional
+            Only this experiment's (default: all).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per fit, columns ``COLUMNS`` first, sorted by cell; the ``recipe`` column is
+            always there (1 for cells written before recipes were recorded).
+        """
         df = pd.DataFrame(self.records(experiment))
         if df.empty:
             return pd.DataFrame(columns=COLUMNS)
@@ -464,7 +699,18 @@ class ResultStore:
         return df.sort_values(keys, kind="stable").reset_index(drop=True)
 
     def export(self, out_dir: str | os.PathLike | None = None) -> list[Path]:
-        """Write ``results.csv`` (tidy) and one R-shaped CSV per (dataset, experiment)."""
+        """Write ``results.csv`` (tidy) and one R-shaped CSV per (dataset, experiment).
+
+        Parameters
+        ----------
+        out_dir : str or os.PathLike, optional
+            Where to write them (default: the store's folder).
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files written.
+        """
         out_dir = Path(out_dir) if out_dir is not None else self.root
         out_dir.mkdir(parents=True, exist_ok=True)
         df = self.to_frame()
@@ -485,10 +731,22 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def to_r_shape(df: pd.DataFrame) -> pd.DataFrame:
-    """R's columns for one experiment: ``frac,exp_name,acc,auc`` or, for the cross product,
-    ``frac_damage,frac_sample,exp_name,acc,auc``; a ``replicate`` column only if there are several,
-    and a trailing ``preview`` column ("QUICK PREVIEW ...") for any profile but ``full``.
-    Rows follow R's order: by fraction, then the models in the order rf, xgb, dnn, cnn."""
+    """R's columns for one experiment's tidy rows.
+
+    ``frac,exp_name,acc,auc`` or, for the cross product, ``frac_damage,frac_sample,exp_name,acc,auc``;
+    a ``replicate`` column only if there are several, and a trailing ``preview`` column ("QUICK
+    PREVIEW ...") for any profile but ``full``. Rows follow R's order: by fraction, then the
+    models in the order rf, xgb, dnn, cnn.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Tidy rows of one experiment.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     experiment = df["experiment"].iloc[0]
     order = {m: i for i, m in enumerate(["rf", "xgb", "dnn", "cnn"])}
     df = df.assign(_m=df["model"].map(lambda m: order.get(m, len(order))))
@@ -517,7 +775,22 @@ def to_r_shape(df: pd.DataFrame) -> pd.DataFrame:
 def read_r_csv(path: str | os.PathLike, experiment: str | None = None, dataset: str | None = None) -> pd.DataFrame:
     """Read an R-shaped result CSV into the tidy schema (missing fields are NaN).
 
-    ``experiment``/``dataset`` default to what the file name says (see ``R_FILES``).
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV.
+    experiment, dataset : str, optional
+        Default to what the file name says (see ``R_FILES``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``COLUMNS``.
+
+    Raises
+    ------
+    ValueError
+        If the file name says neither and they are not given.
     """
     path = Path(path)
     if experiment is None or dataset is None:
@@ -540,7 +813,23 @@ def read_r_csv(path: str | os.PathLike, experiment: str | None = None, dataset: 
 
 
 def read_results(source: str | os.PathLike) -> pd.DataFrame:
-    """Tidy results from a store folder, a tidy ``results.csv``, or an R-shaped CSV."""
+    """Tidy results from a store folder, a tidy ``results.csv``, or an R-shaped CSV.
+
+    Parameters
+    ----------
+    source : str or os.PathLike
+        A results folder (its ``cells/``, else its ``results.csv``) or a CSV file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fit.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a folder holds neither ``cells/`` nor ``results.csv``.
+    """
     source = Path(source)
     if source.is_dir():
         if (source / "cells").is_dir():

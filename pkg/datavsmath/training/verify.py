@@ -49,17 +49,31 @@ class CellCheck:
 
     @property
     def d_acc(self) -> float | None:
-        return None if self.new_acc is None else self.new_acc - self.stored_acc
+        if self.new_acc is None or self.stored_acc is None:
+            return None
+        return self.new_acc - self.stored_acc
 
     @property
     def d_auc(self) -> float | None:
-        return None if self.new_auc is None else self.new_auc - self.stored_auc
+        if self.new_auc is None or self.stored_auc is None:
+            return None
+        return self.new_auc - self.stored_auc
 
     @property
     def ok(self) -> bool:
-        return not self.problem and self.d_acc is not None and self.envelope.holds(self.d_acc, self.d_auc)
+        d_acc, d_auc = self.d_acc, self.d_auc
+        return (not self.problem and d_acc is not None and d_auc is not None
+                and self.envelope.holds(d_acc, d_auc))
 
     def to_json(self) -> dict:
+        """The check as JSON-ready values (NaN as None), for ``datavsmath verify --json``.
+
+        Returns
+        -------
+        dict
+            cell, model, ok, stored/new/diff (acc and auc), envelope, unit, unit_source,
+            stored_cpu and problem.
+        """
         env = asdict(self.envelope)
         env = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in env.items()}
         return {"cell": self.cell, "model": self.model, "ok": self.ok,
@@ -71,8 +85,18 @@ class CellCheck:
 
 
 def stored_cells(root: Path) -> dict[str, tuple[dict | None, str | None]]:
-    """Every cell file under ``root``/cells: name ("experiment/stem") -> (record, None) or
-    (None, what is wrong with it). Read only: a damaged file stays where it is."""
+    """Every cell file of a results folder, checked but never moved.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The results folder (its ``cells/<experiment>/*.json``).
+
+    Returns
+    -------
+    dict of str to tuple of (dict or None, str or None)
+        Name ("experiment/stem") -> (record, None), or (None, what is wrong with the file).
+    """
     out = {}
     for path in sorted((root / "cells").glob("*/*.json")):
         if path.name.startswith(".tmp-"):
@@ -86,9 +110,31 @@ def stored_cells(root: Path) -> dict[str, tuple[dict | None, str | None]]:
 
 def choose_cells(names: list[str], *, sample: int | None = None, seed: int = 0,
                  cells: list[str] | None = None, models: list[str] | None = None) -> list[str]:
-    """The cells to verify: ``cells`` as named (each must be in ``names``; a name may leave
-    out ".json"), else ``sample`` of ``names`` drawn with ``seed`` (the same seed, the same
-    choice), in the folder's order; ``models``: draw only among those models' cells."""
+    """The cells to verify: those named, else a seeded sample.
+
+    Parameters
+    ----------
+    names : list of str
+        The folder's cells ("experiment/stem"), in its order.
+    sample : int, optional
+        Cells to draw (default all of them).
+    seed : int, default 0
+        The draw's seed: the same seed, the same choice.
+    cells : list of str, optional
+        Cells named by the user (each must be in ``names``; ".json" may be left out).
+    models : list of str, optional
+        Draw only among these models' cells.
+
+    Returns
+    -------
+    list of str
+        The chosen names, without repeats; a sample in the folder's order.
+
+    Raises
+    ------
+    datavsmath.errors.UserError
+        If a named cell is not in the folder, or no cell is of ``models``.
+    """
     if cells:
         wanted = [c.removesuffix(".json") for c in cells]
         unknown = [c for c in wanted if c not in names]
@@ -105,9 +151,21 @@ def choose_cells(names: list[str], *, sample: int | None = None, seed: int = 0,
 
 
 def recorded_cpu(record: dict, provenance: dict) -> str | None:
-    """The CPU a cell was trained on: its record's, else that of the session of the folder's
-    provenance that was running when the cell finished (cells stored before records named
-    their CPU), else None."""
+    """The CPU a cell was trained on.
+
+    Parameters
+    ----------
+    record : dict
+        The cell's record.
+    provenance : dict
+        The folder's provenance (:func:`datavsmath.training.provenance.read_provenance`).
+
+    Returns
+    -------
+    str or None
+        The record's CPU, else that of the session running when the cell finished (cells
+        stored before records named their CPU), else None.
+    """
     if record.get("cpu"):
         return record["cpu"]
     done = record.get("finished_at") or ""
@@ -179,9 +237,28 @@ def _conditions(record: dict, cpu: str | None, unit_label: str | None) -> dict:
 
 
 def verify_cells(root: Path, chosen: list[str], stored: dict, datasets, *, log=print) -> list[CellCheck]:
-    """Retrain the cells ``chosen`` of the folder ``root`` (``stored``: :func:`stored_cells`)
-    and compare each with its record. ``datasets(name)`` returns the loaded dataset. Cells
-    that share a unit train once. ``log`` gets one line per unit as it starts."""
+    """Retrain chosen cells of a folder and compare each with its record.
+
+    Cells that share a unit (trained together) train once.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The results folder.
+    chosen : list of str
+        Cells to retrain ("experiment/stem"; :func:`choose_cells`).
+    stored : dict
+        What :func:`stored_cells` returned for ``root``.
+    datasets : callable
+        ``datasets(name)`` returns the loaded :class:`datavsmath.data.Dataset`.
+    log : callable, default print
+        Gets one line per unit as it starts.
+
+    Returns
+    -------
+    list of CellCheck
+        One per chosen cell, in the order of ``chosen``.
+    """
     from ..models import MODELS, device_label
     from .fused import device_profile, fusable, plan_for
     from .provenance import cpu_model, read_provenance
@@ -189,13 +266,13 @@ def verify_cells(root: Path, chosen: list[str], stored: dict, datasets, *, log=p
 
     provenance = read_provenance(root)
     here_cpu, profile = cpu_model(), device_profile()
-    replicates = {}
+    replicates: dict[str, int] = {}
     for name, (record, _) in stored.items():
         if record is not None:
             exp = name.split("/")[0]
             replicates[exp] = max(replicates.get(exp, 0), int(record["replicate"]) + 1)
     checks: dict[str, CellCheck] = {}
-    jobs = {}  # unit -> [(name, record, check)]
+    jobs: dict[tuple, list] = {}  # (experiment, unit) -> [(name, record, check)]
     for name in chosen:
         record, problem = stored[name]
         model = record["model"] if record else name.split("/", 1)[1].split("_")[1]
