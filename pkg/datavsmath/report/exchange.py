@@ -149,7 +149,17 @@ def exchange_view(table: pd.DataFrame, n: float | None = None, dataset: str = "f
 
 def headline_rows(table: pd.DataFrame, dataset: str = "fashion") -> pd.DataFrame:
     """One row per lever family for the home page: the preferred pair (see ``_PREFERRED``),
-    else the family's first, at the smallest n priced."""
+    else the family's first, at the smallest n priced.
+
+    Parameters
+    ----------
+    table : :func:`combine`'s rows (or ``exchange_rates.csv``)
+    dataset : dataset to show
+
+    Returns
+    -------
+    DataFrame: :func:`exchange_view`'s columns, one row per family measured.
+    """
     view = exchange_view(table, dataset=dataset)
     if view.empty:
         return view
@@ -169,7 +179,17 @@ def headline_rows(table: pd.DataFrame, dataset: str = "fashion") -> pd.DataFrame
 
 
 def exchange_verdict(table: pd.DataFrame, dataset: str = "fashion") -> str:
-    """The answer in a few sentences: each family's headline rate at the smallest n."""
+    """The answer in a few sentences: each family's headline rate at the smallest n.
+
+    Parameters
+    ----------
+    table : :func:`combine`'s rows (or ``exchange_rates.csv``)
+    dataset : dataset to state it for
+
+    Returns
+    -------
+    str (Markdown)
+    """
     head = headline_rows(table, dataset)
     if head.empty:
         return "Undetermined: no lever is priced yet (`datavsmath exchange RESULTS --to RESULTS`)."

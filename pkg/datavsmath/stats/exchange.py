@@ -159,8 +159,8 @@ def effective_rows(lever: CurveSet, baseline: CurveSet, n: float, n_draws: int =
     out["note"] = status_note(sol, y, v)
     n_max = float(lever.cells["n"].max())
     if n > n_max:  # the lever's error there is its curve's extrapolation, not a measurement
-        out["note"] = "; ".join(filter(None, [out["note"], f"the lever's curve is extrapolated "
-                                                            f"beyond its largest size {n_max:,.0f}"]))
+        extra = f"the lever's curve is extrapolated beyond its largest size {n_max:,.0f}"
+        out["note"] = f"{out['note']}; {extra}" if out["note"] else extra
     return _ratios(out, n)
 
 
@@ -235,7 +235,9 @@ def lever_of(model: str) -> tuple[str, str] | None:
     from ..models import MODELS
 
     spec = MODELS.get(model)
-    return (spec.lever, spec.base) if spec is not None and spec.base is not None else None
+    if spec is None or spec.base is None or spec.lever is None:
+        return None
+    return spec.lever, spec.base
 
 
 def applied_rates(df: pd.DataFrame, size_fits, metric: str, at: Sequence[float],

@@ -54,7 +54,7 @@ def fit_hours(df: pd.DataFrame) -> dict[str, float]:
     -------
     {model: hours per training row}; models without timings are left out.
     """
-    out = {}
+    out: dict[str, float] = {}
     if not {"fit_seconds", "n_train"} <= set(df.columns):
         return out
     for model, rows in df.dropna(subset=["fit_seconds", "n_train"]).groupby("model"):
@@ -180,6 +180,7 @@ def advise_levers(df: pd.DataFrame, *, threshold: float, rows: float, price_labe
     baseline : the model whose "collect" path the break-even prices compare with
     pretrain_rows : rows of the pretraining fit, for its compute
     pool_rows : the pool a pruning rule keeps its rows from (the training set)
+    horizon : an n* beyond ``horizon`` times a curve's largest size is undetermined
 
     Returns
     -------
