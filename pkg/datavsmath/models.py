@@ -31,6 +31,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from .augmentation import augmented
+
 #: whether the user chose TensorFlow's log level; if so, what it prints is left to them
 _USER_SET_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
 # keep TensorFlow's C++ start-up chatter out of logs and progress bars
@@ -453,6 +455,8 @@ class ModelSpec:
         on each declared backend and requires identical weights. History: cnn 1 on JAX, where
         keras 3's categorical cross-entropy already is keras 2.2's (renormalise, clip, log) and
         Adadelta is keras 2.2's line for line; dnn 1 is not (keras 3's RMSprop).
+    needs_images : True for a model that trains on images (h, w) only, not feature rows (the
+        CNN, the augmented networks); a run checks it before loading anything else.
     """
 
     name: str
@@ -461,6 +465,7 @@ class ModelSpec:
     description: str
     recipe: int = 1
     same_as: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    needs_images: bool = False
 
     def __post_init__(self):
         if not isinstance(self.recipe, int) or isinstance(self.recipe, bool) or self.recipe < 1:
@@ -492,18 +497,25 @@ def recipe(name: str) -> int:
     return MODELS[name].recipe
 
 
-def make_model(name: str, seed: int, n_classes: int = 10, input_shape: tuple[int, ...] = (28, 28)):
-    """An unfitted estimator of the registered model ``name`` for examples of ``input_shape``."""
+def make_model(name: str, seed: int, n_classes: int = 10, input_shape: tuple[int, ...] = (28, 28),
+               dataset: str | None = None):
+    """An unfitted estimator of the registered model ``name`` for examples of ``input_shape``.
+
+    dataset : the dataset's short name, for a model whose ``make`` takes a ``dataset`` argument
+        (the augmented networks flip only where flips keep labels); others ignore it
+    """
     import inspect
 
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
     make = MODELS[name].make
     try:
-        takes_shape = len(inspect.signature(make).parameters) >= 3
+        params = inspect.signature(make).parameters
     except (TypeError, ValueError):  # a builtin or C callable: no signature to read
-        takes_shape = False
-    return make(seed, n_classes, tuple(input_shape)) if takes_shape else make(seed, n_classes)
+        params = {}
+    if "dataset" in params:
+        return make(seed, n_classes, tuple(input_shape), dataset=dataset)
+    return make(seed, n_classes, tuple(input_shape)) if len(params) >= 3 else make(seed, n_classes)
 
 
 def _cnn(seed: int, k: int, shape=(28, 28)) -> KerasNet:
@@ -522,7 +534,14 @@ register(ModelSpec("dnn", lambda seed, k, shape=(28, 28): KerasNet(_net_build(bu
                                                                    n_classes=k, seed=seed), 57,
                    "dense 256-128 with dropout, RMSprop (keras 2.2's update), 30 epochs", recipe=2))
 register(ModelSpec("cnn", _cnn, 1000, "conv 32-64, max-pool, dense 128, Adadelta lr 1.0, 12 epochs", recipe=2,
-                   same_as={1: ("jax",)}))
+                   same_as={1: ("jax",)}, needs_images=True))
+
+
+# the augmentation lever (datavsmath.augmentation): the DNN and CNN on shifted (and flipped) images
+_AUG_TEXT = ("random shifts up to 10% (2.8 px at 28x28, black fill) and horizontal flips where they keep "
+             "labels (Fashion-MNIST, not digits), in training only")
+register(ModelSpec("dnn_aug", augmented("dnn"), 70, f"dnn on augmented images: {_AUG_TEXT}", needs_images=True))
+register(ModelSpec("cnn_aug", augmented("cnn"), 1100, f"cnn on augmented images: {_AUG_TEXT}", needs_images=True))
 
 
 #: how the shipped confusion matrix was made: a forest with R's rf settings on a draw of rows

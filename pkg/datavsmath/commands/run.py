@@ -410,13 +410,17 @@ def check_fits_dataset(exps, data) -> None:
     """Experiments that cannot run on ``data``: the CNN on feature rows, a constant damage
     shift that maps every one of its classes to itself."""
     from ..errors import UserError
+    from ..models import MODELS
 
     for e in exps:
-        if "cnn" in e.models and len(data.input_shape) != 2:
+        imaging = [m for m in e.models if MODELS[m].needs_images]
+        if imaging and len(data.input_shape) != 2:
+            rest = [m for m in e.models if m not in imaging]
+            hint = f"leave them out with --models {','.join(rest)}" if rest else f"skip experiment {e.name}"
+            what = "the CNN needs" if imaging == ["cnn"] else f"{', '.join(imaging)} need"
             raise UserError(f"dataset {data.name} has feature rows of shape {data.input_shape}, not "
-                            f"images; the CNN needs images (a CSV with a square number of pixel "
-                            f"columns, or an .npz of (n, height, width)): leave it out with --models "
-                            f"{','.join(m for m in e.models if m != 'cnn')}")
+                            f"images; {what} images (a CSV with a square number of pixel columns, or "
+                            f"an .npz of (n, height, width)): {hint}")
         if e.damage == "constant" and any(d > 0 for d in e.frac_damage) and e.damage_shift % data.n_classes == 0:
             raise UserError(f"experiment {e.name}: damage_shift {e.damage_shift} maps every class of "
                             f"dataset {data.name} ({data.n_classes} classes) to itself; use a spec of your "
