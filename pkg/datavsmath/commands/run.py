@@ -16,10 +16,10 @@ without --yes, or an unwritable or full folder (one message), 130 Ctrl-C, 143 SI
 
 profiles (fits; the plan's estimate for one replicate on a 2-core CPU, from per-model fit times):
   full   the R testbench's grids: R's four experiments (`run r`) 504 fits, about 52 CPU-hours
-         (a GPU job); all six 999 fits, about 89 CPU-hours
-  quick  a documented preview of all six experiments and four models: 206 fits, about 60 min
+         (a GPU job); all seven 1055 fits, about 95 CPU-hours
+  quick  a documented preview of all seven experiments and six models: 216 fits, about 70 min
          (R's four 92 fits; measured 19.3 min, bench/results)
-  smoke  tiny, for tests: 30 fits, about 2 min
+  smoke  tiny, for tests: 32 fits, about 2 min
 
 A plain `datavsmath run` runs every experiment at the quick profile into results/quick; it
 first says so, with the number of fits and the expected time (every run prints this plan).
@@ -65,8 +65,8 @@ from .data import add_data_arguments
 def add_experiment_arguments(p, default_profile="quick"):
     """Options naming experiments, profile and results folder (shared with status/export)."""
     p.add_argument("experiments", nargs="*", default=["all"], metavar="EXPERIMENT",
-                   help="size, random_damage, constant_damage, size_x_damage, pruning, noise_models; "
-                        "r (R's four: size to size_x_damage); or all (default)")
+                   help="size, random_damage, constant_damage, size_x_damage, pruning, noise_models, "
+                        "augmentation; r (R's four: size to size_x_damage); or all (default)")
     p.add_argument("--spec", metavar="FILE",
                    help="a spec file of your own instead of EXPERIMENT (the keys of reproduce/*.toml; "
                         "validated before anything runs); default profile full, i.e. its grid as written, "
@@ -248,8 +248,8 @@ def _plan_text(profile, out, exps, store, bare: bool) -> str:
 
 #: a run of a larger grid asks first (``--yes`` answers for it): more fits than this ...
 MAX_FITS = 10_000
-#: ... or more expected CPU-hours on 2 cores than this (the full grids of all six
-#: experiments take about 89, five replicates of them about 445)
+#: ... or more expected CPU-hours on 2 cores than this (the full grids of all seven
+#: experiments take about 95, five replicates of them about 476)
 MAX_CPU_HOURS = 500
 
 
