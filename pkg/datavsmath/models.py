@@ -13,7 +13,9 @@ its layers down to 6x6 images (two 3x3 convolutions leave 2x2 for the 2x2 max-po
 pixels on a side its convolutions pad to keep the size ("same"), and below 2 the pooling is
 left out. The CNN needs images: on feature rows it raises a ValueError.
 
-``MODELS`` is the registry: a fifth model is one ``register(ModelSpec(...))`` call.
+``MODELS`` is the registry: a fifth model is one ``register(ModelSpec(...))`` call. Beyond R,
+``dnn_aug`` and ``cnn_aug`` are the two networks, recipes unchanged, trained on augmented images
+(:mod:`datavsmath.augmentation`; images only, like the CNN).
 """
 
 from __future__ import annotations
@@ -501,8 +503,18 @@ def make_model(name: str, seed: int, n_classes: int = 10, input_shape: tuple[int
                dataset: str | None = None):
     """An unfitted estimator of the registered model ``name`` for examples of ``input_shape``.
 
+    Parameters
+    ----------
+    name : a registered model (:data:`MODELS`)
+    seed : its seed (initial weights, dropout, augmentation, trees)
+    n_classes : classes of the labels
+    input_shape : shape of one example, (h, w) for images or (p,) for feature rows
     dataset : the dataset's short name, for a model whose ``make`` takes a ``dataset`` argument
         (the augmented networks flip only where flips keep labels); others ignore it
+
+    Returns
+    -------
+    an estimator with ``fit(x, y)`` and ``predict_proba(x)`` -> (n, n_classes)
     """
     import inspect
 
