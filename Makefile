@@ -11,8 +11,8 @@ RESULTS ?= results/$(PROFILE)
 
 help:
 	@echo "make reproduce  R's four grids: 504 fits, planned at about 52 CPU-hours on 2 cores (a GPU job); resumable"
-	@echo "make beyond     the experiments beyond R (pruning, noise models) at full: 495 fits, about 37 CPU-hours"
-	@echo "make quick      the preview of all six experiments: 206 fits, planned at about 60 min on 2 cores"
+	@echo "make beyond     the experiments beyond R (pruning, noise models, augmentation) at full: 551 fits, about 43 CPU-hours"
+	@echo "make quick      the preview of all seven experiments: 216 fits, planned at about 70 min on 2 cores"
 	@echo "make test       the full test suite, as CI runs it (~22 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
 	@echo "make lint       ruff (errors, unused names, import order) and mypy (types) on the package, as CI runs them"
 	@echo "make test-fast  the everyday tier: units, properties, CLI errors and one smoke grid (~2 min on 2 cores)"
@@ -47,10 +47,10 @@ reproduce: data
 	$(DVM) run r --profile full
 	$(MAKE) tables figures PROFILE=full
 
-# pruning and the noise models, the experiments beyond R's testbench, at their full grids
+# pruning, the noise models and augmentation, the experiments beyond R's testbench, at their full grids
 beyond: PROFILE = full
 beyond: data
-	$(DVM) run pruning noise_models --profile full
+	$(DVM) run pruning noise_models augmentation --profile full
 	$(MAKE) tables figures PROFILE=full
 
 quick: data

@@ -16,6 +16,11 @@ frac_damage, replicate), and of the rule on a rule axis. The training-row draw u
 all damage levels of one (sample fraction, replicate) train on the same rows and differ
 only by their damage (common random numbers; each cell's own distribution is unchanged).
 
+Shared draws (``draws_from``): a spec naming another experiment takes that experiment's name
+in place of its own in every seed, so that its cells draw the same rows with the same seeds as
+that experiment's cells of the same dataset and fractions (the pretraining lever is compared
+with the size experiment's CNN on identical rows).
+
 Row selection (``selection``, the pruning experiment): "random" is the uniform draw above, and
 a cell without the key is random, so the other experiments' cells, seeds and file names are
 what they were. "keep_easy" and "keep_hard" keep the most or least prototypical rows
@@ -139,6 +144,12 @@ class Experiment:
     extra: dict = field(default_factory=dict, compare=False)
     selection: tuple[str, ...] = ("random",)
     n_total: int = N_TRAIN  # training rows of the dataset (60,000 for Fashion-MNIST and MNIST)
+    draws_from: str | None = None  # the experiment whose seeds and row draws the cells share
+
+    @property
+    def seed_name(self) -> str:
+        """The experiment name in the cells' seeds: ``draws_from``, or the experiment's own."""
+        return self.draws_from or self.name
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -164,8 +175,8 @@ class Experiment:
                         for sel in self.selection:
                             yield Cell(
                                 self.name, self.dataset, s, d, r,
-                                seed=derive_seed(self.seed, self.name, self.dataset, s, d, r, *extra),
-                                draw_seed=derive_seed(self.seed, self.name, self.dataset, s, r, "draw"),
+                                seed=derive_seed(self.seed, self.seed_name, self.dataset, s, d, r, *extra),
+                                draw_seed=derive_seed(self.seed, self.seed_name, self.dataset, s, r, "draw"),
                                 selection=sel, rule=rule, n_total=self.n_total,
                             )
 
@@ -291,6 +302,7 @@ SPEC_KEYS = {
     "seed": "an integer",
     "full_sample_order": "\"drawn\" or \"file\"",
     "selection": "a list of row-selection rules: \"random\", \"keep_easy\", \"keep_hard\"",
+    "draws_from": "an experiment's name (e.g. \"size\"): the cells take its seeds and row draws",
 }
 #: keys only the top level may set
 TOP_LEVEL_KEYS = {"order": "an integer (run order among the specs)",
@@ -569,4 +581,5 @@ def load_spec(path: str | Path, profile: str = "full") -> Experiment:
         r_results=merged.get("r_results"),
         note=merged.get("note", ""),
         selection=merged.get("selection", ("random",)),
+        draws_from=merged.get("draws_from"),
     )

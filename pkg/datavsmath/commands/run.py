@@ -16,10 +16,10 @@ without --yes, or an unwritable or full folder (one message), 130 Ctrl-C, 143 SI
 
 profiles (fits; the plan's estimate for one replicate on a 2-core CPU, from per-model fit times):
   full   the R testbench's grids: R's four experiments (`run r`) 504 fits, about 52 CPU-hours
-         (a GPU job); all six 999 fits, about 89 CPU-hours
-  quick  a documented preview of all six experiments and four models: 206 fits, about 60 min
+         (a GPU job); all seven 1055 fits, about 95 CPU-hours
+  quick  a documented preview of all seven experiments and six models: 216 fits, about 70 min
          (R's four 92 fits; measured 19.3 min, bench/results)
-  smoke  tiny, for tests: 30 fits, about 2 min
+  smoke  tiny, for tests: 32 fits, about 2 min
 
 A plain `datavsmath run` runs every experiment at the quick profile into results/quick; it
 first says so, with the number of fits and the expected time (every run prints this plan).
@@ -71,7 +71,7 @@ from .data import add_data_arguments
 def add_experiment_arguments(p, default_profile="quick"):
     """Options naming experiments, profile and results folder (shared with status/export)."""
     p.add_argument("experiments", nargs="*", default=["all"], metavar="EXPERIMENT|RESULTS",
-                   help="size, random_damage, constant_damage, size_x_damage, pruning, noise_models; "
+                   help="size, random_damage, constant_damage, size_x_damage, pruning, noise_models, augmentation; "
                         "r (R's four: size to size_x_damage); or all (default). An argument that is "
                         "no experiment is the results folder (at most one): a path such as "
                         "results/quick or ./mine, or a folder that exists (default: results/<profile>)")
@@ -258,8 +258,8 @@ def _plan_text(profile, out, plan, bare: bool) -> str:
 
 #: a run of a larger grid asks first (``--yes`` answers for it): more fits than this ...
 MAX_FITS = 10_000
-#: ... or more expected CPU-hours on 2 cores than this (the full grids of all six
-#: experiments take about 89, five replicates of them about 445)
+#: ... or more expected CPU-hours on 2 cores than this (the full grids of all seven
+#: experiments take about 95, five replicates of them about 476)
 MAX_CPU_HOURS = 500
 
 
@@ -443,13 +443,17 @@ def check_fits_dataset(exps, data) -> None:
     """Experiments that cannot run on ``data``: the CNN on feature rows, a constant damage
     shift that maps every one of its classes to itself."""
     from ..errors import UserError
+    from ..models import MODELS
 
     for e in exps:
-        if "cnn" in e.models and len(data.input_shape) != 2:
+        imaging = [m for m in e.models if MODELS[m].needs_images]
+        if imaging and len(data.input_shape) != 2:
+            rest = [m for m in e.models if m not in imaging]
+            hint = f"leave them out with --models {','.join(rest)}" if rest else f"skip experiment {e.name}"
+            what = "the CNN needs" if imaging == ["cnn"] else f"{', '.join(imaging)} need"
             raise UserError(f"dataset {data.name} has feature rows of shape {data.input_shape}, not "
-                            f"images; the CNN needs images (a CSV with a square number of pixel "
-                            f"columns, or an .npz of (n, height, width)): leave it out with --models "
-                            f"{','.join(m for m in e.models if m != 'cnn')}")
+                            f"images; {what} images (a CSV with a square number of pixel columns, or "
+                            f"an .npz of (n, height, width)): {hint}")
         if e.damage == "constant" and any(d > 0 for d in e.frac_damage) and e.damage_shift % data.n_classes == 0:
             raise UserError(f"experiment {e.name}: damage_shift {e.damage_shift} maps every class of "
                             f"dataset {data.name} ({data.n_classes} classes) to itself; use a spec of your "

@@ -261,7 +261,7 @@ def fit_and_score(exp: Experiment, cell: Cell, model: str, labels: CellLabels, d
         The result record.
     """
     estimator = make_model(model, seed=cell.model_seed(model), n_classes=data.n_classes,
-                           input_shape=data.input_shape)
+                           input_shape=data.input_shape, dataset=data.name)
     unit = Unit(model, "naive", (cell,))
     checkpoints.fit_started(unit.describe())
     t0 = time.perf_counter()
@@ -300,8 +300,10 @@ def fused_fit_and_score(exp: Experiment, cells: list[Cell], model: str, data: Da
     from .fused import FusedKerasNets
 
     labels = [cell_labels(exp, cell, data) for cell in cells]
-    nets = FusedKerasNets.for_model(model, [c.model_seed(model) for c in cells], data.n_classes, jit=jit,
-                                    input_shape=data.input_shape)
+    seeds = [c.model_seed(model) for c in cells]
+    # the template from make_model, so that a model built by dataset (flips) is built for this one
+    nets = FusedKerasNets(make_model(model, seeds[0], data.n_classes, data.input_shape, dataset=data.name),
+                          seeds, jit=jit)
     unit = Unit(model, "fused", tuple(cells), bool(jit))
     checkpoints.fit_started(unit.describe())
     t0 = time.perf_counter()
