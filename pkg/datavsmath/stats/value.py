@@ -321,6 +321,8 @@ def advise(df_cross: pd.DataFrame, *, rows: float, quality: float, cost_label: f
 
     metric = check_metric(metric)
     rows_cross, model = cross_model(df_cross, model)
+    if model is None:
+        raise ValueError("the results hold no size x damage rows: run that experiment first")
     rows_cross = rows_cross[rows_cross["model"] == model]
     deriv = data_quality_derivative(rows_cross, metric, threshold, form=form, quiet=True)
     levels = deriv.levels[deriv.levels["model"] == model]

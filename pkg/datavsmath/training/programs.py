@@ -17,7 +17,7 @@ there across fits.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -30,6 +30,10 @@ __all__ = ["Program", "TFProgram", "JaxProgram", "program", "on_device", "to_dev
 MAX_PROGRAMS = 3
 #: image arrays kept on the device at once (the training base and the test images of a grid)
 MAX_DEVICE_IMAGES = 4
+
+#: a JAX program's state: per copy, its trainable and non-trainable weights and its optimizer's
+#: variables (each a list of device arrays)
+_JaxState = tuple[list[list[Any]], list[list[Any]], list[list[Any]]]
 
 
 def to_device(array: np.ndarray):
@@ -67,7 +71,7 @@ class Program:
 
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
         self.template, self.n_copies, self.jit = template, n_copies, jit
-        self.owner = None  # the estimator whose weights the copies hold now
+        self.owner: object | None = None  # the estimator whose weights the copies hold now
         self.k = template.n_classes
         self.models = [template.build(self.k) for _ in range(n_copies)]
         self.optimizers = [template.optimizer() for _ in range(n_copies)]
@@ -305,7 +309,7 @@ class JaxProgram(Program):
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-        def step(state, xb, yb, w, masked):
+        def step(state: _JaxState, xb, yb, w, masked: bool) -> tuple[_JaxState, Any]:
             """xb (N, B, *features) float32, yb (N, B) int32, w (N, B) float32 row weights."""
             trainable, non_trainable, slots = state
             (loss, new_nt), grads = grad_fn(trainable, non_trainable, xb, yb, w)
@@ -317,8 +321,9 @@ class JaxProgram(Program):
                 def keep(i, a, b, active=active):
                     return jax.tree_util.tree_map(lambda p, q: jnp.where(active[i], p, q), a, b)
 
-                new_state = tuple([keep(i, part_new[i], part_old[i]) for i in range(len(models))]
-                                  for part_new, part_old in zip(new_state, state))
+                t, nt, o = ([keep(i, part_new[i], part_old[i]) for i in range(len(models))]
+                            for part_new, part_old in zip(new_state, state))
+                new_state = (t, nt, o)
             return new_state, loss
 
         def batch(x, rowmap, y, order, w, s):
@@ -327,12 +332,14 @@ class JaxProgram(Program):
 
         def epoch(state, x, rowmap, y, order, w, n_steps, masked):
             def body(s, carry):
-                return step(carry[0], *batch(x, rowmap, y, order, w, s), masked)
+                xb, yb, wb = batch(x, rowmap, y, order, w, s)
+                return step(carry[0], xb, yb, wb, masked)
 
             return jax.lax.fori_loop(0, n_steps, body, (state, jnp.zeros((), jnp.float32)))
 
         def one_step(state, x, rowmap, y, order, w, s, masked):
-            return step(state, *batch(x, rowmap, y, order, w, s), masked)
+            xb, yb, wb = batch(x, rowmap, y, order, w, s)
+            return step(state, xb, yb, wb, masked)
 
         def predict(state, xs):
             """xs (nb, b, *features) -> (N, nb * b, k): every batch of every copy in one call."""
@@ -348,7 +355,7 @@ class JaxProgram(Program):
         self._epoch = jax.jit(epoch, donate_argnums=0, static_argnames="masked")
         self._one_step = jax.jit(one_step, donate_argnums=0, static_argnames="masked")
         self._predict = jax.jit(predict)
-        self.state = None
+        self.state: _JaxState | None = None  # set by reset
 
     def reset(self, seeds: Sequence[int]) -> None:
         import jax.numpy as jnp
@@ -361,6 +368,11 @@ class JaxProgram(Program):
 
     def padded_steps(self, steps: int, base_steps: int) -> int:
         return max(steps, base_steps)
+
+    def _state(self) -> _JaxState:
+        if self.state is None:
+            raise RuntimeError("the program holds no weights yet: call reset(seeds) first")
+        return self.state
 
     def run_epoch(self, x, rowmap, y, order: np.ndarray, w: np.ndarray, masked: bool = False, n_steps=None):
         import jax
@@ -381,10 +393,10 @@ class JaxProgram(Program):
 
     def predict(self, xs) -> np.ndarray:
         """xs (nb, b, *features), numpy or on the device -> (N, nb * b, k) numpy."""
-        return np.asarray(self._predict(self.state, xs))
+        return np.asarray(self._predict(self._state(), xs))
 
     def weights(self, copy: int) -> list[np.ndarray]:
-        trainable, non_trainable, _ = self.state
+        trainable, non_trainable, _ = self._state()
         m = self.models[copy]
         for v, value in zip(m.trainable_variables, trainable[copy]):
             v.assign(value)
@@ -394,7 +406,7 @@ class JaxProgram(Program):
 
     def optimizer_iterations(self, copy: int) -> int:
         opt = self.optimizers[copy]
-        slots = self.state[2][copy]
+        slots = self._state()[2][copy]
         for v, value in zip(opt.variables, slots):
             if v is opt.iterations or v.path == opt.iterations.path:
                 return int(np.asarray(value))
