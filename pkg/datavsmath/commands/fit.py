@@ -60,6 +60,13 @@ METRICS = ("acc", "auc")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``fit``'s arguments and options to its subparser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The ``fit`` subparser (:func:`datavsmath.cli.build_parser`).
+    """
     add_results_argument(parser, "sources", dest="sources", old_to=True,
                          help_text="results folder (cells/ or results.csv), tidy results.csv, or an "
                                    "R-shaped CSV; several are analysed side by side")
@@ -300,6 +307,25 @@ def _tables_dir(args) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Fit the learning curves and print (or write with ``--to``) the statistics asked for.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line, its results folder settled
+        (:func:`datavsmath.commands.finish_results_argument`).
+
+    Returns
+    -------
+    int
+        The exit status: 0 the statistics were printed or written.
+
+    Raises
+    ------
+    UserError
+        Bad input (a folder that does not exist, an unreadable table, a bad option); the command
+        line prints it as one line and exits with status 2.
+    """
     import textwrap
     import warnings
     from pathlib import Path
