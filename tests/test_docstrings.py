@@ -20,7 +20,7 @@ PKG = Path(__file__).resolve().parents[1] / "pkg" / "datavsmath"
 #: modules with public names still missing a docstring or a Parameters section
 TO_DO = {
     "commands.run", "experiments", "models",
-    "stats.exchange", "training.programs",
+    "training.programs",
 }
 
 
