@@ -535,11 +535,16 @@ def read_folder(folder: Path) -> dict[str, np.ndarray]:
     -------
     dict of str -> ndarray
         x_train, y_train, x_test, y_test, as :func:`read_idx` reads them.
+
+    Raises
+    ------
+    DataError
+        If a file is missing, or is not IDX, truncated or corrupt.
     """
     arrays = {}
     for key, stem in FILES.items():
         path = idx_file(folder, stem)
         if path is None:
-            raise DataError(f"{folder} holds no {stem} (gz or raw); see missing_files")
+            raise DataError(f"{folder} holds no {stem} (gz or raw)")
         arrays[key] = read_idx(path)
     return arrays
