@@ -30,6 +30,16 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``datavsmath`` parser with one subparser per entry of :data:`COMMANDS`.
+
+    Each subparser carries its command module (``_module``) and itself (``_parser``), so that
+    :func:`main` can run the command and :func:`parse_args` re-read its arguments.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; its subcommand's options come from the module's ``add_arguments``.
+    """
     parser = argparse.ArgumentParser(
         prog="datavsmath",
         description="Bigger Data v Better Math: does a model gain more from more data, a better "
@@ -47,9 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line, parsed. Arguments may follow options (``run size --profile smoke
-    results/x``): a command's positional arguments are read intermixed with its options, which
-    argparse does not do for a list of them by itself."""
+    """The command line, parsed.
+
+    Arguments may follow options (``run size --profile smoke results/x``): a command's
+    positional arguments are read intermixed with its options, which argparse does not do for
+    a list of them by itself.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    argparse.Namespace
+        The options, with ``command`` and the command's ``_module`` and ``_parser``. argparse
+        exits with status 2 and its usage message on a bad command line.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     args, extra = build_parser().parse_known_args(argv)
     if extra:  # more positionals after an option, or a real mistake: the command's parser says which
@@ -95,8 +119,19 @@ EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; exit codes: 0 done, 1 ``status`` with fits left, 2 a user or storage
-    error (one line, no traceback), 130 Ctrl-C, 143 SIGTERM."""
+    """Run one command, turning the errors a user can fix into one line on stderr.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 done, 1 ``status`` with fits left, 2 a user or storage error (one
+        line, no traceback), 130 Ctrl-C, 141 the reader of the output went away, 143 SIGTERM.
+    """
     from .commands import finish_results_argument
     from .errors import Terminated, UserError
 

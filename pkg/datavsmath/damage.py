@@ -247,10 +247,16 @@ def damage_labels(
 
     Parameters
     ----------
-    y : int array, shape (n,), labels in 0..n_classes-1
-    frac : share of each class to damage, in [0, 1]
-    rule : array (n_classes, n_classes); row y is the distribution of a damaged label y
-    rng : numpy.random.Generator; the same seed gives the same output
+    y : int array, shape (n,)
+        Clean labels in 0..n_classes-1.
+    frac : float
+        Share of each class to damage, in [0, 1].
+    rule : array_like, shape (n_classes, n_classes)
+        Row y is the distribution a damaged label y is redrawn from.
+    rng : numpy.random.Generator
+        The draws' stream; the same seed gives the same output.
+    n_classes : int
+        Classes K.
 
     Returns
     -------

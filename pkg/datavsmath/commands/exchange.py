@@ -26,6 +26,13 @@ from . import add_json_argument, add_results_argument, json_records
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``exchange``'s arguments and options to its subparser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The ``exchange`` subparser (:func:`datavsmath.cli.build_parser`).
+    """
     add_results_argument(parser, "folder",
                          help_text="results folder (cells/ or results.csv) or a tidy results.csv")
     parser.add_argument("--metric", default="acc", choices=("acc", "auc"),
@@ -42,6 +49,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    """Print every lever's exchange rate in training rows (and with ``--to`` write the table).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line, its results folder settled
+        (:func:`datavsmath.commands.finish_results_argument`).
+
+    Returns
+    -------
+    int
+        The exit status: 0 the rates were printed or written.
+
+    Raises
+    ------
+    UserError
+        Bad input (a folder that does not exist, an unreadable table, a bad option); the command
+        line prints it as one line and exits with status 2.
+    """
     import json
     from pathlib import Path
 

@@ -10,11 +10,37 @@ from .run import add_experiment_arguments
 
 
 def add_arguments(p):
+    """Add ``export``'s arguments and options to its subparser.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The ``export`` subparser (:func:`datavsmath.cli.build_parser`).
+    """
     add_experiment_arguments(p)
     p.add_argument("--to", help="where to write (default: the results folder itself)")
 
 
 def run(args) -> int:
+    """Write results.csv and the R-shaped CSVs of the chosen experiments.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line, its results folder settled
+        (:func:`datavsmath.commands.finish_results_argument`).
+
+    Returns
+    -------
+    int
+        The exit status: 0 the tables were written.
+
+    Raises
+    ------
+    UserError
+        Bad input (a folder that does not exist, an unreadable table, a bad option); the command
+        line prints it as one line and exits with status 2.
+    """
     from ..errors import UserError
     from ..training.store import ResultStore
     from .run import resolve

@@ -32,6 +32,13 @@ DEFAULT_SIZE = (16 / 3, 3.0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``figures``'s arguments and options to its subparser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The ``figures`` subparser (:func:`datavsmath.cli.build_parser`).
+    """
     add_results_argument(parser, "folder", optional=True, old_to=True,
                          help_text="results folder, results.csv, R-shaped CSV or folder of R CSVs "
                                    "(default: $DATAVSMATH_RESULTS, results/full if complete, else "
@@ -69,6 +76,25 @@ def _progress(i: int, n: int, name: str) -> None:
 
 
 def run(args) -> int:
+    """Draw the talk's figures as PNGs from the results or R's CSVs.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line, its results folder settled
+        (:func:`datavsmath.commands.finish_results_argument`).
+
+    Returns
+    -------
+    int
+        The exit status: 0 the figures were written.
+
+    Raises
+    ------
+    UserError
+        Bad input (a folder that does not exist, an unreadable table, a bad option); the command
+        line prints it as one line and exits with status 2.
+    """
     from ..report import figures, site
 
     _check_size(args)

@@ -60,6 +60,13 @@ METRICS = ("acc", "auc")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``fit``'s arguments and options to its subparser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The ``fit`` subparser (:func:`datavsmath.cli.build_parser`).
+    """
     add_results_argument(parser, "sources", dest="sources", old_to=True,
                          help_text="results folder (cells/ or results.csv), tidy results.csv, or an "
                                    "R-shaped CSV; several are analysed side by side")
@@ -165,7 +172,7 @@ def _read(source: str, experiment: str | None, dataset: str):
     columns = _columns(csv, source) if csv is not None else None
     try:
         if path.is_file() and experiment is not None and path.name not in R_FILES.values():
-            if "experiment" not in columns:
+            if columns is not None and "experiment" not in columns:
                 return read_r_csv(path, experiment=experiment, dataset=dataset), columns
         return read_results(path), columns
     except (ValueError, FileNotFoundError, KeyError) as exc:
@@ -222,7 +229,7 @@ def _out_of_range(df, csv: bool) -> list[tuple[int, str]]:
     """(row, what is wrong) for each row whose fractions are blank, not numbers or out of range."""
     import pandas as pd
 
-    out = {}
+    out: dict[int, str] = {}
     for col, (lo, hi, lo_in) in FRACTIONS.items():
         if col not in df.columns:
             continue
@@ -300,6 +307,25 @@ def _tables_dir(args) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Fit the learning curves and print (or write with ``--to``) the statistics asked for.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line, its results folder settled
+        (:func:`datavsmath.commands.finish_results_argument`).
+
+    Returns
+    -------
+    int
+        The exit status: 0 the statistics were printed or written.
+
+    Raises
+    ------
+    UserError
+        Bad input (a folder that does not exist, an unreadable table, a bad option); the command
+        line prints it as one line and exits with status 2.
+    """
     import textwrap
     import warnings
     from pathlib import Path

@@ -13,21 +13,59 @@ WIDTH = 100
 
 
 def count(x: float) -> str:
-    """Training rows: a whole number with thousands separators (24,571), "inf" unbounded."""
+    """Training rows as the summary prints them.
+
+    Parameters
+    ----------
+    x : float or None
+        Rows; may be infinite (never reached) or NaN / None (not estimated).
+
+    Returns
+    -------
+    str
+        A whole number with thousands separators (24,571), "inf" when unbounded, "n/a" when
+        missing.
+    """
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
     return "inf" if math.isinf(x) else f"{x:,.0f}"
 
 
 def share(x: float, digits: int = 3) -> str:
-    """A rate, floor or fraction to ``digits`` decimals (0.245); "n/a" when missing."""
+    """A rate, floor or fraction as the summary prints it.
+
+    Parameters
+    ----------
+    x : float or None
+        The value; NaN or None when not estimated.
+    digits : int
+        Decimals shown.
+
+    Returns
+    -------
+    str
+        ``x`` to ``digits`` decimals (0.245), "inf" or "-inf" when infinite, "n/a" when missing.
+    """
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
     return "inf" if x == math.inf else "-inf" if x == -math.inf else f"{x:.{digits}f}"
 
 
 def interval(est, low, high, fmt=share) -> str:
-    """``est [low, high]`` in one format."""
+    """An estimate with its interval, all three in one format.
+
+    Parameters
+    ----------
+    est, low, high : float or None
+        The estimate and the interval's ends.
+    fmt : callable float -> str
+        The format (:func:`share` or :func:`count`).
+
+    Returns
+    -------
+    str
+        ``est [low, high]``.
+    """
     return f"{fmt(est)} [{fmt(low)}, {fmt(high)}]"
 
 

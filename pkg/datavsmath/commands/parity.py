@@ -26,6 +26,13 @@ from . import add_json_argument, add_results_argument, json_records
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``parity``'s arguments and options to its subparser.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The ``parity`` subparser (:func:`datavsmath.cli.build_parser`).
+    """
     add_results_argument(parser, "folder",
                          help_text="results folder (cells/ or results.csv) or a tidy results.csv")
     parser.add_argument("--r", default=None, metavar="DIR",
@@ -40,6 +47,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
 
+    """Compare the results with R's published tables, cell by cell, and print the verdict.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line, its results folder settled
+        (:func:`datavsmath.commands.finish_results_argument`).
+
+    Returns
+    -------
+    int
+        The exit status: 0 the comparison was printed or written (a mismatch is reported, not an error).
+
+    Raises
+    ------
+    UserError
+        Bad input (a folder that does not exist, an unreadable table, a bad option); the command
+        line prints it as one line and exits with status 2.
+    """
     import pandas as pd
 
     from ..errors import UserError

@@ -34,6 +34,13 @@ from .run import add_experiment_arguments
 
 
 def add_arguments(p):
+    """Add ``status``'s arguments and options to its subparser.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The ``status`` subparser (:func:`datavsmath.cli.build_parser`).
+    """
     add_experiment_arguments(p)
     p.add_argument("--dataset", default=None, metavar="DATASET",
                    help="the dataset the run used, as given to `run --dataset` (default: the experiment's)")
@@ -49,7 +56,21 @@ def add_arguments(p):
 
 
 def describe_session(s: dict) -> str:
-    """One line per session; a running or killed one has no end yet, so no fits or seconds."""
+    """One line about one ``datavsmath run`` session of the results folder.
+
+    A running or killed session has no end yet, so its line has no fit count or seconds.
+
+    Parameters
+    ----------
+    s : dict
+        One entry of provenance.json's ``sessions``: ``started_at``, ``status``, ``pid``,
+        ``host``, ``gpu`` or ``cpu``, and for a finished session ``fits_done`` and
+        ``wall_seconds``.
+
+    Returns
+    -------
+    str
+    """
     where = s.get("gpu") or s.get("cpu")
     if s.get("status") in ("running", "killed"):
         return (f"session {s.get('started_at')}: {s['status']} (pid {s.get('pid')} on {s.get('host')}; "
@@ -59,6 +80,26 @@ def describe_session(s: dict) -> str:
 
 
 def run(args) -> int:
+    """Print what the results folder holds and what is left, per experiment.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line, its results folder settled
+        (:func:`datavsmath.commands.finish_results_argument`).
+
+    Returns
+    -------
+    int
+        The exit status: 0 every selected experiment is complete, 1 fits are left or stored under an older
+        recipe, 2 a spec could not be read (the readable ones are still listed).
+
+    Raises
+    ------
+    UserError
+        Bad input (a folder that does not exist, an unreadable table, a bad option); the command
+        line prints it as one line and exits with status 2.
+    """
     from ..errors import UserError
     from .run import resolve
 
@@ -79,7 +120,29 @@ def run(args) -> int:
 
 
 def collect(args, profile: str, out, exps, broken: list) -> dict:
-    """What ``status`` reports, as a dict (the ``--json`` schema, see the help)."""
+    """What ``status`` reports, as a dict (the ``--json`` schema, see the help).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (``experiments``, ``spec``, ``replicates``, ``dataset``,
+        ``profile``).
+    profile : str
+        The profile the experiments were loaded at.
+    out : str or PathLike
+        The results folder.
+    exps : list of Experiment
+        The selected experiments whose specs could be read.
+    broken : list of (str, str)
+        The experiments whose specs could not be read, with the error.
+
+    Returns
+    -------
+    dict
+        Keys folder, profile, profile_recorded, complete, experiments (one dict each: fits,
+        stored, left, cpu_hours_left on 2 cores, started, outdated), replicates ({model:
+        [fewest, most]} per cell), spec_errors and sessions.
+    """
     from ..experiments import R_EXPERIMENTS
     from ..stats.parity import model_order
     from ..training.provenance import read_provenance
@@ -114,6 +177,14 @@ def collect(args, profile: str, out, exps, broken: list) -> dict:
 
 
 def print_report(r: dict) -> None:
+    """Print a :func:`collect` report as text: one line per experiment, then replicates, spec
+    errors and sessions.
+
+    Parameters
+    ----------
+    r : dict
+        What :func:`collect` returned.
+    """
     from ..training.store import describe_replicates
 
     print(f"{r['folder']} (profile {r['profile']}"

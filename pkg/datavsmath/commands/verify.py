@@ -52,6 +52,13 @@ def _models(text):
 
 
 def add_arguments(p):
+    """Add ``verify``'s arguments and options to its subparser.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The ``verify`` subparser (:func:`datavsmath.cli.build_parser`).
+    """
     add_results_argument(p, "folder", dest="results", help_text="a results folder written by `datavsmath run`")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--sample", type=int, default=None, metavar="N",
@@ -78,8 +85,14 @@ def _diff(x) -> str:
 
 
 def print_table(checks) -> None:
-    """One line per cell: stored and new accuracy, their difference, the AUC's difference,
-    the verdict and the envelope."""
+    """Print one line per cell: stored and new accuracy, their difference, the AUC's
+    difference, the verdict and the envelope.
+
+    Parameters
+    ----------
+    checks : list of CellCheck
+        The verdicts of :func:`datavsmath.training.verify.verify_cells`, one per cell retrained.
+    """
     width = max(len(c.cell) for c in checks)
     print(f"{'cell':{width}s}  {'stored acc':>10s}  {'new acc':>8s}  {'diff':>9s}  {'auc diff':>9s}  verdict  envelope")
     for c in checks:
@@ -108,6 +121,26 @@ def _missing_datasets(stored: dict, data_dir) -> dict[str, str]:
 
 
 def run(args) -> int:
+    """Retrain the chosen cells and check each against its reproducibility envelope.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line, its results folder settled
+        (:func:`datavsmath.commands.finish_results_argument`).
+
+    Returns
+    -------
+    int
+        The exit status: 0 every chosen cell is inside its envelope, 1 at least one is outside, damaged or
+        has no measured envelope.
+
+    Raises
+    ------
+    UserError
+        Bad input (a folder that does not exist, an unreadable table, a bad option); the command
+        line prints it as one line and exits with status 2.
+    """
     from ..errors import UserError
 
     root = Path(args.results)

@@ -138,6 +138,7 @@ class CurveFit:
     converged : bool, optimiser converged and the information matrix is positive definite
     notes : list of str, warnings raised while fitting
     sm_results : the statsmodels results object of the final optimisation (internal scale)
+    w_scale : float, mean of the weights given to :func:`fit_curve` (``weights`` are relative to it)
 
     Parameters
     ----------
@@ -180,6 +181,7 @@ class CurveFit:
         self.notes = list(notes)
         self.sm_results = sm_results
         self.df_resid = self.nobs - form.k
+        self.w_scale = 1.0  # mean of the weights given, which fit_curve divides out
         self._boot = None
 
     # ---- criteria ---------------------------------------------------------------------------
@@ -305,7 +307,7 @@ class CurveFit:
         """
         x = np.asarray(x, float)
         w = (np.ones_like(x) if weights is None
-             else np.asarray(weights, float) / getattr(self, "w_scale", 1.0))
+             else np.asarray(weights, float) / self.w_scale)
         mean = self.predict(x)
         jac = self.form.jac(self.theta, x / self.x_ref)
         var_mean = np.einsum("ij,jk,ik->i", jac, self.cov_theta, jac)

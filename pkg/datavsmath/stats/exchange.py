@@ -37,7 +37,19 @@ _METHOD = ("parametric draws: both curves' internal parameters drawn from their 
 
 
 class ExchangeResults:
-    """Effective rows of each lever against each baseline: ``table()`` and ``summary()``."""
+    """Effective rows of each lever against each baseline: ``table()`` and ``summary()``.
+
+    Built by :func:`exchange_rates`.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The rates, with :data:`COLUMNS` (see :meth:`table`).
+    metric : {"acc", "auc"}
+        The metric whose error (1 - metric) the curves describe.
+    notes : sequence of str
+        What could not be priced and why, shown under the table.
+    """
 
     def __init__(self, frame: pd.DataFrame, metric: str, notes: Sequence[str] = ()):
         self.frame = frame
@@ -112,16 +124,27 @@ def effective_rows(lever: CurveSet, baseline: CurveSet, n: float, n_draws: int =
 
     Parameters
     ----------
-    lever, baseline : CurveSet, learning curves of one metric (error = 1 - metric, rows)
-    n : float, real rows of the lever (> 0)
-    n_draws : int, parameter draws per curve
-    seed : int, for the draws
-    horizon : an n_eff above ``horizon`` times the baseline's largest size is undetermined
+    lever, baseline : CurveSet
+        Learning curves of one metric (error = 1 - metric, against training rows).
+    n : float
+        Real rows of the lever (> 0).
+    n_draws : int
+        Parameter draws per curve.
+    seed : int
+        Seed of the draws.
+    horizon : float
+        An n_eff above ``horizon`` times the baseline's largest size is undetermined.
 
     Returns
     -------
-    dict: y (the lever's error at n), n_eff, ci_low, ci_high, multiplier, mult_ci_low,
-    mult_ci_high, gained, verdict, note.
+    dict
+        y (the lever's error at n), n_eff, ci_low, ci_high (rows), multiplier, mult_ci_low,
+        mult_ci_high, gained (rows), verdict, note.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not a positive number.
     """
     if not (np.isfinite(n) and n > 0):
         raise ValueError(f"n must be a positive number of rows, got {n!r}")
@@ -171,7 +194,26 @@ def _ratios(out: dict, n: float) -> dict:
 
 
 def size_grid_at(fits, at: Sequence[float] | None = None) -> list[float]:
-    """The rows to price levers at: ``at``, or 6,000 and the largest size on the grid."""
+    """The rows to price levers at.
+
+    Parameters
+    ----------
+    fits : iterable of CurveSet
+        The size experiment's learning curves (their cells give the largest size).
+    at : sequence of float, optional
+        Rows chosen by the user (``--at``); each a positive number.
+
+    Returns
+    -------
+    list of float
+        ``at`` as given, else 6,000 (or less, the largest size, if the grid stops below it) and
+        the largest size on the grid: one typical size and the most the data support.
+
+    Raises
+    ------
+    ValueError
+        If some value of ``at`` is not a positive number.
+    """
     if at is not None:
         at = [float(a) for a in at]
         bad = [a for a in at if not (np.isfinite(a) and a > 0)]
@@ -193,13 +235,21 @@ def pair_rates(pairs: Sequence[tuple[str, CurveSet, str, CurveSet]], family: str
 
     Parameters
     ----------
-    pairs : (lever label, lever's curves, baseline label, baseline's curves), one metric
-    family : the levers' family, one of :data:`FAMILIES`
-    at : rows n to price at
+    pairs : sequence of (str, CurveSet, str, CurveSet)
+        (lever label, lever's curves, baseline label, baseline's curves), all of one metric.
+    family : str
+        The levers' family, one of :data:`FAMILIES`.
+    at : sequence of float
+        Real rows n of the lever to price at.
+    n_draws : int
+        Parameter draws per curve behind each interval.
+    seed : int
+        Seed of the draws (the same seed, the same intervals).
 
     Returns
     -------
-    DataFrame with :data:`COLUMNS` (``dataset`` left empty), one row per (n, pair).
+    pandas.DataFrame
+        :data:`COLUMNS` (``dataset`` left empty), one row per (n, pair).
     """
     rows = []
     for n in at:
@@ -214,14 +264,24 @@ def model_rates(fits, at: Sequence[float] | None = None, n_draws: int = 1000,
                 seed: int = 0) -> pd.DataFrame:
     """The "better math" lever: each model as lever against each other model as baseline.
 
+    Models that apply a lever to one of R's (:func:`lever_of`) are left out here; they are
+    priced against their plain model by :func:`applied_rates`.
+
     Parameters
     ----------
-    fits : LearningCurveResults of the size experiment (one metric)
-    at : rows n to price at (default :func:`size_grid_at`'s)
+    fits : LearningCurveResults
+        The size experiment's learning curves (one metric).
+    at : sequence of float, optional
+        Rows n to price at (default :func:`size_grid_at`'s).
+    n_draws : int
+        Parameter draws per curve behind each interval.
+    seed : int
+        Seed of the draws (the same seed, the same intervals).
 
     Returns
     -------
-    DataFrame with :data:`COLUMNS`, one row per (n, lever, baseline).
+    pandas.DataFrame
+        :data:`COLUMNS`, one row per (n, lever, baseline).
     """
     sets = [cs for cs in fits if lever_of(cs.model) is None]
     pairs = [(lev.model, lev, base.model, base) for lev in sets for base in sets if base is not lev]
@@ -229,9 +289,19 @@ def model_rates(fits, at: Sequence[float] | None = None, n_draws: int = 1000,
 
 
 def lever_of(model: str) -> tuple[str, str] | None:
-    """(family, plain model) of a registered model that applies a lever to one of R's models
-    (:class:`datavsmath.models.ModelSpec`'s ``lever`` and ``base``); None for a plain or an
-    unregistered model."""
+    """The lever a registered model applies to one of R's models, if any.
+
+    Parameters
+    ----------
+    model : str
+        A model name (registered or not).
+
+    Returns
+    -------
+    (str, str) or None
+        (family, plain model) from :class:`datavsmath.models.ModelSpec`'s ``lever`` and
+        ``base``; None for a plain or an unregistered model.
+    """
     from ..models import MODELS
 
     spec = MODELS.get(model)
@@ -242,20 +312,30 @@ def lever_of(model: str) -> tuple[str, str] | None:
 
 def applied_rates(df: pd.DataFrame, size_fits, metric: str, at: Sequence[float],
                   n_draws: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
-    """Augmentation, pretraining and any other lever applied to one of R's models: the lever
-    model's learning curve (from its own experiment's size grid) priced in rows of the plain
-    model's curve on the size experiment (the same draws of rows, see the specs).
+    """Augmentation, pretraining and any other lever applied to one of R's models.
+
+    The lever model's learning curve (from its own experiment's size grid) is priced in rows of
+    the plain model's curve on the size experiment (the same draws of rows, see the specs).
 
     Parameters
     ----------
-    df : tidy results of one dataset
-    size_fits : LearningCurveResults of its size experiment (``metric``)
-    metric : "acc" or "auc"
-    at : rows n to price at
+    df : pandas.DataFrame
+        Tidy results of one dataset.
+    size_fits : LearningCurveResults
+        Its size experiment's learning curves (of ``metric``).
+    metric : {"acc", "auc"}
+        The metric.
+    at : sequence of float
+        Real rows n of the lever to price at.
+    n_draws : int
+        Parameter draws per curve behind each interval.
+    seed : int
+        Seed of the draws (the same seed, the same intervals).
 
     Returns
     -------
-    (DataFrame with :data:`COLUMNS`, notes on levers that could not be priced)
+    (pandas.DataFrame, list of str)
+        :data:`COLUMNS`, one row per (n, lever model); notes on levers that could not be priced.
     """
     parts, notes = [], []
     present = {cs.model for cs in size_fits}
@@ -275,18 +355,31 @@ def applied_rates(df: pd.DataFrame, size_fits, metric: str, at: Sequence[float],
 
 def selection_rates(df: pd.DataFrame, metric: str, at: Sequence[float], n_draws: int = 1000,
                     seed: int = 0, experiment: str = "pruning") -> pd.DataFrame:
-    """The pruning lever: n rows kept by a pruning rule (keep easy, keep hard) priced in rows
-    drawn at random, for the same model on the pruning experiment.
+    """The pruning lever: n rows kept by a pruning rule priced in rows drawn at random.
+
+    For the same model on the pruning experiment: a rule (keep easy, keep hard) is worth its
+    multiplier in random rows.
 
     Parameters
     ----------
-    df : tidy results of one dataset holding ``experiment`` with a ``selection`` column
-    metric : "acc" or "auc"
-    at : rows n to price at
+    df : pandas.DataFrame
+        Tidy results of one dataset holding ``experiment`` with a ``selection`` column.
+    metric : {"acc", "auc"}
+        The metric.
+    at : sequence of float
+        Real rows n of the lever to price at.
+    n_draws : int
+        Parameter draws per curve behind each interval.
+    seed : int
+        Seed of the draws (the same seed, the same intervals).
+    experiment : str
+        The pruning experiment's name.
 
     Returns
     -------
-    DataFrame with :data:`COLUMNS`, one row per (n, model, rule); empty without the experiment.
+    pandas.DataFrame
+        :data:`COLUMNS`, one row per (n, model, rule); empty without the experiment or its
+        random-rows rule.
     """
     rows = df[df["experiment"] == experiment]
     if rows.empty or "selection" not in rows.columns:
@@ -305,20 +398,32 @@ def selection_rates(df: pd.DataFrame, metric: str, at: Sequence[float], n_draws:
 
 def level_rates(df: pd.DataFrame, metric: str, at: Sequence[float], n_draws: int = 1000,
                 seed: int = 0, experiment: str = "size_x_damage") -> pd.DataFrame:
-    """The cleaner-labels lever from each label quality's own learning curve: n rows with
-    clean labels priced in rows at quality q = 1 - frac_damage, for the same model on the
-    size x damage grid. Needs no joint law, so it answers where the law is not identified.
+    """The cleaner-labels lever from each label quality's own learning curve.
+
+    n rows with clean labels are priced in rows at quality q = 1 - frac_damage, for the same
+    model on the size x damage grid. Needs no joint law, so it answers where the law is not
+    identified.
 
     Parameters
     ----------
-    df : tidy results of one dataset holding ``experiment``
-    metric : "acc" or "auc"
-    at : rows n to price at
+    df : pandas.DataFrame
+        Tidy results of one dataset holding ``experiment``.
+    metric : {"acc", "auc"}
+        The metric.
+    at : sequence of float
+        Real rows n of the lever to price at.
+    n_draws : int
+        Parameter draws per curve behind each interval.
+    seed : int
+        Seed of the draws (the same seed, the same intervals).
+    experiment : str
+        The size x damage experiment's name.
 
     Returns
     -------
-    DataFrame with :data:`COLUMNS`, one row per (n, model, damaged quality); empty without
-    the experiment or its clean level.
+    pandas.DataFrame
+        :data:`COLUMNS`, one row per (n, model, damaged quality); empty without the experiment
+        or its clean level.
     """
     rows = df[df["experiment"] == experiment]
     if rows.empty:
@@ -338,13 +443,16 @@ def label_rates(law, at: Sequence[float]) -> tuple[pd.DataFrame, list[str]]:
 
     Parameters
     ----------
-    law : JointLawFit (:func:`datavsmath.stats.quality.joint_law`)
-    at : rows n to state it at
+    law : JointLawFit
+        The joint law of size and label quality (:func:`datavsmath.stats.quality.joint_law`).
+    at : sequence of float
+        Rows n to state it at.
 
     Returns
     -------
-    (DataFrame with :data:`COLUMNS`, notes); no rows, and a note saying why, when the law is
-    not identified.
+    (pandas.DataFrame, list of str)
+        :data:`COLUMNS`, one row per (n, damaged quality), and notes; no rows, and a note
+        saying why, when the law is not identified.
     """
     if law.status != "identified":
         return _frame([]), [f"cleaner labels ({law.model}): the joint law is {law.status}; no rate"]
@@ -370,18 +478,29 @@ def _concat(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 def dataset_rates(df: pd.DataFrame, metric: str = "acc", at: Sequence[float] | None = None,
                   n_draws: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
-    """Every lever measured on one dataset's results: better math, cleaner labels (with a
-    size x damage grid), levers applied to R's models (augmentation, pretraining) and pruning.
+    """Every lever measured on one dataset's results.
+
+    Better math, cleaner labels (with a size x damage grid), levers applied to R's models
+    (augmentation, pretraining) and pruning.
 
     Parameters
     ----------
-    df : tidy results of one dataset, holding its size experiment
-    metric : "acc" or "auc"
-    at : rows to price at (default 6,000 and the largest size of the size experiment)
+    df : pandas.DataFrame
+        Tidy results of one dataset, holding its size experiment.
+    metric : {"acc", "auc"}
+        The metric.
+    at : sequence of float, optional
+        Rows to price at (default 6,000 and the largest size of the size experiment).
+    n_draws : int
+        Parameter draws per curve behind each interval.
+    seed : int
+        Seed of the draws (the same seed, the same intervals).
 
     Returns
     -------
-    (DataFrame with :data:`COLUMNS` but ``dataset``, notes)
+    (pandas.DataFrame, list of str)
+        :data:`COLUMNS` with ``dataset`` left empty; notes on what is not measured or could not
+        be priced.
     """
     from .quality import joint_law
 
@@ -411,18 +530,32 @@ def dataset_rates(df: pd.DataFrame, metric: str = "acc", at: Sequence[float] | N
 
 def exchange_rates(df: pd.DataFrame, metric: str = "acc", at: Sequence[float] | None = None,
                    n_draws: int = 1000, seed: int = 0) -> ExchangeResults:
-    """Every lever the results measure, in rows of a baseline, for each dataset that has a
-    size experiment (:func:`dataset_rates`).
+    """Every lever the results measure, in rows of a baseline.
+
+    For each dataset that has a size experiment (:func:`dataset_rates`); a dataset without
+    one is named in the notes.
 
     Parameters
     ----------
-    df : tidy results (one or more datasets; a frame without a ``dataset`` column is one)
-    metric : "acc" or "auc"
-    at : rows to price at (default 6,000 and the largest size)
+    df : pandas.DataFrame
+        Tidy results (one or more datasets; a frame without a ``dataset`` column is one).
+    metric : {"acc", "auc"}
+        The metric.
+    at : sequence of float, optional
+        Rows to price at (default 6,000 and the largest size).
+    n_draws : int
+        Parameter draws per curve behind each interval.
+    seed : int
+        Seed of the draws (the same seed, the same intervals).
 
     Returns
     -------
     ExchangeResults
+
+    Raises
+    ------
+    ValueError
+        If no dataset in the results has a size experiment.
     """
     if "dataset" not in df.columns:
         df = df.assign(dataset="")

@@ -394,13 +394,13 @@ def _sigmoid(name, formula, scale, link, core_mean, core_jac, at, floored=True) 
     """A sigmoid form in log x falling from c + a to c (mmf, weibull; log_power without the floor):
     theta = (log a, log of the scale over n_ref, log h[, c]); a, the scale and h are positive."""
     mean, jac = with_floor(core_mean, core_jac) if floored else (core_mean, core_jac)
-    floor = {"floor": lambda t: t[3]} if floored else {}
+    floor: Callable = (lambda t: t[3]) if floored else (lambda t: 0.0)
     shape = ("a", scale, "h")
     return Form(name=name, formula=formula, internal=("log_a", f"log_{scale.upper()}", "log_h") + ("c",) * floored,
                 natural=shape + ("c",) * floored, mean=mean, jac=jac, to_natural=_sigmoid_natural,
                 starts=_sigmoid_starts(link, mean, floored),
-                inverse=inverse_from(_sigmoid_log_x(link), floor.get("floor", lambda t: 0.0), lambda t: np.exp(t[2])),
-                rate="h", log_ci=frozenset(shape), bounds=dict.fromkeys(shape, _POSITIVE), at=at, **floor)
+                inverse=inverse_from(_sigmoid_log_x(link), floor, lambda t: np.exp(t[2])), floor=floor,
+                rate="h", log_ci=frozenset(shape), bounds=dict.fromkeys(shape, _POSITIVE), at=at)
 
 
 POWER4 = Form(
@@ -462,10 +462,13 @@ def curve(form: str, params: dict, n) -> np.ndarray:
     """
     if form not in FORMS:
         raise KeyError(f"unknown form {form!r}; known: {', '.join(FORMS)}")
+    at = FORMS[form].at
+    if at is None:
+        raise KeyError(f"form {form!r} has no formula in natural units to draw")
     missing = [p for p in FORMS[form].natural if p not in params]
     if missing:
         raise KeyError(f"form {form!r} needs parameters {missing}")
-    return FORMS[form].at(params, np.asarray(n, dtype=float))
+    return at(params, np.asarray(n, dtype=float))
 
 
 def learning_forms(spec: "str | Sequence[str]") -> tuple:

@@ -70,6 +70,11 @@ class Summary:
     narrowest table (a 20-character column of words under a small table), has no sections
     (:meth:`extend`, which the per-curve reports use) and takes one float format per table,
     where counts, accuracies and exponents need a format per column.
+
+    Parameters
+    ----------
+    title : str
+        Centred above the report.
     """
 
     def __init__(self, title: str):
@@ -77,20 +82,52 @@ class Summary:
         self.parts: list = []
 
     def add_df(self, df: pd.DataFrame, index: bool = True, digits: int = 4):
-        """Add a table; each float column in one fixed format (:func:`format_column`: counts
-        with thousands separators, the others to ``digits`` significant digits of the
-        column's largest value), bools as yes/no."""
+        """Add a table.
+
+        Each float column gets one fixed format (:func:`format_column`: counts with thousands
+        separators, the others to ``digits`` significant digits of the column's largest value),
+        so that its numbers line up; bools read yes/no.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            The table; formatted now, so later changes to it do not show.
+        index : bool
+            Print the index.
+        digits : int
+            Significant digits of each float column's largest value.
+        """
         self.parts.append(("df", df.apply(lambda col: format_column(col, digits)), index))
 
     def add_text(self, text: str):
+        """Add a note, wrapped to the report's width when printed.
+
+        Parameters
+        ----------
+        text : str
+            One paragraph.
+        """
         self.parts.append(("text", text, None))
 
     def extend(self, other: "Summary"):
-        """Append another summary's parts under its title."""
+        """Append another summary's parts as a section under its title.
+
+        Parameters
+        ----------
+        other : Summary
+            The summary to append; its parts are shared, not copied.
+        """
         self.parts.append(("title", other.title, None))
         self.parts.extend(other.parts)
 
     def as_text(self) -> str:
+        """The report as plain text for the console.
+
+        Returns
+        -------
+        str
+            Title, tables and notes, as wide as the widest table (at least 78 characters).
+        """
         import textwrap
 
         blocks = [p[1].to_string(index=p[2]) for p in self.parts if p[0] == "df"]
@@ -106,6 +143,13 @@ class Summary:
         return "\n".join(out)
 
     def as_html(self) -> str:
+        """The report as HTML for notebooks.
+
+        Returns
+        -------
+        str
+            An ``h4`` title, the tables as HTML tables and the notes as paragraphs, escaped.
+        """
         import html
 
         out = [f"<h4>{html.escape(self.title)}</h4>"]

@@ -116,14 +116,45 @@ def _interp_log_n(q_grid: np.ndarray, log_n: np.ndarray, q: np.ndarray) -> np.nd
 class QualityValue:
     """Plans to reach a target by collecting rows or cleaning labels, with costs and intervals.
 
+    Built by :func:`value_of_quality`; ``summary()`` prints it, ``table()`` gives it tidy.
+
+    Parameters
+    ----------
+    model, metric : str
+        The model the plans are for and the metric of the target ("acc" or "auc").
+    threshold : float
+        The target value of ``metric``.
+    rows : float
+        Labelled rows held (count).
+    quality : float
+        Their label quality q0 in (0, 1].
+    cost_label, cost_clean : float
+        Price of one newly labelled row and of one cleaning action, in one currency.
+    cleaning : {"review", "targeted"}
+        What a cleaning action is (the module notes).
+    plans : pandas.DataFrame
+        One row per plan (see Attributes).
+    break_even : dict
+        ``estimate``, ``ci_low``, ``ci_high`` of the break-even ratio.
+    p_clean_cheaper : float
+        Share of draws in which the cheapest plan that cleans beats collecting.
+    grid : pandas.DataFrame
+        The grid's qualities with log n*, its standard error, df and status.
+    n_draws : int
+        Monte Carlo draws behind the intervals.
+
     Attributes
     ----------
-    plans : one row per plan ("collect", "clean", "cheapest"): target quality, rows needed,
-        rows to collect, cleaning actions, cost with its 95% interval, reachable
-    break_even : the ratio cost_clean / cost_label below which cleaning is the cheaper way
-        to the target, with its 95% interval (inf: collecting alone never reaches it)
-    p_clean_cheaper : share of draws in which the cheapest plan that cleans beats collecting
-    verdict : one sentence
+    plans : pandas.DataFrame
+        One row per plan ("collect", "clean", "cheapest"): target quality, rows needed, rows to
+        collect, cleaning actions, cost with its 95% interval, reachable.
+    break_even : dict
+        The ratio cost_clean / cost_label below which cleaning is the cheaper way to the target,
+        with its 95% interval (inf: collecting alone never reaches it).
+    p_clean_cheaper : float
+        Share of draws in which the cheapest plan that cleans beats collecting.
+    verdict : str
+        One sentence; a side is named only when 95% of the draws agree.
     """
 
     alpha = 0.05
@@ -185,6 +216,13 @@ class QualityValue:
                                  p_clean_cheaper=self.p_clean_cheaper)
 
     def summary(self) -> Summary:
+        """The plans, the break-even ratio, the verdict and the cleaning model as a report.
+
+        Returns
+        -------
+        Summary
+            Printable as text (``str``) or HTML (in notebooks).
+        """
         s = Summary(f"Collect or clean? {self.model}, {self.metric} > {self.threshold:g}, "
                     f"{self.rows:,.0f} rows at quality {self.quality:g}")
         cols = ["plan", "quality", "n_needed", "rows_to_collect", "cleaning_actions", "cost",
@@ -224,18 +262,34 @@ def value_of_quality(levels: pd.DataFrame, *, rows: float, quality: float, cost_
 
     Parameters
     ----------
-    levels : n* per grid quality for one model: columns quality, n_needed, reachable, se_log,
-        df (``DataQualityDerivative.levels`` filtered to one model)
-    rows : labelled rows held (count)
-    quality : their label quality q0 in (0, 1], within the grid's range of qualities
-    cost_label, cost_clean : price of one newly labelled row and of one cleaning action, in
-        any one currency (only their ratio decides; the costs come out in that currency)
-    cleaning : "review" (pay per reviewed row) or "targeted" (pay per corrected label)
-    n_draws, seed : Monte Carlo draws of the log n* for the intervals (seeded, reproducible)
+    levels : pandas.DataFrame
+        n* per grid quality for one model: columns quality, n_needed, reachable, se_log, df
+        (``DataQualityDerivative.levels`` filtered to one model).
+    rows : float
+        Labelled rows held (count).
+    quality : float
+        Their label quality q0 in (0, 1], within the grid's range of qualities.
+    cost_label, cost_clean : float
+        Price of one newly labelled row and of one cleaning action, in any one currency (only
+        their ratio decides which plan wins; the costs come out in that currency).
+    cleaning : {"review", "targeted"}
+        Pay per reviewed row, or per corrected label (an optimistic bound).
+    model, metric : str
+        The model and the target's metric, for the labels of the result (``levels`` decides).
+    threshold : float
+        The target value of ``metric``, for the labels of the result.
+    n_draws, seed : int
+        Monte Carlo draws of the log n* for the intervals, and their seed (reproducible).
 
     Returns
     -------
     QualityValue
+
+    Raises
+    ------
+    UserError
+        If an input is out of range, the grid has fewer than two qualities or ``quality`` lies
+        outside them.
     """
     from ..errors import UserError
 
@@ -313,14 +367,43 @@ def advise(df_cross: pd.DataFrame, *, rows: float, quality: float, cost_label: f
            cost_clean: float, metric: str = "acc", threshold: float = 0.90,
            model: str | None = None, cleaning: str = "review", form: str = "auto",
            n_draws: int = 20000, seed: int = 0) -> QualityValue:
-    """:func:`value_of_quality` on a size x damage results frame: fits the learning curve at
-    every label quality (:func:`datavsmath.stats.quality.data_quality_derivative`, model
-    average over forms by default) and prices the plans for one model."""
+    """:func:`value_of_quality` on a size x damage results frame.
+
+    Fits the learning curve at every label quality
+    (:func:`datavsmath.stats.quality.data_quality_derivative`, model average over forms by
+    default) and prices the plans for one model.
+
+    Parameters
+    ----------
+    df_cross : pandas.DataFrame
+        Tidy results holding the size x damage grid (alone, or with other experiments).
+    rows, quality, cost_label, cost_clean, cleaning, n_draws, seed
+        As for :func:`value_of_quality`.
+    metric : {"acc", "auc"}
+        The target's metric.
+    threshold : float
+        The target value of ``metric``.
+    model : str, optional
+        The model; default the grid's only one.
+    form : str
+        Learning-curve form, or "auto" for the model average over forms.
+
+    Returns
+    -------
+    QualityValue
+
+    Raises
+    ------
+    ValueError
+        If the grid holds several models and none is chosen, or holds no rows.
+    """
     from .needed import cross_model
     from .quality import data_quality_derivative
 
     metric = check_metric(metric)
     rows_cross, model = cross_model(df_cross, model)
+    if model is None:
+        raise ValueError("the results hold no size x damage rows: run that experiment first")
     rows_cross = rows_cross[rows_cross["model"] == model]
     deriv = data_quality_derivative(rows_cross, metric, threshold, form=form, quiet=True)
     levels = deriv.levels[deriv.levels["model"] == model]

@@ -62,7 +62,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, TypedDict
 
 import numpy as np
 
@@ -84,13 +84,22 @@ PROGRAM_VERSION = 1
 #: values of ``datavsmath run --backend``
 BACKENDS = ("auto", "naive", "fused")
 
+
+class _CpuPolicy(TypedDict):
+    """One network's CPU policy: fuse at all, copies per program at most, XLA or not."""
+
+    fused: bool
+    max_copies: int
+    jit: bool
+
+
 #: On a CPU, what ``--backend auto`` does per network: copies per fused program at most, and
 #: whether to compile steps with XLA. Chosen from ``make bench`` on a 2-core AMD EPYC
 #: (bench/results/): the DNN is overhead-bound in ``model.fit`` (one fused copy: 2.1x at
 #: 60,000 rows, 2.9x at 3,000; 8 copies a little more); the CNN is bound by its convolution
 #: arithmetic (1.2x with one copy, 1.24x with two at 12,000 rows); XLA on this CPU is slower
 #: for both.
-CPU_POLICY = {
+CPU_POLICY: dict[str, _CpuPolicy] = {
     "dnn": {"fused": True, "max_copies": 8, "jit": False},
     "cnn": {"fused": True, "max_copies": 2, "jit": False},
 }
@@ -255,7 +264,7 @@ def plan_for(model: str, requested: str = "auto", profile: dict | None = None) -
         fit = int(GPU_MEMORY_SHARE * free // copy_bytes(model))
         return Plan(model, "fused", max(1, min(GPU_MAX_COPIES.get(model, 32), fit)), jit=True,
                     reason=f"GPU {profile['gpu']}, {free / 2**30:.0f} GiB free")
-    policy = CPU_POLICY.get(model, {"fused": True, "max_copies": 4, "jit": False})
+    policy = CPU_POLICY.get(model, _CpuPolicy(fused=True, max_copies=4, jit=False))
     if requested == "fused":
         return Plan(model, "fused", policy["max_copies"], policy["jit"], reason="--backend fused, CPU")
     if not policy["fused"]:

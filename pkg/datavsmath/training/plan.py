@@ -133,7 +133,8 @@ class ExperimentPlan:
         -------
         ExperimentPlan
         """
-        n, seconds, outdated = 0, 0.0, {}
+        n, seconds = 0, 0.0
+        outdated: dict[str, int] = {}
         for cell in exp.iter_cells():
             for m in exp.models:
                 stored = store.get(fit_key(exp, cell, m))
@@ -423,5 +424,6 @@ def r_grids_complete(store: ResultStore, profile: str, datasets: set[str] | None
     bool
     """
     exps = [load_experiment(name, profile) for name in R_EXPERIMENTS]
+    targets: set[str | None] = set(datasets) if datasets else {None}  # None: the specs' own
     return all(next(iter_pending(e.with_options(dataset=d) if d else e, store), None) is None
-               for e in exps for d in (datasets or {None}))
+               for e in exps for d in targets)

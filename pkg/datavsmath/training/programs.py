@@ -17,7 +17,7 @@ there across fits.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -30,6 +30,9 @@ __all__ = ["Program", "TFProgram", "JaxProgram", "program", "on_device", "to_dev
 MAX_PROGRAMS = 3
 #: image arrays kept on the device at once (the training base and the test images of a grid)
 MAX_DEVICE_IMAGES = 4
+
+#: a JAX program's state: per copy, its trainable and non-trainable weights and optimizer variables
+_JaxState = tuple[list[list[Any]], list[list[Any]], list[list[Any]]]
 
 
 def to_device(array: np.ndarray):
@@ -61,13 +64,25 @@ class Program:
     ``one_call`` (default True): run an epoch as one compiled call; False dispatches one
     compiled step per batch from Python (the same step; kept as the reference the tests compare
     the one-call epoch with).
+
+    Parameters
+    ----------
+    template : KerasNet
+        The network: its factories build every copy and its optimizer, with its loss, class
+        count and batch size.
+    n_copies : int
+        Copies N trained side by side.
+    jit : bool
+        Compile the steps with XLA.
     """
 
     one_call = True
+    #: pad every epoch's order array to the whole base's steps (JAX: one compile per base)
+    pad_to_base = False
 
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
         self.template, self.n_copies, self.jit = template, n_copies, jit
-        self.owner = None  # the estimator whose weights the copies hold now
+        self.owner: object | None = None  # the estimator whose weights the copies hold now
         self.k = template.n_classes
         self.models = [template.build(self.k) for _ in range(n_copies)]
         self.optimizers = [template.optimizer() for _ in range(n_copies)]
@@ -108,10 +123,10 @@ class Program:
         Returns
         -------
         int
-            At least ``steps``: ``steps`` here; JAX pads to ``base_steps``, so that every fit on
+            ``steps``; with ``pad_to_base`` (JAX) at least ``base_steps``, so that every fit on
             one base compiles the same shapes.
         """
-        return steps
+        return max(steps, base_steps) if self.pad_to_base else steps
 
     def run_epoch(self, x, rowmap, y, order: np.ndarray, w: np.ndarray, masked: bool = False, n_steps=None):
         """Queue one epoch of every copy.
@@ -163,6 +178,7 @@ class Program:
         list of ndarray
             In the network's ``get_weights`` order.
         """
+        self._to_keras(copy)
         return self.models[copy].get_weights()
 
     def optimizer_iterations(self, copy: int) -> int:
@@ -177,7 +193,12 @@ class Program:
         -------
         int
         """
+        self._to_keras(copy)
         return int(np.asarray(self.optimizers[copy].iterations.value))
+
+    def _to_keras(self, copy: int) -> None:
+        """Write copy ``copy``'s current state into its keras network and optimizer (TensorFlow
+        trains those variables themselves; JAX trains a copy of them)."""
 
 
 def _copy_loss(ce, w):
@@ -192,7 +213,13 @@ class TFProgram(Program):
     """TensorFlow: one ``tf.function`` per epoch looping over steps (each step optionally
     XLA-compiled), gradients from one ``GradientTape`` over the summed loss. In a masked epoch
     each copy's step sits in its own ``tf.cond``: a copy without rows in a step skips it, its
-    forward pass (and so its dropout seed) included."""
+    forward pass (and so its dropout seed) included.
+
+    Parameters
+    ----------
+    template, n_copies, jit
+        As for :class:`Program`.
+    """
 
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
         import tensorflow as tf
@@ -259,6 +286,19 @@ class TFProgram(Program):
         self._steps, self._batch, self._predict = steps, tf.function(batch, reduce_retracing=True), predict
 
     def run_epoch(self, x, rowmap, y, order: np.ndarray, w: np.ndarray, masked: bool = False, n_steps=None):
+        """One epoch of every copy (:meth:`Program.run_epoch`): one ``tf.function`` call, one per step
+        without ``one_call``.
+
+        Parameters
+        ----------
+        x, rowmap, y, order, w, masked, n_steps
+            As for :meth:`Program.run_epoch`.
+
+        Returns
+        -------
+        tf.Tensor or None
+            The epoch's last summed loss (None when no step ran).
+        """
         import tensorflow as tf
 
         n_steps = len(order) if n_steps is None else int(n_steps)
@@ -271,6 +311,18 @@ class TFProgram(Program):
         return loss
 
     def predict(self, xb: np.ndarray) -> np.ndarray:
+        """Every copy's class probabilities for one batch of images.
+
+        Parameters
+        ----------
+        xb : ndarray, shape (B, *features)
+            float32 images.
+
+        Returns
+        -------
+        ndarray, shape (N, B, k)
+            Copy i's probabilities of the k classes.
+        """
         import tensorflow as tf
 
         return self._predict(tf.constant(xb)).numpy()
@@ -285,7 +337,15 @@ class JaxProgram(Program):
     is a traced argument and the order array is padded to the base's step count, so one
     compiled epoch serves every fit on the same rows base (the padded steps are not run).
     In a masked epoch a copy without rows in a step keeps its old state (a select on the
-    whole copy: weights, dropout seed state, optimizer slots and counter)."""
+    whole copy: weights, dropout seed state, optimizer slots and counter).
+
+    Parameters
+    ----------
+    template, n_copies, jit
+        As for :class:`Program`.
+    """
+
+    pad_to_base = True
 
     def __init__(self, template: KerasNet, n_copies: int, jit: bool):
         import jax
@@ -305,7 +365,7 @@ class JaxProgram(Program):
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-        def step(state, xb, yb, w, masked):
+        def step(state: _JaxState, xb, yb, w, masked: bool) -> tuple[_JaxState, Any]:
             """xb (N, B, *features) float32, yb (N, B) int32, w (N, B) float32 row weights."""
             trainable, non_trainable, slots = state
             (loss, new_nt), grads = grad_fn(trainable, non_trainable, xb, yb, w)
@@ -317,8 +377,9 @@ class JaxProgram(Program):
                 def keep(i, a, b, active=active):
                     return jax.tree_util.tree_map(lambda p, q: jnp.where(active[i], p, q), a, b)
 
-                new_state = tuple([keep(i, part_new[i], part_old[i]) for i in range(len(models))]
-                                  for part_new, part_old in zip(new_state, state))
+                t, nt, o = ([keep(i, part_new[i], part_old[i]) for i in range(len(models))]
+                            for part_new, part_old in zip(new_state, state))
+                new_state = (t, nt, o)
             return new_state, loss
 
         def batch(x, rowmap, y, order, w, s):
@@ -327,12 +388,14 @@ class JaxProgram(Program):
 
         def epoch(state, x, rowmap, y, order, w, n_steps, masked):
             def body(s, carry):
-                return step(carry[0], *batch(x, rowmap, y, order, w, s), masked)
+                xb, yb, wb = batch(x, rowmap, y, order, w, s)
+                return step(carry[0], xb, yb, wb, masked)
 
             return jax.lax.fori_loop(0, n_steps, body, (state, jnp.zeros((), jnp.float32)))
 
         def one_step(state, x, rowmap, y, order, w, s, masked):
-            return step(state, *batch(x, rowmap, y, order, w, s), masked)
+            xb, yb, wb = batch(x, rowmap, y, order, w, s)
+            return step(state, xb, yb, wb, masked)
 
         def predict(state, xs):
             """xs (nb, b, *features) -> (N, nb * b, k): every batch of every copy in one call."""
@@ -348,9 +411,16 @@ class JaxProgram(Program):
         self._epoch = jax.jit(epoch, donate_argnums=0, static_argnames="masked")
         self._one_step = jax.jit(one_step, donate_argnums=0, static_argnames="masked")
         self._predict = jax.jit(predict)
-        self.state = None
+        self.state: _JaxState | None = None  # set by reset
 
     def reset(self, seeds: Sequence[int]) -> None:
+        """Seed every copy as :meth:`Program.reset` does, then copy the state into the pytree.
+
+        Parameters
+        ----------
+        seeds : sequence of int
+            One seed per copy.
+        """
         import jax.numpy as jnp
 
         super().reset(seeds)
@@ -359,10 +429,25 @@ class JaxProgram(Program):
                       [copy(m.non_trainable_variables) for m in self.models],
                       [copy(o.variables) for o in self.optimizers])
 
-    def padded_steps(self, steps: int, base_steps: int) -> int:
-        return max(steps, base_steps)
+    def _state(self) -> _JaxState:
+        if self.state is None:
+            raise RuntimeError("the program holds no weights yet: call reset(seeds) first")
+        return self.state
 
     def run_epoch(self, x, rowmap, y, order: np.ndarray, w: np.ndarray, masked: bool = False, n_steps=None):
+        """One epoch of every copy (:meth:`Program.run_epoch`): one jitted ``fori_loop``, one jitted
+        step per batch without ``one_call``; the state is donated and replaced.
+
+        Parameters
+        ----------
+        x, rowmap, y, order, w, masked, n_steps
+            As for :meth:`Program.run_epoch`.
+
+        Returns
+        -------
+        jax.Array or None
+            The epoch's last summed loss (None when no step ran); :meth:`wait` blocks on it.
+        """
         import jax
 
         n_steps = len(order) if n_steps is None else int(n_steps)
@@ -376,29 +461,38 @@ class JaxProgram(Program):
         return loss
 
     def wait(self, handle) -> None:
+        """Block until the epoch that returned ``handle`` has finished.
+
+        Parameters
+        ----------
+        handle : jax.Array or None
+            What :meth:`run_epoch` returned; None (no step ran) returns at once.
+        """
         if handle is not None:
             handle.block_until_ready()
 
     def predict(self, xs) -> np.ndarray:
-        """xs (nb, b, *features), numpy or on the device -> (N, nb * b, k) numpy."""
-        return np.asarray(self._predict(self.state, xs))
+        """Every copy's class probabilities for every batch, in one call.
 
-    def weights(self, copy: int) -> list[np.ndarray]:
-        trainable, non_trainable, _ = self.state
-        m = self.models[copy]
-        for v, value in zip(m.trainable_variables, trainable[copy]):
-            v.assign(value)
-        for v, value in zip(m.non_trainable_variables, non_trainable[copy]):
-            v.assign(value)
-        return m.get_weights()
+        Parameters
+        ----------
+        xs : array, shape (nb, b, *features)
+            float32 images in nb batches of b, numpy or on the device.
 
-    def optimizer_iterations(self, copy: int) -> int:
-        opt = self.optimizers[copy]
-        slots = self.state[2][copy]
-        for v, value in zip(opt.variables, slots):
-            if v is opt.iterations or v.path == opt.iterations.path:
-                return int(np.asarray(value))
-        raise LookupError("the optimizer has no iterations variable")
+        Returns
+        -------
+        ndarray, shape (N, nb * b, k)
+            Copy i's probabilities of the k classes, in the order of the batches.
+        """
+        return np.asarray(self._predict(self._state(), xs))
+
+    def _to_keras(self, copy: int) -> None:
+        trainable, non_trainable, slots = self._state()
+        m, opt = self.models[copy], self.optimizers[copy]
+        for variables, values in ((m.trainable_variables, trainable[copy]),
+                                  (m.non_trainable_variables, non_trainable[copy]), (opt.variables, slots[copy])):
+            for v, value in zip(variables, values):
+                v.assign(value)
 
 
 class _Recipe:
