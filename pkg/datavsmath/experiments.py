@@ -233,6 +233,8 @@ class Experiment:
                 raise UserError(f"--replicates must be at least 1, got {replicates}")
             changes["replicates"] = replicates
         if dataset is not None:
+            _check_sources(changes.get("models", self.models), dataset, lambda problem: UserError(
+                f"experiment {self.name} with --dataset {dataset}: {problem}"))
             changes["dataset"] = dataset
             if n_total is None:
                 from .data import train_rows
@@ -492,6 +494,9 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
                           "prune to fractions below 1")
     if "models" not in merged:
         raise UserError(f"{path}: set models, {SPEC_KEYS['models']}")
+    where, value = origin["models"]
+    _check_sources(merged["models"], merged.get("dataset", "fashion"),
+                   lambda problem: _spec_error(path, where, "models", value, problem))
     n_total = train_rows(merged.get("dataset", "fashion"))
     for s in merged.get("frac_sample", ()):
         if int(n_total * s + 1e-9) < MIN_TRAIN_ROWS:
@@ -499,6 +504,18 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
             raise _spec_error(path, where, "frac_sample", value,
                               f"{_show(s)} of the {n_total:,} rows of dataset {merged.get('dataset', 'fashion')} is "
                               f"{int(n_total * s + 1e-9)} training rows; a cell needs at least {MIN_TRAIN_ROWS}")
+
+
+def _check_sources(models, dataset: str, error) -> None:
+    """Refuse to fine-tune a pretrained model on its own source dataset (it has seen every
+    training row already: no lever to measure); ``error(problem)`` makes the exception."""
+    from .models import MODELS
+
+    same = [m for m in models if m in MODELS and MODELS[m].pretrained is not None
+            and MODELS[m].pretrained.source == dataset]
+    if same:
+        raise error(f"{', '.join(same)} was pretrained on dataset {dataset} itself; fine-tune it on another "
+                    f"dataset (cnn_from_mnist on fashion, cnn_from_fashion on mnist)")
 
 
 def _check_matrix(merged: dict, origin: dict, rules: tuple, path: Path) -> None:

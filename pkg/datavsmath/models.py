@@ -16,6 +16,10 @@ left out. The CNN needs images: on feature rows it raises a ValueError.
 ``MODELS`` is the registry: a fifth model is one ``register(ModelSpec(...))`` call. Beyond R,
 ``dnn_aug`` and ``cnn_aug`` are the two networks, recipes unchanged, trained on augmented images
 (:mod:`datavsmath.augmentation`; images only, like the CNN).
+
+``cnn_from_mnist`` and ``cnn_from_fashion`` are the CNN fine-tuned from a pretrained one (the
+*pretraining* lever): every layer but the softmax head starts from the CNN trained on all
+60,000 rows of the other dataset (:mod:`datavsmath.pretraining`, built once and cached).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .augmentation import augmented
+from .pretraining import PretrainedBuild, pretrained_cnn
 
 #: what TensorFlow prints on a machine without an NVIDIA GPU while it looks for CUDA, whatever
 #: TF_CPP_MIN_LOG_LEVEL says (absl writes it before its logging starts; cuInit's failure is an
@@ -50,7 +55,8 @@ CPU_ONLY_NOISE = (
 
 __all__ = [
     "MODELS", "ModelSpec", "register", "make_model", "VoteFractionForest", "XGBSoftprob",
-    "KerasNet", "ShapedBuild", "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "recipe",
+    "KerasNet", "ShapedBuild", "PretrainedBuild", "pretrained_fields", "SMOKE_PRETRAIN_ROWS",
+    "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "recipe",
     "gpu_name", "gpu_names", "keras_backend",
     "nvidia_gpu_present",
     "device_label",
@@ -384,14 +390,18 @@ class KerasNet:
     ``loss`` maps (batch, k) one-hot targets and (batch, k) probabilities to (batch,) losses;
     the default is keras 2.2's categorical cross-entropy (:func:`crossentropy`), which keras
     3's own differs from on TensorFlow.
+
+    ``callbacks``: keras callbacks passed to the naive fit (e.g. progress lines); they watch
+    the training and do not change it.
     """
 
     def __init__(self, build: Callable, optimizer: Callable, features: Callable, epochs: int,
                  batch_size: int = 128, validation_split: float = 0.2, n_classes: int = 10,
-                 seed: int = 0, verbose: int = 0, loss: Callable = crossentropy):
+                 seed: int = 0, verbose: int = 0, loss: Callable = crossentropy, callbacks: tuple = ()):
         self.build, self.optimizer, self.features, self.loss = build, optimizer, features, loss
         self.epochs, self.batch_size, self.validation_split = epochs, batch_size, validation_split
         self.n_classes, self.seed, self.verbose = n_classes, seed, verbose
+        self.callbacks = tuple(callbacks)
 
     def fit(self, x, y):
         keras_backend()  # keras started once, quietly on a CPU-only machine
@@ -406,7 +416,8 @@ class KerasNet:
             raise ValueError(f"{len(x)} rows leave nothing to train on after validation_split={self.validation_split}")
         targets = keras.utils.to_categorical(np.asarray(y)[:cut], self.n_classes)
         self.model_.fit(self.features(x[:cut]), targets, epochs=self.epochs,
-                        batch_size=self.batch_size, shuffle=True, verbose=self.verbose)
+                        batch_size=self.batch_size, shuffle=True, verbose=self.verbose,
+                        callbacks=list(self.callbacks))
         return self
 
     def predict_proba(self, x) -> np.ndarray:
@@ -426,6 +437,18 @@ class ShapedBuild:
 
     def __call__(self, n_classes: int = 10):
         return self.build(n_classes, self.input_shape)
+
+
+def pretrained_fields(name: str) -> dict:
+    """What a stored fit of the registered model ``name`` records about its starting weights:
+    ``{"pretrained_on": source, "pretrained_sha256": SHA-256 of the weights file}`` for a
+    pretrained model, ``{}`` for the others."""
+    build = MODELS[name].pretrained if name in MODELS else None
+    if build is None:
+        return {}
+    from .pretraining import weights_info
+
+    return {"pretrained_on": build.source, "pretrained_sha256": weights_info(build.weights())["weights_sha256"]}
 
 
 def _net_build(build: Callable, input_shape) -> Callable:
@@ -464,6 +487,9 @@ class ModelSpec:
     lever : the lever's family when ``base`` is set, e.g. "augmentation" or "pretraining".
     needs_images : True for a model that trains on images (h, w) only, not feature rows (the
         CNN, the augmented networks); a run checks it before loading anything else.
+    pretrained : for a model that starts from pretrained weights, its network factory
+        (:class:`PretrainedBuild`, naming the source dataset): a grid refuses to fine-tune it on
+        its own source, and its stored fits record the weights (:func:`pretrained_fields`).
     """
 
     name: str
@@ -475,6 +501,7 @@ class ModelSpec:
     base: str | None = None
     lever: str | None = None
     needs_images: bool = False
+    pretrained: PretrainedBuild | None = None
 
     def __post_init__(self):
         if (self.base is None) != (self.lever is None):
@@ -569,6 +596,22 @@ register(ModelSpec("dnn_aug", augmented("dnn"), 61, f"dnn on augmented images: {
                    base="dnn", lever="augmentation"))
 register(ModelSpec("cnn_aug", augmented("cnn"), 1530, f"cnn on augmented images: {_AUG_TEXT}", needs_images=True,
                    base="cnn", lever="augmentation"))
+
+
+def _register_pretrained(name: str, build: PretrainedBuild, note: str = "") -> None:
+    rows = "all 60,000" if build.rows is None else f"the first {build.rows:,}"
+    register(ModelSpec(name, pretrained_cnn(build), 1000,
+                       f"cnn pretrained on {rows} training rows of {build.source} (all layers but the head), "
+                       f"then fine-tuned with R's recipe (Adadelta lr 1.0, 12 epochs){note}",
+                       pretrained=build, needs_images=True, base="cnn", lever="pretraining"))
+
+
+_register_pretrained("cnn_from_mnist", PretrainedBuild("mnist"))
+_register_pretrained("cnn_from_fashion", PretrainedBuild("fashion"))
+#: the smoke profile's stand-ins: pretrained on 2,000 rows in a few seconds, for tests only
+SMOKE_PRETRAIN_ROWS = 2000
+_register_pretrained("cnn_from_mnist_smoke", PretrainedBuild("mnist", SMOKE_PRETRAIN_ROWS), "; SMOKE TEST ONLY")
+_register_pretrained("cnn_from_fashion_smoke", PretrainedBuild("fashion", SMOKE_PRETRAIN_ROWS), "; SMOKE TEST ONLY")
 
 
 #: how the shipped confusion matrix was made: a forest with R's rf settings on a draw of rows

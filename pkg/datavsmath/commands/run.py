@@ -16,10 +16,10 @@ without --yes, or an unwritable or full folder (one message), 130 Ctrl-C, 143 SI
 
 profiles (fits; the plan's estimate for one replicate on a 2-core CPU, from per-model fit times):
   full   the R testbench's grids: R's four experiments (`run r`) 504 fits, about 52 CPU-hours
-         (a GPU job); all seven 1055 fits, about 95 CPU-hours
-  quick  a documented preview of all seven experiments and six models: 216 fits, about 70 min
+         (a GPU job); all nine 1139 fits, about 107 CPU-hours
+  quick  a documented preview of all nine experiments and eight models: 231 fits, about 90 min
          (R's four 92 fits; measured 19.3 min, bench/results)
-  smoke  tiny, for tests: 32 fits, about 2 min
+  smoke  tiny, for tests: 38 fits, about 4 min
 
 A plain `datavsmath run` runs every experiment at the quick profile into results/quick; it
 first says so, with the number of fits and the expected time (every run prints this plan).
@@ -258,8 +258,8 @@ def _plan_text(profile, out, plan, bare: bool) -> str:
 
 #: a run of a larger grid asks first (``--yes`` answers for it): more fits than this ...
 MAX_FITS = 10_000
-#: ... or more expected CPU-hours on 2 cores than this (the full grids of all seven
-#: experiments take about 95, five replicates of them about 476)
+#: ... or more expected CPU-hours on 2 cores than this (the full grids of all nine
+#: experiments take about 107, four replicates of them about 430)
 MAX_CPU_HOURS = 500
 
 

@@ -24,7 +24,7 @@ from ..damage import sample_rows
 from ..data import Dataset
 from ..experiments import Cell, Experiment, derive_seed
 from ..metrics import score
-from ..models import MODELS, device_label, keras_backend, make_model
+from ..models import MODELS, device_label, keras_backend, make_model, pretrained_fields
 from ..noise import counts_text, damage_by_rule
 from . import checkpoints
 from .fused import PROGRAM_VERSION
@@ -237,6 +237,8 @@ def _record(exp: Experiment, cell: Cell, model: str, labels: CellLabels, proba, 
         RECIPE: MODELS[model].recipe,
         **({"program": PROGRAM_VERSION} if unit.backend == "fused" else {}),
         **noise_fields(cell, labels, data.n_classes),
+        # a fine-tuned network's starting weights: which pretraining, by its file's SHA-256
+        **pretrained_fields(model),
     }
 
 
