@@ -24,9 +24,14 @@ from datavsmath.models import (
     cnn_optimizer,
     image_features,
     make_model,
-    pretrained_fields,
 )
-from datavsmath.pretraining import Pretraining, pretrained_layers, pretrained_weights, weights_info
+from datavsmath.pretraining import (
+    Pretraining,
+    pretrained_fields,
+    pretrained_layers,
+    pretrained_weights,
+    weights_info,
+)
 from datavsmath.stats.learning import fit_learning_curves
 from datavsmath.stats.transfer import COLUMNS, transfer_fit
 from datavsmath.training.fused import FusedKerasNets

@@ -507,12 +507,10 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
 
 
 def _check_sources(models, dataset: str, error) -> None:
-    """Refuse to fine-tune a pretrained model on its own source dataset (it has seen every
-    training row already: no lever to measure); ``error(problem)`` makes the exception."""
+    """Refuse a pretrained model on its own source dataset; ``error(problem)`` makes the exception."""
     from .models import MODELS
 
-    same = [m for m in models if m in MODELS and MODELS[m].pretrained is not None
-            and MODELS[m].pretrained.source == dataset]
+    same = [m for m in models if m in MODELS and getattr(MODELS[m].pretrained, "source", None) == dataset]
     if same:
         raise error(f"{', '.join(same)} was pretrained on dataset {dataset} itself; fine-tune it on another "
                     f"dataset (cnn_from_mnist on fashion, cnn_from_fashion on mnist)")

@@ -38,7 +38,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .augmentation import augmented
-from .pretraining import PretrainedBuild, pretrained_cnn
+from .pretraining import PretrainedBuild, describe_pretrained, pretrained_cnn
 
 #: what TensorFlow prints on a machine without an NVIDIA GPU while it looks for CUDA, whatever
 #: TF_CPP_MIN_LOG_LEVEL says (absl writes it before its logging starts; cuInit's failure is an
@@ -55,7 +55,7 @@ CPU_ONLY_NOISE = (
 
 __all__ = [
     "MODELS", "ModelSpec", "register", "make_model", "VoteFractionForest", "XGBSoftprob",
-    "KerasNet", "ShapedBuild", "PretrainedBuild", "pretrained_fields", "SMOKE_PRETRAIN_ROWS",
+    "KerasNet", "ShapedBuild", "PretrainedBuild", "SMOKE_PRETRAIN_ROWS",
     "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "recipe",
     "gpu_name", "gpu_names", "keras_backend",
     "nvidia_gpu_present",
@@ -439,18 +439,6 @@ class ShapedBuild:
         return self.build(n_classes, self.input_shape)
 
 
-def pretrained_fields(name: str) -> dict:
-    """What a stored fit of the registered model ``name`` records about its starting weights:
-    ``{"pretrained_on": source, "pretrained_sha256": SHA-256 of the weights file}`` for a
-    pretrained model, ``{}`` for the others."""
-    build = MODELS[name].pretrained if name in MODELS else None
-    if build is None:
-        return {}
-    from .pretraining import weights_info
-
-    return {"pretrained_on": build.source, "pretrained_sha256": weights_info(build.weights())["weights_sha256"]}
-
-
 def _net_build(build: Callable, input_shape) -> Callable:
     shape = tuple(int(d) for d in input_shape)
     return build if shape == (28, 28) else ShapedBuild(build, shape)
@@ -489,7 +477,7 @@ class ModelSpec:
         CNN, the augmented networks); a run checks it before loading anything else.
     pretrained : for a model that starts from pretrained weights, its network factory
         (:class:`PretrainedBuild`, naming the source dataset): a grid refuses to fine-tune it on
-        its own source, and its stored fits record the weights (:func:`pretrained_fields`).
+        its own source, and its stored fits record the weights.
     """
 
     name: str
@@ -598,20 +586,13 @@ register(ModelSpec("cnn_aug", augmented("cnn"), 1530, f"cnn on augmented images:
                    base="cnn", lever="augmentation"))
 
 
-def _register_pretrained(name: str, build: PretrainedBuild, note: str = "") -> None:
-    rows = "all 60,000" if build.rows is None else f"the first {build.rows:,}"
-    register(ModelSpec(name, pretrained_cnn(build), 1000,
-                       f"cnn pretrained on {rows} training rows of {build.source} (all layers but the head), "
-                       f"then fine-tuned with R's recipe (Adadelta lr 1.0, 12 epochs){note}",
-                       pretrained=build, needs_images=True, base="cnn", lever="pretraining"))
-
-
-_register_pretrained("cnn_from_mnist", PretrainedBuild("mnist"))
-_register_pretrained("cnn_from_fashion", PretrainedBuild("fashion"))
-#: the smoke profile's stand-ins: pretrained on 2,000 rows in a few seconds, for tests only
+#: the smoke profile's stand-ins are pretrained on 2,000 rows in a few seconds, for tests only
 SMOKE_PRETRAIN_ROWS = 2000
-_register_pretrained("cnn_from_mnist_smoke", PretrainedBuild("mnist", SMOKE_PRETRAIN_ROWS), "; SMOKE TEST ONLY")
-_register_pretrained("cnn_from_fashion_smoke", PretrainedBuild("fashion", SMOKE_PRETRAIN_ROWS), "; SMOKE TEST ONLY")
+for _name, _build in (("cnn_from_mnist", PretrainedBuild("mnist")), ("cnn_from_fashion", PretrainedBuild("fashion")),
+                      ("cnn_from_mnist_smoke", PretrainedBuild("mnist", SMOKE_PRETRAIN_ROWS)),
+                      ("cnn_from_fashion_smoke", PretrainedBuild("fashion", SMOKE_PRETRAIN_ROWS))):
+    register(ModelSpec(_name, pretrained_cnn(_build), 1000, describe_pretrained(_build), pretrained=_build,
+                       needs_images=True, base="cnn", lever="pretraining"))
 
 
 #: how the shipped confusion matrix was made: a forest with R's rf settings on a draw of rows

@@ -47,6 +47,7 @@ from .resources import cache_root
 # PretrainedBuild, so this module must load without it
 
 __all__ = ["PRETRAIN_SEED", "PRETRAIN_EPOCHS", "Pretraining", "PretrainedBuild", "pretrained_cnn",
+           "describe_pretrained", "pretrained_fields",
            "pretrained_weights", "pretrained_layers", "weights_info"]
 
 #: the seed of every pretraining (the project's base seed)
@@ -313,3 +314,27 @@ def pretrained_cnn(build: PretrainedBuild) -> Callable:
         return KerasNet(build, cnn_optimizer, image_features, epochs=12, n_classes=k, seed=seed)
 
     return make
+
+
+def describe_pretrained(build: PretrainedBuild) -> str:
+    """The registry's one-line description of a CNN fine-tuned from ``build``'s weights."""
+    rows = "all 60,000" if build.rows is None else f"the first {build.rows:,}"
+    smoke = "" if build.rows is None else "; SMOKE TEST ONLY"
+    return (f"cnn pretrained on {rows} training rows of {build.source} (all layers but the head), then "
+            f"fine-tuned with R's recipe (Adadelta lr 1.0, 12 epochs){smoke}")
+
+
+def pretrained_fields(name: str) -> dict:
+    """What a stored fit of the registered model ``name`` records about its starting weights.
+
+    Returns
+    -------
+    ``{"pretrained_on": source, "pretrained_sha256": SHA-256 of the weights file}`` for a
+    pretrained model, ``{}`` for the others.
+    """
+    from .models import MODELS
+
+    build = MODELS[name].pretrained if name in MODELS else None
+    if build is None:
+        return {}
+    return {"pretrained_on": build.source, "pretrained_sha256": weights_info(build.weights())["weights_sha256"]}
