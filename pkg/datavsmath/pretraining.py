@@ -227,8 +227,17 @@ def pretrained_weights(spec: Pretraining | str, *, root: str | os.PathLike | Non
 
 
 def weights_info(weights: str | os.PathLike) -> dict:
-    """The facts recorded beside a weights file (seed, rows, versions, ``weights_sha256``,
-    seconds, ``source_test_accuracy``)."""
+    """The facts recorded beside a weights file.
+
+    Parameters
+    ----------
+    weights : path of a ``.npz`` weights file of :func:`pretrained_weights`
+
+    Returns
+    -------
+    dict: source, rows, trained_rows, seed, epochs, cnn_recipe, source_sha256, weights_sha256,
+    seconds, source_test_accuracy, versions, host, finished_at
+    """
     path = Path(weights)
     return json.loads(path.with_suffix(".json").read_text())
 
@@ -236,6 +245,11 @@ def weights_info(weights: str | os.PathLike) -> dict:
 @functools.lru_cache(maxsize=8)
 def pretrained_layers(weights: str) -> tuple[tuple[np.ndarray, ...], ...]:
     """The per-layer weight arrays of a pretrained CNN's file, read once per process.
+
+    Parameters
+    ----------
+    weights : path of a ``.npz`` weights file of :func:`pretrained_weights` (a string, so that
+        the result is cached per file)
 
     Returns
     -------
@@ -297,9 +311,17 @@ def _pretrained_file(source: str, rows: int | None, root: str | None) -> str:
 
 
 def pretrained_cnn(build: PretrainedBuild) -> Callable:
-    """The make function of a CNN fine-tuned from ``build``'s weights with R's recipe:
-    ``(seed, n_classes, input_shape, dataset=None) -> KerasNet``; ValueError for images other
-    than 28x28 and for the source dataset itself."""
+    """The make function of a CNN fine-tuned from ``build``'s weights with R's recipe.
+
+    Parameters
+    ----------
+    build : the network factory whose weights the fine-tuning starts from
+
+    Returns
+    -------
+    ``make(seed, n_classes, input_shape, dataset=None) -> KerasNet``; it raises ValueError for
+    images other than 28x28 and for the source dataset itself.
+    """
 
     def make(seed: int, k: int, shape=(28, 28), dataset: str | None = None):
         from .models import KerasNet, cnn_optimizer, image_features
@@ -317,7 +339,16 @@ def pretrained_cnn(build: PretrainedBuild) -> Callable:
 
 
 def describe_pretrained(build: PretrainedBuild) -> str:
-    """The registry's one-line description of a CNN fine-tuned from ``build``'s weights."""
+    """The registry's one-line description of a CNN fine-tuned from ``build``'s weights.
+
+    Parameters
+    ----------
+    build : the network factory of the fine-tuned CNN
+
+    Returns
+    -------
+    str
+    """
     rows = "all 60,000" if build.rows is None else f"the first {build.rows:,}"
     smoke = "" if build.rows is None else "; SMOKE TEST ONLY"
     return (f"cnn pretrained on {rows} training rows of {build.source} (all layers but the head), then "
@@ -326,6 +357,10 @@ def describe_pretrained(build: PretrainedBuild) -> str:
 
 def pretrained_fields(name: str) -> dict:
     """What a stored fit of the registered model ``name`` records about its starting weights.
+
+    Parameters
+    ----------
+    name : a registered model (:data:`datavsmath.models.MODELS`)
 
     Returns
     -------

@@ -86,11 +86,21 @@ class TransferResults:
         return self.frame.copy()
 
     def predict(self, n) -> np.ndarray:
-        """The fitted D_T at rows ``n`` (array-like, > 0) -> array of rows, same shape."""
+        """The fitted D_T at rows ``n``.
+
+        Parameters
+        ----------
+        n : array-like of rows (> 0)
+
+        Returns
+        -------
+        ndarray of rows, the shape of ``n``
+        """
         n = np.asarray(n, dtype=float)
         return self.k * n ** self.alpha
 
     def summary(self) -> Summary:
+        """The table, k and alpha with their intervals, the method and the notes, as text."""
         s = Summary(f"Effective data transferred: {self.lever} against {self.baseline} (1 - {self.metric})")
         s.add_df(self.frame[["n", "n_eff", "ci_low", "ci_high", "d_t", "verdict", "fitted"]],
                  index=False, digits=4)
