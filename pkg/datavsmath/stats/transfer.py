@@ -188,6 +188,8 @@ def _drawn_laws(lever: CurveSet, baseline: CurveSet, n: np.ndarray, n_draws: int
     """(m, 2) rows (log k, alpha), one per parameter draw of both curves that leaves at least
     3 sizes with a positive, finite D_T (m <= ``n_draws``)."""
     fl, fb = lever.best, baseline.best
+    if fl is None or fb is None:  # a reachable n_eff needs both fits; kept for the type checker
+        return np.empty((0, 2))
     rng = np.random.default_rng(seed)
     drawn = [rng.multivariate_normal(f.theta, f.cov_theta, size=n_draws, method="eigh", check_valid="ignore")
              for f in (fl, fb)]
