@@ -168,3 +168,19 @@ def test_own_dataset_is_priced_under_its_name():
     shop = t[(t["dataset"] == "shop") & (t["lever"] == "dnn")].iloc[0]
     assert shop["baseline"] == "rf" and shop["mult_ci_low"] < 2.0 < shop["mult_ci_high"]
     assert "Dataset shop:" in res.summary().as_text()
+
+
+def test_cli_exchange_prices_all_five_levers_and_the_transfer_law(capsys):
+    """The shipped preview holds every lever: better math, cleaner labels, augmentation,
+    pretraining (both directions, each with its effective-data-transferred law) and pruning."""
+    assert main(["exchange", str(QUICK), "--at", "6000", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    families = {(r["dataset"], r["family"]) for r in got["rows"]}
+    assert {("fashion", f) for f in ("better math", "cleaner labels", "augmentation", "pretraining",
+                                     "pruning")} <= families
+    assert ("mnist", "pretraining") in families
+    assert not any("pretraining" in n and "not measured" in n and n.startswith("fashion") for n in got["notes"])
+    laws = {(t["dataset"], t["lever"]): t for t in got["transfer"]}
+    assert set(laws) == {("fashion", "cnn_from_mnist"), ("mnist", "cnn_from_fashion")}
+    law = laws[("fashion", "cnn_from_mnist")]
+    assert law["sizes_fitted"] >= 3 and law["k_ci_low"] < law["k"] < law["k_ci_high"]

@@ -45,7 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                 "DIR/figures/exchange_<dataset>.png")
     add_json_argument(parser, "metric, rows (the columns of exchange_rates.csv: dataset, family, "
                               "lever, baseline, n, n_eff, ci_low, ci_high, multiplier, mult_ci_low, "
-                              "mult_ci_high, gained, verdict, note), notes")
+                              "mult_ci_high, gained, verdict, note), transfer (the columns of "
+                              "transfer_laws.csv: dataset, lever, baseline, k, k_ci_low, k_ci_high, "
+                              "alpha, alpha_ci_low, alpha_ci_high, sizes_fitted, note), notes")
 
 
 def run(args) -> int:
@@ -74,6 +76,7 @@ def run(args) -> int:
     from ..errors import UserError
     from ..report.site import describe_source, load_results
     from ..stats.exchange import COLUMNS, exchange_rates
+    from ..stats.transfer import LAW_COLUMNS, transfer_table
 
     try:
         df = load_results(args.source)
@@ -89,6 +92,7 @@ def run(args) -> int:
                         "the baseline curve every lever is priced in")
     try:
         res = exchange_rates(df, metric=args.metric, at=args.at)
+        laws = transfer_table(df, metric=args.metric)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     written = []
@@ -100,17 +104,25 @@ def run(args) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         res.table().to_csv(out, index=False)
         written.append(out)
+        if len(laws):
+            laws.to_csv(out.with_name("transfer_laws.csv"), index=False)
+            written.append(out.with_name("transfer_laws.csv"))
         for name in res.table()["dataset"].unique():
             fig = Path(args.to) / "figures" / f"exchange_{name}.png"
             fig.parent.mkdir(parents=True, exist_ok=True)
             save_png(exchange_figure(res.table(), dataset=name), fig, width=8, height=6.5)
             written.append(fig)
     if args.json:
-        print(json.dumps({"metric": res.metric, "rows": json_records(res.table(), COLUMNS), "notes": res.notes},
-                         indent=1))
+        print(json.dumps({"metric": res.metric, "rows": json_records(res.table(), COLUMNS),
+                          "transfer": json_records(laws, LAW_COLUMNS), "notes": res.notes}, indent=1))
         return 0
     print(describe_source(args.source, df))
     print(res.summary().as_text())
+    for r in laws.itertuples():
+        law = (f"k = {r.k:,.3g} [{r.k_ci_low:,.3g}, {r.k_ci_high:,.3g}], alpha = {r.alpha:.2f} "
+               f"[{r.alpha_ci_low:.2f}, {r.alpha_ci_high:.2f}] from {r.sizes_fitted} sizes"
+               if r.k == r.k else f"not fitted: {r.note}")
+        print(f"Effective data transferred, {r.dataset} {r.lever} vs {r.baseline}: D_T = k n^alpha, {law}")
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -30,11 +30,12 @@ from ..stats.exchange import FAMILIES
 from .findings import fmt_interval, fmt_num, is_missing
 from .theme import FEW_DARK, theme_few
 
-__all__ = ["FAMILY_COLORS", "TABLE", "combine", "exchange_figure", "exchange_verdict", "exchange_view",
+__all__ = ["FAMILY_COLORS", "LAWS", "TABLE", "transfer_view", "combine", "exchange_figure", "exchange_verdict", "exchange_view",
            "headline_rows", "site_rates"]
 
-#: the table ``datavsmath exchange RESULTS --to RESULTS`` writes under <results>/tables/
+#: the tables ``datavsmath exchange RESULTS --to RESULTS`` writes under <results>/tables/
 TABLE = "exchange_rates.csv"
+LAWS = "transfer_laws.csv"
 
 #: one colour per lever family, from the palette every figure uses
 FAMILY_COLORS = dict(zip(FAMILIES, FEW_DARK[1:6]))
@@ -99,6 +100,25 @@ def site_rates(root) -> tuple[pd.DataFrame, list[str]]:
         label = str(folder.relative_to(root)) if folder.is_relative_to(root) else str(folder)
         tables[label] = pd.read_csv(path) if path.is_file() else None
     return combine(tables), [k for k, v in tables.items() if v is not None]
+
+
+def transfer_view(laws: pd.DataFrame) -> pd.DataFrame:
+    """The pretraining laws for the page: D_T = k n^alpha per pretrained model.
+
+    Parameters
+    ----------
+    laws : ``transfer_laws.csv`` (:func:`datavsmath.stats.transfer.transfer_table`)
+
+    Returns
+    -------
+    DataFrame: Dataset, Pretrained model, Baseline, k [95%], alpha [95%], Sizes fitted, Note.
+    """
+    return pd.DataFrame({
+        "Dataset": laws["dataset"], "Pretrained model": laws["lever"], "Baseline": laws["baseline"],
+        "k [95%]": [fmt_interval(r.k, r.k_ci_low, r.k_ci_high) for r in laws.itertuples()],
+        "alpha [95%]": ["n/a" if is_missing(r.alpha) else
+                        f"{r.alpha:.2f} [{r.alpha_ci_low:.2f}, {r.alpha_ci_high:.2f}]" for r in laws.itertuples()],
+        "Sizes fitted": laws["sizes_fitted"], "Note": laws["note"].fillna("")}).reset_index(drop=True)
 
 
 def _rows_words(r) -> str:

@@ -84,9 +84,10 @@ class ExchangeResults:
                    "n_eff / n. Intervals 95%. Better math, augmentation, pretraining and pruning: "
                    + _METHOD + "; cleaner labels the same, with the curves at each label quality. "
                    "Rows marked (joint law): n / g(q) from the joint law's g(q) interval.")
-        for r in self.frame.itertuples():
-            if r.note:
-                s.add_text(f"Note: {r.lever} vs {r.baseline} at n = {r.n:,.0f}: {r.note}")
+        noted = self.frame[self.frame["note"].astype(bool)]
+        for (lever, base, note), rows in noted.groupby(["lever", "baseline", "note"], sort=False):
+            at = " and ".join(f"{n:,.0f}" for n in rows["n"])
+            s.add_text(f"Note: {lever} vs {base} at n = {at}: {note}")
         for note in self.notes:
             s.add_text(f"Note: {note}")
         return s
@@ -521,7 +522,7 @@ def dataset_rates(df: pd.DataFrame, metric: str = "acc", at: Sequence[float] | N
     parts.append(applied)
     notes += more
     parts.append(selection_rates(df, metric, at, n_draws, seed))
-    measured = {p["family"].iloc[0] for p in parts if len(p)}
+    measured = {f for p in parts for f in p["family"]}
     missing = [f for f in FAMILIES if f not in measured and f != "cleaner labels"]
     if missing:
         notes.append(f"not measured in these results: {', '.join(missing)}")

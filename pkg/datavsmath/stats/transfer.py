@@ -44,10 +44,14 @@ import pandas as pd
 
 from .cells import HORIZON
 from .curves import Summary
-from .exchange import effective_rows
-from .learning import CurveSet
+from .exchange import effective_rows, lever_of
+from .learning import CurveSet, fit_learning_curves
 
-__all__ = ["TransferResults", "transfer_fit", "COLUMNS"]
+__all__ = ["TransferResults", "transfer_fit", "transfer_table", "COLUMNS", "LAW_COLUMNS"]
+
+#: the columns of :func:`transfer_table`
+LAW_COLUMNS = ["dataset", "lever", "baseline", "k", "k_ci_low", "k_ci_high", "alpha", "alpha_ci_low",
+               "alpha_ci_high", "sizes_fitted", "note"]
 
 #: the columns of :meth:`TransferResults.table`
 COLUMNS = ["n", "n_eff", "ci_low", "ci_high", "d_t", "d_t_low", "d_t_high", "verdict", "fitted", "reason"]
@@ -212,3 +216,38 @@ def _rows_at(fit, theta: np.ndarray, y: float) -> float:
     if status == "not_decreasing":
         return np.inf
     return float(xs) * fit.x_ref if status != "undefined" else np.nan
+
+
+def transfer_table(df: pd.DataFrame, metric: str = "acc", n_draws: int = 1000,
+                   seed: int = 0) -> pd.DataFrame:
+    """:func:`transfer_fit` for every pretrained model in the results (a model registered with
+    ``lever="pretraining"``) against its plain model on the size experiment of its dataset.
+
+    Parameters
+    ----------
+    df : tidy results (one or more datasets)
+    metric : "acc" or "auc"
+    n_draws, seed : for the parametric draws
+
+    Returns
+    -------
+    DataFrame with :data:`LAW_COLUMNS`, one row per (dataset, pretrained model); k and alpha NaN,
+    with the reason in ``note``, when the law could not be fitted.
+    """
+    rows = []
+    for (dataset, experiment, model), _ in df.groupby(["dataset", "experiment", "model"], sort=True):
+        lever = lever_of(model)
+        if lever is None or lever[0] != "pretraining" or experiment == "size":
+            continue
+        part = df[df["dataset"] == dataset]
+        size = part[(part["experiment"] == "size") & (part["model"] == lever[1])]
+        if size.empty:
+            continue
+        base = fit_learning_curves(size, "size", metric, quiet=True).get(lever[1], metric)
+        fine = fit_learning_curves(part, experiment, metric, models=[model], quiet=True).get(model, metric)
+        res = transfer_fit(fine, base, n_draws=n_draws, seed=seed)
+        rows.append({"dataset": dataset, "lever": model, "baseline": lever[1], "k": res.k,
+                     "k_ci_low": res.k_ci[0], "k_ci_high": res.k_ci[1], "alpha": res.alpha,
+                     "alpha_ci_low": res.alpha_ci[0], "alpha_ci_high": res.alpha_ci[1],
+                     "sizes_fitted": int(res.frame["fitted"].sum()), "note": "; ".join(res.notes)})
+    return pd.DataFrame(rows, columns=LAW_COLUMNS)
