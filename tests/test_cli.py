@@ -186,9 +186,9 @@ def test_figures_take_to_and_the_old_out(tmp_path, capsys):
 
 # --- quiet CUDA probing on a CPU-only machine ---------------------------------------------------
 def test_stderr_filter_drops_only_the_cuda_noise(capfd):
-    from datavsmath.models import CPU_ONLY_NOISE, _drop_stderr_lines
+    from datavsmath.devices import CPU_ONLY_NOISE, drop_stderr_lines
 
-    with _drop_stderr_lines(CPU_ONLY_NOISE):
+    with drop_stderr_lines(CPU_ONLY_NOISE):
         os.write(2, b"E0000 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\n")
         os.write(2, b"E0000 some_op.cc:1] a real error\n")
         print("a Python warning", file=sys.stderr)

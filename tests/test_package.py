@@ -42,7 +42,8 @@ def test_no_module_imports_a_private_name_of_another():
 #: the stages, lowest first; a module may import its own stage and the ones below
 STAGES = [("datavsmath.errors", "datavsmath.metrics", "datavsmath.data", "datavsmath.idx"),
           ("datavsmath.damage", "datavsmath.noise", "datavsmath.pruning"),
-          ("datavsmath.models", "datavsmath.keras22", "datavsmath.pretraining", "datavsmath.experiments"),
+          ("datavsmath.models", "datavsmath.devices", "datavsmath.keras22", "datavsmath.pretraining",
+           "datavsmath.experiments"),
           ("datavsmath.training",),
           ("datavsmath.stats",),
           ("datavsmath.report",),
