@@ -42,7 +42,17 @@ def nvidia_gpu_present() -> bool:
 def drop_stderr_lines(patterns):
     """Pass every line written to file descriptor 2 (C++ logs included) through, except those
     containing one of ``patterns``. A thread relays the lines as they come, so that nothing
-    is held back if the process dies inside the block."""
+    is held back if the process dies inside the block.
+
+    Parameters
+    ----------
+    patterns : sequence of str
+        Substrings; a line holding any of them is dropped.
+
+    Yields
+    ------
+    None, inside the block whose standard error is filtered.
+    """
     sys.stderr.flush()
     saved = os.dup(2)
     read_end, write_end = os.pipe()
