@@ -52,7 +52,8 @@ _PREFERRED = {
 
 
 def combine(tables: dict[str, pd.DataFrame | None]) -> pd.DataFrame:
-    """Per lever family, the rows of the first table (in the order given) that prices it.
+    """Per dataset and lever family, the rows of the first table (in the order given) that
+    prices it.
 
     Parameters
     ----------
@@ -64,14 +65,16 @@ def combine(tables: dict[str, pd.DataFrame | None]) -> pd.DataFrame:
     from); empty when no table has rows.
     """
     parts = []
-    for family in FAMILIES:
-        for source, table in tables.items():
-            if table is None:
-                continue
-            rows = table[table["family"] == family]
-            if len(rows):
-                parts.append(rows.assign(source=source))
-                break
+    datasets = list(dict.fromkeys(d for t in tables.values() if t is not None for d in t["dataset"]))
+    for dataset in datasets:
+        for family in FAMILIES:
+            for source, table in tables.items():
+                if table is None:
+                    continue
+                rows = table[(table["dataset"] == dataset) & (table["family"] == family)]
+                if len(rows):
+                    parts.append(rows.assign(source=source))
+                    break
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
