@@ -34,10 +34,11 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import sys
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
+else:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -587,7 +588,8 @@ def load_spec(path: str | Path, profile: str = "full") -> Experiment:
         frac_sample=merged.get("frac_sample", (1.0,)),
         frac_damage=merged.get("frac_damage", (0.0,)),
         dataset=merged.get("dataset", "fashion"),
-        n_total=train_rows(merged.get("dataset", "fashion")),
+        # a spec names a dataset (a file of one's own is given at run time, with_options)
+        n_total=train_rows(merged.get("dataset", "fashion")) or N_TRAIN,
         replicates=merged.get("replicates", 1),
         seed=merged.get("seed", 2019),
         full_sample_order=merged.get("full_sample_order", "drawn"),

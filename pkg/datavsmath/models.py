@@ -375,7 +375,7 @@ class ModelSpec:
     """
 
     name: str
-    make: Callable[[int, int], object]
+    make: Callable[..., object]
     cpu_seconds_full: float
     description: str
     recipe: int = 1
@@ -441,7 +441,7 @@ def make_model(name: str, seed: int, n_classes: int = 10, input_shape: tuple[int
         raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
     make = MODELS[name].make
     try:
-        params = inspect.signature(make).parameters
+        params: Mapping[str, inspect.Parameter] = inspect.signature(make).parameters
     except (TypeError, ValueError):  # a builtin or C callable: no signature to read
         params = {}
     if "dataset" in params:

@@ -60,7 +60,11 @@ def cell_rule(exp: Experiment, cell: Cell) -> str:
     str
         "none" or a rule of :data:`datavsmath.noise.NOISE_RULES`.
     """
-    return cell.rule or exp.damage
+    if cell.rule:
+        return cell.rule
+    if not isinstance(exp.damage, str):  # cells of a several-rule grid always name theirs
+        raise ValueError(f"{exp.name}: a cell without a rule in a grid of several ({exp.damage})")
+    return exp.damage
 
 
 class CellLabels(NamedTuple):
@@ -402,15 +406,14 @@ def plan_units(todo: list[tuple[Cell, list[str]]], plans: dict, min_fill: float 
         for pos, cell in cells:
             draws.setdefault((cell.draw_seed, cell.frac_sample), pos)
         cells = sorted(cells, key=lambda pc: (-pc[1].n_train, draws[(pc[1].draw_seed, pc[1].frac_sample)], pc[0]))
-        group: list[tuple[int, Cell]] = []
-        for pos, cell in cells + [(None, None)]:
-            if group and (cell is None or len(group) >= plan.max_copies
-                          or cell.n_train < min_fill * group[0][1].n_train):
-                first = min(p for p, _ in group)
-                units.append((first, Unit(model, "fused", tuple(c for _, c in group), plan.jit)))
-                group = []
-            if cell is not None:
-                group.append((pos, cell))
+        groups: list[list[tuple[int, Cell]]] = []
+        for pos, cell in cells:
+            if (not groups or len(groups[-1]) >= plan.max_copies
+                    or cell.n_train < min_fill * groups[-1][0][1].n_train):
+                groups.append([])
+            groups[-1].append((pos, cell))
+        units += [(min(p for p, _ in g), Unit(model, "fused", tuple(c for _, c in g), plan.jit))
+                  for g in groups]
     return [u for _, u in sorted(units, key=lambda pu: pu[0])]
 
 
