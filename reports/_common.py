@@ -1,7 +1,8 @@
 """Display helpers of the report pages: Markdown, callouts, tables and figures.
 
 Everything a page computes comes from the package (:mod:`datavsmath.report.site`,
-:mod:`datavsmath.report.findings`, :mod:`datavsmath.report.parity`,
+:mod:`datavsmath.report.build`, :mod:`datavsmath.report.findings`,
+:mod:`datavsmath.report.formatting`, :mod:`datavsmath.report.verdicts`, :mod:`datavsmath.report.parity`,
 :mod:`datavsmath.stats.parity`): the names below are re-exported so that a page reads
 ``C.headline(...)``, and a user gets the same numbers without Quarto (``datavsmath parity``).
 
@@ -20,17 +21,19 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from datavsmath.report.findings import (  # noqa: F401
-    Steps, breakdown_verdict, cell_means_table, compare_costs, derivative_verdict, fmt_ci, fmt_interval,
-    fmt_num, headline, headline_table, loss_words, nearest, scaling_verdict, size_verdict,
-    size_x_damage_verdict, steps, values)
+    Steps, cell_means_table, compare_costs, headline, headline_table, nearest, steps, values)
+from datavsmath.report.formatting import fmt_ci, fmt_interval, fmt_num, loss_words  # noqa: F401
+from datavsmath.report.verdicts import (  # noqa: F401
+    breakdown_verdict, derivative_verdict, scaling_verdict, size_verdict, size_x_damage_verdict)
 from datavsmath.report.tables import (  # noqa: F401
     advice_view, backtest_view, breakdown_table, choice_table, coverage_view, derivative_caption, derivative_table,
     fits_table, joint_law_view, needed_table, replicate_note, runs_alone, talk_comparison)
 from datavsmath.report.parity import (KNOWN_DIFFERENCES, describe_systematic,  # noqa: F401
                                       parity_verdict_text, readable_cells, readable_summary)
 from datavsmath.report.site import (EXPERIMENT_NAMES, MODEL_NAMES, R_RESULTS, ROOT, TABLES,  # noqa: F401
-                                    Site, build_stamp, coverage_study, r_talk_tables, build_summary, devices, duration, hardware, load, provenance_table, r_results, readable_timings,
-                                    relative, timings, versions_table)
+                                    Site, coverage_study, load, r_results, r_talk_tables, relative)
+from datavsmath.report.build import (build_stamp, build_summary, devices, duration, hardware,  # noqa: F401
+                                     provenance_table, readable_timings, timings, versions_table)
 from datavsmath.stats.parity import (LEVEL, diff_ci, mean_ci, model_order,  # noqa: F401
                                      outliers, parity_cells, parity_summary, prediction_interval,
                                      systematic_differences)

@@ -1,16 +1,18 @@
-"""The findings' arithmetic (datavsmath.report.findings)."""
+"""The findings' arithmetic, wording and verdicts (datavsmath.report.findings, .formatting, .verdicts)."""
 
 from __future__ import annotations
 
 import math
 
 from datavsmath.report import findings as C
+from datavsmath.report import formatting as W
 from datavsmath.report import tables as T
+from datavsmath.report import verdicts as V
 
 
 def test_fmt_ci_says_single_run():
-    assert C.fmt_ci(0.9, math.nan, math.nan) == "0.900 (single run, no CI)"
-    assert C.fmt_ci(0.01, -0.002, 0.02, signed=True) == "+0.010 (95% CI -0.002 to +0.020)"
+    assert W.fmt_ci(0.9, math.nan, math.nan) == "0.900 (single run, no CI)"
+    assert W.fmt_ci(0.01, -0.002, 0.02, signed=True) == "+0.010 (95% CI -0.002 to +0.020)"
 
 
 def test_compare_costs_decides_on_the_difference_interval():
@@ -59,29 +61,29 @@ def _deriv(est, lo, hi, el=(-10.0, -19.0, -2.5)):
 
 
 def test_fmt_interval_and_numbers():
-    assert C.fmt_interval(27733.2, 23258.4, 33068.0) == "27,733 [23,258, 33,068]"
-    assert C.fmt_interval(0.5004, 0.434, 0.577, 2) == "0.5 [0.43, 0.58]"
-    assert C.fmt_interval(0.88, math.nan, math.nan) == "0.88 (no interval)"
-    assert C.fmt_num(2.5e14) == "2.5e+14"  # no 30-digit integers
+    assert W.fmt_interval(27733.2, 23258.4, 33068.0) == "27,733 [23,258, 33,068]"
+    assert W.fmt_interval(0.5004, 0.434, 0.577, 2) == "0.5 [0.43, 0.58]"
+    assert W.fmt_interval(0.88, math.nan, math.nan) == "0.88 (no interval)"
+    assert W.fmt_num(2.5e14) == "2.5e+14"  # no 30-digit integers
 
 
 def test_loss_words_say_the_sign_in_words():
-    assert C.loss_words(0.028) == "loses 0.028 accuracy (single run, no interval)"
-    assert C.loss_words(-0.004, -0.006, -0.002) == "gains 0.004 accuracy (95% CI 0.002 to 0.006)"
-    assert C.loss_words(0.02, -0.01, 0.05) == "loses 0.020 accuracy (95% CI from a gain of 0.010 to a loss of 0.050)"
-    assert "+" not in C.loss_words(0.028, 0.02, 0.035)
+    assert W.loss_words(0.028) == "loses 0.028 accuracy (single run, no interval)"
+    assert W.loss_words(-0.004, -0.006, -0.002) == "gains 0.004 accuracy (95% CI 0.002 to 0.006)"
+    assert W.loss_words(0.02, -0.01, 0.05) == "loses 0.020 accuracy (95% CI from a gain of 0.010 to a loss of 0.050)"
+    assert "+" not in W.loss_words(0.028, 0.02, 0.035)
 
 
 def test_derivative_verdict_answers_the_talks_question():
-    yes = C.derivative_verdict(_deriv(-40.0, -60.0, -20.0))
+    yes = V.derivative_verdict(_deriv(-40.0, -60.0, -20.0))
     assert yes.startswith("**Yes") and "-40 [-60, -20]" in yes
-    no = C.derivative_verdict(_deriv(-0.5, -0.8, -0.2))
+    no = V.derivative_verdict(_deriv(-0.5, -0.8, -0.2))
     assert no.startswith("**No")
-    open_ = C.derivative_verdict(_deriv(-168.0, -871.5, 535.5))
+    open_ = V.derivative_verdict(_deriv(-168.0, -871.5, 535.5))
     assert open_.startswith("**Not established") and "includes -1 and 0" in open_
     assert "-168 [-872, 536]" in open_ and "wholly below -1" in open_
-    assert "not tested" in C.derivative_verdict(None)
-    assert "not tested" in C.derivative_verdict(_deriv(np.nan, np.nan, np.nan))
+    assert "not tested" in V.derivative_verdict(None)
+    assert "not tested" in V.derivative_verdict(_deriv(np.nan, np.nan, np.nan))
 
 
 def test_derivative_table_keeps_the_columns_a_reader_needs():
@@ -100,7 +102,7 @@ def _grid(experiment, models, fracs, damages, acc):
 def test_size_verdict_compares_data_and_math_with_numbers():
     res = _grid("size", ["rf", "cnn"], [0.01, 0.2], [0.0],
                 lambda m, s, d: (0.85 if m == "cnn" else 0.80) - (0.1 if s < 0.1 else 0))
-    text = C.size_verdict(res)
+    text = V.size_verdict(res)
     assert text.startswith("**Undetermined at one run per cell:** in these single runs more data moved accuracy more")
     assert "CNN is best at accuracy 0.850" in text and "single run" in text
     # three replicates a step: decided on the difference's interval, either way, or undetermined
@@ -111,9 +113,9 @@ def test_size_verdict_compares_data_and_math_with_numbers():
                                 lambda m, s, d: 0.7 + (gap if m == "cnn" else 0) + (gain if s > 0.1 else 0)
                                 + rng.normal(0, sd)).assign(replicate=r) for r in range(3)])
 
-    assert C.size_verdict(replicated(0.10, 0.02, 0.002)).startswith("**More data moved accuracy more")
-    assert C.size_verdict(replicated(0.02, 0.10, 0.002)).startswith("**The choice of model moved accuracy more")
-    assert C.size_verdict(replicated(0.05, 0.05, 0.02)).startswith("**Undetermined:**")
+    assert V.size_verdict(replicated(0.10, 0.02, 0.002)).startswith("**More data moved accuracy more")
+    assert V.size_verdict(replicated(0.02, 0.10, 0.002)).startswith("**The choice of model moved accuracy more")
+    assert V.size_verdict(replicated(0.05, 0.05, 0.02)).startswith("**Undetermined:**")
 
 
 def test_breakdown_verdict_uses_the_fit_or_the_grid_bracket():
@@ -121,7 +123,7 @@ def test_breakdown_verdict_uses_the_fit_or_the_grid_bracket():
                 lambda m, s, d: 0.8 if d < 0.5 else 0.05)
     bp = pd.DataFrame([{"experiment": "constant_damage", "model": "rf", "metric": "acc",
                         "breakdown_frac": 0.486, "ci_low": 0.44, "ci_high": 0.537}])
-    text = C.breakdown_verdict(res, "constant", bp)
+    text = V.breakdown_verdict(res, "constant", bp)
     assert "RF at d = 0.49 [0.44, 0.54]" in text
     assert "CNN between d = 0.3 and 0.5 (grid bracket" in text
     assert "3,000 rows, not 60,000" in text
@@ -130,7 +132,7 @@ def test_breakdown_verdict_uses_the_fit_or_the_grid_bracket():
 def test_size_x_damage_verdict_says_when_no_cell_reaches_the_threshold():
     res = _grid("size_x_damage", ["cnn"], [0.01, 0.1], [0.0, 0.5],
                 lambda m, s, d: 0.85 - d * 0.8 - (0.1 if s < 0.1 else 0))
-    text = C.size_x_damage_verdict(res, "acc", 0.9)
+    text = V.size_x_damage_verdict(res, "acc", 0.9)
     assert text.startswith("**Undetermined at one run per cell:** in these single runs label damage moved")
     assert "No cell reaches accuracy above 0.9" in text
     # with replicates the comparison is decided on the difference's interval, or undetermined
@@ -141,8 +143,8 @@ def test_size_x_damage_verdict_says_when_no_cell_reaches_the_threshold():
                                 lambda m, s, d: 0.85 - d * 0.8 - (0.1 if s < 0.1 else 0) + rng.normal(0, sd))
                           .assign(replicate=r) for r in range(3)])
 
-    assert C.size_x_damage_verdict(replicated(0.002), "acc").startswith("**Label damage moved the CNN's accuracy more:**")
-    assert C.size_x_damage_verdict(replicated(0.3), "acc").startswith("**Undetermined:**")
+    assert V.size_x_damage_verdict(replicated(0.002), "acc").startswith("**Label damage moved the CNN's accuracy more:**")
+    assert V.size_x_damage_verdict(replicated(0.3), "acc").startswith("**Undetermined:**")
 
 
 def test_choice_table_uses_the_selection_criterion():
@@ -210,7 +212,7 @@ def test_derivative_verdict_says_undetermined_when_no_form_is_identifiable():
                  "note": "fewer than 2 qualities reach the threshold"})
     rows.append({"metric": "acc", "form": "power", "scope": "overall", "derivative_frac": -2.0,
                  "ci_low_frac": -3.0, "ci_high_frac": -1.5, "note": ""})
-    text = C.derivative_verdict(pd.DataFrame(rows), "acc")
+    text = V.derivative_verdict(pd.DataFrame(rows), "acc")
     assert text.startswith("**Undetermined for accuracy:**") and "download" in text
 
 
@@ -223,7 +225,7 @@ def test_a_fifth_registered_model_is_shown_in_registry_order(monkeypatch):
     res = _grid("size", ["knn", "svm", "cnn", "rf"], [0.01, 0.2], [0.0], lambda m, s, d: 0.8 + s / 10)
     assert list(C.cell_means_table(res, "size", "acc").columns[2:]) == ["rf", "cnn", "svm", "knn"]
     assert list(C.headline(res, "acc")["model"]) == ["rf", "cnn", "svm", "knn"]
-    assert "(SVM)" in C.size_verdict(res) and "(KNN)" in C.size_verdict(res)
+    assert "(SVM)" in V.size_verdict(res) and "(KNN)" in V.size_verdict(res)
 
 
 def test_talk_comparison_says_why_a_quality_is_not_reachable():

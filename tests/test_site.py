@@ -45,7 +45,8 @@ def test_published_site_has_every_page_and_its_build_record():
 def test_published_site_matches_the_shipped_results(monkeypatch):
     """docs/ was built from the folder the pages choose now, and from its current contents;
     the pages beyond R's grids that read another folder name it, with its hash."""
-    from datavsmath.report.site import default_results_dir, experiment_folder, relative, results_hash
+    from datavsmath.report.build import results_hash
+    from datavsmath.report.site import default_results_dir, experiment_folder, relative
 
     monkeypatch.delenv("DATAVSMATH_RESULTS", raising=False)
     info = json.loads((DOCS / "build.json").read_text())
@@ -102,7 +103,7 @@ def test_every_page_passes_the_browser_check():
 
 
 def test_results_hash_follows_the_results(tmp_path):
-    from datavsmath.report.site import results_hash
+    from datavsmath.report.build import results_hash
 
     (tmp_path / "tables").mkdir()
     (tmp_path / "results.csv").write_text("a,b\n1,2\n")

@@ -27,7 +27,7 @@ from plotnine import (
 )
 
 from ..stats.exchange import FAMILIES
-from .findings import fmt_interval, fmt_num, is_missing
+from .formatting import fmt_interval, fmt_num, is_missing
 from .theme import FEW_DARK, theme_few
 
 __all__ = ["FAMILY_COLORS", "LAWS", "TABLE", "transfer_view", "combine", "exchange_figure", "exchange_verdict", "exchange_view",

@@ -18,7 +18,7 @@ from plotnine import (
 )
 
 from ..stats.parity import model_order
-from .findings import fmt_interval, fmt_num, is_missing
+from .formatting import fmt_interval, fmt_num, is_missing
 from .theme import FEW_DARK, experiment_rows, replicate_summary, theme_few
 
 __all__ = [

@@ -13,7 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from .site import OWN_FOLDER_PAGES, ROOT, build_info, load
+from .build import build_info
+from .site import OWN_FOLDER_PAGES, ROOT, load
 
 
 def publish(site_dir: str | Path = ROOT / "reports" / "_site", out: str | Path = ROOT / "docs") -> dict:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .findings import fmt_interval, is_missing, is_true, needed_text, primary_derivative, set_rows
+from .findings import primary_derivative, set_rows
+from .formatting import fmt_interval, is_missing, is_true, needed_text
 
 
 def derivative_table(deriv: pd.DataFrame) -> pd.DataFrame:
