@@ -1,14 +1,11 @@
 """Maximum-likelihood fit of one nonlinear curve with statsmodels, and its inference.
 
-Why one module of ~500 lines: the fit and its inference share the same state and are read
-together (:class:`~datavsmath.stats.summary.Summary`, which prints it, has its own module).
+Why one module: the fit and its inference share the same state and are read together (the
+likelihood and its optimiser are :mod:`datavsmath.stats.likelihood`;
+:class:`~datavsmath.stats.summary.Summary`, which prints a fit, has its own module).
 
-Model: ``y_i = mean(theta, x_i) + eps_i`` with ``eps_i ~ N(0, sigma^2 / w_i)``, independent;
-``w_i`` are known relative weights (1 for single runs; replicate counts over per-cell variances
-when there are replicates). ``sigma`` is concentrated out of the likelihood (its MLE is the
-weighted residual mean square), which leaves a well-conditioned problem in ``theta`` only;
-statsmodels' :class:`~statsmodels.base.model.GenericLikelihoodModel` maximises it (BFGS with the
-analytic score, then a Newton polish with the Hessian of the analytic score).
+Model: ``y_i = mean(theta, x_i) + eps_i`` with ``eps_i ~ N(0, sigma^2 / w_i)``, independent,
+``sigma`` profiled out (:class:`~datavsmath.stats.likelihood.CurveModel`).
 
 Inference is that of (weighted) nonlinear least squares, with its textbook covariance (the R
 testbench fitted no curves, so there is no R fit to compare with; the check is statsmodels'
@@ -27,10 +24,10 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.base.model import GenericLikelihoodModel
 from statsmodels.tools.numdiff import approx_fprime
 
 from .forms import Form, get_form
+from .likelihood import CurveModel, optimise
 from .summary import Summary
 
 __all__ = ["CurveModel", "CurveFit", "ScalingWarning", "Summary", "fit_curve", "never_chance"]
@@ -38,85 +35,6 @@ __all__ = ["CurveModel", "CurveFit", "ScalingWarning", "Summary", "fit_curve", "
 
 class ScalingWarning(UserWarning):
     """A fit or a derived quantity is degenerate or untrustworthy; the message says why."""
-
-
-class CurveModel(GenericLikelihoodModel):
-    """Gaussian nonlinear regression ``y = form.mean(theta, x) + N(0, sigma^2 / w)`` with
-    ``sigma`` profiled out, so ``params`` are the form's internal parameters only.
-
-    Parameters
-    ----------
-    y : (m,) array, response (e.g. error = 1 - accuracy)
-    x : (m,) array, predictor already on the form's scale (n / n_ref for learning curves)
-    form : Form
-    weights : (m,) array of positive relative weights, default all 1
-    """
-
-    def __init__(self, y, x, form: Form, weights=None):
-        y = np.asarray(y, dtype=float)
-        super().__init__(y, None, extra_params_names=list(form.internal))
-        self.x = np.asarray(x, dtype=float)
-        self.form = form
-        self.w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
-        self.nobs_used = y.size
-        self._const = 0.5 * np.sum(np.log(self.w))
-
-    def _rss(self, params):
-        with np.errstate(all="ignore"):
-            r = self.endog - self.form.mean(params, self.x)
-            return np.sum(self.w * r * r), r
-
-    def loglike(self, params):
-        """Profile log-likelihood: -m/2 (log(2 pi RSS_w / m) + 1) + 1/2 sum log w.
-
-        Parameters
-        ----------
-        params : numpy.ndarray, shape (k,)
-            The form's internal parameters.
-
-        Returns
-        -------
-        float
-        """
-        rss, _ = self._rss(params)
-        m = self.nobs_used
-        if not np.isfinite(rss):
-            return -np.inf
-        rss = max(rss, 1e-300)  # an exact fit: keep the log finite
-        return -0.5 * m * (np.log(2 * np.pi * rss / m) + 1.0) + self._const
-
-    def score(self, params):
-        """Analytic gradient m J'Wr / RSS of the profile log-likelihood.
-
-        Parameters
-        ----------
-        params : numpy.ndarray, shape (k,)
-            The form's internal parameters.
-
-        Returns
-        -------
-        numpy.ndarray, shape (k,)
-        """
-        rss, r = self._rss(params)
-        rss = max(rss, 1e-300)
-        with np.errstate(all="ignore"):
-            g = self.nobs_used * (self.form.jac(params, self.x).T @ (self.w * r)) / rss
-        return np.where(np.isfinite(g), g, 0.0) if np.isfinite(rss) else np.zeros_like(params)
-
-    def hessian(self, params):
-        """Central differences of the analytic score, symmetrised.
-
-        Parameters
-        ----------
-        params : numpy.ndarray, shape (k,)
-            The form's internal parameters.
-
-        Returns
-        -------
-        numpy.ndarray, shape (k, k)
-        """
-        h = approx_fprime(np.asarray(params, float), self.score, centered=True)
-        return 0.5 * (h + h.T)
 
 
 class CurveFit:
@@ -510,33 +428,6 @@ def _warn(notes, msg, quiet):
         warnings.warn(msg, ScalingWarning, stacklevel=3)
 
 
-def _fit_recording(model: CurveModel, **kwargs):
-    """``model.fit(**kwargs)`` and the distinct warnings it raised about its result
-    (floating-point warnings met by trial steps of the line search are not about the result)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = model.fit(disp=0, skip_hessian=True, **kwargs)
-    said = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught
-                         if not issubclass(w.category, RuntimeWarning))
-    return res, list(said)
-
-
-def _optimise(model: CurveModel, start):
-    """BFGS from ``start`` then a Newton polish: (statsmodels results or None, the warnings
-    of the optimiser whose result is returned)."""
-    try:
-        res, said = _fit_recording(model, start_params=np.asarray(start, float), method="bfgs",
-                                   maxiter=400, gtol=1e-9)
-        if np.all(np.isfinite(res.params)):
-            polished, p_said = _fit_recording(model, start_params=res.params, method="newton",
-                                              maxiter=30, tol=1e-12)
-            if np.isfinite(polished.llf) and polished.llf >= res.llf - 1e-9:
-                res, said = polished, p_said
-    except (np.linalg.LinAlgError, ValueError, OverflowError, FloatingPointError):
-        return None, []
-    ok = np.all(np.isfinite(res.params)) and np.isfinite(res.llf)
-    return (res if ok else None), said
-
 
 def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = None,
               starts=None, label: str = "", quiet: bool = False) -> CurveFit:
@@ -589,7 +480,7 @@ def fit_curve(x, y, form: "str | Form", weights=None, *, x_ref: float | None = N
     model = CurveModel(y, xs, form, w)
     best, said = None, []
     for start in (starts if starts is not None else form.starts(xs, y, w)):
-        res, msgs = _optimise(model, start)
+        res, msgs = optimise(model, start)
         if res is not None and (best is None or res.llf > best.llf):
             best, said = res, msgs
     if best is None:

@@ -8,7 +8,7 @@ is fitted with :func:`~datavsmath.stats.learning.fit_learning_curves` (the four 
 AICc weights) and asked:
 
 * the exponent ``b``, model-averaged over the power-law forms
-  (:meth:`~datavsmath.stats.learning.CurveSet.average_param`), and the selected form's own
+  (:meth:`~datavsmath.stats.curveset.CurveSet.average_param`), and the selected form's own
   interval beside it (conditional on the choice, for comparison);
 * the training rows n* that reach the error of the truth at given sizes (inside the data, and
   at 2.5 and 3 times the largest size), and targets below the floor that no data reach, with

@@ -59,7 +59,7 @@ class RunLock:
 
     def acquire(self) -> None:
         """Take the lock or raise :class:`UserError` saying who holds it and what to do."""
-        from .store import file_mode, pid_alive
+        from .files import file_mode, pid_alive
 
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, file_mode())
         try:

@@ -108,7 +108,7 @@ def _parse(path: Path) -> tuple[dict, str | None]:
 def _mark_killed(prov: dict) -> dict:
     """Sessions left "running" by a process that no longer exists on this machine are
     "killed" (a session of another host cannot be checked from here and keeps its status)."""
-    from .store import pid_alive
+    from .files import pid_alive
 
     host = socket.gethostname()
     for s in prov.get("sessions", []):
@@ -164,8 +164,8 @@ def _locked(root: Path):
     """Exclusive lock on ``root/.provenance.lock`` for one read-modify-write."""
     from filelock import lock_descriptor
 
+    from .files import file_mode
     from .lock import NO_KERNEL_LOCK
-    from .store import file_mode
 
     fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, file_mode())
     try:

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import UserError
 from .envelope import Envelope, envelope_for
 from .fused import PROGRAM_VERSION
-from .store import check_cell, effective_recipe
+from .records import check_cell, effective_recipe
 
 __all__ = ["CellCheck", "stored_cells", "choose_cells", "verify_cells", "recorded_cpu"]
 
