@@ -25,8 +25,8 @@ from notebooks import cell_options, qmd_to_notebook, read_qmd, split_qmd
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
 PAGES = ["index", "size", "random-damage", "constant-damage", "size-x-damage", "noise-models", "scaling",
-         "pruning", "parity", "methods"]
-TABLE_PAGES = ["index", "size-x-damage", "scaling", "pruning"]  # pages that read tables/
+         "pruning", "exchange", "parity", "methods"]
+TABLE_PAGES = ["index", "size-x-damage", "scaling", "pruning", "exchange"]  # pages that read tables/
 COMMITTED = ROOT / "results" / "quick"
 MARKER = re.compile(r"\[absent: (table|experiment) ([\w.-]+)\]")
 

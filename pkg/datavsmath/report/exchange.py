@@ -10,6 +10,8 @@ and says which.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 from plotnine import (
@@ -80,7 +82,8 @@ def combine(tables: dict[str, pd.DataFrame | None]) -> pd.DataFrame:
 
 def site_rates(root) -> tuple[pd.DataFrame, list[str]]:
     """The site's exchange rates: :func:`combine` of the site's folder
-    (:func:`datavsmath.report.site.default_results_dir`) and the preview, results/quick.
+    (:func:`datavsmath.report.site.default_results_dir`) and the preview, results/quick; the
+    folder in ``$DATAVSMATH_RESULTS`` alone when that is set.
 
     Parameters
     ----------
@@ -96,7 +99,9 @@ def site_rates(root) -> tuple[pd.DataFrame, list[str]]:
     from .site import default_results_dir
 
     root = Path(root)
-    folders = list(dict.fromkeys([default_results_dir(root), root / "results" / "quick"]))
+    folders = [default_results_dir(root)]
+    if not os.environ.get("DATAVSMATH_RESULTS"):  # a folder chosen by the reader is read alone
+        folders = list(dict.fromkeys([*folders, root / "results" / "quick"]))
     tables = {}
     for folder in folders:
         path = folder / "tables" / TABLE
@@ -154,6 +159,8 @@ def exchange_view(table: pd.DataFrame, n: float | None = None, dataset: str = "f
     DataFrame: Lever family, Lever, Baseline, Real rows, Baseline rows worth the same [95%],
     Multiplier [95%], Verdict, and Source when the rows come from several folders.
     """
+    if table.empty or "dataset" not in table.columns:
+        return pd.DataFrame()
     t = table[table["dataset"] == dataset]
     if t.empty:
         return pd.DataFrame()
