@@ -43,7 +43,7 @@ def test_no_module_imports_a_private_name_of_another():
 STAGES = [("datavsmath.errors", "datavsmath.metrics", "datavsmath.data", "datavsmath.idx"),
           ("datavsmath.damage", "datavsmath.noise", "datavsmath.pruning"),
           ("datavsmath.models", "datavsmath.devices", "datavsmath.keras22", "datavsmath.pretraining",
-           "datavsmath.experiments"),
+           "datavsmath.experiments", "datavsmath.grid", "datavsmath.networks"),
           ("datavsmath.training",),
           ("datavsmath.stats",),
           ("datavsmath.report",),

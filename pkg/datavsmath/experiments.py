@@ -1,38 +1,22 @@
-"""Experiment specs and their grids.
+"""Experiment specs: where they are, their schema, and reading one into its grid.
 
 ``reproduce/<name>.toml`` declares one experiment, mirroring one R run script: the models,
 the damage rule, and per profile the grids of sample and damage fractions. ``load_experiment``
-turns a spec and a profile into an :class:`Experiment`, whose ``cells()`` enumerate the grid;
-``load_spec`` does the same for a spec file anywhere. Every spec is checked against a schema
-(``SPEC_KEYS``; :func:`validate_spec`) before anything runs: a typo, a wrong type, a value out
-of range or a meaningless combination is a UserError naming the file, the key and the value.
+turns a spec and a profile into an :class:`~datavsmath.grid.Experiment`, whose ``cells()``
+enumerate the grid; ``load_spec`` does the same for a spec file anywhere. Every spec is checked
+against a schema (``SPEC_KEYS``; :func:`validate_spec`) before anything runs: a typo, a wrong
+type, a value out of range or a meaningless combination is a UserError naming the file, the key
+and the value.
 
 A spec may name several damage rules (``damage = ["symmetric", "pair", ...]``): the rule is
-then one more axis of the grid (``Cell.rule``), and the clean cells (frac_damage 0) are run
-once, under the rule "none", as the baseline every rule shares.
-
-Seeds: every cell's seed is a hash of (base seed, experiment, dataset, frac_sample,
-frac_damage, replicate), and of the rule on a rule axis. The training-row draw uses a seed that leaves out frac_damage, so
-all damage levels of one (sample fraction, replicate) train on the same rows and differ
-only by their damage (common random numbers; each cell's own distribution is unchanged).
-
-Shared draws (``draws_from``): a spec naming another experiment takes that experiment's name
-in place of its own in every seed, so that its cells draw the same rows with the same seeds as
-that experiment's cells of the same dataset and fractions (the pretraining lever is compared
-with the size experiment's CNN on identical rows).
-
-Row selection (``selection``, the pruning experiment): "random" is the uniform draw above, and
-a cell without the key is random, so the other experiments' cells, seeds and file names are
-what they were. "keep_easy" and "keep_hard" keep the most or least prototypical rows
-(:mod:`datavsmath.pruning`). The selection is left out of the seeds: the three rules of one
-(sample fraction, replicate) give their models the same initial weights and differ only by
-their rows (common random numbers again).
+then one more axis of the grid. The grid objects, their seeds, shared draws (``draws_from``)
+and row selection (``selection``) are :mod:`datavsmath.grid`'s; they are importable from here
+too.
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import sys
 
@@ -40,12 +24,11 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import UserError
-from .noise import NOISE_RULES, RULE_NEEDS_MATRIX, check_rule_file, rule_matrix
+from .grid import MIN_TRAIN_ROWS, N_TRAIN, Cell, Experiment, check_pretrained_sources, derive_seed, n_classes
+from .noise import NOISE_RULES, RULE_NEEDS_MATRIX, rule_matrix
 from .resources import shipped
 
 __all__ = ["PROFILES", "Cell", "Experiment", "derive_seed", "load_experiment", "load_spec",
@@ -53,7 +36,6 @@ __all__ = ["PROFILES", "Cell", "Experiment", "derive_seed", "load_experiment", "
            "SAMPLE_GRID", "DAMAGE_GRID", "CROSS_DAMAGE_GRID"]
 
 PROFILES = ("full", "quick", "smoke")
-N_TRAIN = 60000
 
 #: the reference's grids, for checks; the specs in reproduce/ spell them out literally
 SAMPLE_GRID = tuple([i / 100 for i in range(1, 10)] + [i / 10 for i in range(1, 10)]
@@ -78,6 +60,16 @@ def experiment_names(folder: Path | None = None) -> list[str]:
 
     A spec that cannot be read still gets listed (last): naming it is how a command learns
     which file is broken, and the experiments that do not need it keep working.
+
+    Parameters
+    ----------
+    folder : Path, optional
+        A folder of ``*.toml`` specs (default: :func:`spec_dir`).
+
+    Returns
+    -------
+    list of str
+        The specs' file stems, by ``order`` then name.
     """
     folder = folder or spec_dir()
     specs = [(_order(p), p.stem) for p in folder.glob("*.toml")]
@@ -92,195 +84,6 @@ def _order(path: Path) -> int:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return 99
     return order if isinstance(order, int) and not isinstance(order, bool) else 99
-
-
-def derive_seed(*parts) -> int:
-    """A 31-bit seed from any values, stable across runs, machines and Python versions."""
-    digest = hashlib.sha256("|".join(repr(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One grid point of an experiment (all its models train on the same rows and labels)."""
-
-    experiment: str
-    dataset: str
-    frac_sample: float
-    frac_damage: float
-    replicate: int
-    seed: int
-    draw_seed: int
-    selection: str = "random"  # which rows: "random", "keep_easy", "keep_hard" (see pruning.py)
-    rule: str = ""  # the damage rule on an experiment with several ("" for one rule: the spec's)
-    n_total: int = N_TRAIN  # training rows of the dataset the cell samples from
-
-    @property
-    def n_train(self) -> int:
-        return int(self.n_total * self.frac_sample + 1e-9)
-
-    def model_seed(self, model: str) -> int:
-        return derive_seed(self.seed, model)
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """An experiment at one profile: models x frac_sample x frac_damage x replicates."""
-
-    name: str
-    title: str
-    profile: str
-    models: tuple[str, ...]
-    damage: str | tuple[str, ...]  # "none", a rule of datavsmath.noise.NOISE_RULES, or several
-    frac_sample: tuple[float, ...]
-    frac_damage: tuple[float, ...]
-    dataset: str = "fashion"
-    replicates: int = 1
-    seed: int = 2019
-    full_sample_order: str = "drawn"  # at frac_sample 1: "drawn" (R's sample()) or "file"
-    damage_shift: int = 1
-    damage_matrix: str | None = None  # the matrix file of rule "matrix" / "confusion" (absolute)
-    r_results: str | None = None
-    note: str = ""
-    extra: dict = field(default_factory=dict, compare=False)
-    selection: tuple[str, ...] = ("random",)
-    n_total: int = N_TRAIN  # training rows of the dataset (60,000 for Fashion-MNIST and MNIST)
-    draws_from: str | None = None  # the experiment whose seeds and row draws the cells share
-
-    @property
-    def seed_name(self) -> str:
-        """The experiment name in the cells' seeds: ``draws_from``, or the experiment's own."""
-        return self.draws_from or self.name
-
-    @property
-    def rules(self) -> tuple[str, ...]:
-        """The damage rules this experiment runs (one for the R experiments)."""
-        return self.damage if isinstance(self.damage, tuple) else (self.damage,)
-
-    @property
-    def rule_axis(self) -> bool:
-        """True when the spec names several rules: cells then carry their rule."""
-        return isinstance(self.damage, tuple)
-
-    def iter_cells(self, replicates: range | None = None) -> Iterator[Cell]:
-        """The grid, one cell at a time (its memory does not grow with the grid), replicate-major
-        (a partial run holds whole replicates first), then in the R script's loop order: damage
-        outer, sample inner; on a rule axis, each damage level runs every rule (the clean level
-        once, as rule "none"); selections innermost. ``replicates``: only those (default all)."""
-        for r in range(self.replicates) if replicates is None else replicates:
-            for d in self.frac_damage:
-                rules = ("",) if not self.rule_axis else (("none",) if d == 0 else self.rules)
-                for rule in rules:
-                    for s in self.frac_sample:
-                        extra = (rule,) if rule else ()
-                        for sel in self.selection:
-                            yield Cell(
-                                self.name, self.dataset, s, d, r,
-                                seed=derive_seed(self.seed, self.seed_name, self.dataset, s, d, r, *extra),
-                                draw_seed=derive_seed(self.seed, self.seed_name, self.dataset, s, r, "draw"),
-                                selection=sel, rule=rule, n_total=self.n_total,
-                            )
-
-    def cells(self) -> list[Cell]:
-        """The whole grid as a list (:meth:`iter_cells`); for grids of a bounded size."""
-        return list(self.iter_cells())
-
-    @property
-    def cells_per_replicate(self) -> int:
-        """Cells of one replicate, counted without building them."""
-        levels = sum(1 if not self.rule_axis or d == 0 else len(self.rules) for d in self.frac_damage)
-        return levels * len(self.frac_sample) * len(self.selection)
-
-    def replicate_chunks(self, max_fits: int) -> Iterator[range]:
-        """The replicates in consecutive ranges of at most ``max_fits`` fits each (at least one
-        replicate a range): a runner plans one range at a time, so its plan stays bounded."""
-        per = max(1, max_fits // max(1, len(self.models) * self.cells_per_replicate))
-        for start in range(0, self.replicates, per):
-            yield range(start, min(start + per, self.replicates))
-
-    def score_seed(self, replicate: int) -> int:
-        """Seed of the prototypicality scores (embedding and k-means) of one replicate: each
-        replicate clusters afresh, so its spread includes the clustering's."""
-        return derive_seed(self.seed, self.name, self.dataset, replicate, "prototypes")
-
-    @property
-    def n_fits(self) -> int:
-        """Fits of the grid (models x cells), counted without building the cells."""
-        return len(self.models) * self.replicates * self.cells_per_replicate
-
-    def with_options(self, *, models=None, replicates=None, dataset=None, damage=None,
-                     n_total: int | None = None) -> "Experiment":
-        """A copy with CLI overrides applied and validated.
-
-        dataset : the dataset's short name (:func:`datavsmath.data.dataset_name`)
-        damage : (rule, matrix file or None) replacing the rule of an experiment that damages
-            labels; the copy is named ``<name>-<rule>`` (``-matrix-<file stem>`` for a
-            matrix), so its cells are stored apart from the spec's
-        n_total : its training rows; every sample fraction must give at least
-            ``MIN_TRAIN_ROWS`` of them
-        """
-        changes = {}
-        if damage is not None:
-            changes.update(self._damage_override(*damage))
-        if models is not None:
-            models = [models] if isinstance(models, str) else list(models)  # "rf" is one name, not r, f
-            unknown = [m for m in models if m not in self.models]
-            if unknown:
-                raise UserError(f"experiment {self.name} has no model {', '.join(unknown)}; "
-                                f"it runs {', '.join(self.models)}")
-            changes["models"] = tuple(m for m in self.models if m in models)
-        if replicates is not None:
-            if replicates < 1:
-                raise UserError(f"--replicates must be at least 1, got {replicates}")
-            changes["replicates"] = replicates
-        if dataset is not None:
-            _check_sources(changes.get("models", self.models), dataset, lambda problem: UserError(
-                f"experiment {self.name} with --dataset {dataset}: {problem}"))
-            changes["dataset"] = dataset
-            if n_total is None:
-                from .data import train_rows
-
-                n_total = train_rows(dataset)
-        if n_total is not None:
-            name = changes.get("dataset", self.dataset)
-            for s in self.frac_sample:
-                if int(n_total * s + 1e-9) < MIN_TRAIN_ROWS:
-                    raise UserError(
-                        f"experiment {self.name} at profile {self.profile} samples frac_sample {s:g} of "
-                        f"the {n_total:,} training rows of dataset {name}: {int(n_total * s + 1e-9)} rows; "
-                        f"a cell needs at least {MIN_TRAIN_ROWS}. Choose another profile, or a spec of "
-                        "your own (--spec) with larger fractions")
-            changes["n_total"] = n_total
-        return replace(self, **changes)
-
-    def _damage_override(self, rule: str, matrix_file: str | None) -> dict:
-        if not any(d > 0 for d in self.frac_damage):
-            raise UserError(f"--damage changes the rule of experiments that damage labels; {self.name} damages "
-                            f"none (frac_damage {list(self.frac_damage)}): name those that do, e.g. "
-                            "`run random_damage --damage confusion`")
-        try:
-            check_rule_file(rule, matrix_file)
-        except ValueError as exc:
-            raise UserError(f"--damage {rule}: {exc}") from None
-        label = rule
-        if matrix_file is not None:
-            path = Path(matrix_file).expanduser().resolve()
-            k = n_classes(self.dataset)
-            try:
-                rule_matrix(rule, k, matrix_file=path, dataset=self.dataset)
-            except ValueError as exc:
-                raise UserError(f"--damage {rule}:{matrix_file}: {exc}") from exc
-            matrix_file, label = str(path), f"{rule}-{path.stem}"
-        return {"damage": rule, "damage_matrix": matrix_file, "name": f"{self.name}-{label}",
-                "title": f"{self.title} (damage rule: {label})"}
-
-
-def n_classes(dataset: str) -> int:
-    """Classes of a named dataset (10 for each of them); a file of one's own is checked
-    against a damage matrix when it is loaded."""
-    from .data import DATASETS
-
-    return len(DATASETS[dataset]["class_names"]) if dataset in DATASETS else 10
 
 
 # --- spec schema ----------------------------------------------------------------------------
@@ -314,8 +117,6 @@ TOP_LEVEL_KEYS = {"order": "an integer (run order among the specs)",
 #: (the checks read :data:`datavsmath.noise.NOISE_RULES` itself)
 DAMAGE_RULES = ("none", *NOISE_RULES)
 SAMPLE_ORDERS = ("drawn", "file")
-#: a cell needs at least one row per class; the networks also hold out 20% for validation
-MIN_TRAIN_ROWS = 10
 
 
 def _show(value) -> str:
@@ -496,7 +297,7 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
     if "models" not in merged:
         raise UserError(f"{path}: set models, {SPEC_KEYS['models']}")
     where, value = origin["models"]
-    _check_sources(merged["models"], merged.get("dataset", "fashion"),
+    check_pretrained_sources(merged["models"], merged.get("dataset", "fashion"),
                    lambda problem: _spec_error(path, where, "models", value, problem))
     n_total = train_rows(merged.get("dataset", "fashion"))
     for s in merged.get("frac_sample", ()):
@@ -505,16 +306,6 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
             raise _spec_error(path, where, "frac_sample", value,
                               f"{_show(s)} of the {n_total:,} rows of dataset {merged.get('dataset', 'fashion')} is "
                               f"{int(n_total * s + 1e-9)} training rows; a cell needs at least {MIN_TRAIN_ROWS}")
-
-
-def _check_sources(models, dataset: str, error) -> None:
-    """Refuse a pretrained model on its own source dataset; ``error(problem)`` makes the exception."""
-    from .models import MODELS
-
-    same = [m for m in models if m in MODELS and getattr(MODELS[m].pretrained, "source", None) == dataset]
-    if same:
-        raise error(f"{', '.join(same)} was pretrained on dataset {dataset} itself; fine-tune it on another "
-                    f"dataset (cnn_from_mnist on fashion, cnn_from_fashion on mnist)")
 
 
 def _check_matrix(merged: dict, origin: dict, rules: tuple, path: Path) -> None:
@@ -543,8 +334,25 @@ def _check_matrix(merged: dict, origin: dict, rules: tuple, path: Path) -> None:
 
 
 def validate_spec(path: Path) -> dict:
-    """Check a whole spec file (every key, every profile) and return its parsed table;
-    UserError naming the file, key and value at the first problem."""
+    """Check a whole spec file (every key, every profile) and return its parsed table.
+
+    Parameters
+    ----------
+    path : Path
+        The spec file (TOML).
+
+    Returns
+    -------
+    dict
+        The file's table as parsed, values unchanged (:func:`load_spec` resolves a profile).
+
+    Raises
+    ------
+    UserError
+        At the first problem, naming the file, the key and the value: an unreadable file or
+        invalid TOML, an unknown key or profile, a value of the wrong type or out of range, or
+        settings that mean nothing together.
+    """
     spec = _read_spec(path)
     _check_keys(spec, {**SPEC_KEYS, **TOP_LEVEL_KEYS}, path, "")
     if "order" in spec:
@@ -559,6 +367,26 @@ def load_experiment(name: str, profile: str = "full", folder: Path | None = None
     """Read ``reproduce/<name>.toml`` at ``profile`` ("full", "quick" or "smoke").
 
     Top-level keys are the defaults; ``[profiles.<profile>]`` overrides them.
+
+    Parameters
+    ----------
+    name : str
+        The experiment, a spec's file stem (e.g. "size"; :func:`experiment_names`).
+    profile : {"full", "quick", "smoke"}
+        Which grid of the spec.
+    folder : Path, optional
+        Where the specs are (default: :func:`spec_dir`).
+
+    Returns
+    -------
+    Experiment
+        The experiment at ``profile``, validated.
+
+    Raises
+    ------
+    UserError
+        No such spec in ``folder`` (the message lists those there), or a problem in it
+        (:func:`load_spec`).
     """
     folder = folder or spec_dir()
     path = folder / f"{name}.toml"
@@ -569,7 +397,25 @@ def load_experiment(name: str, profile: str = "full", folder: Path | None = None
 
 def load_spec(path: str | Path, profile: str = "full") -> Experiment:
     """The experiment a spec file declares (named after the file), at ``profile``; the
-    whole file is validated first (see :func:`validate_spec`)."""
+    whole file is validated first (see :func:`validate_spec`).
+
+    Parameters
+    ----------
+    path : str or Path
+        The spec file, anywhere; its stem names the experiment.
+    profile : {"full", "quick", "smoke"}
+        Which grid of the spec.
+
+    Returns
+    -------
+    Experiment
+        The experiment at ``profile``; its ``n_total`` is the named dataset's training rows.
+
+    Raises
+    ------
+    UserError
+        An unknown profile, a missing file, or any problem :func:`validate_spec` finds.
+    """
     from .data import train_rows
 
     path = Path(path)

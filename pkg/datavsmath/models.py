@@ -13,6 +13,9 @@ its layers down to 6x6 images (two 3x3 convolutions leave 2x2 for the 2x2 max-po
 pixels on a side its convolutions pad to keep the size ("same"), and below 2 the pooling is
 left out. The CNN needs images: on feature rows it raises a ValueError.
 
+The keras networks' layers, optimizers, loss and estimator are :mod:`datavsmath.networks`'s
+(importable from here too); the forest, xgboost and the registry are this module's.
+
 ``MODELS`` is the registry: a fifth model is one ``register(ModelSpec(...))`` call. Beyond R,
 ``dnn_aug`` and ``cnn_aug`` are the two networks, recipes unchanged, trained on augmented images
 (:mod:`datavsmath.augmentation`; images only, like the CNN).
@@ -34,12 +37,22 @@ import numpy as np
 
 from .augmentation import augmented
 from .devices import CPU_ONLY_NOISE, device_label, gpu_name, gpu_names, keras_backend, nvidia_gpu_present
+from .networks import (
+    KerasNet,
+    ShapedBuild,
+    build_cnn,
+    build_dnn,
+    cnn_optimizer,
+    crossentropy,
+    dnn_optimizer,
+    validation_cut,
+)
 from .pretraining import PretrainedBuild, describe_pretrained, pretrained_cnn
 
 __all__ = [
     "MODELS", "ModelSpec", "register", "make_model", "VoteFractionForest", "XGBSoftprob",
     "KerasNet", "ShapedBuild", "PretrainedBuild", "SMOKE_PRETRAIN_ROWS",
-    "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "recipe",
+    "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "validation_cut", "recipe",
     "gpu_name", "gpu_names", "keras_backend",
     "nvidia_gpu_present",
     "device_label", "CPU_ONLY_NOISE",
@@ -55,12 +68,38 @@ def _scaled(x) -> np.ndarray:
 
 
 def flat_features(x: np.ndarray) -> np.ndarray:
-    """(n, h, w) or (n, p) -> (n, h*w) or (n, p) float32; uint8 (n, 28, 28) -> (n, 784) in [0, 1]."""
+    """Examples as flat feature rows, for the forest, xgboost and the DNN.
+
+    Parameters
+    ----------
+    x : array-like, shape (n, h, w) or (n, p)
+        Images (uint8 grey levels, scaled to [0, 1]) or feature rows (used as given).
+
+    Returns
+    -------
+    ndarray of float32, shape (n, h*w) or (n, p)
+        E.g. uint8 (n, 28, 28) -> (n, 784) in [0, 1].
+    """
     return _scaled(x).reshape(len(x), -1)
 
 
 def image_features(x: np.ndarray) -> np.ndarray:
-    """(n, h, w) -> (n, h, w, 1) float32; uint8 grey levels in [0, 1]."""
+    """Images with a channel axis, for the CNN.
+
+    Parameters
+    ----------
+    x : array-like, shape (n, h, w)
+        Grey images; uint8 grey levels are scaled to [0, 1].
+
+    Returns
+    -------
+    ndarray of float32, shape (n, h, w, 1)
+
+    Raises
+    ------
+    ValueError
+        When ``x`` is not (n, h, w), e.g. feature rows.
+    """
     x = _scaled(x)
     if x.ndim != 3:
         raise ValueError(f"the CNN needs images of shape (n, height, width), got {x.shape}")
@@ -79,6 +118,20 @@ class VoteFractionForest:
     ``predict(type="prob")`` does in R; scikit-learn's own ``predict_proba`` averages leaf
     class frequencies instead, which differs wherever a leaf is impure (duplicate images with
     damaged labels make that common).
+
+    Parameters
+    ----------
+    n_estimators : int
+        Trees (R's ntree, 25 in the testbench).
+    max_features : int, optional
+        Features tried at each split (R's mtry); None: floor(sqrt(features)).
+    n_classes : int
+        Classes of the labels: the columns of ``predict_proba``, so that a class absent from
+        a small training draw still gets its (zero) column.
+    seed : int
+        scikit-learn's ``random_state`` (bootstrap draws and feature choices).
+    n_jobs : int
+        Parallel jobs over trees; -1: every core.
     """
 
     def __init__(self, n_estimators: int = 25, max_features: int | None = None, n_classes: int = 10,
@@ -87,6 +140,20 @@ class VoteFractionForest:
         self.seed, self.n_jobs = seed, n_jobs
 
     def fit(self, x, y):
+        """Grow the trees.
+
+        Parameters
+        ----------
+        x : array-like, shape (n, h, w) or (n, p)
+            Training examples (:func:`flat_features`).
+        y : array-like of int, shape (n,)
+            Labels in [0, n_classes).
+
+        Returns
+        -------
+        VoteFractionForest
+            This estimator, fitted (``forest_``).
+        """
         from sklearn.ensemble import RandomForestClassifier
 
         xf = flat_features(x)
@@ -98,6 +165,18 @@ class VoteFractionForest:
         return self
 
     def predict_proba(self, x) -> np.ndarray:
+        """The fraction of trees voting for each class.
+
+        Parameters
+        ----------
+        x : array-like, shape (m, h, w) or (m, p)
+            Examples shaped as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of float, shape (m, n_classes)
+            Rows sum to 1; multiples of 1 / n_estimators.
+        """
         xf = flat_features(x)
         votes = np.zeros((len(xf), self.n_classes))
         rows = np.arange(len(xf))
@@ -152,7 +231,19 @@ class XGBSoftprob:
     method, because scaled pixels take at most 256 distinct values. ``base_score`` is pinned
     to 0.82's 0.5 (newer versions estimate it). Runs on CUDA when a GPU is present and
     xgboost was built with CUDA (:func:`xgb_device`).
-    ``nthread``: CPU threads (default :data:`XGB_CPU_THREADS`; None: all cores).
+
+    Parameters
+    ----------
+    n_classes : int
+        Classes of the labels (``num_class``): the columns of ``predict_proba``.
+    seed : int
+        xgboost's seed (column subsampling).
+    rounds : int
+        Boosting rounds (R's nrounds, 150).
+    device : str, optional
+        "cpu" or "cuda"; None: :func:`xgb_device`.
+    nthread : int, optional
+        CPU threads (default :data:`XGB_CPU_THREADS`; None: all cores).
     """
 
     def __init__(self, n_classes: int = 10, seed: int = 0, rounds: int = 150, device: str | None = None,
@@ -161,6 +252,13 @@ class XGBSoftprob:
         self.device, self.nthread = device, nthread
 
     def params(self) -> dict:
+        """xgboost's training parameters, R 0.82's settings with the device and threads resolved.
+
+        Returns
+        -------
+        dict
+            The ``params`` of ``xgboost.train``.
+        """
         return {
             "objective": "multi:softprob", "num_class": self.n_classes, "eta": 0.2, "max_depth": 5,
             "subsample": 1.0, "colsample_bytree": 0.5, "eval_metric": "mlogloss",
@@ -170,6 +268,20 @@ class XGBSoftprob:
         }
 
     def fit(self, x, y):
+        """Boost ``rounds`` rounds.
+
+        Parameters
+        ----------
+        x : array-like, shape (n, h, w) or (n, p)
+            Training examples (:func:`flat_features`).
+        y : array-like of int, shape (n,)
+            Labels in [0, n_classes); classes absent from the draw are allowed.
+
+        Returns
+        -------
+        XGBSoftprob
+            This estimator, fitted (``booster_``).
+        """
         import xgboost as xgb
 
         # the low-level API accepts labels with absent classes; XGBClassifier does not
@@ -183,154 +295,20 @@ class XGBSoftprob:
         return self
 
     def predict_proba(self, x) -> np.ndarray:
+        """The softmax class probabilities.
+
+        Parameters
+        ----------
+        x : array-like, shape (m, h, w) or (m, p)
+            Examples shaped as in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of float32, shape (m, n_classes)
+        """
         import xgboost as xgb
 
         return self.booster_.predict(xgb.DMatrix(flat_features(x))).reshape(len(x), self.n_classes)
-
-
-# --- keras networks ------------------------------------------------------------------------
-
-def build_dnn(n_classes: int = 10, input_shape: tuple[int, ...] = (28, 28)):
-    """Dense 256 relu -> Dropout 0.4 -> Dense 128 relu -> Dropout 0.3 -> Dense softmax, on the
-    flattened example (784 inputs for 28x28)."""
-    import keras
-    from keras import layers
-
-    return keras.Sequential([
-        keras.Input(shape=(math.prod(input_shape),)),
-        layers.Dense(256, activation="relu"),
-        layers.Dropout(0.4),
-        layers.Dense(128, activation="relu"),
-        layers.Dropout(0.3),
-        layers.Dense(n_classes, activation="softmax"),
-    ], name="dnn")
-
-
-def build_cnn(n_classes: int = 10, input_shape: tuple[int, ...] = (28, 28)):
-    """Conv 32 -> Conv 64 -> MaxPool -> Dropout 0.25 -> Dense 128 -> Dropout 0.5 -> softmax.
-
-    input_shape : (height, width) of the grey images. R's layers unchanged from 28x28 down to
-        6x6; smaller images get "same" convolutions (below 6 pixels a side) and no pooling
-        (below 2), see the module docstring.
-    """
-    import keras
-    from keras import layers
-
-    if len(input_shape) != 2:
-        raise ValueError(f"the CNN needs images (height, width); this dataset's examples have shape "
-                         f"{tuple(input_shape)} (feature rows): run the other models (--models rf,xgb,dnn)")
-    h, w = input_shape
-    # two valid 3x3 convolutions take 4 pixels off each side and the pool needs 2 left
-    padding = "valid" if min(h, w) >= 6 else "same"
-    after = min(h, w) - 4 if padding == "valid" else min(h, w)
-    pool = [layers.MaxPooling2D(2)] if after >= 2 else []
-    return keras.Sequential([
-        keras.Input(shape=(h, w, 1)),
-        layers.Conv2D(32, 3, activation="relu", padding=padding),
-        layers.Conv2D(64, 3, activation="relu", padding=padding),
-        *pool,
-        layers.Dropout(0.25),
-        layers.Flatten(),
-        layers.Dense(128, activation="relu"),
-        layers.Dropout(0.5),
-        layers.Dense(n_classes, activation="softmax"),
-    ], name="cnn")
-
-
-def dnn_optimizer():
-    """RMSprop with keras 2.2's defaults and update rule: learning rate 0.001, rho 0.9,
-    epsilon 1e-7 added to sqrt(v) (keras 3's own adds it under the root; see
-    :mod:`datavsmath.keras22`)."""
-    keras_backend()
-    from .keras22 import RMSprop22
-
-    return RMSprop22(learning_rate=0.001, rho=0.9)
-
-
-def cnn_optimizer():
-    """Adadelta with keras 2.2's defaults: learning rate 1.0, rho 0.95.
-
-    Today's keras default (0.001) is a different experiment that barely trains in 12 epochs.
-    keras 3's Adadelta update is keras 2.2's line for line (see :mod:`datavsmath.keras22`).
-    """
-    keras_backend()
-    import keras
-
-    return keras.optimizers.Adadelta(learning_rate=1.0, rho=0.95)
-
-
-def crossentropy(y_true, y_pred):
-    """keras 2.2's categorical cross-entropy on probabilities (renormalised, clipped to
-    [1e-7, 1 - 1e-7]): (batch, k) one-hot targets and softmax outputs -> (batch,) nats.
-    See :func:`datavsmath.keras22.categorical_crossentropy`."""
-    keras_backend()
-    from .keras22 import categorical_crossentropy
-
-    return categorical_crossentropy(y_true, y_pred)
-
-
-def validation_cut(n_rows: int, validation_split: float = 0.2) -> int:
-    """Rows keras trains on under ``validation_split``: the first floor(n * (1 - split))."""
-    return int(math.floor(n_rows * (1.0 - validation_split)))
-
-
-class KerasNet:
-    """A keras network trained as R's ``fit(..., validation_split = 0.2)`` did.
-
-    Keras holds out the *last* 20% of the rows it is given and never trains on them; we
-    train on exactly the first ``floor(0.8 n)`` rows and skip scoring the held-out part each
-    epoch, which R only displayed and which does not change the weights.
-
-    ``loss`` maps (batch, k) one-hot targets and (batch, k) probabilities to (batch,) losses;
-    the default is keras 2.2's categorical cross-entropy (:func:`crossentropy`), which keras
-    3's own differs from on TensorFlow.
-
-    ``callbacks``: keras callbacks passed to the naive fit (e.g. progress lines); they watch
-    the training and do not change it.
-    """
-
-    def __init__(self, build: Callable, optimizer: Callable, features: Callable, epochs: int,
-                 batch_size: int = 128, validation_split: float = 0.2, n_classes: int = 10,
-                 seed: int = 0, verbose: int = 0, loss: Callable = crossentropy, callbacks: tuple = ()):
-        self.build, self.optimizer, self.features, self.loss = build, optimizer, features, loss
-        self.epochs, self.batch_size, self.validation_split = epochs, batch_size, validation_split
-        self.n_classes, self.seed, self.verbose = n_classes, seed, verbose
-        self.callbacks = tuple(callbacks)
-
-    def fit(self, x, y):
-        keras_backend()  # keras started once, quietly on a CPU-only machine
-        import keras
-
-        keras.backend.clear_session()  # one graph per fit; memory does not grow over a grid
-        keras.utils.set_random_seed(self.seed)
-        self.model_ = self.build(self.n_classes)
-        self.model_.compile(optimizer=self.optimizer(), loss=self.loss)
-        cut = validation_cut(len(x), self.validation_split)
-        if cut < 1:
-            raise ValueError(f"{len(x)} rows leave nothing to train on after validation_split={self.validation_split}")
-        targets = keras.utils.to_categorical(np.asarray(y)[:cut], self.n_classes)
-        self.model_.fit(self.features(x[:cut]), targets, epochs=self.epochs,
-                        batch_size=self.batch_size, shuffle=True, verbose=self.verbose,
-                        callbacks=list(self.callbacks))
-        return self
-
-    def predict_proba(self, x) -> np.ndarray:
-        return self.model_.predict(self.features(x), batch_size=1024, verbose=0)
-
-
-@dataclass(frozen=True)
-class ShapedBuild:
-    """A network factory for another input shape: ``ShapedBuild(build_cnn, (8, 8))(n_classes)``.
-
-    A frozen dataclass rather than a closure so that two factories for the same shape are
-    equal, and the fused programs built from them are reused (the program cache keys on it).
-    """
-
-    build: Callable
-    input_shape: tuple[int, ...]
-
-    def __call__(self, n_classes: int = 10):
-        return self.build(n_classes, self.input_shape)
 
 
 def _net_build(build: Callable, input_shape) -> Callable:
@@ -397,8 +375,22 @@ class ModelSpec:
                              f"the current recipe {self.recipe}")
 
     def counts_as_current(self, stored_recipe: int, backend: str | None) -> bool:
-        """Whether a fit stored under ``stored_recipe``, trained on the keras ``backend`` (None
-        when its record does not say), is the current recipe's computation."""
+        """Whether a stored fit is the current recipe's computation (else a run retrains it).
+
+        Parameters
+        ----------
+        stored_recipe : int
+            The recipe the fit was trained under (1 for a record without the field).
+        backend : str or None
+            The keras backend it was trained on (its record's ``versions["keras_backend"]``;
+            None when the record does not say).
+
+        Returns
+        -------
+        bool
+            True for the current recipe or a newer one, or an older one declared the same
+            computation on ``backend`` (``same_as``).
+        """
         return stored_recipe >= self.recipe or (backend is not None
                                                 and backend in self.same_as.get(stored_recipe, ()))
 
@@ -407,12 +399,40 @@ MODELS: dict[str, ModelSpec] = {}
 
 
 def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model to :data:`MODELS` (replacing one of the same name).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model; its ``name`` is the key specs and ``--models`` use.
+
+    Returns
+    -------
+    ModelSpec
+        ``spec``, so that a call can also name it.
+    """
     MODELS[spec.name] = spec
     return spec
 
 
 def recipe(name: str) -> int:
-    """The current recipe version of the registered model ``name`` (see :class:`ModelSpec`)."""
+    """The current recipe version of the registered model ``name`` (see :class:`ModelSpec`).
+
+    Parameters
+    ----------
+    name : str
+        A registered model.
+
+    Returns
+    -------
+    int
+        Its recipe, from 1.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not registered.
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered: {', '.join(MODELS)}")
     return MODELS[name].recipe
@@ -497,7 +517,22 @@ CONFUSION_SEED = 2019
 def make_confusion(data, n_rows: int = CONFUSION_ROWS, seed: int = CONFUSION_SEED) -> np.ndarray:
     """Test-set confusion counts (K, K) of the random forest (R's settings: 25 trees, mtry 28)
     trained on ``n_rows`` training rows drawn with ``seed``: rows the true class, columns the
-    predicted one. About 5 s on 2 cores; the shipped file was made with the defaults."""
+    predicted one. About 5 s on 2 cores; the shipped file was made with the defaults.
+
+    Parameters
+    ----------
+    data : Dataset
+        A loaded dataset (:func:`datavsmath.data.load_dataset`).
+    n_rows : int
+        Training rows to draw, at most the dataset's.
+    seed : int
+        Seed of the draw and of the forest.
+
+    Returns
+    -------
+    ndarray of int, shape (K, K)
+        Counts of test examples by (true class, predicted class); K = ``data.n_classes``.
+    """
     from .damage import sample_rows, transition_counts
 
     idx = sample_rows(len(data.y_train), n_rows / len(data.y_train), np.random.default_rng(seed))
@@ -509,7 +544,18 @@ def make_confusion(data, n_rows: int = CONFUSION_ROWS, seed: int = CONFUSION_SEE
 def write_shipped_confusion(dataset: str = "fashion") -> Path:
     """Recompute the shipped confusion matrix of ``dataset`` (:func:`make_confusion`) and write
     it to ``noise_data/``; returns the file. (Here, not in :mod:`datavsmath.noise`: making
-    it trains a model, and the noise rules sit below the models.)"""
+    it trains a model, and the noise rules sit below the models.)
+
+    Parameters
+    ----------
+    dataset : str
+        A dataset's short name (e.g. "fashion"), loaded from its installed files.
+
+    Returns
+    -------
+    Path
+        The CSV file written (a comment line, a header, K rows of K counts).
+    """
     from .data import load_dataset
     from .noise import CONFUSION_FILES, DATA_DIR, shipped_confusion
 

@@ -61,15 +61,31 @@ on a CPU the CNN is about 4x slower there).
 """
 
 import argparse
-import os
 import sys
 
 from . import add_out_alias
 from .data import add_data_arguments
+from .run_checks import (
+    MAX_CPU_HOURS,
+    MAX_FITS,
+    check_fits_dataset,
+    check_folder_profile,
+    check_grid_size,
+    duration,
+    preflight,
+)
 
 
 def add_experiment_arguments(p, default_profile="quick"):
-    """Options naming experiments, profile and results folder (shared with status/export)."""
+    """Options naming experiments, profile and results folder (shared with status/export).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    default_profile : str
+        The profile its help names for a folder that records none.
+    """
     p.add_argument("experiments", nargs="*", default=["all"], metavar="EXPERIMENT|RESULTS",
                    help="size, random_damage, constant_damage, size_x_damage, pruning, noise_models, augmentation; "
                         "r (R's four: size to size_x_damage); or all (default). An argument that is "
@@ -117,6 +133,13 @@ def _damage_help() -> str:
 
 
 def add_arguments(p):
+    """``datavsmath run``'s options: the shared ones, grid overrides, data, backends, safety.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    """
     add_experiment_arguments(p)
     p.add_argument("--models", type=_csv_list, help="comma-separated subset of the models, e.g. rf,cnn")
     p.add_argument("--replicates", type=int, help="independent seeds per cell (default 1)")
@@ -152,9 +175,29 @@ def add_arguments(p):
 
 def resolve(args, broken: list | None = None):
     """(profile, results folder, experiments) from the shared options; validates everything
-    before any work starts. With a list as ``broken``, a spec that fails to load is appended
-    to it as (name, message) and left out, so that one broken file does not hide the others
-    (status, export); without one, it is an error."""
+    before any work starts.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Options of :func:`add_experiment_arguments`, the results folder settled (``args.out``).
+    broken : list, optional
+        With a list, a spec that fails to load is appended to it as (name, message) and left
+        out, so that one broken file does not hide the others (status, export); without one,
+        it is an error.
+
+    Returns
+    -------
+    tuple of (str, Path, list of Experiment)
+        The profile (given, else the folder's, else "quick"; "full" for a spec of one's own),
+        the results folder and the experiments at that profile.
+
+    Raises
+    ------
+    UserError
+        Unknown experiments, names with ``--spec``, a folder whose recorded spec is gone, no
+        specs, or a broken spec when ``broken`` is None.
+    """
     from pathlib import Path
 
     from ..errors import UserError
@@ -201,7 +244,20 @@ def resolve(args, broken: list | None = None):
 
 def expand_groups(names: list[str], known: list[str]) -> list[str]:
     """Experiment names with the groups spelled out, in order, each once: ``all`` (or none
-    given) is every spec in ``known``; ``r`` the R testbench's four (``R_EXPERIMENTS``)."""
+    given) is every spec in ``known``; ``r`` the R testbench's four (``R_EXPERIMENTS``).
+
+    Parameters
+    ----------
+    names : list of str
+        Experiment names and groups as given; names not in ``known`` are kept, for the
+        caller to report.
+    known : list of str
+        The experiments there are, in run order (:func:`datavsmath.experiments.experiment_names`).
+
+    Returns
+    -------
+    list of str
+    """
     from ..experiments import R_EXPERIMENTS
 
     groups = {"all": list(known), "r": [e for e in R_EXPERIMENTS if e in known]}
@@ -219,14 +275,6 @@ def _is_bare(args) -> bool:
             and args.out is None)
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"about {max(1, round(seconds / 60))} min" if seconds >= 30 else "under a minute"
-    if seconds < 2 * 3600:
-        return f"about {round(seconds / 60)} min"
-    return f"about {seconds / 3600:.0f} hours"
-
-
 def _plan_text(profile, out, plan, bare: bool) -> str:
     """What a run is about to do, from its :class:`~datavsmath.training.plan.RunPlan`: profile,
     fits stored and to run, results folder and the expected time. The estimate sums each fit's
@@ -239,7 +287,7 @@ def _plan_text(profile, out, plan, bare: bool) -> str:
     retrain = (f"; {describe_outdated(old)}: retrained and replaced, so that the folder holds one "
                "recipe per model" if old else "")
     names = ", ".join(p.experiment.name for p in plan.experiments)
-    when = (f"{_duration(plan.seconds)} on a 2-core CPU without a GPU (user guide: How long it takes)"
+    when = (f"{duration(plan.seconds)} on a 2-core CPU without a GPU (user guide: How long it takes)"
             if n_todo else "nothing to train, every fit is stored")
     if not bare:
         return (f"plan: profile {profile}, {n_todo} of {n_all} fits to run ({names}), {when}{retrain}\n"
@@ -254,111 +302,6 @@ def _plan_text(profile, out, plan, bare: bool) -> str:
         f"  expected time:  {when}",
         "  Ctrl-C stops it at any time; the same command resumes.",
     ])
-
-
-#: a run of a larger grid asks first (``--yes`` answers for it): more fits than this ...
-MAX_FITS = 10_000
-#: ... or more expected CPU-hours on 2 cores than this (the full grids of all nine
-#: experiments take about 107, four replicates of them about 430)
-MAX_CPU_HOURS = 500
-
-
-def check_folder_profile(out, profile: str, *, other: bool) -> None:
-    """A run at ``profile`` into a folder whose provenance records another profile would keep
-    that profile's fits of the same cells and relabel the folder: UserError unless ``other``."""
-    from ..errors import UserError
-    from ..training.provenance import read_provenance
-
-    recorded = read_provenance(out).get("profile")
-    if recorded and recorded != profile and not other:
-        raise UserError(f"{out} holds a {recorded} run (provenance.json); a {profile} run there would reuse "
-                        f"its fits of the same cells and relabel the folder {profile}. Choose another folder "
-                        "(an argument, e.g. results/mine), or pass --other-profile to do it anyway")
-
-
-def check_grid_size(exps, *, yes: bool, ask=None) -> None:
-    """Before anything that grows with the grid: a grid of more than ``MAX_FITS`` fits or an
-    expected ``MAX_CPU_HOURS`` (whole grid, stored fits included: counted and weighed without
-    building it) is stated and needs ``--yes``; at a terminal the user is asked instead, in
-    a non-interactive run it is a UserError naming the flag (exit status 2), nothing started.
-
-    ask : the question, answered True or False (default: input() at a terminal, else None)
-    """
-    from ..errors import UserError
-    from ..training.plan import grid_seconds
-    from ..training.runner import PLAN_FITS
-
-    n_fits = sum(e.n_fits for e in exps)
-    seconds = sum(grid_seconds(e) for e in exps)
-    if n_fits <= MAX_FITS and seconds <= MAX_CPU_HOURS * 3600:
-        return
-    names = ", ".join(e.name for e in exps)
-    grid = (f"this grid has {n_fits:,} fits ({names}), {_duration(seconds)} on a 2-core CPU, above the "
-            f"limits of a run without --yes ({MAX_FITS:,} fits, {MAX_CPU_HOURS} CPU-hours)")
-    if yes:  # said before the fits are counted one by one, which takes a while on such a grid
-        print(f"{grid}; --yes: running it, planned {PLAN_FITS:,} fits at a time", flush=True)
-        return
-    if ask is None and sys.stdin.isatty() and sys.stdout.isatty():
-        ask = _ask_at_terminal
-    if ask is None:
-        raise UserError(f"{grid}; nothing was started. Rerun with --yes to run it, or make it smaller "
-                        "(--replicates, --models, a smaller --profile)")
-    if not ask(f"{grid}. Run it? [y/N] "):
-        raise UserError("not confirmed; nothing was started (--yes runs it without asking)")
-
-
-def _ask_at_terminal(question: str) -> bool:
-    try:
-        return input(question).strip().lower() in ("y", "yes")
-    except EOFError:
-        return False
-
-
-def preflight(out, n_fits: int, need: int | None = None) -> None:
-    """Check that ``out`` can take this run's files before any data is loaded or model
-    trained, so that a read-only or full folder fails in a second, not after the first fit.
-
-    A probe file is written and removed: permission bits say nothing of a read-only mount or
-    a full disk, and root passes them all. Free space is compared with a rough
-    estimate (each cell takes a file-system block, the tables about 2 KiB a fit, written twice
-    while they are replaced).
-
-    Parameters
-    ----------
-    out : Path
-        The results folder (made if absent).
-    n_fits : int
-        Fits of the run's grids, stored or not.
-    need : int, optional
-        Bytes the run needs (default: estimated from ``n_fits``; a plan's ``disk_bytes``).
-    """
-    import shutil
-    import tempfile
-
-    from ..errors import UserError
-    from ..training.store import MIN_FREE_BYTES, estimate_bytes, temp_prefix
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=temp_prefix(), suffix=".part")
-        try:
-            os.write(fd, b"datavsmath write probe\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-            os.unlink(probe)
-    except OSError as exc:
-        raise UserError(f"cannot write to the results folder {out} ({exc.strerror}); choose "
-                        "another folder (an argument, e.g. results/mine), or make this one writable") from None
-    free = shutil.disk_usage(out).free
-    need = estimate_bytes(n_fits) if need is None else need
-    if free < need:
-        raise UserError(f"{out} has {free / 2**20:.1f} MiB free; this run needs about "
-                        f"{need / 2**20:.1f} MiB ({n_fits} fits); free some space or choose another "
-                        "results folder")
-    if free < MIN_FREE_BYTES:
-        print(f"warning: only {free / 2**20:.0f} MiB free in {out}; the run needs about "
-              f"{need / 2**20:.1f} MiB, but other programs share that disk", file=sys.stderr)
 
 
 def run(args) -> int:
@@ -426,7 +369,19 @@ def run(args) -> int:
 def resolve_dataset(args):
     """(short name, training rows, Dataset or None) of ``--dataset``; (None, None, None) when
     it is not given. A dataset of one's own is loaded and checked here, before the plan: its
-    row count sizes the cells, and a bad file should fail before anything is locked."""
+    row count sizes the cells, and a bad file should fail before anything is locked.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options with ``dataset`` (and ``label_column``) of
+        :func:`datavsmath.commands.data.add_data_arguments`.
+
+    Returns
+    -------
+    tuple of (str or None, int or None, Dataset or None)
+        The Dataset only for a file of one's own (a named one is loaded when the run starts).
+    """
     from ..data import dataset_name, load_dataset, train_rows
 
     spec = getattr(args, "dataset", None)
@@ -437,27 +392,6 @@ def resolve_dataset(args):
         return name, rows, None
     ds = load_dataset(spec, label_column=getattr(args, "label_column", "label"))
     return name, len(ds.y_train), ds
-
-
-def check_fits_dataset(exps, data) -> None:
-    """Experiments that cannot run on ``data``: the CNN on feature rows, a constant damage
-    shift that maps every one of its classes to itself."""
-    from ..errors import UserError
-    from ..models import MODELS
-
-    for e in exps:
-        imaging = [m for m in e.models if MODELS[m].needs_images]
-        if imaging and len(data.input_shape) != 2:
-            rest = [m for m in e.models if m not in imaging]
-            hint = f"leave them out with --models {','.join(rest)}" if rest else f"skip experiment {e.name}"
-            what = "the CNN needs" if imaging == ["cnn"] else f"{', '.join(imaging)} need"
-            raise UserError(f"dataset {data.name} has feature rows of shape {data.input_shape}, not "
-                            f"images; {what} images (a CSV with a square number of pixel columns, or "
-                            f"an .npz of (n, height, width)): {hint}")
-        if e.damage == "constant" and any(d > 0 for d in e.frac_damage) and e.damage_shift % data.n_classes == 0:
-            raise UserError(f"experiment {e.name}: damage_shift {e.damage_shift} maps every class of "
-                            f"dataset {data.name} ({data.n_classes} classes) to itself; use a spec of your "
-                            f"own (--spec) with a shift from 1 to {data.n_classes - 1}")
 
 
 def _nothing_to_do(plan, store) -> int:
