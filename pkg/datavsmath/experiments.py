@@ -16,6 +16,11 @@ frac_damage, replicate), and of the rule on a rule axis. The training-row draw u
 all damage levels of one (sample fraction, replicate) train on the same rows and differ
 only by their damage (common random numbers; each cell's own distribution is unchanged).
 
+Shared draws (``draws_from``): a spec naming another experiment takes that experiment's name
+in place of its own in every seed, so that its cells draw the same rows with the same seeds as
+that experiment's cells of the same dataset and fractions (the pretraining lever is compared
+with the size experiment's CNN on identical rows).
+
 Row selection (``selection``, the pruning experiment): "random" is the uniform draw above, and
 a cell without the key is random, so the other experiments' cells, seeds and file names are
 what they were. "keep_easy" and "keep_hard" keep the most or least prototypical rows
@@ -138,6 +143,12 @@ class Experiment:
     extra: dict = field(default_factory=dict, compare=False)
     selection: tuple[str, ...] = ("random",)
     n_total: int = N_TRAIN  # training rows of the dataset (60,000 for Fashion-MNIST and MNIST)
+    draws_from: str | None = None  # the experiment whose seeds and row draws the cells share
+
+    @property
+    def seed_name(self) -> str:
+        """The experiment name in the cells' seeds: ``draws_from``, or the experiment's own."""
+        return self.draws_from or self.name
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -163,8 +174,8 @@ class Experiment:
                         for sel in self.selection:
                             yield Cell(
                                 self.name, self.dataset, s, d, r,
-                                seed=derive_seed(self.seed, self.name, self.dataset, s, d, r, *extra),
-                                draw_seed=derive_seed(self.seed, self.name, self.dataset, s, r, "draw"),
+                                seed=derive_seed(self.seed, self.seed_name, self.dataset, s, d, r, *extra),
+                                draw_seed=derive_seed(self.seed, self.seed_name, self.dataset, s, r, "draw"),
                                 selection=sel, rule=rule, n_total=self.n_total,
                             )
 
@@ -221,6 +232,8 @@ class Experiment:
                 raise UserError(f"--replicates must be at least 1, got {replicates}")
             changes["replicates"] = replicates
         if dataset is not None:
+            _check_sources(changes.get("models", self.models), dataset, lambda problem: UserError(
+                f"experiment {self.name} with --dataset {dataset}: {problem}"))
             changes["dataset"] = dataset
             if n_total is None:
                 from .data import train_rows
@@ -295,6 +308,7 @@ SPEC_KEYS = {
     "seed": "an integer",
     "full_sample_order": "\"drawn\" or \"file\"",
     "selection": "a list of row-selection rules: \"random\", \"keep_easy\", \"keep_hard\"",
+    "draws_from": "an experiment's name (e.g. \"size\"): the cells take its seeds and row draws",
 }
 #: keys only the top level may set
 TOP_LEVEL_KEYS = {"order": "an integer (run order among the specs)",
@@ -482,6 +496,9 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
                           "prune to fractions below 1")
     if "models" not in merged:
         raise UserError(f"{path}: set models, {SPEC_KEYS['models']}")
+    where, value = origin["models"]
+    _check_sources(merged["models"], merged.get("dataset", "fashion"),
+                   lambda problem: _spec_error(path, where, "models", value, problem))
     n_total = train_rows(merged.get("dataset", "fashion"))
     for s in merged.get("frac_sample", ()):
         if int(n_total * s + 1e-9) < MIN_TRAIN_ROWS:
@@ -489,6 +506,18 @@ def _check_combinations(merged: dict, origin: dict, path: Path) -> None:
             raise _spec_error(path, where, "frac_sample", value,
                               f"{_show(s)} of the {n_total:,} rows of dataset {merged.get('dataset', 'fashion')} is "
                               f"{int(n_total * s + 1e-9)} training rows; a cell needs at least {MIN_TRAIN_ROWS}")
+
+
+def _check_sources(models, dataset: str, error) -> None:
+    """Refuse to fine-tune a pretrained model on its own source dataset (it has seen every
+    training row already: no lever to measure); ``error(problem)`` makes the exception."""
+    from .models import MODELS
+
+    same = [m for m in models if m in MODELS and MODELS[m].pretrained is not None
+            and MODELS[m].pretrained.source == dataset]
+    if same:
+        raise error(f"{', '.join(same)} was pretrained on dataset {dataset} itself; fine-tune it on another "
+                    f"dataset (cnn_from_mnist on fashion, cnn_from_fashion on mnist)")
 
 
 def _check_matrix(merged: dict, origin: dict, rules: tuple, path: Path) -> None:
@@ -571,4 +600,5 @@ def load_spec(path: str | Path, profile: str = "full") -> Experiment:
         r_results=merged.get("r_results"),
         note=merged.get("note", ""),
         selection=merged.get("selection", ("random",)),
+        draws_from=merged.get("draws_from"),
     )

@@ -14,6 +14,11 @@ pixels on a side its convolutions pad to keep the size ("same"), and below 2 the
 left out. The CNN needs images: on feature rows it raises a ValueError.
 
 ``MODELS`` is the registry: a fifth model is one ``register(ModelSpec(...))`` call.
+
+``cnn_from_mnist`` and ``cnn_from_fashion`` are the CNN fine-tuned from a pretrained one (the
+*pretraining* lever): every layer but the softmax head starts from the CNN trained on all
+60,000 rows of the other dataset (:mod:`datavsmath.pretraining`, built once and cached), the
+head from the fit's seed, and all weights then train with R's recipe on the target rows.
 """
 
 from __future__ import annotations
@@ -51,7 +56,8 @@ CPU_ONLY_NOISE = (
 
 __all__ = [
     "MODELS", "ModelSpec", "register", "make_model", "VoteFractionForest", "XGBSoftprob",
-    "KerasNet", "ShapedBuild", "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "recipe",
+    "KerasNet", "ShapedBuild", "PretrainedBuild", "pretrained_fields", "SMOKE_PRETRAIN_ROWS",
+    "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "recipe",
     "gpu_name", "gpu_names", "keras_backend",
     "nvidia_gpu_present",
     "device_label",
@@ -379,14 +385,18 @@ class KerasNet:
     ``loss`` maps (batch, k) one-hot targets and (batch, k) probabilities to (batch,) losses;
     the default is keras 2.2's categorical cross-entropy (:func:`crossentropy`), which keras
     3's own differs from on TensorFlow.
+
+    ``callbacks``: keras callbacks passed to the naive fit (e.g. progress lines); they watch
+    the training and do not change it.
     """
 
     def __init__(self, build: Callable, optimizer: Callable, features: Callable, epochs: int,
                  batch_size: int = 128, validation_split: float = 0.2, n_classes: int = 10,
-                 seed: int = 0, verbose: int = 0, loss: Callable = crossentropy):
+                 seed: int = 0, verbose: int = 0, loss: Callable = crossentropy, callbacks: tuple = ()):
         self.build, self.optimizer, self.features, self.loss = build, optimizer, features, loss
         self.epochs, self.batch_size, self.validation_split = epochs, batch_size, validation_split
         self.n_classes, self.seed, self.verbose = n_classes, seed, verbose
+        self.callbacks = tuple(callbacks)
 
     def fit(self, x, y):
         keras_backend()  # keras started once, quietly on a CPU-only machine
@@ -401,7 +411,8 @@ class KerasNet:
             raise ValueError(f"{len(x)} rows leave nothing to train on after validation_split={self.validation_split}")
         targets = keras.utils.to_categorical(np.asarray(y)[:cut], self.n_classes)
         self.model_.fit(self.features(x[:cut]), targets, epochs=self.epochs,
-                        batch_size=self.batch_size, shuffle=True, verbose=self.verbose)
+                        batch_size=self.batch_size, shuffle=True, verbose=self.verbose,
+                        callbacks=list(self.callbacks))
         return self
 
     def predict_proba(self, x) -> np.ndarray:
@@ -421,6 +432,64 @@ class ShapedBuild:
 
     def __call__(self, n_classes: int = 10):
         return self.build(n_classes, self.input_shape)
+
+
+@dataclass(frozen=True)
+class PretrainedBuild:
+    """The CNN factory whose networks start from a pretrained CNN: ``PretrainedBuild("mnist")(10)``.
+
+    Every layer but the softmax head gets the weights of the CNN pretrained on ``source``
+    (:func:`datavsmath.pretraining.pretrained_weights`); the head keeps its fresh initial
+    weights, drawn from the random state the caller seeded (``KerasNet.fit`` and the fused
+    programs seed it with the fit's seed before they build). Loading inside the build is what
+    lets a fused program, which builds each copy's network from this factory, fine-tune from
+    the same weights as a naive fit. Frozen, so that equal factories share a fused program.
+
+    source : the dataset pretrained on ("mnist" or "fashion")
+    rows : its training rows pretrained on; None for all (fewer only for smoke tests)
+    root : the folder of the weights files; None for the package's cache
+        (``<cache root>/pretrained``)
+    """
+
+    source: str
+    rows: int | None = None
+    root: str | None = None
+
+    def weights(self) -> str:
+        """The pretrained weights file (built on first use, see :mod:`datavsmath.pretraining`)."""
+        return _pretrained_file(self.source, self.rows, self.root)
+
+    def __call__(self, n_classes: int = 10):
+        from .pretraining import pretrained_layers
+
+        model = build_cnn(n_classes)
+        layers = pretrained_layers(self.weights())
+        if len(layers) != len(model.layers):
+            raise ValueError(f"the pretrained weights {self.weights()} hold {len(layers)} layers; "
+                             f"the CNN has {len(model.layers)}: delete the file to rebuild it")
+        for layer, arrays in zip(model.layers[:-1], layers[:-1]):
+            if arrays:
+                layer.set_weights(list(arrays))
+        return model
+
+
+@functools.lru_cache(maxsize=None)
+def _pretrained_file(source: str, rows: int | None, root: str | None) -> str:
+    from .pretraining import Pretraining, pretrained_weights
+
+    return str(pretrained_weights(Pretraining(source, rows), root=root))
+
+
+def pretrained_fields(name: str) -> dict:
+    """What a stored fit of the registered model ``name`` records about its starting weights:
+    ``{"pretrained_on": source, "pretrained_sha256": SHA-256 of the weights file}`` for a
+    pretrained model, ``{}`` for the others."""
+    build = MODELS[name].pretrained if name in MODELS else None
+    if build is None:
+        return {}
+    from .pretraining import weights_info
+
+    return {"pretrained_on": build.source, "pretrained_sha256": weights_info(build.weights())["weights_sha256"]}
 
 
 def _net_build(build: Callable, input_shape) -> Callable:
@@ -453,6 +522,9 @@ class ModelSpec:
         on each declared backend and requires identical weights. History: cnn 1 on JAX, where
         keras 3's categorical cross-entropy already is keras 2.2's (renormalise, clip, log) and
         Adadelta is keras 2.2's line for line; dnn 1 is not (keras 3's RMSprop).
+    pretrained : for a model that starts from pretrained weights, its network factory
+        (:class:`PretrainedBuild`, naming the source dataset): a grid refuses to fine-tune it on
+        its own source, and its stored fits record the weights (:func:`pretrained_fields`).
     """
 
     name: str
@@ -461,6 +533,7 @@ class ModelSpec:
     description: str
     recipe: int = 1
     same_as: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    pretrained: PretrainedBuild | None = None
 
     def __post_init__(self):
         if not isinstance(self.recipe, int) or isinstance(self.recipe, bool) or self.recipe < 1:
@@ -523,6 +596,35 @@ register(ModelSpec("dnn", lambda seed, k, shape=(28, 28): KerasNet(_net_build(bu
                    "dense 256-128 with dropout, RMSprop (keras 2.2's update), 30 epochs", recipe=2))
 register(ModelSpec("cnn", _cnn, 1000, "conv 32-64, max-pool, dense 128, Adadelta lr 1.0, 12 epochs", recipe=2,
                    same_as={1: ("jax",)}))
+
+
+def _pretrained_cnn(build: PretrainedBuild) -> Callable:
+    """The make function of a CNN fine-tuned from ``build``'s weights, with R's recipe."""
+
+    def make(seed: int, k: int, shape=(28, 28)) -> KerasNet:
+        if tuple(shape) != (28, 28):
+            raise ValueError(f"a CNN pretrained on {build.source} takes 28x28 images like its source; this "
+                             f"dataset's examples have shape {tuple(shape)}")
+        build.weights()  # pretrained here, on first use, not inside the timed fit
+        return KerasNet(build, cnn_optimizer, image_features, epochs=12, n_classes=k, seed=seed)
+
+    return make
+
+
+def _register_pretrained(name: str, build: PretrainedBuild, note: str = "") -> None:
+    rows = "all 60,000" if build.rows is None else f"the first {build.rows:,}"
+    register(ModelSpec(name, _pretrained_cnn(build), 1000,
+                       f"cnn pretrained on {rows} training rows of {build.source} (all layers but the head), "
+                       f"then fine-tuned with R's recipe (Adadelta lr 1.0, 12 epochs){note}",
+                       pretrained=build))
+
+
+_register_pretrained("cnn_from_mnist", PretrainedBuild("mnist"))
+_register_pretrained("cnn_from_fashion", PretrainedBuild("fashion"))
+#: the smoke profile's stand-ins: pretrained on 2,000 rows in a few seconds, for tests only
+SMOKE_PRETRAIN_ROWS = 2000
+_register_pretrained("cnn_from_mnist_smoke", PretrainedBuild("mnist", SMOKE_PRETRAIN_ROWS), "; SMOKE TEST ONLY")
+_register_pretrained("cnn_from_fashion_smoke", PretrainedBuild("fashion", SMOKE_PRETRAIN_ROWS), "; SMOKE TEST ONLY")
 
 
 #: how the shipped confusion matrix was made: a forest with R's rf settings on a draw of rows

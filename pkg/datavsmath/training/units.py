@@ -22,7 +22,7 @@ from ..damage import sample_rows
 from ..data import Dataset
 from ..experiments import R_EXPERIMENTS, Cell, Experiment, derive_seed, load_experiment
 from ..metrics import score
-from ..models import MODELS, device_label, keras_backend, make_model
+from ..models import MODELS, device_label, keras_backend, make_model, pretrained_fields
 from ..noise import counts_text, damage_by_rule
 from . import checkpoints
 from .fused import PROGRAM_VERSION
@@ -132,6 +132,8 @@ def _record(exp: Experiment, cell: Cell, model: str, clean: np.ndarray, y: np.nd
         RECIPE: MODELS[model].recipe,
         **({"program": PROGRAM_VERSION} if unit.backend == "fused" else {}),
         **noise_fields(cell, clean, y, data.n_classes),
+        # a fine-tuned network's starting weights: which pretraining, by its file's SHA-256
+        **pretrained_fields(model),
     }
 
 
