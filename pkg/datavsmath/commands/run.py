@@ -16,10 +16,10 @@ without --yes, or an unwritable or full folder (one message), 130 Ctrl-C, 143 SI
 
 profiles (fits; the plan's estimate for one replicate on a 2-core CPU, from per-model fit times):
   full   the R testbench's grids: R's four experiments (`run r`) 504 fits, about 52 CPU-hours
-         (a GPU job); all six 999 fits, about 89 CPU-hours
-  quick  a documented preview of all six experiments and four models: 206 fits, about 60 min
+         (a GPU job); all eight 1083 fits, about 101 CPU-hours
+  quick  a documented preview of all eight experiments and four models: 221 fits, about 80 min
          (R's four 92 fits; measured 19.3 min, bench/results)
-  smoke  tiny, for tests: 30 fits, about 2 min
+  smoke  tiny, for tests: 36 fits, about 3 min
 
 A plain `datavsmath run` runs every experiment at the quick profile into results/quick; it
 first says so, with the number of fits and the expected time (every run prints this plan).
@@ -248,8 +248,8 @@ def _plan_text(profile, out, exps, store, bare: bool) -> str:
 
 #: a run of a larger grid asks first (``--yes`` answers for it): more fits than this ...
 MAX_FITS = 10_000
-#: ... or more expected CPU-hours on 2 cores than this (the full grids of all six
-#: experiments take about 89, five replicates of them about 445)
+#: ... or more expected CPU-hours on 2 cores than this (the full grids of all eight
+#: experiments take about 101, four replicates of them about 404)
 MAX_CPU_HOURS = 500
 
 
