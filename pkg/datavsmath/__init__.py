@@ -7,7 +7,8 @@ way, from the command line down to the data:
 ``datavsmath.data``         datasets: read and verify Fashion-MNIST (IDX files, checksums)
 ``datavsmath.damage``       sampling and label damage: the noise rules (``random``, ``constant``)
 ``datavsmath.models``       the four models ("the math"): a registry, ``make_model(name, seed)``;
-                            ``datavsmath.keras22``: keras 2.2's RMSprop and loss for keras 3
+                            ``datavsmath.keras22``: keras 2.2's RMSprop and loss for keras 3;
+                            ``datavsmath.pretraining``: the cached pretrained CNN weights
 ``datavsmath.metrics``      accuracy and caret's mean one-vs-all AUC
 ``datavsmath.experiments``  experiment specs (``reproduce/*.toml``), grids, seeds
 ``datavsmath.training``     running a grid: runner, fused programs, Dask, results store, provenance
