@@ -168,6 +168,9 @@ def envelope_for(model: str, network: bool, then: dict, now: dict) -> Envelope:
         return Envelope("unmeasured", math.nan, math.nan, "; ".join(unmeasured))
     if not measured:
         return Envelope("exact", reason="same CPU, unit and versions")
+    if model not in SEED_SD:  # e.g. the fine-tuned CNNs: no replicates measured yet
+        return Envelope("unmeasured", math.nan, math.nan, f"no measured seed spread for {model}; "
+                        + "; ".join(measured))
     sd = SEED_SD[model]
     return Envelope("tolerance", TOLERANCE_K * sd["acc"], TOLERANCE_K * sd["auc"],
                     f"{TOLERANCE_K:g} seed SDs; " + "; ".join(measured))
