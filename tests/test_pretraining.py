@@ -3,7 +3,7 @@ them (naive and fused alike), specs that share the size experiment's rows, and t
 data transferred fitted as k n^alpha.
 
 Pretrainings here use a few hundred rows with the cache in a temporary folder; the real one
-(all 60,000 rows, 5 to 10 minutes on 2 cores) runs only in ``datavsmath run pretraining``.
+(all 60,000 rows, 9 to 14 minutes on 2 shared cores) runs only in ``datavsmath run pretraining``.
 """
 
 import json

@@ -12,8 +12,9 @@ The weights file lives under ``<cache root>/pretrained/`` (:func:`datavsmath.res
 named by the source dataset, the CNN's recipe, the rows and seed used and the source data's
 checksum, so that a change to any of them makes a new file rather than reusing a stale one.
 Beside it, a JSON file records how it was made: seed, rows, library versions, the weights'
-SHA-256, the seconds it took and the source's test accuracy. It is built on first use (5 to 10
-minutes on a 2-core CPU, a line per epoch with the time left), under an exclusive lock on a
+SHA-256, the seconds it took and the source's test accuracy. It is built on first use (9 and 14
+minutes for digit MNIST and Fashion-MNIST on a shared 2-core CPU, a line per epoch with the
+time left), under an exclusive lock on a
 file beside it, so that two workers asking at once build it once. The source dataset is read as
 every command reads it (:func:`datavsmath.data.load_dataset`): installed locally, never
 downloaded here; when it is missing, the error says how to install it.
@@ -151,7 +152,7 @@ def _build(spec: Pretraining, x, y, data, weights: Path, log: Callable[[str], No
     """Train the CNN on (x, y), write its weights to ``weights`` (atomically) and return the
     facts for the JSON beside it."""
     label = f"pretraining the cnn on {len(y):,} rows of {spec.source}"
-    log(f"{label} (once; cached in {weights.parent}); 60,000 rows take about 5 to 10 min on 2 CPU cores")
+    log(f"{label} (once; cached in {weights.parent}); 60,000 rows take about 10 to 15 min on 2 busy CPU cores")
     net = KerasNet(build_cnn, cnn_optimizer, image_features, epochs=PRETRAIN_EPOCHS,
                    n_classes=data.n_classes, seed=spec.seed, callbacks=(_progress(label, log),))
     t0 = time.perf_counter()
