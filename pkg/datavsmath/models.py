@@ -36,6 +36,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from .pretraining import PretrainedBuild, pretrained_cnn
+
 #: whether the user chose TensorFlow's log level; if so, what it prints is left to them
 _USER_SET_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
 # keep TensorFlow's C++ start-up chatter out of logs and progress bars
@@ -434,52 +436,6 @@ class ShapedBuild:
         return self.build(n_classes, self.input_shape)
 
 
-@dataclass(frozen=True)
-class PretrainedBuild:
-    """The CNN factory whose networks start from a pretrained CNN: ``PretrainedBuild("mnist")(10)``.
-
-    Every layer but the softmax head gets the weights of the CNN pretrained on ``source``
-    (:func:`datavsmath.pretraining.pretrained_weights`); the head keeps its fresh initial
-    weights, drawn from the random state the caller seeded (``KerasNet.fit`` and the fused
-    programs seed it with the fit's seed before they build). Loading inside the build is what
-    lets a fused program, which builds each copy's network from this factory, fine-tune from
-    the same weights as a naive fit. Frozen, so that equal factories share a fused program.
-
-    source : the dataset pretrained on ("mnist" or "fashion")
-    rows : its training rows pretrained on; None for all (fewer only for smoke tests)
-    root : the folder of the weights files; None for the package's cache
-        (``<cache root>/pretrained``)
-    """
-
-    source: str
-    rows: int | None = None
-    root: str | None = None
-
-    def weights(self) -> str:
-        """The pretrained weights file (built on first use, see :mod:`datavsmath.pretraining`)."""
-        return _pretrained_file(self.source, self.rows, self.root)
-
-    def __call__(self, n_classes: int = 10):
-        from .pretraining import pretrained_layers
-
-        model = build_cnn(n_classes)
-        layers = pretrained_layers(self.weights())
-        if len(layers) != len(model.layers):
-            raise ValueError(f"the pretrained weights {self.weights()} hold {len(layers)} layers; "
-                             f"the CNN has {len(model.layers)}: delete the file to rebuild it")
-        for layer, arrays in zip(model.layers[:-1], layers[:-1]):
-            if arrays:
-                layer.set_weights(list(arrays))
-        return model
-
-
-@functools.lru_cache(maxsize=None)
-def _pretrained_file(source: str, rows: int | None, root: str | None) -> str:
-    from .pretraining import Pretraining, pretrained_weights
-
-    return str(pretrained_weights(Pretraining(source, rows), root=root))
-
-
 def pretrained_fields(name: str) -> dict:
     """What a stored fit of the registered model ``name`` records about its starting weights:
     ``{"pretrained_on": source, "pretrained_sha256": SHA-256 of the weights file}`` for a
@@ -598,22 +554,9 @@ register(ModelSpec("cnn", _cnn, 1000, "conv 32-64, max-pool, dense 128, Adadelta
                    same_as={1: ("jax",)}))
 
 
-def _pretrained_cnn(build: PretrainedBuild) -> Callable:
-    """The make function of a CNN fine-tuned from ``build``'s weights, with R's recipe."""
-
-    def make(seed: int, k: int, shape=(28, 28)) -> KerasNet:
-        if tuple(shape) != (28, 28):
-            raise ValueError(f"a CNN pretrained on {build.source} takes 28x28 images like its source; this "
-                             f"dataset's examples have shape {tuple(shape)}")
-        build.weights()  # pretrained here, on first use, not inside the timed fit
-        return KerasNet(build, cnn_optimizer, image_features, epochs=12, n_classes=k, seed=seed)
-
-    return make
-
-
 def _register_pretrained(name: str, build: PretrainedBuild, note: str = "") -> None:
     rows = "all 60,000" if build.rows is None else f"the first {build.rows:,}"
-    register(ModelSpec(name, _pretrained_cnn(build), 1000,
+    register(ModelSpec(name, pretrained_cnn(build), 1000,
                        f"cnn pretrained on {rows} training rows of {build.source} (all layers but the head), "
                        f"then fine-tuned with R's recipe (Adadelta lr 1.0, 12 epochs){note}",
                        pretrained=build))

@@ -41,11 +41,13 @@ from typing import Callable
 import numpy as np
 
 from .data import array_sha256, load_dataset
-from .models import KerasNet, build_cnn, cnn_optimizer, image_features, keras_backend, recipe
 from .resources import cache_root
 
-__all__ = ["PRETRAIN_SEED", "PRETRAIN_EPOCHS", "Pretraining", "pretrained_weights", "pretrained_layers",
-           "weights_info"]
+# the models are imported where they are used: models.py builds its registry from this module's
+# PretrainedBuild, so this module must load without it
+
+__all__ = ["PRETRAIN_SEED", "PRETRAIN_EPOCHS", "Pretraining", "PretrainedBuild", "pretrained_cnn",
+           "pretrained_weights", "pretrained_layers", "weights_info"]
 
 #: the seed of every pretraining (the project's base seed)
 PRETRAIN_SEED = 2019
@@ -91,7 +93,13 @@ def _source_rows(spec: Pretraining, data_dir=None):
 
 def _stem(spec: Pretraining, checksum: str) -> str:
     rows = "all" if spec.rows is None else f"{spec.rows}rows"
-    return f"cnn-r{recipe('cnn')}-{spec.source}-{rows}-seed{spec.seed}-{checksum[:16]}"
+    return f"cnn-r{_cnn_recipe()}-{spec.source}-{rows}-seed{spec.seed}-{checksum[:16]}"
+
+
+def _cnn_recipe() -> int:
+    from .models import recipe
+
+    return recipe("cnn")
 
 
 def _file_sha256(path: Path) -> str:
@@ -118,6 +126,8 @@ def _exclusive(path: Path):
 def _progress(label: str, log: Callable[[str], None]):
     """A keras callback writing one line per epoch: the epoch, its loss, seconds so far and
     the time left at the mean pace so far."""
+    from .models import keras_backend
+
     keras_backend()  # keras started once, quietly on a CPU-only machine
     import keras
 
@@ -139,6 +149,8 @@ def _progress(label: str, log: Callable[[str], None]):
 def _versions() -> dict[str, str]:
     import importlib.metadata as md
 
+    from .models import keras_backend
+
     out = {"python": platform.python_version(), "keras_backend": keras_backend()}
     for pkg in ("numpy", "tensorflow", "keras", "jax"):
         try:
@@ -151,6 +163,8 @@ def _versions() -> dict[str, str]:
 def _build(spec: Pretraining, x, y, data, weights: Path, log: Callable[[str], None]) -> dict:
     """Train the CNN on (x, y), write its weights to ``weights`` (atomically) and return the
     facts for the JSON beside it."""
+    from .models import KerasNet, build_cnn, cnn_optimizer, image_features
+
     label = f"pretraining the cnn on {len(y):,} rows of {spec.source}"
     log(f"{label} (once; cached in {weights.parent}); 60,000 rows take about 10 to 15 min on 2 busy CPU cores")
     net = KerasNet(build_cnn, cnn_optimizer, image_features, epochs=PRETRAIN_EPOCHS,
@@ -201,7 +215,7 @@ def pretrained_weights(spec: Pretraining | str, *, root: str | os.PathLike | Non
             return weights
         facts = _build(spec, x, y, data, weights, log)
         record = {"source": spec.source, "rows": len(y), "trained_rows": int(len(y) * 0.8),
-                  "seed": spec.seed, "epochs": PRETRAIN_EPOCHS, "cnn_recipe": recipe("cnn"),
+                  "seed": spec.seed, "epochs": PRETRAIN_EPOCHS, "cnn_recipe": _cnn_recipe(),
                   "source_sha256": checksum, "weights_sha256": _file_sha256(weights),
                   **facts, "versions": _versions(), "host": platform.node(),
                   "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -234,3 +248,64 @@ def pretrained_layers(weights: str) -> tuple[tuple[np.ndarray, ...], ...]:
             layers.setdefault(int(key.split(".")[0]), []).append(f[key])
     n = max(layers) + 1 if layers else 0
     return tuple(tuple(layers.get(i, ())) for i in range(n))
+
+
+@dataclass(frozen=True)
+class PretrainedBuild:
+    """The CNN factory whose networks start from a pretrained CNN: ``PretrainedBuild("mnist")(10)``.
+
+    The network factory of ``cnn_from_mnist`` and ``cnn_from_fashion``
+    (:mod:`datavsmath.models`). Every layer but the softmax head gets the weights of the CNN pretrained on ``source``
+    (:func:`pretrained_weights`); the head keeps its fresh initial
+    weights, drawn from the random state the caller seeded (``KerasNet.fit`` and the fused
+    programs seed it with the fit's seed before they build). Loading inside the build is what
+    lets a fused program, which builds each copy's network from this factory, fine-tune from
+    the same weights as a naive fit. Frozen, so that equal factories share a fused program.
+
+    source : the dataset pretrained on ("mnist" or "fashion")
+    rows : its training rows pretrained on; None for all (fewer only for smoke tests)
+    root : the folder of the weights files; None for the package's cache
+        (``<cache root>/pretrained``)
+    """
+
+    source: str
+    rows: int | None = None
+    root: str | None = None
+
+    def weights(self) -> str:
+        """The pretrained weights file (built on first use)."""
+        return _pretrained_file(self.source, self.rows, self.root)
+
+    def __call__(self, n_classes: int = 10):
+        from .models import build_cnn
+
+        model = build_cnn(n_classes)
+        layers = pretrained_layers(self.weights())
+        if len(layers) != len(model.layers):
+            raise ValueError(f"the pretrained weights {self.weights()} hold {len(layers)} layers; "
+                             f"the CNN has {len(model.layers)}: delete the file to rebuild it")
+        for layer, arrays in zip(model.layers[:-1], layers[:-1]):
+            if arrays:
+                layer.set_weights(list(arrays))
+        return model
+
+
+@functools.lru_cache(maxsize=None)
+def _pretrained_file(source: str, rows: int | None, root: str | None) -> str:
+    return str(pretrained_weights(Pretraining(source, rows), root=root))
+
+
+def pretrained_cnn(build: PretrainedBuild) -> Callable:
+    """The make function of a CNN fine-tuned from ``build``'s weights with R's recipe:
+    ``(seed, n_classes, input_shape) -> KerasNet``; ValueError for images other than 28x28."""
+
+    def make(seed: int, k: int, shape=(28, 28)):
+        from .models import KerasNet, cnn_optimizer, image_features
+
+        if tuple(shape) != (28, 28):
+            raise ValueError(f"a CNN pretrained on {build.source} takes 28x28 images like its source; this "
+                             f"dataset's examples have shape {tuple(shape)}")
+        build.weights()  # pretrained here, on first use, not inside the timed fit
+        return KerasNet(build, cnn_optimizer, image_features, epochs=12, n_classes=k, seed=seed)
+
+    return make
