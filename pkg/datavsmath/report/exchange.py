@@ -272,8 +272,9 @@ def exchange_figure(table: pd.DataFrame, n: float | None = None, dataset: str = 
             + geom_point(aes(x="x", shape="mark"), size=2.4)
             + scale_x_log10()
             + scale_color_manual(values=FAMILY_COLORS)
-            + scale_shape_manual(values={"estimate": "o", "at least (lower limit)": ">", "never": "x"})
-            + labs(x=f"baseline rows worth as much as {n:,.0f} real rows (log scale; dashed: {n:,.0f})",
-                   y="", color="lever", shape="")
+            # the marks are explained in the caption: a second legend would not fit beside the first
+            + scale_shape_manual(values={"estimate": "o", "at least (lower limit)": ">", "never": "x"},
+                                 guide=None)
+            + labs(x=f"baseline rows worth {n:,.0f} real rows (log scale)", y="", color="", shape="")
             + theme_few()
             + theme(axis_text_y=element_text(size=8)))
