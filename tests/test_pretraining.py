@@ -24,10 +24,10 @@ from datavsmath.models import (
     cnn_optimizer,
     image_features,
     make_model,
+    pretrained_fields,
 )
 from datavsmath.pretraining import (
     Pretraining,
-    pretrained_fields,
     pretrained_layers,
     pretrained_weights,
     weights_info,

@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from .networks import ShapedBuild
+
 __all__ = ["SHIFT_FACTOR", "FLIP_KEEPS_LABEL", "flips_keep_labels", "augmentation_layers",
            "AugmentedBuild", "augmented", "check_images"]
 
@@ -131,26 +133,26 @@ class AugmentedBuild:
         return keras.Sequential([*front, *augmentation_layers(self.flip), *back, base], name=f"{base.name}_aug")
 
 
-def augmented(plain: str) -> Callable:
+def augmented(plain: str, plain_make: Callable) -> Callable:
     """The ``make`` of an augmented model, for :func:`datavsmath.models.register`.
 
     Parameters
     ----------
-    plain : a registered keras model ("dnn", "cnn")
+    plain : the plain model's registered name ("dnn", "cnn"), for the function's name
+    plain_make : its registered ``make`` ((seed, n_classes, input_shape) -> KerasNet), passed
+        in so that this module needs nothing from the registry
 
     Returns
     -------
-    make : (seed, n_classes, input_shape, dataset=None) -> KerasNet, the registered model
-        ``plain`` (its network, optimizer, loss, features, epochs and batch) with its network
-        wrapped in :class:`AugmentedBuild`, flipping by dataset (:func:`flips_keep_labels`)
+    make : (seed, n_classes, input_shape, dataset=None) -> KerasNet, the plain model (its
+        network, optimizer, loss, features, epochs and batch) with its network wrapped in
+        :class:`AugmentedBuild`, flipping by dataset (:func:`flips_keep_labels`)
     """
 
     def make(seed: int, k: int, shape=(28, 28), dataset: str | None = None):
-        from .models import ShapedBuild, make_model
-
         shape = tuple(int(d) for d in shape)
         check_images(shape)
-        net = make_model(plain, seed, k, shape)
+        net = plain_make(seed, k, shape)
         build = net.build.build if isinstance(net.build, ShapedBuild) else net.build
         net.build = AugmentedBuild(build, shape, flips_keep_labels(dataset))
         return net

@@ -38,6 +38,7 @@ import numpy as np
 from .augmentation import augmented
 from .devices import CPU_ONLY_NOISE, device_label, gpu_name, gpu_names, keras_backend, nvidia_gpu_present
 from .networks import (
+    CNN_RECIPE,
     KerasNet,
     ShapedBuild,
     build_cnn,
@@ -45,65 +46,21 @@ from .networks import (
     cnn_optimizer,
     crossentropy,
     dnn_optimizer,
+    flat_features,
+    image_features,
     validation_cut,
 )
-from .pretraining import PretrainedBuild, describe_pretrained, pretrained_cnn
+from .pretraining import PretrainedBuild, describe_pretrained, pretrained_cnn, weights_info
 
 __all__ = [
     "MODELS", "ModelSpec", "register", "make_model", "VoteFractionForest", "XGBSoftprob",
     "KerasNet", "ShapedBuild", "PretrainedBuild", "SMOKE_PRETRAIN_ROWS",
     "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "validation_cut", "recipe",
+    "flat_features", "image_features", "pretrained_fields",
     "gpu_name", "gpu_names", "keras_backend",
     "nvidia_gpu_present",
     "device_label", "CPU_ONLY_NOISE",
 ]
-
-
-# --- preprocessing -------------------------------------------------------------------------
-
-def _scaled(x) -> np.ndarray:
-    """uint8 grey levels / 255 (R's preprocessing); other numbers are features, as given."""
-    x = np.asarray(x)
-    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-
-
-def flat_features(x: np.ndarray) -> np.ndarray:
-    """Examples as flat feature rows, for the forest, xgboost and the DNN.
-
-    Parameters
-    ----------
-    x : array-like, shape (n, h, w) or (n, p)
-        Images (uint8 grey levels, scaled to [0, 1]) or feature rows (used as given).
-
-    Returns
-    -------
-    ndarray of float32, shape (n, h*w) or (n, p)
-        E.g. uint8 (n, 28, 28) -> (n, 784) in [0, 1].
-    """
-    return _scaled(x).reshape(len(x), -1)
-
-
-def image_features(x: np.ndarray) -> np.ndarray:
-    """Images with a channel axis, for the CNN.
-
-    Parameters
-    ----------
-    x : array-like, shape (n, h, w)
-        Grey images; uint8 grey levels are scaled to [0, 1].
-
-    Returns
-    -------
-    ndarray of float32, shape (n, h, w, 1)
-
-    Raises
-    ------
-    ValueError
-        When ``x`` is not (n, h, w), e.g. feature rows.
-    """
-    x = _scaled(x)
-    if x.ndim != 3:
-        raise ValueError(f"the CNN needs images of shape (n, height, width), got {x.shape}")
-    return x.reshape(*x.shape[:3], 1)
 
 
 # --- random forest -------------------------------------------------------------------------
@@ -484,7 +441,7 @@ register(ModelSpec("dnn", lambda seed, k, shape=(28, 28): KerasNet(_net_build(bu
                                                                    flat_features, epochs=30,
                                                                    n_classes=k, seed=seed), 57,
                    "dense 256-128 with dropout, RMSprop (keras 2.2's update), 30 epochs", recipe=2))
-register(ModelSpec("cnn", _cnn, 1000, "conv 32-64, max-pool, dense 128, Adadelta lr 1.0, 12 epochs", recipe=2,
+register(ModelSpec("cnn", _cnn, 1000, "conv 32-64, max-pool, dense 128, Adadelta lr 1.0, 12 epochs", recipe=CNN_RECIPE,
                    same_as={1: ("jax",)}, needs_images=True))
 
 
@@ -494,9 +451,9 @@ register(ModelSpec("cnn", _cnn, 1000, "conv 32-64, max-pool, dense 128, Adadelta
 # dnn_aug 11.2 s; cnn 43.5 s, cnn_aug 66.6 s
 _AUG_TEXT = ("random shifts up to 10% (2.8 px at 28x28, black fill) and horizontal flips where they keep "
              "labels (Fashion-MNIST, not digits), in training only")
-register(ModelSpec("dnn_aug", augmented("dnn"), 61, f"dnn on augmented images: {_AUG_TEXT}", needs_images=True,
+register(ModelSpec("dnn_aug", augmented("dnn", MODELS["dnn"].make), 61, f"dnn on augmented images: {_AUG_TEXT}", needs_images=True,
                    base="dnn", lever="augmentation"))
-register(ModelSpec("cnn_aug", augmented("cnn"), 1530, f"cnn on augmented images: {_AUG_TEXT}", needs_images=True,
+register(ModelSpec("cnn_aug", augmented("cnn", MODELS["cnn"].make), 1530, f"cnn on augmented images: {_AUG_TEXT}", needs_images=True,
                    base="cnn", lever="augmentation"))
 
 
@@ -570,3 +527,21 @@ def write_shipped_confusion(dataset: str = "fashion") -> Path:
     path.write_text("\n".join(lines) + "\n")
     shipped_confusion.cache_clear()
     return path
+
+
+def pretrained_fields(name: str) -> dict:
+    """What a stored fit of the registered model ``name`` records about its starting weights.
+
+    Parameters
+    ----------
+    name : a registered model (:data:`MODELS`)
+
+    Returns
+    -------
+    ``{"pretrained_on": source, "pretrained_sha256": SHA-256 of the weights file}`` for a
+    pretrained model, ``{}`` for the others.
+    """
+    build = MODELS[name].pretrained if name in MODELS else None
+    if build is None:
+        return {}
+    return {"pretrained_on": build.source, "pretrained_sha256": weights_info(build.weights())["weights_sha256"]}

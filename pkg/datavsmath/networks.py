@@ -19,9 +19,60 @@ import numpy as np
 
 from .devices import keras_backend
 
-__all__ = ["build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "validation_cut",
+__all__ = ["CNN_RECIPE", "flat_features", "image_features", "build_dnn", "build_cnn", "dnn_optimizer", "cnn_optimizer", "crossentropy", "validation_cut",
            "KerasNet", "ShapedBuild"]
 
+#: the recipe version of the CNN this module builds and trains (build_cnn, cnn_optimizer,
+#: crossentropy): the registry's ``cnn`` recipe (:class:`datavsmath.models.ModelSpec`), and
+#: part of a pretrained CNN's file name (:mod:`datavsmath.pretraining`)
+CNN_RECIPE = 2
+
+
+# --- preprocessing -------------------------------------------------------------------------
+
+def _scaled(x) -> np.ndarray:
+    """uint8 grey levels / 255 (R's preprocessing); other numbers are features, as given."""
+    x = np.asarray(x)
+    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+
+
+def flat_features(x: np.ndarray) -> np.ndarray:
+    """Examples as flat feature rows, for the forest, xgboost and the DNN.
+
+    Parameters
+    ----------
+    x : array-like, shape (n, h, w) or (n, p)
+        Images (uint8 grey levels, scaled to [0, 1]) or feature rows (used as given).
+
+    Returns
+    -------
+    ndarray of float32, shape (n, h*w) or (n, p)
+        E.g. uint8 (n, 28, 28) -> (n, 784) in [0, 1].
+    """
+    return _scaled(x).reshape(len(x), -1)
+
+
+def image_features(x: np.ndarray) -> np.ndarray:
+    """Images with a channel axis, for the CNN.
+
+    Parameters
+    ----------
+    x : array-like, shape (n, h, w)
+        Grey images; uint8 grey levels are scaled to [0, 1].
+
+    Returns
+    -------
+    ndarray of float32, shape (n, h, w, 1)
+
+    Raises
+    ------
+    ValueError
+        When ``x`` is not (n, h, w), e.g. feature rows.
+    """
+    x = _scaled(x)
+    if x.ndim != 3:
+        raise ValueError(f"the CNN needs images of shape (n, height, width), got {x.shape}")
+    return x.reshape(*x.shape[:3], 1)
 
 def build_dnn(n_classes: int = 10, input_shape: tuple[int, ...] = (28, 28)):
     """Dense 256 relu -> Dropout 0.4 -> Dense 128 relu -> Dropout 0.3 -> Dense softmax, on the

@@ -41,13 +41,15 @@ from typing import Callable
 import numpy as np
 
 from .data import array_sha256, load_dataset
+from .devices import keras_backend
+from .networks import CNN_RECIPE, KerasNet, build_cnn, cnn_optimizer, image_features
 from .resources import cache_root
 
 # the models are imported where they are used: models.py builds its registry from this module's
 # PretrainedBuild, so this module must load without it
 
 __all__ = ["PRETRAIN_SEED", "PRETRAIN_EPOCHS", "Pretraining", "PretrainedBuild", "pretrained_cnn",
-           "describe_pretrained", "pretrained_fields",
+           "describe_pretrained",
            "pretrained_weights", "pretrained_layers", "weights_info"]
 
 #: the seed of every pretraining (the project's base seed)
@@ -94,13 +96,7 @@ def _source_rows(spec: Pretraining, data_dir=None):
 
 def _stem(spec: Pretraining, checksum: str) -> str:
     rows = "all" if spec.rows is None else f"{spec.rows}rows"
-    return f"cnn-r{_cnn_recipe()}-{spec.source}-{rows}-seed{spec.seed}-{checksum[:16]}"
-
-
-def _cnn_recipe() -> int:
-    from .models import recipe
-
-    return recipe("cnn")
+    return f"cnn-r{CNN_RECIPE}-{spec.source}-{rows}-seed{spec.seed}-{checksum[:16]}"
 
 
 def _file_sha256(path: Path) -> str:
@@ -127,8 +123,6 @@ def _exclusive(path: Path):
 def _progress(label: str, log: Callable[[str], None]):
     """A keras callback writing one line per epoch: the epoch, its loss, seconds so far and
     the time left at the mean pace so far."""
-    from .models import keras_backend
-
     keras_backend()  # keras started once, quietly on a CPU-only machine
     import keras
 
@@ -150,8 +144,6 @@ def _progress(label: str, log: Callable[[str], None]):
 def _versions() -> dict[str, str]:
     import importlib.metadata as md
 
-    from .models import keras_backend
-
     out = {"python": platform.python_version(), "keras_backend": keras_backend()}
     for pkg in ("numpy", "tensorflow", "keras", "jax"):
         try:
@@ -164,8 +156,6 @@ def _versions() -> dict[str, str]:
 def _build(spec: Pretraining, x, y, data, weights: Path, log: Callable[[str], None]) -> dict:
     """Train the CNN on (x, y), write its weights to ``weights`` (atomically) and return the
     facts for the JSON beside it."""
-    from .models import KerasNet, build_cnn, cnn_optimizer, image_features
-
     label = f"pretraining the cnn on {len(y):,} rows of {spec.source}"
     log(f"{label} (once; cached in {weights.parent}); 60,000 rows take about 10 to 15 min on 2 busy CPU cores")
     net = KerasNet(build_cnn, cnn_optimizer, image_features, epochs=PRETRAIN_EPOCHS,
@@ -216,7 +206,7 @@ def pretrained_weights(spec: Pretraining | str, *, root: str | os.PathLike | Non
             return weights
         facts = _build(spec, x, y, data, weights, log)
         record = {"source": spec.source, "rows": len(y), "trained_rows": int(len(y) * 0.8),
-                  "seed": spec.seed, "epochs": PRETRAIN_EPOCHS, "cnn_recipe": _cnn_recipe(),
+                  "seed": spec.seed, "epochs": PRETRAIN_EPOCHS, "cnn_recipe": CNN_RECIPE,
                   "source_sha256": checksum, "weights_sha256": _file_sha256(weights),
                   **facts, "versions": _versions(), "host": platform.node(),
                   "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -292,8 +282,6 @@ class PretrainedBuild:
         return _pretrained_file(self.source, self.rows, self.root)
 
     def __call__(self, n_classes: int = 10):
-        from .models import build_cnn
-
         model = build_cnn(n_classes)
         layers = pretrained_layers(self.weights())
         if len(layers) != len(model.layers):
@@ -324,8 +312,6 @@ def pretrained_cnn(build: PretrainedBuild) -> Callable:
     """
 
     def make(seed: int, k: int, shape=(28, 28), dataset: str | None = None):
-        from .models import KerasNet, cnn_optimizer, image_features
-
         if dataset == build.source:
             raise ValueError(f"a CNN pretrained on {dataset} cannot be fine-tuned on {dataset} itself (it has "
                              "seen every training row); fine-tune it on another dataset")
@@ -353,23 +339,3 @@ def describe_pretrained(build: PretrainedBuild) -> str:
     smoke = "" if build.rows is None else "; SMOKE TEST ONLY"
     return (f"cnn pretrained on {rows} training rows of {build.source} (all layers but the head), then "
             f"fine-tuned with R's recipe (Adadelta lr 1.0, 12 epochs){smoke}")
-
-
-def pretrained_fields(name: str) -> dict:
-    """What a stored fit of the registered model ``name`` records about its starting weights.
-
-    Parameters
-    ----------
-    name : a registered model (:data:`datavsmath.models.MODELS`)
-
-    Returns
-    -------
-    ``{"pretrained_on": source, "pretrained_sha256": SHA-256 of the weights file}`` for a
-    pretrained model, ``{}`` for the others.
-    """
-    from .models import MODELS
-
-    build = MODELS[name].pretrained if name in MODELS else None
-    if build is None:
-        return {}
-    return {"pretrained_on": build.source, "pretrained_sha256": weights_info(build.weights())["weights_sha256"]}

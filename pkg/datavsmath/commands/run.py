@@ -414,6 +414,7 @@ def _run_locked(args, profile, out, plan, store, loaded=None) -> int:
     from ..data import load_dataset
     from ..training.plan import RunPlan, r_grids_complete
     from ..training.provenance import finish_session, read_provenance, start_session
+    from ..training.runner import run_plan
     from ..training.units import library_versions
 
     exps = [p.experiment for p in plan.experiments]
@@ -442,8 +443,8 @@ def _run_locked(args, profile, out, plan, store, loaded=None) -> int:
             from ..training.fused import configure_devices
 
             configure_devices()  # before the keras backend claims the GPU: xgboost shares it
-        for summary in plan.execute(store, datasets, progress=not args.no_progress, backend=args.backend,
-                                    client=client, tree_threads=args.tree_threads):
+        for summary in run_plan(plan, store, datasets, progress=not args.no_progress, backend=args.backend,
+                                client=client, tree_threads=args.tree_threads):
             print(summary)
         status = "finished"
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (see datavsmath.cli)

@@ -241,28 +241,6 @@ class RunPlan:
         """
         return {p.experiment.name: p.record() for p in self.experiments}
 
-    def execute(self, store: ResultStore, datasets: dict, **options):
-        """Run every experiment with pending fits (:func:`datavsmath.training.runner.run_experiment`).
-
-        Parameters
-        ----------
-        store : ResultStore
-            The results folder the plan was counted against.
-        datasets : dict of str -> Dataset
-            The loaded data, by the experiments' dataset names.
-        **options
-            ``run_experiment``'s keyword options (progress, backend, client, tree_threads).
-
-        Yields
-        ------
-        RunSummary
-            One per experiment, as it finishes.
-        """
-        from . import runner  # looked up on the module: the tests stand in for run_experiment
-
-        for p in self.experiments:
-            yield runner.run_experiment(p.experiment, store, datasets[p.experiment.dataset], plan=p, **options)
-
 
 # --- one question about one experiment -------------------------------------------------------
 

@@ -31,7 +31,7 @@ from ..data import Dataset
 from ..experiments import Experiment
 from ..models import device_label, keras_backend
 from . import checkpoints
-from .plan import ExperimentPlan
+from .plan import ExperimentPlan, RunPlan
 from .store import ResultStore
 from .units import Unit, execute_unit, library_versions, units_to_run
 
@@ -311,3 +311,26 @@ def run_experiment(exp: Experiment, store: ResultStore, data: Dataset, *, progre
                 for unit, records in run_units(client, exp, units, data, log=log):
                     on_done(unit, records)
     return RunSummary(exp.name, n_todo, skipped, time.perf_counter() - start)
+
+
+def run_plan(plan: RunPlan, store: ResultStore, datasets: dict, **options):
+    """Run every experiment of ``plan`` that has pending fits, with :func:`run_experiment`.
+
+    Parameters
+    ----------
+    plan : RunPlan
+        What to run, counted once against ``store`` (:meth:`RunPlan.build`).
+    store : ResultStore
+        The results folder the plan was counted against.
+    datasets : dict of str -> Dataset
+        The loaded data, by the experiments' dataset names.
+    **options
+        ``run_experiment``'s keyword options (progress, backend, client, tree_threads).
+
+    Yields
+    ------
+    RunSummary
+        One per experiment, as it finishes.
+    """
+    for p in plan.experiments:
+        yield run_experiment(p.experiment, store, datasets[p.experiment.dataset], plan=p, **options)

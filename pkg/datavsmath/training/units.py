@@ -24,9 +24,8 @@ from ..damage import sample_rows
 from ..data import Dataset
 from ..experiments import Cell, Experiment, derive_seed
 from ..metrics import score
-from ..models import MODELS, device_label, keras_backend, make_model
+from ..models import MODELS, device_label, keras_backend, make_model, pretrained_fields
 from ..noise import counts_text, damage_by_rule
-from ..pretraining import pretrained_fields
 from . import checkpoints
 from .fused import PROGRAM_VERSION
 from .plan import (  # noqa: F401 (offered here too: what to run and what a unit runs were one module)
