@@ -97,7 +97,7 @@ def test_fused_run_killed_mid_grid_resumes_with_every_fit_once(tmp_path, child_r
 
 
 @pytest.mark.parametrize("args, message", [
-    (["run", "sizes", "--profile", "smoke"], "unknown experiment sizes"),
+    (["run", "sizes", "--profile", "smoke"], "'sizes' is neither an experiment nor a results folder"),
     (["run", "size", "--profile", "smoke", "--models", "svm"], "no selected experiment runs svm"),
     (["run", "size", "--profile", "smoke", "--replicates", "0"], "at least 1"),
     (["export", "/nonexistent/folder"], "no results folder /nonexistent/folder"),

@@ -102,9 +102,12 @@ def print_table(checks) -> None:
               f"{_diff(c.d_auc):>9s}  {'ok  ' if c.ok else 'FAIL'}     {env}")
 
 
-def _dataset_of(name: str, stored: dict) -> str:
+def _datasets_of(name: str, stored: dict) -> set[str]:
+    """The datasets retraining a cell needs: its own, and the one its model was pretrained on."""
     record = stored[name][0]
-    return record["dataset"] if record else name.split("/", 1)[1].split("_")[0]
+    if not record:
+        return {name.split("/", 1)[1].split("_")[0]}
+    return {record["dataset"]} | ({record["pretrained_on"]} if record.get("pretrained_on") else set())
 
 
 def _missing_datasets(stored: dict, data_dir) -> dict[str, str]:
@@ -112,7 +115,7 @@ def _missing_datasets(stored: dict, data_dir) -> dict[str, str]:
     from ..data import DataError, locate_dataset
 
     out = {}
-    for name in sorted({_dataset_of(n, stored) for n in stored}):
+    for name in sorted(set().union(*(_datasets_of(n, stored) for n in stored))):
         try:
             locate_dataset(name, data_dir)
         except DataError as exc:
@@ -162,9 +165,9 @@ def run(args) -> int:
     if not args.cells:  # a sample is drawn among the cells this machine can retrain
         missing = _missing_datasets(stored, args.data_dir)
         for name, fix in missing.items():
-            print(f"note: the sample leaves out the cells of dataset {name}, which is not installed here "
-                  f"({fix})", file=sys.stderr)
-        names = [n for n in names if _dataset_of(n, stored) not in missing]
+            print(f"note: the sample leaves out the cells that need dataset {name} (its own, and those of "
+                  f"models pretrained on it), which is not installed here ({fix})", file=sys.stderr)
+        names = [n for n in names if not _datasets_of(n, stored) & set(missing)]
     chosen = choose_cells(names, sample=args.sample or DEFAULT_SAMPLE, seed=args.seed,
                           cells=args.cells, models=args.models)
     loaded = {}
