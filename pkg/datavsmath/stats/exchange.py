@@ -16,10 +16,11 @@ import pandas as pd
 from .cells import HORIZON
 from .curves import CurveFit, Summary
 from .learning import CurveSet, fit_learning_curves
+from .lever_curves import lever_curves, lever_of, rule_curves
 from .needed import status_note, verdict
 
 __all__ = ["COLUMNS", "FAMILIES", "ExchangeResults", "applied_rates", "dataset_rates",
-           "effective_rows", "exchange_rates", "label_rates", "level_rates", "lever_of", "model_rates",
+           "effective_rows", "exchange_rates", "label_rates", "level_rates", "model_rates",
            "pair_rates", "selection_rates", "size_grid_at"]
 
 #: the columns of :meth:`ExchangeResults.table`
@@ -289,28 +290,6 @@ def model_rates(fits, at: Sequence[float] | None = None, n_draws: int = 1000,
     return pair_rates(pairs, "better math", size_grid_at(list(fits), at), n_draws, seed)
 
 
-def lever_of(model: str) -> tuple[str, str] | None:
-    """The lever a registered model applies to one of R's models, if any.
-
-    Parameters
-    ----------
-    model : str
-        A model name (registered or not).
-
-    Returns
-    -------
-    (str, str) or None
-        (family, plain model) from :class:`datavsmath.models.ModelSpec`'s ``lever`` and
-        ``base``; None for a plain or an unregistered model.
-    """
-    from ..models import MODELS
-
-    spec = MODELS.get(model)
-    if spec is None or spec.base is None or spec.lever is None:
-        return None
-    return spec.lever, spec.base
-
-
 def applied_rates(df: pd.DataFrame, size_fits, metric: str, at: Sequence[float],
                   n_draws: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
     """Augmentation, pretraining and any other lever applied to one of R's models.
@@ -340,16 +319,11 @@ def applied_rates(df: pd.DataFrame, size_fits, metric: str, at: Sequence[float],
     """
     parts, notes = [], []
     present = {cs.model for cs in size_fits}
-    for (experiment, model), _ in df.groupby(["experiment", "model"], sort=True):
-        lever = lever_of(model)
-        if lever is None or experiment == "size":
-            continue
-        family, base = lever
+    for family, model, base, curves in lever_curves(df, metric):
         if base not in present:
             notes.append(f"{family} ({model}): the size experiment holds no {base} to price it against")
             continue
-        fits = fit_learning_curves(df, experiment=experiment, metric=metric, models=[model], quiet=True)
-        pairs = [(model, fits.get(model, metric), base, size_fits.get(base, metric))]
+        pairs = [(model, curves, base, size_fits.get(base, metric))]
         parts.append(pair_rates(pairs, family, at, n_draws, seed))
     return _concat(parts), notes
 
@@ -382,11 +356,7 @@ def selection_rates(df: pd.DataFrame, metric: str, at: Sequence[float], n_draws:
         :data:`COLUMNS`, one row per (n, model, rule); empty without the experiment or its
         random-rows rule.
     """
-    rows = df[df["experiment"] == experiment]
-    if rows.empty or "selection" not in rows.columns:
-        return _frame([])
-    by_rule = {rule: fit_learning_curves(part, experiment=experiment, metric=metric, quiet=True)
-               for rule, part in rows.groupby("selection", sort=True)}
+    by_rule = rule_curves(df, metric, experiment)
     if "random" not in by_rule:
         return _frame([])
     random = by_rule.pop("random")

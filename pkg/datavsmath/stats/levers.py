@@ -3,7 +3,7 @@ priced with the user's prices, with intervals and break-even prices.
 
 Each path is a learning curve the results measure on clean labels: each of R's models on the
 size experiment (collect rows for it), each lever applied to a model (augmentation,
-pretraining: :func:`datavsmath.stats.exchange.lever_of`) on its own experiment, and each
+pretraining: :func:`datavsmath.stats.lever_curves.lever_of`) on its own experiment, and each
 pruning rule on the pruning experiment (label only the rows the rule keeps from a pool of
 unlabelled images). For a path, n* is the rows its curve needs to reach the target (model
 average over the curve forms, :meth:`CurveSet.average_solve`, with its 95% interval and the
@@ -31,8 +31,8 @@ import pandas as pd
 
 from .cells import HORIZON, check_metric
 from .curves import Summary
-from .exchange import lever_of
 from .learning import CurveSet, fit_learning_curves
+from .lever_curves import lever_curves, lever_of, rule_curves
 from .needed import status_note, verdict
 
 __all__ = ["LeverAdvice", "advise_levers", "fit_hours", "path_curves"]
@@ -83,18 +83,10 @@ def path_curves(df: pd.DataFrame, metric: str) -> list[tuple[str, str, CurveSet]
         for cs in fit_learning_curves(size, "size", metric, quiet=True):
             if lever_of(cs.model) is None:
                 out.append((f"collect for {cs.model}", cs.model, cs))
-    for (experiment, model), _ in df.groupby(["experiment", "model"], sort=True):
-        lever = lever_of(model)
-        if lever is not None and experiment != "size":
-            cs = fit_learning_curves(df, experiment, metric, models=[model], quiet=True).get(model, metric)
-            out.append((f"{lever[0]}: {model}", model, cs))
-    pruning = df[(df["experiment"] == "pruning")]
-    if "selection" in pruning.columns:
-        for rule, part in pruning.groupby("selection", sort=True):
-            if rule == "random":
-                continue
-            for cs in fit_learning_curves(part, "pruning", metric, quiet=True):
-                out.append((f"pruning: {cs.model}, {rule.replace('_', ' ')}", cs.model, cs))
+    out += [(f"{family}: {model}", model, cs) for family, model, _, cs in lever_curves(df, metric)]
+    for rule, fits in rule_curves(df, metric).items():
+        if rule != "random":
+            out += [(f"pruning: {cs.model}, {rule.replace('_', ' ')}", cs.model, cs) for cs in fits]
     return out
 
 

@@ -44,8 +44,9 @@ import pandas as pd
 
 from .cells import HORIZON
 from .curves import Summary
-from .exchange import effective_rows, lever_of
+from .exchange import effective_rows
 from .learning import CurveSet, fit_learning_curves
+from .lever_curves import lever_curves
 
 __all__ = ["TransferResults", "transfer_fit", "transfer_table", "COLUMNS", "LAW_COLUMNS"]
 
@@ -235,19 +236,15 @@ def transfer_table(df: pd.DataFrame, metric: str = "acc", n_draws: int = 1000,
     with the reason in ``note``, when the law could not be fitted.
     """
     rows = []
-    for (dataset, experiment, model), _ in df.groupby(["dataset", "experiment", "model"], sort=True):
-        lever = lever_of(model)
-        if lever is None or lever[0] != "pretraining" or experiment == "size":
-            continue
-        part = df[df["dataset"] == dataset]
-        size = part[(part["experiment"] == "size") & (part["model"] == lever[1])]
-        if size.empty:
-            continue
-        base = fit_learning_curves(size, "size", metric, quiet=True).get(lever[1], metric)
-        fine = fit_learning_curves(part, experiment, metric, models=[model], quiet=True).get(model, metric)
-        res = transfer_fit(fine, base, n_draws=n_draws, seed=seed)
-        rows.append({"dataset": dataset, "lever": model, "baseline": lever[1], "k": res.k,
-                     "k_ci_low": res.k_ci[0], "k_ci_high": res.k_ci[1], "alpha": res.alpha,
-                     "alpha_ci_low": res.alpha_ci[0], "alpha_ci_high": res.alpha_ci[1],
-                     "sizes_fitted": int(res.frame["fitted"].sum()), "note": "; ".join(res.notes)})
+    for dataset, part in df.groupby("dataset", sort=True):
+        for family, model, base, fine in lever_curves(part, metric):
+            size = part[(part["experiment"] == "size") & (part["model"] == base)]
+            if family != "pretraining" or size.empty:
+                continue
+            res = transfer_fit(fine, fit_learning_curves(size, "size", metric, quiet=True).get(base, metric),
+                               n_draws=n_draws, seed=seed)
+            rows.append({"dataset": dataset, "lever": model, "baseline": base, "k": res.k,
+                         "k_ci_low": res.k_ci[0], "k_ci_high": res.k_ci[1], "alpha": res.alpha,
+                         "alpha_ci_low": res.alpha_ci[0], "alpha_ci_high": res.alpha_ci[1],
+                         "sizes_fitted": int(res.frame["fitted"].sum()), "note": "; ".join(res.notes)})
     return pd.DataFrame(rows, columns=LAW_COLUMNS)
