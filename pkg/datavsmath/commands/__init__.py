@@ -263,6 +263,36 @@ def json_records(frame, columns) -> list[dict]:
             for row in frame[keep].to_dict("records")]
 
 
+def write_tables(to, frames: dict, quiet: bool = False) -> list[Path]:
+    """With ``--to DIR``: each frame as ``DIR/tables/<name>``, and a "wrote" line for each.
+
+    Parameters
+    ----------
+    to : str, os.PathLike or None
+        The ``--to`` folder; None writes nothing.
+    frames : dict of str -> pandas.DataFrame
+        File name (e.g. "advice.csv") -> table, written without its index.
+    quiet : bool
+        Say nothing (a command printing JSON keeps standard output to the JSON).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    if not to:
+        return []
+    tables = Path(to) / "tables"
+    tables.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in frames.items():
+        frame.to_csv(tables / name, index=False)
+        written.append(tables / name)
+    if not quiet:
+        print("\n" + "\n".join(f"wrote {p}" for p in written))
+    return written
+
+
 def add_json_argument(parser, schema: str) -> None:
     """``--json``: one JSON object on stdout instead of the text.
 

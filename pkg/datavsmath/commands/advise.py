@@ -37,7 +37,7 @@ import argparse
 import json
 import sys
 
-from . import add_json_argument, add_results_argument, json_records
+from . import add_json_argument, add_results_argument, json_records, write_tables
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,7 +104,6 @@ def run(args) -> int:
         Bad input (a folder that does not exist, an unreadable table, a bad option); the command
         line prints it as one line and exits with status 2.
     """
-    from pathlib import Path
 
     from ..errors import UserError
     from ..report.site import describe_source, load_results
@@ -153,12 +152,7 @@ def run(args) -> int:
                          indent=2))
     else:
         print(advice.summary())
-    if args.to:
-        tables = Path(args.to) / "tables"
-        tables.mkdir(parents=True, exist_ok=True)
-        advice.table().to_csv(tables / "advice.csv", index=False)
-        if not args.json:
-            print(f"\nwrote {tables / 'advice.csv'}")
+    write_tables(args.to, {"advice.csv": advice.table()}, quiet=args.json)
     if not advice.advised:
         print(f"datavsmath advise: cannot advise. {advice.verdict}", file=sys.stderr)
         return 1
@@ -190,12 +184,7 @@ def _levers(args, df) -> int:
                          indent=2))
     else:
         print(advice.summary())
-    if args.to:
-        from pathlib import Path
-
-        tables = Path(args.to) / "tables"
-        tables.mkdir(parents=True, exist_ok=True)
-        table.to_csv(tables / "advice_levers.csv", index=False)
+    write_tables(args.to, {"advice_levers.csv": table}, quiet=args.json)
     if advice.cheapest is None:
         print(f"datavsmath advise: cannot advise. {advice.verdict_text()}", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_json_argument, add_results_argument, json_records
+from . import add_json_argument, add_results_argument, json_records, write_tables
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,34 +95,26 @@ def run(args) -> int:
         laws = transfer_table(df, metric=args.metric)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    written = []
+    if args.json:
+        print(json.dumps({"metric": res.metric, "rows": json_records(res.table(), COLUMNS),
+                          "transfer": json_records(laws, LAW_COLUMNS), "notes": res.notes}, indent=1))
+    else:
+        print(describe_source(args.source, df))
+        print(res.summary().as_text())
+        for r in laws.itertuples():
+            law = (f"k = {r.k:,.3g} [{r.k_ci_low:,.3g}, {r.k_ci_high:,.3g}], alpha = {r.alpha:.2f} "
+                   f"[{r.alpha_ci_low:.2f}, {r.alpha_ci_high:.2f}] from {r.sizes_fitted} sizes"
+                   if r.k == r.k else f"not fitted: {r.note}")
+            print(f"Effective data transferred, {r.dataset} {r.lever} vs {r.baseline}: D_T = k n^alpha, {law}")
+    write_tables(args.to, {"exchange_rates.csv": res.table()} | ({"transfer_laws.csv": laws} if len(laws) else {}),
+                 quiet=args.json)
     if args.to is not None:
         from ..report.exchange import exchange_figure
         from ..report.theme import save_png
 
-        out = Path(args.to) / "tables" / "exchange_rates.csv"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        res.table().to_csv(out, index=False)
-        written.append(out)
-        if len(laws):
-            laws.to_csv(out.with_name("transfer_laws.csv"), index=False)
-            written.append(out.with_name("transfer_laws.csv"))
         for name in res.table()["dataset"].unique():
-            fig = Path(args.to) / "figures" / f"exchange_{name}.png"
-            fig.parent.mkdir(parents=True, exist_ok=True)
-            save_png(exchange_figure(res.table(), dataset=name), fig, width=8, height=6.5)
-            written.append(fig)
-    if args.json:
-        print(json.dumps({"metric": res.metric, "rows": json_records(res.table(), COLUMNS),
-                          "transfer": json_records(laws, LAW_COLUMNS), "notes": res.notes}, indent=1))
-        return 0
-    print(describe_source(args.source, df))
-    print(res.summary().as_text())
-    for r in laws.itertuples():
-        law = (f"k = {r.k:,.3g} [{r.k_ci_low:,.3g}, {r.k_ci_high:,.3g}], alpha = {r.alpha:.2f} "
-               f"[{r.alpha_ci_low:.2f}, {r.alpha_ci_high:.2f}] from {r.sizes_fitted} sizes"
-               if r.k == r.k else f"not fitted: {r.note}")
-        print(f"Effective data transferred, {r.dataset} {r.lever} vs {r.baseline}: D_T = k n^alpha, {law}")
-    for path in written:
-        print(f"wrote {path}")
+            fig = save_png(exchange_figure(res.table(), dataset=name),
+                           Path(args.to) / "figures" / f"exchange_{name}.png", width=8, height=6.5)
+            if not args.json:
+                print(f"wrote {fig}")
     return 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import add_json_argument, add_results_argument, json_records
+from . import add_json_argument, add_results_argument, json_records, write_tables
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +88,7 @@ def run(args) -> int:
     # digit MNIST's size run and Fashion-MNIST's are different cells, never pooled
     summary = parity_summary(cells, ["dataset", "experiment", "metric", "model"])
     far = outliers(cells, args.top)
-    _write_tables(args.to, cells, summary, quiet=args.json)
+    write_tables(args.to, {"parity_cells.csv": cells, "parity_summary.csv": summary}, quiet=args.json)
     if args.json:
         print(json.dumps({"source": str(args.source), "cells": len(cells),
                           "summary": json_records(summary, list(summary.columns)),
@@ -103,17 +103,3 @@ def run(args) -> int:
         print(far[["dataset", "experiment", "model", "metric", "frac_sample", "frac_damage", "r", "ours", "n", "sd", "z"]]
               .round(4).to_string(index=False))
     return 0
-
-
-def _write_tables(to, cells, summary, quiet: bool) -> None:
-    """With --to: DIR/tables/parity_cells.csv and parity_summary.csv."""
-    if not to:
-        return
-    from pathlib import Path
-
-    tables = Path(to) / "tables"
-    tables.mkdir(parents=True, exist_ok=True)
-    cells.to_csv(tables / "parity_cells.csv", index=False)
-    summary.to_csv(tables / "parity_summary.csv", index=False)
-    if not quiet:
-        print(f"\nwrote {tables / 'parity_cells.csv'}\nwrote {tables / 'parity_summary.csv'}")
