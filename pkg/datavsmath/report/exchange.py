@@ -33,7 +33,7 @@ from .formatting import fmt_interval, fmt_num, is_missing
 from .theme import FEW_DARK, theme_few
 
 __all__ = ["FAMILY_COLORS", "LAWS", "TABLE", "transfer_view", "combine", "exchange_figure", "exchange_verdict", "exchange_view",
-           "headline_rows", "site_rates"]
+           "headline_rows", "site_laws", "site_rates"]
 
 #: the tables ``datavsmath exchange RESULTS --to RESULTS`` writes under <results>/tables/
 TABLE = "exchange_rates.csv"
@@ -94,6 +94,30 @@ def site_rates(root) -> tuple[pd.DataFrame, list[str]]:
     (combined rows, the folders read, as paths relative to ``root``; empty when neither
     folder has the table)
     """
+
+
+    tables = _site_tables(root, TABLE)
+    return combine(tables), [k for k, v in tables.items() if v is not None]
+
+
+def site_laws(root) -> pd.DataFrame | None:
+    """The pretraining laws (``transfer_laws.csv``) of the first folder :func:`site_rates`
+    reads that has them.
+
+    Parameters
+    ----------
+    root : the project checkout holding results/
+
+    Returns
+    -------
+    DataFrame, or None when no folder has the table.
+    """
+    return next((t for t in _site_tables(root, LAWS).values() if t is not None), None)
+
+
+def _site_tables(root, name: str) -> dict[str, pd.DataFrame | None]:
+    """``tables/<name>`` of the site's folder and of the preview (the reader's folder alone
+    when ``$DATAVSMATH_RESULTS`` is set), by folder label (relative to ``root``)."""
     from pathlib import Path
 
     from .site import default_results_dir
@@ -102,12 +126,12 @@ def site_rates(root) -> tuple[pd.DataFrame, list[str]]:
     folders = [default_results_dir(root)]
     if not os.environ.get("DATAVSMATH_RESULTS"):  # a folder chosen by the reader is read alone
         folders = list(dict.fromkeys([*folders, root / "results" / "quick"]))
-    tables = {}
+    out = {}
     for folder in folders:
-        path = folder / "tables" / TABLE
+        path = folder / "tables" / name
         label = str(folder.relative_to(root)) if folder.is_relative_to(root) else str(folder)
-        tables[label] = pd.read_csv(path) if path.is_file() else None
-    return combine(tables), [k for k, v in tables.items() if v is not None]
+        out[label] = pd.read_csv(path) if path.is_file() else None
+    return out
 
 
 def transfer_view(laws: pd.DataFrame) -> pd.DataFrame:
