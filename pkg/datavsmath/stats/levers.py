@@ -120,7 +120,7 @@ class LeverAdvice:
     @property
     def cheapest(self) -> pd.Series | None:
         """The reachable path of lowest cost, or None when no path is reachable."""
-        ok = self.frame[self.frame["verdict"].isin(["reachable", "met already"])]
+        ok = self.frame[self.frame["verdict"] == "reachable"]
         return None if ok.empty else ok.iloc[0]
 
     def verdict_text(self) -> str:
@@ -196,29 +196,28 @@ def advise_levers(df: pd.DataFrame, *, threshold: float, rows: float, price_labe
         sol = cs.average_solve(y)
         limit = horizon * float(cs.cells["n"].max())
         v = verdict(sol, y, limit)
-        n, lo, hi = (float(sol["x"]), float(sol["ci_low"]), float(sol["ci_high"])) if v in (
-            "reachable", "met already") else (np.nan, float(sol["ci_low"]), np.inf)
+        n, lo, hi = (float(sol["x"]), float(sol["ci_low"]), float(sol["ci_high"])) if v == "reachable" \
+            else (np.nan, float(sol["ci_low"]), np.inf)
+        note = status_note(sol, y, v) if v != "reachable" else ""
         if path.startswith("pruning") and np.isfinite(n) and n > pool_rows:
             v, n, hi = "undetermined", np.nan, np.inf  # a rule keeps rows of the pool, no more
-            sol = dict(sol, note_extra=True)
+            note = f"needs more rows than the pool of {pool_rows:,} the rule keeps them from"
         per_row = hours.get(model, np.nan)
         extra = per_row * pretrain_rows if path.startswith("pretraining") else 0.0
 
         def cost(x, per_row=per_row, extra=extra):
-            h = per_row * x + extra if np.isfinite(per_row) else 0.0
+            h = per_row * x + extra if np.isfinite(per_row) else 0.0  # unmeasured compute is not priced
             return max(0.0, x - rows) * price_label + reviews * price_review + h * price_hour
 
         if not np.isfinite(per_row) and price_hour > 0:
             notes.append(f"{path}: no measured fit seconds for {model}; its compute is not priced")
         records.append({"path": path, "model": model, "n_star": n, "n_ci_low": lo, "n_ci_high": hi,
                         "verdict": v, "new_labels": max(0.0, n - rows) if np.isfinite(n) else np.nan,
-                        "reviews": reviews, "hours": per_row * n + extra if np.isfinite(per_row * n) else np.nan,
+                        "reviews": reviews, "hours": per_row * n + extra,
                         "cost": cost(n) if np.isfinite(n) else np.nan,
                         "cost_ci_low": cost(lo) if np.isfinite(lo) else np.nan,
                         "cost_ci_high": cost(hi) if np.isfinite(hi) else np.inf,
-                        "pays_when": "",
-                        "note": (f"needs more rows than the pool of {pool_rows:,} the rule keeps them from"
-                                 if sol.get("note_extra") else status_note(sol, y, v) if v != "reachable" else "")})
+                        "pays_when": "", "note": note})
     frame = pd.DataFrame(records, columns=COLUMNS)
     base = frame[frame["path"] == f"collect for {baseline}"]
     if base.empty:
