@@ -25,8 +25,6 @@ else): the models' build functions load its weights, so it must not sit above th
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -39,6 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from filelock import FileLock
 
 from .data import array_sha256, load_dataset
 from .devices import keras_backend
@@ -105,19 +104,6 @@ def _file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path):
-    """Hold an exclusive ``flock`` on ``path`` (created if absent) while inside the block; the
-    kernel drops it if the process dies, so a killed build never blocks the next one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _progress(label: str, log: Callable[[str], None]):
@@ -201,7 +187,9 @@ def pretrained_weights(spec: Pretraining | str, *, root: str | os.PathLike | Non
     info = weights.with_name(f"{_stem(spec, checksum)}.json")
     if weights.is_file() and info.is_file():
         return weights
-    with _exclusive(weights.with_name(f".{_stem(spec, checksum)}.lock")):
+    folder.mkdir(parents=True, exist_ok=True)
+    # the kernel's lock (filelock): dropped if the process dies, so a killed build blocks no one
+    with FileLock(weights.with_name(f".{_stem(spec, checksum)}.lock")):
         if weights.is_file() and info.is_file():  # built by another worker while we waited
             return weights
         facts = _build(spec, x, y, data, weights, log)
