@@ -21,7 +21,7 @@ from .needed import status_note, verdict
 
 __all__ = ["COLUMNS", "FAMILIES", "ExchangeResults", "applied_rates", "dataset_rates",
            "effective_rows", "exchange_rates", "label_rates", "level_rates", "model_rates",
-           "pair_rates", "selection_rates", "size_grid_at"]
+           "pair_rates", "parameter_draws", "rows_at", "selection_rates", "size_grid_at"]
 
 #: the columns of :meth:`ExchangeResults.table`
 COLUMNS = ["dataset", "family", "lever", "baseline", "n", "n_eff", "ci_low", "ci_high",
@@ -97,15 +97,44 @@ class ExchangeResults:
         return f"<ExchangeResults {len(self.frame)} rows>"
 
 
-def _draws(fit: CurveFit, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_draws, k) internal parameters from the fit's asymptotic normal law."""
+def parameter_draws(fit: CurveFit, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Draws of a fit's internal parameters from its asymptotic normal law.
+
+    Parameters
+    ----------
+    fit : CurveFit
+        A converged fit (``theta``, ``cov_theta``).
+    n_draws : int
+        How many.
+    rng : numpy.random.Generator
+        The source of the draws.
+
+    Returns
+    -------
+    ndarray, shape (n_draws, k)
+    """
     return rng.multivariate_normal(fit.theta, fit.cov_theta, size=n_draws,
                                    method="eigh", check_valid="ignore")
 
 
-def _solve_draw(fit: CurveFit, theta: np.ndarray, y: float) -> float:
-    """Rows where ``fit``'s curve with parameters ``theta`` reaches error ``y``: 0 before
-    the data, inf when it never does (floor, or a curve that does not fall), NaN undefined."""
+def rows_at(fit: CurveFit, theta: np.ndarray, y: float) -> float:
+    """Rows where ``fit``'s form with internal parameters ``theta`` (a draw) reaches error ``y``.
+
+    Parameters
+    ----------
+    fit : CurveFit
+        The fit whose form and row scale (``x_ref``) are used.
+    theta : ndarray, shape (k,)
+        Internal parameters, e.g. one row of :func:`parameter_draws`.
+    y : float
+        Target error.
+
+    Returns
+    -------
+    float
+        Rows; 0 before the data, inf when it never does (floor, or a curve that does not
+        fall), NaN when undefined.
+    """
     xs, status = fit.form.inverse(theta, y)
     if status == "not_decreasing":
         return np.inf
@@ -159,9 +188,9 @@ def effective_rows(lever: CurveSet, baseline: CurveSet, n: float, n_draws: int =
     y = float(fl.predict([n])[0])
     sol = fb.solve(y)
     rng = np.random.default_rng(seed)
-    tl, tb = _draws(fl, n_draws, rng), _draws(fb, n_draws, rng)
+    tl, tb = parameter_draws(fl, n_draws, rng), parameter_draws(fb, n_draws, rng)
     ys = np.array([fl.form.mean(t, np.array([n / fl.x_ref]))[0] for t in tl])
-    xs = np.array([_solve_draw(fb, t, yy) for t, yy in zip(tb, ys)])
+    xs = np.array([rows_at(fb, t, yy) for t, yy in zip(tb, ys)])
     xs = xs[~np.isnan(xs)]
     with np.errstate(invalid="ignore"):
         lo, hi = np.quantile(xs, [0.025, 0.975]) if xs.size else (np.nan, np.nan)

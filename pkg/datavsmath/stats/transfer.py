@@ -44,7 +44,7 @@ import pandas as pd
 
 from .cells import HORIZON
 from .curves import Summary
-from .exchange import effective_rows
+from .exchange import effective_rows, parameter_draws, rows_at
 from .learning import CurveSet, fit_learning_curves
 from .lever_curves import lever_curves
 
@@ -196,27 +196,17 @@ def _drawn_laws(lever: CurveSet, baseline: CurveSet, n: np.ndarray, n_draws: int
     if fl is None or fb is None:  # a reachable n_eff needs both fits; kept for the type checker
         return np.empty((0, 2))
     rng = np.random.default_rng(seed)
-    drawn = [rng.multivariate_normal(f.theta, f.cov_theta, size=n_draws, method="eigh", check_valid="ignore")
-             for f in (fl, fb)]
+    drawn = [parameter_draws(f, n_draws, rng) for f in (fl, fb)]
     log_n = np.log(n)
     out = []
     for tl, tb in zip(*drawn):
         errors = fl.form.mean(tl, n / fl.x_ref)
-        d = np.array([_rows_at(fb, tb, y) for y in errors]) - n
+        d = np.array([rows_at(fb, tb, y) for y in errors]) - n
         ok = np.isfinite(d) & (d > 0)
         if ok.sum() >= 3:
             alpha, log_k = np.polyfit(log_n[ok], np.log(d[ok]), 1)
             out.append((log_k, alpha))
     return np.array(out).reshape(-1, 2)
-
-
-def _rows_at(fit, theta: np.ndarray, y: float) -> float:
-    """Rows where ``fit``'s form with parameters ``theta`` reaches error ``y`` (inf: never;
-    NaN: undefined), as :func:`~datavsmath.stats.exchange.effective_rows` solves each draw."""
-    xs, status = fit.form.inverse(theta, y)
-    if status == "not_decreasing":
-        return np.inf
-    return float(xs) * fit.x_ref if status != "undefined" else np.nan
 
 
 def transfer_table(df: pd.DataFrame, metric: str = "acc", n_draws: int = 1000,
